@@ -1,0 +1,197 @@
+# gptc — GNU Make build. `make` builds ./gptc; `make test` runs every CPU test (+ ASan/UBSan);
+# `make demo` generates text with a small built-in model; `make test-cuda` runs GPU tests.
+# Each folder is one module and one static library; tests link only what they need:
+#   test/test_gguf*.c -> gguf, test/test_tok*.c -> tokenizer+gguf, other test/test_*.c -> all.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+NATIVE  ?= 1
+OPT     ?= -O2
+ARCHFLAGS := $(if $(filter 1,$(NATIVE)),-march=native,)
+PKGS    := libcjson libutf8proc
+WARN    := -Wall -Wextra -Werror
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -g $(OPT) $(ARCHFLAGS) -pthread -Iinclude -I.
+DEPFLAGS = -MMD -MP
+SAN     ?=
+BUILD   ?= build
+
+# --- CUDA: compiled when nvcc is found (make CUDA=0 skips it) --------------------------------
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+ifeq ($(strip $(NVCC)),)
+CUDA    ?= 0
+else
+CUDA    ?= 1
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# sm_90a: Hopper (wgmma/TMA paths); sm_80 cubin runs on every Ampere/Ada card (8.0/8.6/8.9);
+# compute_80 PTX lets newer cards JIT. Override with CUDA_ARCH=... for faster dev builds.
+CUDA_ARCH ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_80,code=compute_80
+NVCCFLAGS ?= -O3 -std=c++17 -lineinfo $(CUDA_ARCH) -Iinclude -I. -Xcompiler -Wall,-Wextra,-Werror \
+             --expt-relaxed-constexpr -Werror all-warnings
+CUDA_SRCS := $(wildcard cuda/*.cu)
+ifeq ($(CUDA),1)
+ifneq ($(CUDA_SRCS),)
+WITH_CUDA := 1
+endif
+endif
+
+CFLAGS  ?=
+CFLAGS  := $(CFLAGS_BASE) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN) $(CFLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lutf8proc) -lm -lpthread
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+ifdef WITH_CUDA
+CFLAGS  += -DGPTC_WITH_CUDA
+LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcublas -lcudart -lstdc++ -ldl -lrt
+endif
+LDFLAGS ?=
+LDFLAGS += $(SAN)
+
+# --- setup: run once on a fresh machine (idempotent) -------------------------------------------
+SETUP_STAMP := .cache/setup.stamp
+$(SETUP_STAMP): scripts/setup.sh scripts/fetch-gptoss-tokenizer.sh
+	@scripts/setup.sh
+	@mkdir -p $(@D) && touch $@
+setup: $(SETUP_STAMP)
+# Skip setup entirely with SETUP=0 (e.g. on the GPU machine, where nothing can be installed).
+SETUP ?= 1
+ifeq ($(SETUP),1)
+SETUP_DEP := $(SETUP_STAMP)
+endif
+
+# --- modules -----------------------------------------------------------------------------------
+MODULES := gguf tokenizer engine
+define module_objs
+$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
+endef
+GGUF_OBJS      := $(call module_objs,gguf)
+TOKENIZER_OBJS := $(call module_objs,tokenizer)
+ENGINE_OBJS    := $(call module_objs,engine)
+CLI_OBJS       := $(call module_objs,cli) $(BUILD)/obj/main.o
+CUDA_OBJS      := $(patsubst cuda/%.cu,$(BUILD)/obj/cuda/%.o,$(CUDA_SRCS))
+TESTUTIL_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/util/*.c))
+
+LIB_GGUF      := $(BUILD)/libgptc_gguf.a
+LIB_TOKENIZER := $(BUILD)/libgptc_tokenizer.a
+LIB_ENGINE    := $(BUILD)/libgptc_engine.a
+LIB_CUDA      := $(if $(WITH_CUDA),$(BUILD)/libgptc_cuda.a,)
+LIB_TESTUTIL  := $(BUILD)/libgptc_testutil.a
+ALL_LIBS      := $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
+
+$(BUILD)/obj/%.o: %.c $(SETUP_DEP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/test/%.o: test/%.c $(SETUP_DEP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/cuda/%.o: cuda/%.cu $(wildcard cuda/*.cuh cuda/*.h) $(SETUP_DEP)
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB_GGUF): $(GGUF_OBJS)
+$(LIB_TOKENIZER): $(TOKENIZER_OBJS)
+$(LIB_ENGINE): $(ENGINE_OBJS)
+$(BUILD)/libgptc_cuda.a: $(CUDA_OBJS)
+$(LIB_TESTUTIL): $(TESTUTIL_OBJS)
+$(BUILD)/lib%.a:
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^ $(if $^,,$(BUILD)/empty.o)
+
+$(BUILD)/empty.o:
+	@mkdir -p $(@D)
+	echo "" | $(CC) -x c -c - -o $@
+
+# an empty module still yields a valid archive
+$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_TESTUTIL): | $(BUILD)/empty.o
+
+gptc: $(CLI_OBJS) $(ALL_LIBS)
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
+
+all: gptc tools
+
+# --- tools (test-model generator etc.): test/tools/*.c -> build/tools/* ------------------------
+TOOLS := $(patsubst test/tools/%.c,$(BUILD)/tools/%,$(wildcard test/tools/*.c))
+$(BUILD)/tools/%: test/tools/%.c $(ALL_LIBS) $(SETUP_DEP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS) $(LDFLAGS)
+tools: $(TOOLS)
+
+# --- tests ---------------------------------------------------------------------------------------
+TEST_SRCS := $(wildcard test/test_*.c)
+TESTS     := $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRCS))
+TLINK = $(CC) $(CFLAGS) $(CHECK_CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_TESTUTIL)
+$(BUILD)/test/test_gguf%: test/test_gguf%.c $(LIB_GGUF) $(LIB_TESTUTIL)
+	@mkdir -p $(@D)
+	$(TLINK) $(LIB_GGUF) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
+$(BUILD)/test/test_tok%: test/test_tok%.c $(LIB_TOKENIZER) $(LIB_GGUF) $(LIB_TESTUTIL)
+	@mkdir -p $(@D)
+	$(TLINK) $(LIB_TOKENIZER) $(LIB_GGUF) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
+$(BUILD)/test/test_%: test/test_%.c $(ALL_LIBS) $(LIB_TESTUTIL)
+	@mkdir -p $(@D)
+	$(TLINK) $(ALL_LIBS) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
+
+tests: $(TESTS)
+
+# `make test`: every CPU test, then the unit tests again under ASan+UBSan (CPU-only build).
+test: all tests
+	@scripts/run-tests.sh $(TESTS)
+	@$(MAKE) --no-print-directory test-asan
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+test-asan: $(SETUP_DEP)
+	@echo "== unit tests under ASan+UBSan (build-asan/) =="
+	@$(MAKE) --no-print-directory BUILD=build-asan CUDA=0 NATIVE=$(NATIVE) OPT=-O1 SAN="$(ASAN_FLAGS)" \
+		build-asan-tests
+	@GPTC_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		scripts/run-tests.sh $(patsubst $(BUILD)/%,build-asan/%,$(TESTS))
+
+build-asan-tests: gptc-asan tests tools
+gptc-asan: $(CLI_OBJS) $(ALL_LIBS)
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $(BUILD)/gptc $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
+
+# GPU tests (GPU machine only): test/cuda/test_*.c linked with everything.
+CUDA_TEST_SRCS := $(wildcard test/cuda/test_*.c)
+CUDA_TESTS := $(patsubst test/cuda/%.c,$(BUILD)/test/cuda/%,$(CUDA_TEST_SRCS))
+$(BUILD)/test/cuda/%: test/cuda/%.c $(ALL_LIBS) $(LIB_TESTUTIL)
+	@mkdir -p $(@D)
+	$(TLINK) $(ALL_LIBS) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
+test-cuda: all $(CUDA_TESTS)
+	@scripts/run-tests.sh $(CUDA_TESTS)
+
+# --- fuzzers (clang libFuzzer) ------------------------------------------------------------------
+SECONDS ?= 60
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+build/fuzz/%: test/fuzz/%.c $(SETUP_DEP) $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(wildcard gguf/*.c) \
+		$(if $(findstring tok,$*),$(wildcard tokenizer/*.c),) $(LDLIBS)
+fuzz-%: build/fuzz/%_fuzz
+	@mkdir -p build/fuzz/corpus-$*
+	build/fuzz/$*_fuzz -max_total_time=$(SECONDS) -print_final_stats=1 build/fuzz/corpus-$* \
+		$(wildcard test/fuzz/seeds-$*)
+
+# --- demo ---------------------------------------------------------------------------------------
+demo: all
+	@scripts/demo.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu' '*.cuh')
+
+clean:
+	rm -rf build build-asan gptc
+
+.PHONY: all tools tests test test-asan build-asan-tests gptc-asan test-cuda demo format clean setup
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,33 @@
+/* cli.h — the gptc command-line program: one entry point per subcommand (one file each).
+ * Everything here uses only the public API in include/gptc.h.
+ * Exit codes (README): 0 done, 1 usage, 2 model/tokenizer load error, 3 runtime/GPU error,
+ * 4 context exceeded, 130 interrupted. */
+#ifndef GPTC_CLI_H
+#define GPTC_CLI_H
+
+#include "gptc.h"
+
+enum {
+    EXIT_DONE = 0,
+    EXIT_USAGE = 1,
+    EXIT_LOAD = 2,
+    EXIT_RUNTIME = 3,
+    EXIT_CONTEXT = 4,
+    EXIT_INTERRUPTED = 130,
+};
+
+/* Prints "gptc: error: <formatted message>\n" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Maps a library status to the documented exit code. */
+int cli_exit_code(gptc_status s);
+
+int cli_inspect(int argc, char **argv);    /* gptc inspect FILE.gguf [--tensors] [--json] */
+int cli_tokenize(int argc, char **argv);   /* gptc tokenize ... */
+int cli_detokenize(int argc, char **argv); /* gptc detokenize ... */
+int cli_generate(int argc, char **argv);   /* gptc -m MODEL ... (one-shot generation) */
+int cli_chat(int argc, char **argv);       /* gptc chat -m MODEL, or gptc -m MODEL -i */
+int cli_batch(int argc, char **argv);      /* gptc batch -m MODEL -i in.jsonl -o out.jsonl */
+int cli_bench(int argc, char **argv);      /* gptc bench -m MODEL -p 512 -n 128 -r 3 */
+int cli_perplexity(int argc, char **argv); /* gptc perplexity -m MODEL -f FILE */
+
+#endif

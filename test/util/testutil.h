@@ -1,0 +1,39 @@
+/* testutil.h — helpers shared by the Check tests: where the built program and tools are,
+ * running a process with given stdin and capturing stdout/stderr/exit status, temp files. */
+#ifndef GPTC_TESTUTIL_H
+#define GPTC_TESTUTIL_H
+
+#include <stddef.h>
+
+/* Build folder of the binaries under test ("build" or "build-asan"; env GPTC_BUILD). */
+const char *tu_build_dir(void);
+/* Path of the gptc program under test (BUILD/gptc for build-asan, else ./gptc). Static buffer. */
+const char *tu_gptc(void);
+/* Path of a tool built from test/tools/NAME.c. Static buffer per call (copy it if kept). */
+const char *tu_tool(const char *name);
+
+typedef struct tu_proc {
+    char *out; /* NUL-terminated, malloc'd */
+    size_t out_len;
+    char *err;
+    size_t err_len;
+    int status;    /* exit code, or 128+signal when killed by a signal */
+    int signalled; /* signal number or 0 */
+} tu_proc;
+
+/* Runs argv (argv[0] looked up in PATH if it has no '/'), feeding stdin_data (may be NULL:
+ * stdin is /dev/null). Kills it after timeout_s seconds (status 124). Returns 0 on success. */
+int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double timeout_s,
+           tu_proc *p);
+/* Like tu_run with `sh -c cmd`. */
+int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double timeout_s,
+          tu_proc *p);
+void tu_proc_free(tu_proc *p);
+
+/* A fresh temporary directory (removed at exit). Static buffer. */
+const char *tu_tmpdir(void);
+/* Reads a whole file (NUL-terminated, malloc'd); NULL on error. */
+char *tu_read_file(const char *path, size_t *len);
+int tu_write_file(const char *path, const void *data, size_t len);
+
+#endif
