@@ -113,10 +113,14 @@ $(BUILD)/empty.o:
 # an empty module still yields a valid archive
 $(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_TESTUTIL): | $(BUILD)/empty.o
 
-gptc: $(CLI_OBJS) $(ALL_LIBS)
+$(BUILD)/gptc: $(CLI_OBJS) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
 
-all: gptc tools
+# ./gptc is a copy of build/gptc (other BUILD folders keep theirs inside).
+gptc: $(BUILD)/gptc
+	$(if $(filter build,$(BUILD)),cp $< $@,@true)
+
+all: $(BUILD)/gptc $(if $(filter build,$(BUILD)),gptc) tools
 
 # --- tools (test-model generator etc.): test/tools/*.c -> build/tools/* ------------------------
 TOOLS := $(patsubst test/tools/%.c,$(BUILD)/tools/%,$(wildcard test/tools/*.c))
@@ -154,9 +158,7 @@ test-asan: $(SETUP_DEP)
 	@GPTC_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests.sh $(patsubst $(BUILD)/%,build-asan/%,$(TESTS))
 
-build-asan-tests: gptc-asan tests tools
-gptc-asan: $(CLI_OBJS) $(ALL_LIBS)
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $(BUILD)/gptc $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
+build-asan-tests: $(BUILD)/gptc tests tools
 
 # GPU tests (GPU machine only): test/cuda/test_*.c linked with everything.
 CUDA_TEST_SRCS := $(wildcard test/cuda/test_*.c)
@@ -189,9 +191,9 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu' '*.cuh')
 
 clean:
-	rm -rf build build-asan gptc
+	rm -rf build build-* gptc
 
-.PHONY: all tools tests test test-asan build-asan-tests gptc-asan test-cuda demo format clean setup
+.PHONY: all tools tests test test-asan build-asan-tests test-cuda demo format clean setup
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -20,9 +20,7 @@ const char *tu_build_dir(void) {
 
 const char *tu_gptc(void) {
     static char buf[4096];
-    const char *b = tu_build_dir();
-    if (!strcmp(b, "build")) snprintf(buf, sizeof buf, "./gptc");
-    else snprintf(buf, sizeof buf, "%s/gptc", b);
+    snprintf(buf, sizeof buf, "%s/gptc", tu_build_dir());
     return buf;
 }
 

@@ -7,7 +7,7 @@
 
 /* Build folder of the binaries under test ("build" or "build-asan"; env GPTC_BUILD). */
 const char *tu_build_dir(void);
-/* Path of the gptc program under test (BUILD/gptc for build-asan, else ./gptc). Static buffer. */
+/* Path of the gptc program under test: BUILD/gptc. Static buffer. */
 const char *tu_gptc(void);
 /* Path of a tool built from test/tools/NAME.c. Static buffer per call (copy it if kept). */
 const char *tu_tool(const char *name);
