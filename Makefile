@@ -1,7 +1,8 @@
 # gptc — GNU Make build. `make` builds ./gptc; `make test` runs every CPU test (+ ASan/UBSan);
 # `make demo` generates text with a small built-in model; `make test-cuda` runs GPU tests.
 # Each folder is one module and one static library; tests link only what they need:
-#   test/test_gguf*.c -> gguf, test/test_tok*.c -> tokenizer+gguf, other test/test_*.c -> all.
+#   test/test_gguf*.c -> gguf, test/test_tok*.c -> tokenizer+gguf, other test/test_*.c -> all
+#   (cli/*.c is a library too, so tests can call the harmony renderer etc.; main.c is not).
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -73,7 +74,8 @@ endef
 GGUF_OBJS      := $(call module_objs,gguf)
 TOKENIZER_OBJS := $(call module_objs,tokenizer)
 ENGINE_OBJS    := $(call module_objs,engine)
-CLI_OBJS       := $(call module_objs,cli) $(BUILD)/obj/main.o
+CLI_OBJS       := $(call module_objs,cli)
+MAIN_OBJ       := $(BUILD)/obj/main.o
 CUDA_OBJS      := $(patsubst cuda/%.cu,$(BUILD)/obj/cuda/%.o,$(CUDA_SRCS))
 TESTUTIL_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/util/*.c))
 
@@ -82,6 +84,7 @@ LIB_TOKENIZER := $(BUILD)/libgptc_tokenizer.a
 LIB_ENGINE    := $(BUILD)/libgptc_engine.a
 LIB_CUDA      := $(if $(WITH_CUDA),$(BUILD)/libgptc_cuda.a,)
 LIB_TESTUTIL  := $(BUILD)/libgptc_testutil.a
+LIB_CLI       := $(BUILD)/libgptc_cli.a
 ALL_LIBS      := $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
 
 $(BUILD)/obj/%.o: %.c $(SETUP_DEP)
@@ -101,6 +104,7 @@ $(LIB_TOKENIZER): $(TOKENIZER_OBJS)
 $(LIB_ENGINE): $(ENGINE_OBJS)
 $(BUILD)/libgptc_cuda.a: $(CUDA_OBJS)
 $(LIB_TESTUTIL): $(TESTUTIL_OBJS)
+$(LIB_CLI): $(CLI_OBJS)
 $(BUILD)/lib%.a:
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -111,10 +115,10 @@ $(BUILD)/empty.o:
 	echo "" | $(CC) -x c -c - -o $@
 
 # an empty module still yields a valid archive
-$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_TESTUTIL): | $(BUILD)/empty.o
+$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_TESTUTIL) $(LIB_CLI): | $(BUILD)/empty.o
 
-$(BUILD)/gptc: $(CLI_OBJS) $(ALL_LIBS)
-	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(CLI_OBJS) $(ALL_LIBS) $(LDLIBS)
+$(BUILD)/gptc: $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS)
+	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS) $(LDLIBS)
 
 # ./gptc is a copy of build/gptc (other BUILD folders keep theirs inside).
 gptc: $(BUILD)/gptc
@@ -139,9 +143,9 @@ $(BUILD)/test/test_gguf%: test/test_gguf%.c $(LIB_GGUF) $(LIB_TESTUTIL)
 $(BUILD)/test/test_tok%: test/test_tok%.c $(LIB_TOKENIZER) $(LIB_GGUF) $(LIB_TESTUTIL)
 	@mkdir -p $(@D)
 	$(TLINK) $(LIB_TOKENIZER) $(LIB_GGUF) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
-$(BUILD)/test/test_%: test/test_%.c $(ALL_LIBS) $(LIB_TESTUTIL)
+$(BUILD)/test/test_%: test/test_%.c $(LIB_CLI) $(ALL_LIBS) $(LIB_TESTUTIL)
 	@mkdir -p $(@D)
-	$(TLINK) $(ALL_LIBS) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
+	$(TLINK) $(LIB_CLI) $(ALL_LIBS) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
 
 tests: $(TESTS)
 
