@@ -120,6 +120,9 @@ uint32_t gguf_alignment(const gguf_file *f);
 uint64_t gguf_data_offset(const gguf_file *f);
 uint64_t gguf_file_size(const gguf_file *f);
 const char *gguf_path(const gguf_file *f);
+/* The whole file: the read-only mapping (or the gguf_open_memory buffer), gguf_file_size bytes.
+ * Tensor data and strings point inside it. */
+const uint8_t *gguf_bytes(const gguf_file *f);
 
 uint64_t gguf_n_kv(const gguf_file *f);
 const gguf_kv *gguf_kv_at(const gguf_file *f, uint64_t i);
@@ -145,6 +148,10 @@ int gguf_has(const gguf_file *f, const char *key);
 /* Iterate a string array: call with *pos = 0 first; returns 0 at the end. Strings were validated
  * at open, so iteration cannot fail. */
 int gguf_arr_next_str(const gguf_value *arr, uint64_t *pos, const uint8_t **cursor, gguf_str *s);
+/* Same for any element type: each element decoded as a gguf_value (scalars decoded, strings
+ * and nested arrays pointing into the mapping; iterate a nested array with this again). */
+int gguf_arr_next_value(const gguf_value *arr, uint64_t *pos, const uint8_t **cursor,
+                        gguf_value *out);
 /* Element i of a numeric array (u8..i64, f32, f64, bool) as double / int64. */
 double gguf_arr_get_f64(const gguf_value *arr, uint64_t i);
 int64_t gguf_arr_get_i64(const gguf_value *arr, uint64_t i);
@@ -152,6 +159,9 @@ int64_t gguf_arr_get_i64(const gguf_value *arr, uint64_t i);
 /* Architecture from general.architecture: "gpt2", "gpt-oss"; anything else -> UNSUPPORTED
  * "unsupported architecture 'X'". */
 gptc_status gguf_architecture(const gguf_file *f, char *buf, size_t cap, gptc_error *err);
+
+/* Describes an open file as gptc inspect does (flags: GPTC_INSPECT_TENSORS, GPTC_INSPECT_JSON). */
+void gguf_inspect(const gguf_file *f, unsigned flags, FILE *out);
 
 /* ---- writer ------------------------------------------------------------------------------- */
 /* Builds a GGUF v3 file: add metadata and tensor descriptors (shapes, types, data pointers

@@ -1,0 +1,72 @@
+/* types.c — the ggml tensor type table (block sizes from spec/quant.md §1), GGUF metadata type
+ * names, and the two generic public functions of gptc.h (gptc_status_name, gptc_free), which
+ * live here because gguf is the base library every other module links. */
+#include <stdlib.h>
+
+#include "gguf/gguf.h"
+
+/* Only the types gptc implements. Removed ids (4, 5, 31-33, 36-38), IQ and TQ types, Q8_1
+ * (activation-only, its size differs between ggml and gguf-py) and unknown ids are absent, so
+ * ggml_type_get returns NULL and readers reject them. */
+static const ggml_type_info TYPES[] = {
+    [GGML_TYPE_F32] = {"F32", 1, 4},       [GGML_TYPE_F16] = {"F16", 1, 2},
+    [GGML_TYPE_Q4_0] = {"Q4_0", 32, 18},   [GGML_TYPE_Q4_1] = {"Q4_1", 32, 20},
+    [GGML_TYPE_Q5_0] = {"Q5_0", 32, 22},   [GGML_TYPE_Q5_1] = {"Q5_1", 32, 24},
+    [GGML_TYPE_Q8_0] = {"Q8_0", 32, 34},   [GGML_TYPE_Q2_K] = {"Q2_K", 256, 84},
+    [GGML_TYPE_Q3_K] = {"Q3_K", 256, 110}, [GGML_TYPE_Q4_K] = {"Q4_K", 256, 144},
+    [GGML_TYPE_Q5_K] = {"Q5_K", 256, 176}, [GGML_TYPE_Q6_K] = {"Q6_K", 256, 210},
+    [GGML_TYPE_Q8_K] = {"Q8_K", 256, 292}, [GGML_TYPE_I8] = {"I8", 1, 1},
+    [GGML_TYPE_I16] = {"I16", 1, 2},       [GGML_TYPE_I32] = {"I32", 1, 4},
+    [GGML_TYPE_I64] = {"I64", 1, 8},       [GGML_TYPE_F64] = {"F64", 1, 8},
+    [GGML_TYPE_BF16] = {"BF16", 1, 2},     [GGML_TYPE_MXFP4] = {"MXFP4", 32, 17},
+};
+
+const ggml_type_info *ggml_type_get(uint32_t type) {
+    if (type >= sizeof TYPES / sizeof TYPES[0] || TYPES[type].name == NULL) return NULL;
+    return &TYPES[type];
+}
+
+size_t ggml_row_size(uint32_t type, int64_t n) {
+    const ggml_type_info *t = ggml_type_get(type);
+    if (!t || n < 0 || n % t->block_elems != 0) return 0;
+    uint64_t blocks = (uint64_t)n / (uint64_t)t->block_elems;
+    if (blocks > SIZE_MAX / (uint64_t)t->block_bytes) return 0;
+    return (size_t)(blocks * (uint64_t)t->block_bytes);
+}
+
+const char *gguf_vtype_name(gguf_vtype t) {
+    static const char *const names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                        "bool", "string", "array", "u64", "i64", "f64"};
+    if ((unsigned)t >= sizeof names / sizeof names[0]) return "unknown";
+    return names[t];
+}
+
+const char *gptc_status_name(gptc_status s) {
+    switch (s) {
+    case GPTC_OK:
+        return "ok";
+    case GPTC_ERR_INVALID_ARG:
+        return "invalid argument";
+    case GPTC_ERR_IO:
+        return "i/o error";
+    case GPTC_ERR_FORMAT:
+        return "format error";
+    case GPTC_ERR_UNSUPPORTED:
+        return "unsupported";
+    case GPTC_ERR_NOMEM:
+        return "out of memory";
+    case GPTC_ERR_DEVICE:
+        return "device error";
+    case GPTC_ERR_DEVICE_NOMEM:
+        return "out of device memory";
+    case GPTC_ERR_CONTEXT_FULL:
+        return "context full";
+    case GPTC_ERR_INTERRUPTED:
+        return "interrupted";
+    }
+    return "unknown status";
+}
+
+void gptc_free(void *p) {
+    free(p);
+}
