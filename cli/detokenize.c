@@ -1,9 +1,115 @@
-/* detokenize.c — placeholder until this subcommand lands. */
+/* detokenize.c — gptc detokenize: whitespace-separated token ids on stdin -> text on stdout.
+ *
+ *   gptc detokenize (--tokenizer FILE.json | -m FILE.gguf) [--skip-special]
+ *
+ * The bytes are decoded like Hugging Face decode (ByteLevel, then lossy UTF-8: invalid
+ * sequences become U+FFFD), so stdout is always valid UTF-8. Special tokens are written as their
+ * text unless --skip-special. Exit codes: 0 done, 1 bad usage or bad input (not an id, an id out
+ * of range), 2 the tokenizer could not be loaded.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
 
+int cli_tok_load(const char *json, const char *gguf, gptc_tokenizer **tok);
+char *cli_tok_read_stdin(size_t *len);
+
+static void detokenize_usage(FILE *f) {
+    fputs("usage: gptc detokenize (--tokenizer FILE.json | -m FILE.gguf) [options] < ids\n"
+          "Reads whitespace-separated token ids from stdin and writes the decoded text.\n"
+          "  --tokenizer FILE   a Hugging Face tokenizer.json (byte-level BPE)\n"
+          "  -m, --model FILE   a GGUF file; its tokenizer.ggml.* vocabulary is used\n"
+          "  --skip-special     leave special tokens out of the text\n"
+          "  -h, --help         this help\n",
+          f);
+}
+
 int cli_detokenize(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    cli_error("'detokenize' is not implemented yet");
-    return EXIT_USAGE;
+    const char *json = NULL, *gguf = NULL;
+    int skip = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            detokenize_usage(stdout);
+            return EXIT_DONE;
+        } else if (!strcmp(a, "--tokenizer") || !strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (i + 1 >= argc) {
+                cli_error("%s needs a file name", a);
+                return EXIT_USAGE;
+            }
+            if (!strcmp(a, "--tokenizer"))
+                json = argv[++i];
+            else
+                gguf = argv[++i];
+        } else if (!strcmp(a, "--skip-special")) {
+            skip = 1;
+        } else {
+            cli_error("detokenize: unknown option '%s' (see gptc detokenize --help)", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!json == !gguf) {
+        cli_error("detokenize: give exactly one of --tokenizer FILE.json or -m FILE.gguf");
+        return EXIT_USAGE;
+    }
+    gptc_tokenizer *tok = NULL;
+    int rc = cli_tok_load(json, gguf, &tok);
+    if (rc) return rc;
+    size_t len;
+    char *in = cli_tok_read_stdin(&len);
+    if (!in) {
+        cli_error("cannot read stdin");
+        gptc_tokenizer_free(tok);
+        return EXIT_RUNTIME;
+    }
+    size_t n = 0, cap = len / 2 + 16;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    rc = ids ? EXIT_DONE : EXIT_RUNTIME;
+    int32_t nv = gptc_tokenizer_n_vocab(tok);
+    for (size_t p = 0; p < len && rc == EXIT_DONE;) {
+        while (p < len && strchr(" \t\r\n\v\f", in[p]) && in[p]) p++;
+        if (p >= len) break;
+        size_t q = p;
+        while (q < len && in[q] >= '0' && in[q] <= '9') q++;
+        if (q == p || (q < len && !strchr(" \t\r\n\v\f", in[q])) || (q < len && !in[q])) {
+            size_t e = p;
+            while (e < len && e - p < 32 && !strchr(" \t\r\n\v\f", in[e]) && in[e]) e++;
+            cli_error("stdin: '%.*s' is not a token id (byte offset %zu)", (int)(e - p), in + p, p);
+            rc = EXIT_USAGE;
+            break;
+        }
+        long long v = 0;
+        for (size_t k = p; k < q && v <= nv; k++) v = v * 10 + (in[k] - '0');
+        if (v >= nv) {
+            cli_error("stdin: token id %.*s is out of range (the vocabulary has %d ids)",
+                      (int)(q - p > 24 ? 24 : q - p), in + p, (int)nv);
+            rc = EXIT_USAGE;
+            break;
+        }
+        ids[n++] = (int32_t)v; /* n <= len/2 + 1 < cap: every id takes >= 2 bytes but the last */
+        p = q;
+    }
+    if (rc == EXIT_DONE) {
+        char *text;
+        size_t tl;
+        gptc_error err = {0};
+        gptc_status st = gptc_detokenize(tok, ids, n, skip, &text, &tl, &err);
+        if (st != GPTC_OK) {
+            cli_error("%s", err.msg);
+            rc = cli_exit_code(st);
+        } else {
+            if (fwrite(text, 1, tl, stdout) != tl || fflush(stdout)) {
+                cli_error("cannot write stdout");
+                rc = EXIT_RUNTIME;
+            }
+            gptc_free(text);
+        }
+    }
+    free(ids);
+    free(in);
+    gptc_tokenizer_free(tok);
+    return rc;
 }
