@@ -1,0 +1,235 @@
+/* model.c — gptc_model_*: open the GGUF, run the architecture adapter, load the tokenizer,
+ * pick and start the backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/arch.h"
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "engine/pool.h"
+#include "engine/session.h"
+
+void gptc_model_params_default(gptc_model_params *p) {
+    memset(p, 0, sizeof(*p));
+    p->backend = GPTC_BACKEND_AUTO;
+    p->device = 0;
+    p->n_threads = 0;
+    p->yarn_rounded = 0; /* the OpenAI reference / HF (unrounded correction range) */
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static gptc_status load_tokenizer(gptc_model *m, const gptc_model_params *p, gptc_error *err) {
+    if (p->tokenizer_path) return gptc_tokenizer_load_json(p->tokenizer_path, &m->tok, err);
+    /* tokenizer.json next to the model file */
+    const char *slash = strrchr(m->path, '/');
+    size_t dir = slash ? (size_t)(slash - m->path) + 1 : 0;
+    char *cand = malloc(dir + sizeof("tokenizer.json"));
+    if (!cand) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    memcpy(cand, m->path, dir);
+    memcpy(cand + dir, "tokenizer.json", sizeof("tokenizer.json"));
+    gptc_status st = GPTC_OK;
+    if (file_exists(cand))
+        st = gptc_tokenizer_load_json(cand, &m->tok, err);
+    else if (gguf_has(m->gguf, "tokenizer.ggml.tokens"))
+        st = gptc_tokenizer_load_gguf(m->path, &m->tok, err);
+    /* else: no vocabulary anywhere; the model still runs on token ids */
+    free(cand);
+    return st;
+}
+
+static gptc_status pick_backend(gptc_model *m, const gptc_model_params *p, gptc_error *err) {
+    switch (p->backend) {
+    case GPTC_BACKEND_CPU:
+        m->backend = gt_cpu_backend();
+        m->backend_kind = GPTC_BACKEND_CPU;
+        return GPTC_OK;
+    case GPTC_BACKEND_CUDA:
+#ifdef GPTC_WITH_CUDA
+        if (gt_cuda_device_count() > 0) {
+            m->backend = gt_cuda_backend();
+            m->backend_kind = GPTC_BACKEND_CUDA;
+            return GPTC_OK;
+        }
+        return gt_err(err, GPTC_ERR_DEVICE, "CUDA backend requested but no usable GPU was found");
+#else
+        return gt_err(err, GPTC_ERR_UNSUPPORTED,
+                      "CUDA backend requested but this gptc was built without CUDA");
+#endif
+    case GPTC_BACKEND_AUTO:
+#ifdef GPTC_WITH_CUDA
+        if (gt_cuda_device_count() > 0) {
+            m->backend = gt_cuda_backend();
+            m->backend_kind = GPTC_BACKEND_CUDA;
+            return GPTC_OK;
+        }
+#endif
+        m->backend = gt_cpu_backend();
+        m->backend_kind = GPTC_BACKEND_CPU;
+        return GPTC_OK;
+    }
+    return gt_err(err, GPTC_ERR_INVALID_ARG, "unknown backend %d", (int)p->backend);
+}
+
+gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_error *err) {
+    if (out) *out = NULL;
+    if (!p || !out || !p->path)
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "gptc_model_load: no model path given");
+    if (p->n_threads < 0)
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "invalid thread count %d", p->n_threads);
+    double t0 = gt_now_ms();
+    gptc_model *m = calloc(1, sizeof(*m));
+    if (!m) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    m->params = *p;
+    m->params.path = NULL;
+    m->params.tokenizer_path = NULL;
+    m->path = strdup(p->path);
+    gptc_status st = GPTC_ERR_NOMEM;
+    if (!m->path) {
+        gt_err(err, st, "out of memory");
+        goto fail;
+    }
+    st = gguf_open(p->path, &m->gguf, err);
+    if (st != GPTC_OK) goto fail;
+    st = gguf_architecture(m->gguf, m->arch_name, sizeof(m->arch_name), err);
+    if (st != GPTC_OK) goto fail;
+    m->adapter = gt_arch_find(m->arch_name);
+    if (!m->adapter) {
+        st = gt_err(err, GPTC_ERR_UNSUPPORTED, "%s: unsupported architecture '%s'", m->path,
+                    m->arch_name);
+        goto fail;
+    }
+    m->arch = m->adapter->arch;
+    if (gguf_has(m->gguf, "general.name")) {
+        gguf_str s;
+        if (gguf_get_str(m->gguf, "general.name", &s, NULL) == GPTC_OK) {
+            size_t n = s.len < sizeof(m->name) - 1 ? (size_t)s.len : sizeof(m->name) - 1;
+            memcpy(m->name, s.ptr, n);
+            m->name[n] = 0;
+        }
+    }
+    st = m->adapter->load(m, err);
+    if (st != GPTC_OK) goto fail;
+
+    if (m->arch == GT_ARCH_GPT_OSS) {
+        const gt_hparams *hp = &m->hp;
+        m->rope_inv_freq = malloc((size_t)(hp->rope_dim / 2) * sizeof(float));
+        if (!m->rope_inv_freq) {
+            st = gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        op_rope_params rp = {.dim = hp->rope_dim,
+                             .freq_base = hp->rope_freq_base,
+                             .yarn = hp->yarn,
+                             .factor = hp->yarn_factor,
+                             .orig_ctx = hp->yarn_orig_ctx,
+                             .beta_fast = hp->yarn_beta_fast,
+                             .beta_slow = hp->yarn_beta_slow};
+        op_rope_yarn_inv_freq(m->rope_inv_freq, &rp, hp->yarn_rounded);
+        m->rope_mscale = op_rope_yarn_mscale(&rp);
+    }
+
+    for (uint64_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        m->n_params += t->n_elements;
+        m->weight_bytes += t->n_bytes;
+    }
+
+    st = load_tokenizer(m, p, err);
+    if (st != GPTC_OK) goto fail;
+    if (m->tok && gptc_tokenizer_n_vocab(m->tok) > m->hp.n_vocab) {
+        st = gt_err(err, GPTC_ERR_FORMAT,
+                    "%s: the tokenizer has %d tokens but the model only %d embedding rows "
+                    "(wrong tokenizer for this model?)",
+                    m->path, (int)gptc_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
+        goto fail;
+    }
+
+    m->n_threads = p->n_threads > 0 ? p->n_threads : gt_n_cpus();
+    st = pick_backend(m, p, err);
+    if (st != GPTC_OK) goto fail;
+    st = m->backend->model_init(m, p, err);
+    if (st != GPTC_OK) {
+        m->backend->model_free(m);
+        m->backend = NULL;
+        goto fail;
+    }
+    if (p->progress && m->backend_kind == GPTC_BACKEND_CPU) {
+        /* fault the mapping in now (one read per page), so the caller's progress bar covers the
+         * disk reads instead of the first forward pass */
+        uint64_t done = 0;
+        volatile unsigned char sink = 0;
+        for (uint64_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
+            const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+            const unsigned char *d = t->data;
+            for (uint64_t off = 0; off < t->n_bytes; off += 4096) sink ^= d[off];
+            done += t->n_bytes;
+            p->progress(p->progress_user, done, m->weight_bytes);
+        }
+        (void)sink;
+    } else if (p->progress) {
+        p->progress(p->progress_user, m->weight_bytes, m->weight_bytes);
+    }
+    m->load_ms = gt_now_ms() - t0;
+    if (p->verbose)
+        fprintf(stderr,
+                "gptc: model %s (%s): %d layers, %.1f M parameters, %.1f MiB of weights, "
+                "backend %s, loaded in %.0f ms\n",
+                m->path, m->arch_name, m->hp.n_layer, m->n_params / 1e6,
+                m->weight_bytes / 1048576.0, m->device_name, m->load_ms);
+    *out = m;
+    return GPTC_OK;
+fail:
+    gptc_model_free(m);
+    return st;
+}
+
+void gptc_model_free(gptc_model *m) {
+    if (!m) return;
+    if (m->backend) m->backend->model_free(m);
+    gptc_tokenizer_free(m->tok);
+    free(m->layers);
+    free(m->rope_inv_freq);
+    gt_name_arena_free(m);
+    gguf_close(m->gguf);
+    free(m->path);
+    free(m);
+}
+
+void gptc_model_get_info(const gptc_model *m, gptc_model_info *info) {
+    memset(info, 0, sizeof(*info));
+    if (!m) return;
+    const gt_hparams *hp = &m->hp;
+    snprintf(info->arch, sizeof(info->arch), "%s", m->arch_name);
+    snprintf(info->name, sizeof(info->name), "%s", m->name);
+    info->n_layer = hp->n_layer;
+    info->n_embd = hp->n_embd;
+    info->n_head = hp->n_head;
+    info->n_head_kv = hp->n_head_kv;
+    info->head_dim = hp->head_dim;
+    info->n_ff = hp->n_ff;
+    info->n_expert = hp->n_expert;
+    info->n_expert_used = hp->n_expert ? hp->n_expert_used : 0;
+    info->n_vocab = hp->n_vocab;
+    info->n_ctx_train = hp->n_ctx_train;
+    info->sliding_window = hp->sliding_window;
+    info->n_params = m->n_params;
+    info->weight_bytes = m->weight_bytes;
+    info->backend = m->backend_kind;
+    snprintf(info->device_name, sizeof(info->device_name), "%s", m->device_name);
+    info->load_ms = m->load_ms;
+}
+
+const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m) {
+    return m ? m->tok : NULL;
+}
+
+gptc_status gptc_model_residency(const gptc_model *m, gptc_residency *r, gptc_error *err) {
+    if (!m || !r) return gt_err(err, GPTC_ERR_INVALID_ARG, "gptc_model_residency: NULL argument");
+    return m->backend->residency(m, r, err);
+}
