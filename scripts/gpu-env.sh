@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# gpu-env.sh — source this on the GPU machine (nothing can be installed there) before `make`:
+#   . scripts/gpu-env.sh
+# When cJSON / utf8proc / Check headers are missing, unpacks the .debs carried in .dev/debs
+# (fetched here with `apt-get download libutf8proc-dev libutf8proc2 libcjson-dev libcjson1 check
+# libsubunit-dev libsubunit0`; pass `carry: [".dev/debs"]` to the run tool) into a private prefix
+# and points CFLAGS / LDFLAGS / LD_LIBRARY_PATH at it. Also sets SETUP=0 (no apt on that machine).
+GPTC_PREFIX=${GPTC_PREFIX:-/tmp/gptc-prefix}
+export SETUP=0
+if [ ! -e /usr/include/cjson/cJSON.h ] || [ ! -e /usr/include/utf8proc.h ] ||
+    [ ! -e /usr/include/check.h ]; then
+    debdir=${GPTC_DEBS:-.dev/debs}
+    if ls "$debdir"/*.deb >/dev/null 2>&1; then
+        mkdir -p "$GPTC_PREFIX"
+        for f in "$debdir"/*.deb; do dpkg -x "$f" "$GPTC_PREFIX"; done
+        inc=$GPTC_PREFIX/usr/include
+        lib=$GPTC_PREFIX/usr/lib/x86_64-linux-gnu
+        export CFLAGS="${CFLAGS:-} -I$inc -I$inc/cjson"
+        export LDFLAGS="${LDFLAGS:-} -L$lib"
+        export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        # the prefix's .pc files say prefix=/usr: hide them so the Makefile's fallbacks apply
+        export PKG_CONFIG_LIBDIR=/nonexistent
+        echo "gpu-env: unpacked $(ls "$debdir"/*.deb | wc -l) debs into $GPTC_PREFIX" >&2
+    else
+        echo "gpu-env: headers missing and no .debs in $debdir (carry .dev/debs)" >&2
+    fi
+fi
+export PATH=/usr/local/cuda/bin:$PATH
