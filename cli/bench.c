@@ -1,9 +1,236 @@
-/* bench.c — placeholder until this subcommand lands. */
-#include "cli/cli.h"
+/* bench.c — gptc bench -m MODEL [-p 512[,2048]] [-n 128[,..]] [-r 3] [--backend cpu|cuda] [-t N]
+ *                       [-c CTX]
+ *
+ * Like llama-bench: pp = one feed of P random tokens into a fresh context; tg = N single-token
+ * decodes (fixed token ids, no sampling) after a fresh context. Each test runs once as warm-up,
+ * then r times; the table shows mean ± sample standard deviation of tokens/s (tokenization and
+ * sampling excluded). Load time and, on CUDA, weight residency and device memory go to stderr
+ * below the table. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+
+static const char usage_text[] =
+    "usage: gptc bench -m MODEL.gguf [options]\n"
+    "  -p, --n-prompt N[,N..]   prompt-processing tests (default 512; 0 = none)\n"
+    "  -n, --n-gen N[,N..]      generation tests (default 128; 0 = none)\n"
+    "  -r, --repetitions N      runs per test (default 3)\n"
+    "  -c, --ctx-size N         context (default: just enough for the largest test)\n"
+    "  -t, --threads N  --backend auto|cpu|cuda  --device N  --vram-budget SIZE  -b N  -v\n"
+    "Prints a markdown table: model, size, params, backend, threads, test, t/s (mean ± sd).\n";
+
+#define MAX_TESTS 16
+typedef struct bench_extra {
+    int pp[MAX_TESTS], n_pp;
+    int tg[MAX_TESTS], n_tg;
+    int reps;
+    int pp_set, tg_set;
+} bench_extra;
+
+static int parse_list(const char *flag, const char *v, int *out, int *n) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_TESTS) {
+            cli_error("%s: at most %d values", flag, MAX_TESTS);
+            return -1;
+        }
+        if (cli_parse_int(flag, t, 0, 1 << 20, &out[*n])) return -1;
+        (*n)++;
+    }
+    if (*n == 0) {
+        cli_error("%s: no value", flag);
+        return -1;
+    }
+    return 0;
+}
+
+static int extra_opts(void *user, int argc, char **argv, int i) {
+    bench_extra *e = user;
+    int used;
+    const char *v;
+    const char *a = argv[i];
+    if (!strcmp(a, "-p") || cli_is_flag(a, "--n-prompt")) {
+        if (!(v = cli_optval(argc, argv, i, &used))) return -1;
+        e->pp_set = 1;
+        return parse_list("-p", v, e->pp, &e->n_pp) ? -1 : used;
+    }
+    if (!strcmp(a, "-n") || cli_is_flag(a, "--n-gen")) {
+        if (!(v = cli_optval(argc, argv, i, &used))) return -1;
+        e->tg_set = 1;
+        return parse_list("-n", v, e->tg, &e->n_tg) ? -1 : used;
+    }
+    if (!strcmp(a, "-r") || cli_is_flag(a, "--repetitions")) {
+        if (!(v = cli_optval(argc, argv, i, &used))) return -1;
+        return cli_parse_int("-r", v, 1, 1000, &e->reps) ? -1 : used;
+    }
+    return 0;
+}
+
+/* xorshift for the random prompt */
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* One run: returns tokens/s, or -1 after printing an error. */
+static double run_test(gptc_session *s, const int32_t *ids, int n, int is_pp, int *code) {
+    gptc_error err = {0};
+    gptc_status st = gptc_session_truncate(s, 0, &err);
+    double t0 = cli_now_ms();
+    if (st == GPTC_OK && is_pp) {
+        st = gptc_session_feed(s, ids, (size_t)n, &err);
+    } else {
+        for (int i = 0; st == GPTC_OK && i < n; i++) st = gptc_session_feed(s, ids + i, 1, &err);
+    }
+    double ms = cli_now_ms() - t0;
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
+        *code = cli_exit_code(st);
+        return -1;
+    }
+    return ms > 0 ? n * 1000.0 / ms : 0;
+}
+
+static void fmt_size(char *buf, size_t n, uint64_t bytes) {
+    if (bytes >= (1ull << 30))
+        snprintf(buf, n, "%.2f GiB", bytes / 1073741824.0);
+    else
+        snprintf(buf, n, "%.2f MiB", bytes / 1048576.0);
+}
+
+static void fmt_params(char *buf, size_t n, uint64_t p) {
+    if (p >= 1000000000ull)
+        snprintf(buf, n, "%.2f B", p / 1e9);
+    else
+        snprintf(buf, n, "%.2f M", p / 1e6);
+}
 
 int cli_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    cli_error("'bench' is not implemented yet");
-    return EXIT_USAGE;
+    cli_opts o;
+    cli_opts_init(&o);
+    bench_extra e = {{512}, 1, {128}, 1, 3, 0, 0};
+    int r = cli_parse(argc, argv, CLI_G_MODEL | CLI_G_OUTPUT, &o, extra_opts, &e, usage_text);
+    if (r == -2) return EXIT_DONE;
+    if (r) return r;
+    if (!o.model) {
+        cli_error("no model given (use -m MODEL.gguf)");
+        return EXIT_USAGE;
+    }
+    int max_n = 1;
+    for (int i = 0; i < e.n_pp; i++) max_n = e.pp[i] > max_n ? e.pp[i] : max_n;
+    for (int i = 0; i < e.n_tg; i++) max_n = e.tg[i] > max_n ? e.tg[i] : max_n;
+    if (o.n_ctx == 0) o.n_ctx = max_n;
+    if (o.n_ctx < max_n) {
+        cli_error("-c %d is smaller than the largest test (%d tokens)", o.n_ctx, max_n);
+        return EXIT_USAGE;
+    }
+    gptc_model *model = NULL;
+    r = cli_load_model(&o, 1, &model);
+    if (r) return r;
+    gptc_model_info info;
+    gptc_model_get_info(model, &info);
+    const gptc_tokenizer *tok = gptc_model_tokenizer(model);
+    gptc_session_params sp;
+    cli_session_params(&o, model, &sp);
+    sp.n_ctx = o.n_ctx;
+    gptc_session *s = NULL;
+    gptc_error err = {0};
+    gptc_status st = gptc_session_new(model, &sp, &s, &err);
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg);
+        gptc_model_free(model);
+        return cli_exit_code(st);
+    }
+    /* random non-special tokens (fixed seed: every run sees the same prompt) */
+    int32_t *ids = malloc((size_t)max_n * sizeof *ids);
+    if (!ids) {
+        cli_error("out of memory");
+        gptc_session_free(s);
+        gptc_model_free(model);
+        return EXIT_RUNTIME;
+    }
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    int nv =
+        gptc_tokenizer_n_vocab(tok) < info.n_vocab ? gptc_tokenizer_n_vocab(tok) : info.n_vocab;
+    for (int i = 0; i < max_n; i++) {
+        int32_t id;
+        int tries = 0;
+        do id = (int32_t)(rng_next(&seed) % (uint64_t)nv);
+        while (gptc_tokenizer_is_special(tok, id) && ++tries < 100);
+        ids[i] = id;
+    }
+    int32_t bos = gptc_tokenizer_bos(tok);
+    if (bos >= 0) ids[0] = bos;
+
+    char name[200], size[32], params[32], backend[160];
+    snprintf(name, sizeof name, "%s%s%s", info.arch, info.name[0] ? " " : "", info.name);
+    fmt_size(size, sizeof size, info.weight_bytes);
+    fmt_params(params, sizeof params, info.n_params);
+    snprintf(backend, sizeof backend, "%s", info.backend == GPTC_BACKEND_CUDA ? "CUDA" : "CPU");
+    char threads[16];
+    if (info.backend == GPTC_BACKEND_CUDA)
+        snprintf(threads, sizeof threads, "-");
+    else if (o.n_threads)
+        snprintf(threads, sizeof threads, "%d", o.n_threads);
+    else
+        snprintf(threads, sizeof threads, "all");
+    printf("| model | size | params | backend | threads | test | t/s |\n");
+    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+    fflush(stdout);
+    int code = EXIT_DONE;
+    for (int pass = 0; pass < 2 && code == EXIT_DONE; pass++) {
+        int n_tests = pass == 0 ? e.n_pp : e.n_tg;
+        for (int t = 0; t < n_tests && code == EXIT_DONE; t++) {
+            int n = pass == 0 ? e.pp[t] : e.tg[t];
+            if (n == 0) continue;
+            if (run_test(s, ids, n, pass == 0, &code) < 0) break; /* warm-up */
+            double sum = 0, sum2 = 0;
+            for (int k = 0; k < e.reps; k++) {
+                double tps = run_test(s, ids, n, pass == 0, &code);
+                if (tps < 0) break;
+                sum += tps;
+                sum2 += tps * tps;
+            }
+            if (code != EXIT_DONE) break;
+            double mean = sum / e.reps;
+            double var = e.reps > 1 ? (sum2 - e.reps * mean * mean) / (e.reps - 1) : 0;
+            printf("| %s | %s | %s | %s | %s | %s%d | %.2f ± %.2f |\n", name, size, params, backend,
+                   threads, pass == 0 ? "pp" : "tg", n, mean, var > 0 ? sqrt(var) : 0.0);
+            fflush(stdout);
+        }
+    }
+    if (code == EXIT_DONE && !o.quiet) {
+        fprintf(stderr, "load: %.0f ms", info.load_ms);
+        gptc_residency res;
+        if (gptc_model_residency(model, &res, &err) == GPTC_OK) {
+            if (res.backend == GPTC_BACKEND_CUDA) {
+                fprintf(stderr,
+                        " | device %s: weights %.2f/%.2f GiB resident (%s), KV %.1f MiB, "
+                        "workspace %.1f MiB, device memory %.2f GiB used of %.2f GiB",
+                        info.device_name, res.weight_bytes_device / 1073741824.0,
+                        res.weight_bytes_total / 1073741824.0,
+                        res.all_weights_resident ? "all" : "partial", res.kv_bytes / 1048576.0,
+                        res.workspace_bytes / 1048576.0,
+                        (res.device_total - res.device_free) / 1073741824.0,
+                        res.device_total / 1073741824.0);
+            } else {
+                fprintf(stderr, " | CPU: weights %.2f GiB, KV %.1f MiB, workspace %.1f MiB",
+                        res.weight_bytes_total / 1073741824.0, res.kv_bytes / 1048576.0,
+                        res.workspace_bytes / 1048576.0);
+            }
+        }
+        fprintf(stderr, " | %d runs per test after a warm-up\n", e.reps);
+    }
+    free(ids);
+    gptc_session_free(s);
+    gptc_model_free(model);
+    return code;
 }

@@ -1,9 +1,599 @@
-/* chat.c — placeholder until this subcommand lands. */
-#include "cli/cli.h"
+/* chat.c — interactive chat: gptc chat -m MODEL, or gptc -m MODEL -i.
+ *
+ * gpt-oss: harmony multi-turn (system with reasoning effort + date, developer instructions from
+ * --system/--system-file, user/assistant turns). The final channel streams to stdout; analysis
+ * is hidden, or dimmed on stderr with --show-reasoning. The KV cache is kept between turns: each
+ * turn re-renders the conversation, keeps the longest common prefix with what the session holds
+ * (earlier analysis is dropped per harmony, so the cache is truncated there) and feeds the rest.
+ * GPT-2 and --raw: a plain continuation REPL.
+ *
+ * Ctrl-C while generating stops that answer; Ctrl-C at the prompt or Ctrl-D exits. */
+#include <cJSON.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/genloop.h"
+
+static const char usage_text[] =
+    "usage: gptc chat -m MODEL.gguf [options]     (or gptc -m MODEL.gguf -i)\n"
+    "\n"
+    "Interactive chat. gpt-oss speaks harmony; GPT-2 models get a plain continuation REPL.\n"
+    "  --system TEXT / --system-file FILE   developer instructions\n"
+    "  --reasoning-effort low|medium|high   (default medium)\n"
+    "  --show-reasoning                     show the analysis channel dimmed on stderr\n"
+    "  -n N                                 max tokens per answer (default: until the end token)\n"
+    "  -c, --temp, --top-p, ... , --backend, -t: as in one-shot mode (gptc --help)\n"
+    "In the chat: /help /reset /system TEXT /effort low|medium|high /save FILE /load FILE /stats\n"
+    "/quit. End a line with \\ to continue it, or wrap several lines in \"\"\" ... \"\"\".\n"
+    "Ctrl-C stops an answer; Ctrl-C at the prompt or Ctrl-D exits.\n";
+
+static const char help_text[] =
+    "commands:\n"
+    "  /help                 this text\n"
+    "  /reset                forget the conversation\n"
+    "  /system TEXT          set the developer instructions (empty: none)\n"
+    "  /effort low|medium|high  reasoning effort\n"
+    "  /save FILE            save the conversation as JSON\n"
+    "  /load FILE            load a conversation saved with /save\n"
+    "  /stats                context use and speed\n"
+    "  /quit                 exit (also Ctrl-D)\n"
+    "multi-line: end a line with \\, or start and end a block with \"\"\"\n";
+
+static gptc_session *volatile g_session;
+static volatile sig_atomic_t g_sigint;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_sigint = 1;
+    gptc_session *s = g_session;
+    if (s) gptc_session_cancel(s);
+}
+
+/* ---- conversation -----------------------------------------------------------------------------
+ */
+typedef struct conv {
+    char **role, **content;
+    size_t n, cap;
+    char *system; /* developer instructions, malloc'd or NULL */
+    char effort[8];
+} conv;
+
+static int conv_add(conv *c, const char *role, const char *content) {
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 16;
+        char **nr = realloc(c->role, nc * sizeof *nr);
+        if (!nr) return -1;
+        c->role = nr;
+        char **nt = realloc(c->content, nc * sizeof *nt);
+        if (!nt) return -1;
+        c->content = nt;
+        c->cap = nc;
+    }
+    c->role[c->n] = strdup(role);
+    c->content[c->n] = strdup(content);
+    if (!c->role[c->n] || !c->content[c->n]) {
+        free(c->role[c->n]);
+        free(c->content[c->n]);
+        return -1;
+    }
+    c->n++;
+    return 0;
+}
+
+static void conv_pop(conv *c) {
+    if (!c->n) return;
+    c->n--;
+    free(c->role[c->n]);
+    free(c->content[c->n]);
+}
+
+static void conv_clear(conv *c) {
+    while (c->n) conv_pop(c);
+}
+
+static void conv_free(conv *c) {
+    conv_clear(c);
+    free(c->role);
+    free(c->content);
+    free(c->system);
+    memset(c, 0, sizeof *c);
+}
+
+static int conv_set_system(conv *c, const char *s) {
+    free(c->system);
+    c->system = (s && *s) ? strdup(s) : NULL;
+    return 0;
+}
+
+static int conv_save(const conv *c, const char *path) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "reasoning_effort", c->effort);
+    if (c->system) cJSON_AddStringToObject(j, "system", c->system);
+    cJSON *arr = cJSON_AddArrayToObject(j, "messages");
+    for (size_t i = 0; i < c->n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", c->role[i]);
+        cJSON_AddStringToObject(m, "content", c->content[i]);
+        cJSON_AddItemToArray(arr, m);
+    }
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!s) return -1;
+    FILE *f = fopen(path, "wb");
+    int ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f)) ok = 0;
+    free(s);
+    if (!ok) {
+        cli_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int conv_load(conv *c, const char *path) {
+    char *txt = cli_slurp_file(path, NULL);
+    if (!txt) return -1;
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    cJSON *msgs = j ? cJSON_GetObjectItemCaseSensitive(j, "messages") : NULL;
+    if (!cJSON_IsArray(msgs)) {
+        cli_error("%s: not a saved conversation (no \"messages\" array)", path);
+        cJSON_Delete(j);
+        return -1;
+    }
+    cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role");
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsString(r) || !cJSON_IsString(t) ||
+            (strcmp(r->valuestring, "user") && strcmp(r->valuestring, "assistant"))) {
+            cli_error("%s: each message needs a role (user|assistant) and a content string", path);
+            cJSON_Delete(j);
+            return -1;
+        }
+    }
+    conv_clear(c);
+    cJSON_ArrayForEach(m, msgs) {
+        conv_add(c, cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring,
+                 cJSON_GetObjectItemCaseSensitive(m, "content")->valuestring);
+    }
+    cJSON *sys = cJSON_GetObjectItemCaseSensitive(j, "system");
+    conv_set_system(c, cJSON_IsString(sys) ? sys->valuestring : NULL);
+    cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "reasoning_effort");
+    if (cJSON_IsString(eff) &&
+        (!strcmp(eff->valuestring, "low") || !strcmp(eff->valuestring, "medium") ||
+         !strcmp(eff->valuestring, "high")))
+        snprintf(c->effort, sizeof c->effort, "%s", eff->valuestring);
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* ---- input ------------------------------------------------------------------------------------
+ */
+/* Reads one line from fd 0 (without the newline). Returns 1 ok, 0 EOF, -1 interrupted.
+ * poll() with a short timeout so a SIGINT that lands just before a blocking read is not lost. */
+static int read_line(strbuf *line) {
+    line->n = 0;
+    if (strbuf_add(line, "", 0)) return 0;
+    for (;;) {
+        if (g_sigint) return -1;
+        struct pollfd pf = {0, POLLIN, 0};
+        int pr = poll(&pf, 1, 100);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr == 0) continue;
+        char ch;
+        ssize_t r = read(0, &ch, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return line->n ? 1 : 0;
+        if (ch == '\n') return 1;
+        if (strbuf_add(line, &ch, 1)) return 0;
+    }
+}
+
+/* ---- chat state -------------------------------------------------------------------------------
+ */
+typedef struct chat {
+    cli_opts *o;
+    gptc_model *model;
+    const gptc_tokenizer *tok;
+    gptc_session *s;
+    int harmony;
+    harmony_ids h;
+    cli_gen g;
+    conv c;
+    tokvec hist; /* ids in the session's KV cache */
+    strbuf answer;
+    int color_out, color_err, tty_in, tty_out;
+    int reasoning_open;
+    int last_nl;
+    double last_tps;
+    int last_tokens;
+} chat;
+
+static int chat_sink(void *user, harmony_channel ch, const char *s, size_t n) {
+    chat *ct = user;
+    if (ch != HARMONY_FINAL) {
+        if (ct->o->show_reasoning) {
+            if (!ct->reasoning_open && ct->color_err) fputs("\033[2m", stderr);
+            ct->reasoning_open = 1;
+            fwrite(s, 1, n, stderr);
+            fflush(stderr);
+        }
+        return 0;
+    }
+    if (ct->reasoning_open) {
+        fputs(ct->color_err ? "\033[0m\n" : "\n", stderr);
+        fflush(stderr);
+        ct->reasoning_open = 0;
+    }
+    strbuf_add(&ct->answer, s, n);
+    if (fwrite(s, 1, n, stdout) != n || fflush(stdout)) return 1;
+    ct->last_nl = s[n - 1] == '\n';
+    return 0;
+}
+
+static void prompt_marker(chat *ct, int cont) {
+    if (!ct->tty_in) return;
+    if (ct->color_out)
+        fputs(cont ? "\033[1;32m. \033[0m" : "\033[1;32m> \033[0m", stdout);
+    else
+        fputs(cont ? ". " : "> ", stdout);
+    fflush(stdout);
+}
+
+static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i]) i++;
+    return i;
+}
+
+/* Brings the session to exactly `ids[0..keep)` + feeds nothing: truncates to the common prefix.
+ * Returns the number of ids already in the cache. */
+static size_t sync_cache(chat *ct, const int32_t *ids, size_t n) {
+    size_t p = common_prefix(ct->hist.v, ct->hist.n, ids, n);
+    if (p == n && p > 0) p--; /* always feed at least one id so fresh logits exist */
+    if (p < ct->hist.n) {
+        gptc_error err = {0};
+        if (gptc_session_truncate(ct->s, (int)p, &err) != GPTC_OK) {
+            gptc_session_truncate(ct->s, 0, &err);
+            p = 0;
+        }
+        ct->hist.n = p;
+    }
+    return p;
+}
+
+static void chat_reset(chat *ct) {
+    conv_clear(&ct->c);
+    gptc_error err = {0};
+    gptc_session_truncate(ct->s, 0, &err);
+    ct->hist.n = 0;
+}
+
+/* Generates after feeding ids[p..n). Returns 0 ok, or an exit code on a fatal error. */
+static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
+    size_t p = sync_cache(ct, ids, n);
+    int n_ctx = gptc_session_n_ctx(ct->s);
+    if (n >= (size_t)n_ctx) {
+        fprintf(stderr,
+                "gptc: the conversation (%zu tokens) no longer fits the context (%d). "
+                "Type /reset to start over (or restart with a larger -c).\n",
+                n, n_ctx);
+        return -1;
+    }
+    if (cli_log_enabled(ct->o) && ct->o->verbose)
+        fprintf(stderr, "[kv cache: %zu tokens reused, %zu to process]\n", p, n - p);
+    ct->answer.n = 0;
+    ct->last_nl = 1;
+    gptc_session_clear_cancel(ct->s);
+    g_sigint = 0;
+    int n_predict = ct->o->n_predict;
+    if (!ct->harmony && n_predict < 0) n_predict = 256;
+    cli_gen_begin(&ct->g, n_predict, ct->o->ignore_eos);
+    gptc_error err = {0};
+    gptc_timings t0, t1;
+    gptc_session_timings(ct->s, &t0);
+    g_session = ct->s;
+    if (g_sigint) gptc_session_cancel(ct->s);
+    gptc_status st = cli_gen_run(&ct->g, ct->s, ids + p, n - p, &ct->hist, &err);
+    g_session = NULL;
+    gptc_session_timings(ct->s, &t1);
+    if (ct->reasoning_open) {
+        fputs(ct->color_err ? "\033[0m\n" : "\n", stderr);
+        ct->reasoning_open = 0;
+    }
+    if (!ct->last_nl) fputc('\n', stdout);
+    fflush(stdout);
+    ct->last_tokens = t1.n_gen - t0.n_gen;
+    double ms = t1.gen_ms - t0.gen_ms;
+    ct->last_tps = ms > 0 ? ct->last_tokens * 1000.0 / ms : 0;
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
+        /* the cache may hold a partial state: start the next turn from scratch */
+        gptc_session_truncate(ct->s, 0, &err);
+        ct->hist.n = 0;
+        return cli_exit_code(st);
+    }
+    /* keep hist consistent with the session (a cancelled feed appends nothing) */
+    if ((size_t)gptc_session_n_past(ct->s) != ct->hist.n) {
+        gptc_session_truncate(ct->s, 0, &err);
+        ct->hist.n = 0;
+    }
+    switch (ct->g.finish) {
+    case CLI_FINISH_INTERRUPTED:
+        fputs("[answer stopped]\n", stderr);
+        break;
+    case CLI_FINISH_CONTEXT:
+        fprintf(stderr, "gptc: the context is full (%d tokens). Type /reset to start over.\n",
+                n_ctx);
+        break;
+    case CLI_FINISH_CLOSED:
+        return EXIT_DONE + 1000; /* stdout closed: quit */
+    default:
+        break;
+    }
+    if (ct->harmony && harmony_parser_malformed(ct->g.hp) && cli_log_enabled(ct->o))
+        fprintf(stderr, "gptc: note: a malformed channel header was shown as text\n");
+    return 0;
+}
+
+static int chat_turn_harmony(chat *ct, const char *text) {
+    if (conv_add(&ct->c, "user", text)) return EXIT_RUNTIME;
+    harmony_msg *msgs = calloc(ct->c.n ? ct->c.n : 1, sizeof *msgs);
+    if (!msgs) return EXIT_RUNTIME;
+    for (size_t i = 0; i < ct->c.n; i++)
+        msgs[i] = (harmony_msg){ct->c.role[i], NULL, ct->c.content[i]};
+    char date[16];
+    cli_today(date);
+    harmony_conv hc = {NULL, date, ct->c.effort, ct->c.system, msgs, ct->c.n};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    gptc_error err = {0};
+    gptc_status st = harmony_render(ct->tok, &ct->h, &hc, 1, &ids, &n, &err);
+    free(msgs);
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg);
+        conv_pop(&ct->c);
+        return 0;
+    }
+    int r = chat_generate(ct, ids, n);
+    free(ids);
+    if (r < 0) { /* did not fit: forget this user message */
+        conv_pop(&ct->c);
+        return 0;
+    }
+    if (ct->answer.n > 0) {
+        if (conv_add(&ct->c, "assistant", ct->answer.s)) return EXIT_RUNTIME;
+    } else if (ct->g.finish == CLI_FINISH_INTERRUPTED || ct->g.finish == CLI_FINISH_CONTEXT) {
+        conv_pop(&ct->c); /* nothing answered: drop the question */
+    } else {
+        if (conv_add(&ct->c, "assistant", "")) return EXIT_RUNTIME;
+    }
+    return r;
+}
+
+static int chat_turn_plain(chat *ct, const char *text) {
+    int32_t *t = NULL;
+    size_t nt = 0;
+    gptc_error err = {0};
+    gptc_status st = gptc_tokenize(ct->tok, text, strlen(text), 0, &t, &nt, &err);
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg);
+        return 0;
+    }
+    tokvec all = {0};
+    int32_t bos = gptc_tokenizer_bos(ct->tok);
+    if (ct->hist.n == 0 && bos >= 0 && (gptc_tokenizer_add_bos(ct->tok) || nt == 0))
+        tokvec_push(&all, bos);
+    tokvec_append(&all, ct->hist.v, ct->hist.n);
+    tokvec_append(&all, t, nt);
+    gptc_free(t);
+    int r = 0;
+    if (all.n > 0) r = chat_generate(ct, all.v, all.n);
+    tokvec_free(&all);
+    return r < 0 ? 0 : r;
+}
+
+static void chat_stats(chat *ct) {
+    gptc_model_info info;
+    gptc_model_get_info(ct->model, &info);
+    fprintf(stderr,
+            "context: %d / %d tokens | turns: %zu | last answer: %d tokens, %.2f t/s | %s\n",
+            gptc_session_n_past(ct->s), gptc_session_n_ctx(ct->s), ct->c.n, ct->last_tokens,
+            ct->last_tps,
+            info.device_name[0] ? info.device_name
+                                : (info.backend == GPTC_BACKEND_CUDA ? "CUDA" : "CPU"));
+}
+
+/* Handles a /command. Returns 1 to quit, 0 otherwise. */
+static int chat_command(chat *ct, const char *line) {
+    const char *arg = strchr(line, ' ');
+    size_t cl = arg ? (size_t)(arg - line) : strlen(line);
+    while (arg && *arg == ' ') arg++;
+    if (arg && !*arg) arg = NULL;
+#define IS(name) (cl == strlen(name) && !strncmp(line, name, cl))
+    if (IS("/quit") || IS("/exit") || IS("/bye")) return 1;
+    if (IS("/help") || IS("/?"))
+        fputs(help_text, stderr);
+    else if (IS("/reset") || IS("/clear")) {
+        chat_reset(ct);
+        fputs("conversation reset\n", stderr);
+    } else if (IS("/system")) {
+        conv_set_system(&ct->c, arg);
+        fprintf(stderr, arg ? "developer instructions set\n" : "developer instructions cleared\n");
+    } else if (IS("/effort")) {
+        if (!arg || (strcmp(arg, "low") && strcmp(arg, "medium") && strcmp(arg, "high")))
+            fprintf(stderr, "usage: /effort low|medium|high (now %s)\n", ct->c.effort);
+        else {
+            snprintf(ct->c.effort, sizeof ct->c.effort, "%s", arg);
+            fprintf(stderr, "reasoning effort: %s\n", ct->c.effort);
+        }
+    } else if (IS("/save")) {
+        if (!arg)
+            fputs("usage: /save FILE\n", stderr);
+        else if (!conv_save(&ct->c, arg))
+            fprintf(stderr, "saved %zu messages to %s\n", ct->c.n, arg);
+    } else if (IS("/load")) {
+        if (!arg)
+            fputs("usage: /load FILE\n", stderr);
+        else if (!conv_load(&ct->c, arg))
+            fprintf(stderr, "loaded %zu messages from %s\n", ct->c.n, arg);
+    } else if (IS("/stats"))
+        chat_stats(ct);
+    else
+        fprintf(stderr, "unknown command %.*s (try /help)\n", (int)cl, line);
+#undef IS
+    return 0;
+}
+
+int cli_chat_with(cli_opts *o) {
+    if (o->system && o->system_file) {
+        cli_error("use either --system or --system-file, not both");
+        return EXIT_USAGE;
+    }
+    chat ct;
+    memset(&ct, 0, sizeof ct);
+    ct.o = o;
+    snprintf(ct.c.effort, sizeof ct.c.effort, "%s", o->effort ? o->effort : "medium");
+    if (o->system_file) {
+        char *t = cli_slurp_file(o->system_file, NULL);
+        if (!t) return EXIT_USAGE;
+        conv_set_system(&ct.c, t);
+        free(t);
+    } else if (o->system) {
+        conv_set_system(&ct.c, o->system);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+
+    int r = cli_load_model(o, 1, &ct.model);
+    if (r) {
+        conv_free(&ct.c);
+        return r;
+    }
+    if (g_sigint) { /* Ctrl-C while loading */
+        gptc_model_free(ct.model);
+        conv_free(&ct.c);
+        return EXIT_INTERRUPTED;
+    }
+    ct.tok = gptc_model_tokenizer(ct.model);
+    ct.harmony = !o->raw && cli_model_harmony(ct.model, &ct.h);
+    gptc_session_params sp;
+    cli_session_params(o, ct.model, &sp);
+    gptc_error err = {0};
+    gptc_status st = gptc_session_new(ct.model, &sp, &ct.s, &err);
+    if (st == GPTC_OK)
+        st = cli_gen_init(&ct.g, ct.tok, ct.harmony, &ct.h, o->raw, chat_sink, &ct, &err);
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
+        gptc_session_free(ct.s);
+        gptc_model_free(ct.model);
+        conv_free(&ct.c);
+        return cli_exit_code(st);
+    }
+    ct.tty_in = isatty(0);
+    ct.tty_out = isatty(1);
+    ct.color_out = cli_use_color(o, 1);
+    ct.color_err = cli_use_color(o, 2);
+    if (ct.tty_in && !o->quiet) {
+        gptc_model_info info;
+        gptc_model_get_info(ct.model, &info);
+        fprintf(stderr, "gptc chat: %s%s%s, context %d, %s. /help for commands, Ctrl-D to quit.\n",
+                info.arch, info.name[0] ? " " : "", info.name, gptc_session_n_ctx(ct.s),
+                ct.harmony ? "harmony" : "plain continuation");
+    }
+
+    int code = EXIT_DONE;
+    strbuf line = {0}, msg = {0};
+    for (;;) {
+        g_sigint = 0;
+        prompt_marker(&ct, 0);
+        int rl = read_line(&line);
+        if (rl < 0) { /* Ctrl-C at the prompt */
+            if (ct.tty_in) fputc('\n', stdout);
+            code = EXIT_INTERRUPTED;
+            break;
+        }
+        if (rl == 0) { /* Ctrl-D */
+            if (ct.tty_in) fputc('\n', stdout);
+            break;
+        }
+        msg.n = 0;
+        strbuf_add(&msg, "", 0);
+        int interrupted = 0;
+        if (!strcmp(line.s, "\"\"\"")) { /* block until a closing """ */
+            for (;;) {
+                prompt_marker(&ct, 1);
+                rl = read_line(&line);
+                if (rl <= 0) {
+                    interrupted = rl < 0;
+                    break;
+                }
+                if (!strcmp(line.s, "\"\"\"")) break;
+                if (msg.n) strbuf_add(&msg, "\n", 1);
+                strbuf_add(&msg, line.s, line.n);
+            }
+        } else {
+            for (;;) {
+                int cont = line.n > 0 && line.s[line.n - 1] == '\\';
+                if (msg.n) strbuf_add(&msg, "\n", 1);
+                strbuf_add(&msg, line.s, cont ? line.n - 1 : line.n);
+                if (!cont) break;
+                prompt_marker(&ct, 1);
+                rl = read_line(&line);
+                if (rl <= 0) {
+                    interrupted = rl < 0;
+                    break;
+                }
+            }
+        }
+        if (interrupted) {
+            if (ct.tty_in) fputc('\n', stdout);
+            code = EXIT_INTERRUPTED;
+            break;
+        }
+        if (msg.n == 0) continue;
+        if (msg.s[0] == '/') {
+            if (chat_command(&ct, msg.s)) break;
+            continue;
+        }
+        r = ct.harmony ? chat_turn_harmony(&ct, msg.s) : chat_turn_plain(&ct, msg.s);
+        if (r == EXIT_DONE + 1000) break;
+        if (r) {
+            code = r;
+            break;
+        }
+    }
+    fflush(stdout);
+    strbuf_free(&line);
+    strbuf_free(&msg);
+    strbuf_free(&ct.answer);
+    tokvec_free(&ct.hist);
+    cli_gen_free(&ct.g);
+    conv_free(&ct.c);
+    gptc_session_free(ct.s);
+    gptc_model_free(ct.model);
+    return code;
+}
 
 int cli_chat(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    cli_error("'chat' is not implemented yet");
-    return EXIT_USAGE;
+    cli_opts o;
+    cli_opts_init(&o);
+    int r = cli_parse(argc, argv, ~0u & ~CLI_G_PROMPT, &o, NULL, NULL, usage_text);
+    if (r == -2) return EXIT_DONE;
+    if (r) return r;
+    if (!o.model) {
+        cli_error("no model given (use -m MODEL.gguf)");
+        return EXIT_USAGE;
+    }
+    return cli_chat_with(&o);
 }

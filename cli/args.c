@@ -1,0 +1,567 @@
+/* args.c — see args.h. */
+#include "cli/args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_opts_init(cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->backend = GPTC_BACKEND_AUTO;
+    o->n_predict = -1;
+    o->effort = "medium";
+    o->color = -1;
+}
+
+int cli_is_flag(const char *arg, const char *flag) {
+    size_t n = strlen(flag);
+    return !strncmp(arg, flag, n) && (arg[n] == 0 || (arg[n] == '=' && flag[1] == '-'));
+}
+
+const char *cli_optval(int argc, char **argv, int i, int *used) {
+    const char *eq = argv[i][0] == '-' && argv[i][1] == '-' ? strchr(argv[i], '=') : NULL;
+    if (eq) {
+        *used = 1;
+        return eq + 1;
+    }
+    if (i + 1 >= argc) {
+        cli_error("%s needs a value", argv[i]);
+        return NULL;
+    }
+    *used = 2;
+    return argv[i + 1];
+}
+
+int cli_parse_int(const char *flag, const char *s, long min, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno) {
+        cli_error("%s: '%s' is not an integer", flag, s);
+        return -1;
+    }
+    if (v < min || v > max) {
+        cli_error("%s: %ld is out of range [%ld, %ld]", flag, v, min, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_float(const char *flag, const char *s, double min, double max, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) {
+        cli_error("%s: '%s' is not a number", flag, s);
+        return -1;
+    }
+    if (v < min || v > max) {
+        cli_error("%s: %g is out of range [%g, %g]", flag, v, min, max);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+int cli_parse_u64(const char *flag, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-') {
+        cli_error("%s: '%s' is not a non-negative integer", flag, s);
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno) {
+        cli_error("%s: '%s' is not a non-negative integer", flag, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_size(const char *flag, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0) {
+        cli_error("%s: '%s' is not a size (e.g. 12G, 800MiB, 1048576)", flag, s);
+        return -1;
+    }
+    double mul = 1;
+    char u = *end;
+    if (u == 'k' || u == 'K')
+        mul = 1024.0;
+    else if (u == 'm' || u == 'M')
+        mul = 1024.0 * 1024;
+    else if (u == 'g' || u == 'G')
+        mul = 1024.0 * 1024 * 1024;
+    else if (u == 't' || u == 'T')
+        mul = 1024.0 * 1024 * 1024 * 1024;
+    else if (u != 0 && u != 'b' && u != 'B')
+        mul = 0;
+    if (mul > 1) {
+        end++;
+        if (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "ib") || !strcmp(end, "b"))
+            end += strlen(end);
+    } else if (u == 'b' || u == 'B') {
+        end++;
+    }
+    if (mul == 0 || *end || v * mul > 1.8e19) {
+        cli_error("%s: '%s' is not a size (e.g. 12G, 800MiB, 1048576)", flag, s);
+        return -1;
+    }
+    *out = (uint64_t)(v * mul);
+    return 0;
+}
+
+/* One table entry per shared option. */
+typedef enum {
+    O_MODEL,
+    O_TOKENIZER,
+    O_BACKEND,
+    O_DEVICE,
+    O_VRAM,
+    O_YARN,
+    O_THREADS,
+    O_CTX,
+    O_BATCH,
+    O_PROMPT,
+    O_FILE,
+    O_SYSTEM,
+    O_SYSTEM_FILE,
+    O_EFFORT,
+    O_SHOW_REASONING,
+    O_NPREDICT,
+    O_TEMP,
+    O_TOPK,
+    O_TOPP,
+    O_MINP,
+    O_REPEAT,
+    O_PRESENCE,
+    O_FREQUENCY,
+    O_LASTN,
+    O_SEED,
+    O_RAW,
+    O_IGNORE_EOS,
+    O_JSON,
+    O_QUIET,
+    O_VERBOSE,
+    O_TIMINGS,
+    O_INTERACTIVE,
+    O_COLOR,
+} opt_id;
+
+static const struct {
+    const char *s, *l; /* short, long (either may be NULL) */
+    opt_id id;
+    unsigned group;
+    int has_val;
+} opts_table[] = {
+    {"-m", "--model", O_MODEL, CLI_G_MODEL, 1},
+    {NULL, "--tokenizer", O_TOKENIZER, CLI_G_MODEL, 1},
+    {NULL, "--backend", O_BACKEND, CLI_G_MODEL, 1},
+    {NULL, "--device", O_DEVICE, CLI_G_MODEL, 1},
+    {NULL, "--vram-budget", O_VRAM, CLI_G_MODEL, 1},
+    {NULL, "--yarn-rounded", O_YARN, CLI_G_MODEL, 0},
+    {"-t", "--threads", O_THREADS, CLI_G_MODEL, 1},
+    {"-c", "--ctx-size", O_CTX, CLI_G_MODEL, 1},
+    {"-b", "--batch-size", O_BATCH, CLI_G_MODEL, 1},
+    {"-p", "--prompt", O_PROMPT, CLI_G_PROMPT, 1},
+    {"-f", "--file", O_FILE, CLI_G_PROMPT, 1},
+    {NULL, "--system", O_SYSTEM, CLI_G_HARMONY, 1},
+    {NULL, "--system-file", O_SYSTEM_FILE, CLI_G_HARMONY, 1},
+    {NULL, "--reasoning-effort", O_EFFORT, CLI_G_HARMONY, 1},
+    {NULL, "--show-reasoning", O_SHOW_REASONING, CLI_G_HARMONY, 0},
+    {"-n", "--n-predict", O_NPREDICT, CLI_G_SAMPLE, 1},
+    {NULL, "--temp", O_TEMP, CLI_G_SAMPLE, 1},
+    {NULL, "--top-k", O_TOPK, CLI_G_SAMPLE, 1},
+    {NULL, "--top-p", O_TOPP, CLI_G_SAMPLE, 1},
+    {NULL, "--min-p", O_MINP, CLI_G_SAMPLE, 1},
+    {NULL, "--repeat-penalty", O_REPEAT, CLI_G_SAMPLE, 1},
+    {NULL, "--presence-penalty", O_PRESENCE, CLI_G_SAMPLE, 1},
+    {NULL, "--frequency-penalty", O_FREQUENCY, CLI_G_SAMPLE, 1},
+    {NULL, "--repeat-last-n", O_LASTN, CLI_G_SAMPLE, 1},
+    {"-s", "--seed", O_SEED, CLI_G_SAMPLE, 1},
+    {NULL, "--raw", O_RAW, CLI_G_SAMPLE, 0},
+    {NULL, "--ignore-eos", O_IGNORE_EOS, CLI_G_SAMPLE, 0},
+    {NULL, "--json", O_JSON, CLI_G_OUTPUT, 0},
+    {"-q", "--quiet", O_QUIET, CLI_G_OUTPUT, 0},
+    {"-v", "--verbose", O_VERBOSE, CLI_G_OUTPUT, 0},
+    {NULL, "--timings", O_TIMINGS, CLI_G_OUTPUT, 0},
+    {"-i", "--interactive", O_INTERACTIVE, CLI_G_OUTPUT, 0},
+    {NULL, "--color", O_COLOR, CLI_G_OUTPUT, 1},
+};
+
+static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
+    float f;
+    int n;
+    switch (id) {
+    case O_MODEL:
+        o->model = v;
+        return 0;
+    case O_TOKENIZER:
+        o->tokenizer = v;
+        return 0;
+    case O_BACKEND:
+        if (!strcmp(v, "auto"))
+            o->backend = GPTC_BACKEND_AUTO;
+        else if (!strcmp(v, "cpu"))
+            o->backend = GPTC_BACKEND_CPU;
+        else if (!strcmp(v, "cuda") || !strcmp(v, "gpu"))
+            o->backend = GPTC_BACKEND_CUDA;
+        else {
+            cli_error("%s: '%s' is not one of auto, cpu, cuda", flag, v);
+            return -1;
+        }
+        return 0;
+    case O_DEVICE:
+        return cli_parse_int(flag, v, 0, 1024, &o->device);
+    case O_VRAM:
+        return cli_parse_size(flag, v, &o->vram_budget);
+    case O_YARN:
+        o->yarn_rounded = 1;
+        return 0;
+    case O_THREADS:
+        return cli_parse_int(flag, v, 0, 4096, &o->n_threads);
+    case O_CTX:
+        return cli_parse_int(flag, v, 0, 1 << 24, &o->n_ctx);
+    case O_BATCH:
+        return cli_parse_int(flag, v, 1, 1 << 20, &o->n_batch);
+    case O_PROMPT:
+        o->prompt = v;
+        return 0;
+    case O_FILE:
+        o->prompt_file = v;
+        return 0;
+    case O_SYSTEM:
+        o->system = v;
+        return 0;
+    case O_SYSTEM_FILE:
+        o->system_file = v;
+        return 0;
+    case O_EFFORT:
+        if (strcmp(v, "low") && strcmp(v, "medium") && strcmp(v, "high")) {
+            cli_error("%s: '%s' is not one of low, medium, high", flag, v);
+            return -1;
+        }
+        o->effort = v;
+        return 0;
+    case O_SHOW_REASONING:
+        o->show_reasoning = 1;
+        return 0;
+    case O_NPREDICT:
+        return cli_parse_int(flag, v, -1, 1 << 30, &o->n_predict);
+    case O_TEMP:
+        if (cli_parse_float(flag, v, 0, 100, &o->samp.temperature)) return -1;
+        o->samp_set |= CLI_SET_TEMP;
+        return 0;
+    case O_TOPK:
+        if (cli_parse_int(flag, v, 0, 1 << 30, &o->samp.top_k)) return -1;
+        o->samp_set |= CLI_SET_TOP_K;
+        return 0;
+    case O_TOPP:
+        if (cli_parse_float(flag, v, 0, 1, &o->samp.top_p)) return -1;
+        o->samp_set |= CLI_SET_TOP_P;
+        return 0;
+    case O_MINP:
+        if (cli_parse_float(flag, v, 0, 1, &o->samp.min_p)) return -1;
+        o->samp_set |= CLI_SET_MIN_P;
+        return 0;
+    case O_REPEAT:
+        if (cli_parse_float(flag, v, 0, 100, &f)) return -1;
+        if (f <= 0) {
+            cli_error("%s: must be > 0 (1 = off)", flag);
+            return -1;
+        }
+        o->samp.repeat_penalty = f;
+        o->samp_set |= CLI_SET_REPEAT;
+        return 0;
+    case O_PRESENCE:
+        if (cli_parse_float(flag, v, -100, 100, &o->samp.presence_penalty)) return -1;
+        o->samp_set |= CLI_SET_PRESENCE;
+        return 0;
+    case O_FREQUENCY:
+        if (cli_parse_float(flag, v, -100, 100, &o->samp.frequency_penalty)) return -1;
+        o->samp_set |= CLI_SET_FREQUENCY;
+        return 0;
+    case O_LASTN:
+        if (cli_parse_int(flag, v, -1, 1 << 24, &n)) return -1;
+        o->samp.penalty_last_n = n;
+        o->samp_set |= CLI_SET_LAST_N;
+        return 0;
+    case O_SEED:
+        if (cli_parse_u64(flag, v, &o->samp.seed)) return -1;
+        o->samp_set |= CLI_SET_SEED;
+        return 0;
+    case O_RAW:
+        o->raw = 1;
+        return 0;
+    case O_IGNORE_EOS:
+        o->ignore_eos = 1;
+        return 0;
+    case O_JSON:
+        o->json = 1;
+        return 0;
+    case O_QUIET:
+        o->quiet = 1;
+        return 0;
+    case O_VERBOSE:
+        o->verbose = 1;
+        return 0;
+    case O_TIMINGS:
+        o->timings = 1;
+        return 0;
+    case O_INTERACTIVE:
+        o->interactive = 1;
+        return 0;
+    case O_COLOR:
+        if (!strcmp(v, "auto"))
+            o->color = -1;
+        else if (!strcmp(v, "always") || !strcmp(v, "on"))
+            o->color = 1;
+        else if (!strcmp(v, "never") || !strcmp(v, "off"))
+            o->color = 0;
+        else {
+            cli_error("%s: '%s' is not one of auto, always, never", flag, v);
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra_fn extra, void *user,
+              const char *usage) {
+    for (int i = 1; i < argc;) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return -2;
+        }
+        if (extra) {
+            int r = extra(user, argc, argv, i);
+            if (r < 0) return EXIT_USAGE;
+            if (r > 0) {
+                i += r;
+                continue;
+            }
+        }
+        int found = -1;
+        for (size_t k = 0; k < sizeof opts_table / sizeof opts_table[0]; k++) {
+            if (!(opts_table[k].group & groups)) continue;
+            if ((opts_table[k].s && !strcmp(a, opts_table[k].s)) ||
+                (opts_table[k].l && (opts_table[k].has_val ? cli_is_flag(a, opts_table[k].l)
+                                                           : !strcmp(a, opts_table[k].l)))) {
+                found = (int)k;
+                break;
+            }
+        }
+        if (found < 0) {
+            if (a[0] == '-' && a[1])
+                cli_error("unknown option '%s' (see --help)", a);
+            else
+                cli_error("unexpected argument '%s' (see --help)", a);
+            return EXIT_USAGE;
+        }
+        const char *flag = opts_table[found].l ? opts_table[found].l : opts_table[found].s;
+        int used = 1;
+        const char *v = NULL;
+        if (opts_table[found].has_val) {
+            v = cli_optval(argc, argv, i, &used);
+            if (!v) return EXIT_USAGE;
+        }
+        if (apply(o, opts_table[found].id, flag, v)) return EXIT_USAGE;
+        i += used;
+    }
+    return 0;
+}
+
+char *cli_slurp_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        if (r == 0) break;
+        n += r;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        cli_error("%s: %s", path, buf ? "read error" : "out of memory");
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+char *cli_slurp_stdin(size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                cli_error("out of memory");
+                return NULL;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(0, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            free(buf);
+            cli_error("stdin: %s", strerror(errno));
+            return NULL;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+int cli_log_enabled(const cli_opts *o) {
+    return !o->quiet && (o->verbose || isatty(2));
+}
+
+void cli_log(const cli_opts *o, const char *fmt, ...) {
+    if (!cli_log_enabled(o)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+int cli_use_color(const cli_opts *o, int fd) {
+    if (o->color == 0) return 0;
+    if (o->color == 1) return 1;
+    const char *nc = getenv("NO_COLOR");
+    if (nc && *nc) return 0;
+    const char *term = getenv("TERM");
+    if (term && !strcmp(term, "dumb")) return 0;
+    return isatty(fd);
+}
+
+void cli_today(char buf[16]) {
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, 16, "%Y-%m-%d", &tm);
+}
+
+double cli_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+typedef struct progress_state {
+    double t0, last;
+    int shown;
+} progress_state;
+
+static void load_progress(void *user, uint64_t done, uint64_t total) {
+    progress_state *ps = user;
+    double now = cli_now_ms();
+    if (done < total && now - ps->last < 100) return;
+    if (!ps->shown && done >= total && now - ps->t0 < 300) return; /* too fast to matter */
+    ps->last = now;
+    ps->shown = 1;
+    double frac = total ? (double)done / (double)total : 1.0;
+    int w = 30, fill = (int)(frac * w + 0.5);
+    fprintf(stderr, "\rloading [");
+    for (int i = 0; i < w; i++) fputc(i < fill ? '=' : ' ', stderr);
+    fprintf(stderr, "] %3.0f%% %.2f/%.2f GiB", frac * 100, done / 1073741824.0,
+            total / 1073741824.0);
+    if (done >= total) fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
+    *out = NULL;
+    if (!o->model) {
+        cli_error("no model given (use -m MODEL.gguf)");
+        return EXIT_USAGE;
+    }
+    gptc_model_params mp;
+    gptc_model_params_default(&mp);
+    mp.path = o->model;
+    mp.tokenizer_path = o->tokenizer;
+    mp.backend = o->backend;
+    mp.device = o->device;
+    mp.n_threads = o->n_threads;
+    mp.vram_budget = o->vram_budget;
+    mp.n_ctx_hint = o->n_ctx;
+    mp.n_seq_hint = n_seq_hint;
+    mp.yarn_rounded = o->yarn_rounded;
+    mp.verbose = o->verbose && !o->quiet;
+    progress_state ps = {cli_now_ms(), 0, 0};
+    if (!o->quiet && isatty(2)) {
+        mp.progress = load_progress;
+        mp.progress_user = &ps;
+    }
+    gptc_error err = {0};
+    gptc_status st = gptc_model_load(&mp, out, &err);
+    if (ps.shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
+        *out = NULL;
+        return cli_exit_code(st);
+    }
+    return 0;
+}
+
+void cli_session_params(const cli_opts *o, const gptc_model *m, gptc_session_params *sp) {
+    gptc_session_params_default(m, sp);
+    if (o->n_ctx > 0) sp->n_ctx = o->n_ctx;
+    if (o->n_batch > 0) sp->n_batch = o->n_batch;
+    gptc_sampler_params *s = &sp->sampling;
+    unsigned set = o->samp_set;
+    if (set & CLI_SET_TEMP) s->temperature = o->samp.temperature;
+    if (set & CLI_SET_TOP_K) s->top_k = o->samp.top_k;
+    if (set & CLI_SET_TOP_P) s->top_p = o->samp.top_p;
+    if (set & CLI_SET_MIN_P) s->min_p = o->samp.min_p;
+    if (set & CLI_SET_REPEAT) s->repeat_penalty = o->samp.repeat_penalty;
+    if (set & CLI_SET_PRESENCE) s->presence_penalty = o->samp.presence_penalty;
+    if (set & CLI_SET_FREQUENCY) s->frequency_penalty = o->samp.frequency_penalty;
+    if (set & CLI_SET_LAST_N) s->penalty_last_n = o->samp.penalty_last_n;
+    if (set & CLI_SET_SEED)
+        s->seed = o->samp.seed;
+    else {
+        /* no seed given: a fresh one per run, like llama.cpp's -s -1 */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+    }
+}

@@ -1,0 +1,222 @@
+/* genloop.c — see genloop.h. */
+#include "cli/genloop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int tokvec_push(tokvec *t, int32_t id) {
+    return tokvec_append(t, &id, 1);
+}
+
+int tokvec_append(tokvec *t, const int32_t *ids, size_t n) {
+    if (t->n + n > t->cap) {
+        size_t nc = t->cap ? t->cap : 256;
+        while (nc < t->n + n) nc *= 2;
+        int32_t *nv = realloc(t->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        t->v = nv;
+        t->cap = nc;
+    }
+    if (n) memcpy(t->v + t->n, ids, n * sizeof *ids);
+    t->n += n;
+    return 0;
+}
+
+void tokvec_free(tokvec *t) {
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+int strbuf_add(strbuf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->n + n + 1) nc *= 2;
+        char *ns = realloc(b->s, nc);
+        if (!ns) return -1;
+        b->s = ns;
+        b->cap = nc;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+    return 0;
+}
+
+void strbuf_free(strbuf *b) {
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+const char *cli_finish_name(cli_finish f) {
+    switch (f) {
+    case CLI_FINISH_NONE:
+        return "none";
+    case CLI_FINISH_STOP:
+        return "stop";
+    case CLI_FINISH_LENGTH:
+        return "length";
+    case CLI_FINISH_CONTEXT:
+        return "context";
+    case CLI_FINISH_INTERRUPTED:
+        return "interrupted";
+    case CLI_FINISH_CLOSED:
+        return "closed";
+    }
+    return "none";
+}
+
+int cli_model_harmony(const gptc_model *m, harmony_ids *h) {
+    gptc_model_info info;
+    gptc_model_get_info(m, &info);
+    if (strcmp(info.arch, "gpt-oss")) return 0;
+    return harmony_ids_find(gptc_model_tokenizer(m), h);
+}
+
+/* The parser's emit callback: forwards to the sink, remembers a request to stop. */
+static void on_text(void *user, harmony_channel ch, const char *text, size_t len) {
+    cli_gen *g = user;
+    if (g->finish == CLI_FINISH_CLOSED || !len) return;
+    if (g->sink(g->user, ch, text, len)) g->finish = CLI_FINISH_CLOSED;
+}
+
+gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
+                         const harmony_ids *h, int raw, cli_sink_fn sink, void *user,
+                         gptc_error *err) {
+    memset(g, 0, sizeof *g);
+    g->tok = tok;
+    g->sink = sink;
+    g->user = user;
+    g->use_harmony = use_harmony && !raw;
+    /* stop set: the tokenizer's EOS plus harmony's stops by name (NOT <|end|>) */
+    int32_t cand[4] = {gptc_tokenizer_eos(tok), gptc_tokenizer_find(tok, "<|return|>"),
+                       gptc_tokenizer_find(tok, "<|call|>"),
+                       gptc_tokenizer_find(tok, "<|endoftext|>")};
+    int32_t end_id = gptc_tokenizer_find(tok, "<|end|>");
+    for (int i = 0; i < 4; i++) {
+        if (cand[i] < 0 || (cand[i] == end_id && g->use_harmony)) continue;
+        int dup = 0;
+        for (int k = 0; k < g->n_stops; k++) dup |= g->stops[k] == cand[i];
+        if (!dup) g->stops[g->n_stops++] = cand[i];
+    }
+    if (g->use_harmony) {
+        g->hids = *h;
+        return harmony_parser_new(tok, h, on_text, g, &g->hp, err);
+    }
+    return gptc_decoder_new(tok, !raw, &g->dec, err);
+}
+
+void cli_gen_free(cli_gen *g) {
+    harmony_parser_free(g->hp);
+    gptc_decoder_free(g->dec);
+    g->hp = NULL;
+    g->dec = NULL;
+}
+
+void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
+    g->n_predict = n_predict;
+    g->ignore_eos = ignore_eos;
+    g->n_gen = 0;
+    g->finish = CLI_FINISH_NONE;
+    if (g->hp) harmony_parser_reset(g->hp);
+    if (g->dec) gptc_decoder_reset(g->dec);
+}
+
+gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
+    *done = 0;
+    if (!g->ignore_eos) {
+        for (int k = 0; k < g->n_stops; k++)
+            if (id == g->stops[k]) {
+                if (g->hp) harmony_parser_push(g->hp, id, err);
+                g->finish = CLI_FINISH_STOP;
+                *done = 1;
+                return GPTC_OK;
+            }
+    }
+    g->n_gen++;
+    gptc_status st;
+    if (g->hp) {
+        st = harmony_parser_push(g->hp, id, err);
+    } else {
+        const char *s = NULL;
+        size_t n = 0;
+        st = gptc_decoder_push(g->dec, id, &s, &n, err);
+        if (st == GPTC_OK) on_text(g, HARMONY_FINAL, s, n);
+    }
+    if (st != GPTC_OK) return st;
+    if (g->finish == CLI_FINISH_CLOSED)
+        *done = 1;
+    else if (g->n_predict >= 0 && g->n_gen >= g->n_predict) {
+        g->finish = CLI_FINISH_LENGTH;
+        *done = 1;
+    }
+    return GPTC_OK;
+}
+
+void cli_gen_end(cli_gen *g) {
+    if (g->hp)
+        harmony_parser_flush(g->hp);
+    else if (g->dec) {
+        const char *s = NULL;
+        size_t n = 0;
+        gptc_decoder_flush(g->dec, &s, &n);
+        on_text(g, HARMONY_FINAL, s, n);
+    }
+}
+
+gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size_t n, tokvec *hist,
+                        gptc_error *err) {
+    gptc_status st;
+    if (n > 0) {
+        st = gptc_session_feed(s, prompt, n, err);
+        if (st == GPTC_ERR_INTERRUPTED) {
+            g->finish = CLI_FINISH_INTERRUPTED;
+            return GPTC_OK;
+        }
+        if (st == GPTC_ERR_CONTEXT_FULL) {
+            g->finish = CLI_FINISH_CONTEXT;
+            return GPTC_OK;
+        }
+        if (st != GPTC_OK) return st;
+        if (hist && tokvec_append(hist, prompt, n)) goto nomem;
+    }
+    if (g->n_predict == 0) {
+        g->finish = CLI_FINISH_LENGTH;
+        return GPTC_OK;
+    }
+    for (;;) {
+        int32_t id;
+        st = gptc_session_sample(s, &id, err);
+        if (st == GPTC_ERR_INTERRUPTED) {
+            g->finish = CLI_FINISH_INTERRUPTED;
+            break;
+        }
+        if (st != GPTC_OK) return st;
+        int done = 0;
+        st = cli_gen_token(g, id, &done, err);
+        if (st != GPTC_OK) return st;
+        if (done) break;
+        if (gptc_session_n_past(s) >= gptc_session_n_ctx(s)) {
+            g->finish = CLI_FINISH_CONTEXT;
+            break;
+        }
+        st = gptc_session_feed(s, &id, 1, err);
+        if (st == GPTC_ERR_INTERRUPTED) {
+            g->finish = CLI_FINISH_INTERRUPTED;
+            break;
+        }
+        if (st == GPTC_ERR_CONTEXT_FULL) {
+            g->finish = CLI_FINISH_CONTEXT;
+            break;
+        }
+        if (st != GPTC_OK) return st;
+        if (hist && tokvec_push(hist, id)) goto nomem;
+    }
+    cli_gen_end(g);
+    return GPTC_OK;
+nomem:
+    if (err) {
+        err->status = GPTC_ERR_NOMEM;
+        strcpy(err->msg, "out of memory");
+    }
+    return GPTC_ERR_NOMEM;
+}

@@ -1,0 +1,87 @@
+/* genloop.h — the token loop shared by one-shot generation, chat and batch: stop tokens,
+ * harmony channel routing or plain streaming decode, -n limits, full context, cancellation.
+ *
+ * A cli_gen turns sampled ids into text on channels through a sink callback. For gpt-oss (not
+ * --raw) the ids go through the harmony channel parser; otherwise through a streaming decoder
+ * and everything is reported as HARMONY_FINAL. */
+#ifndef GPTC_CLI_GENLOOP_H
+#define GPTC_CLI_GENLOOP_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/harmony.h"
+#include "gptc.h"
+
+/* A growable list of token ids. */
+typedef struct tokvec {
+    int32_t *v;
+    size_t n, cap;
+} tokvec;
+int tokvec_push(tokvec *t, int32_t id);
+int tokvec_append(tokvec *t, const int32_t *ids, size_t n);
+void tokvec_free(tokvec *t);
+
+/* Returns non-zero to stop generating (e.g. stdout was closed). */
+typedef int (*cli_sink_fn)(void *user, harmony_channel ch, const char *text, size_t len);
+
+typedef enum cli_finish {
+    CLI_FINISH_NONE = 0,
+    CLI_FINISH_STOP,        /* a stop token */
+    CLI_FINISH_LENGTH,      /* -n reached */
+    CLI_FINISH_CONTEXT,     /* the context window is full */
+    CLI_FINISH_INTERRUPTED, /* Ctrl-C / gptc_session_cancel */
+    CLI_FINISH_CLOSED,      /* the sink asked to stop (closed stdout) */
+} cli_finish;
+const char *cli_finish_name(cli_finish f); /* "stop", "length", "context", ... */
+
+typedef struct cli_gen {
+    const gptc_tokenizer *tok;
+    int use_harmony; /* parse channels */
+    harmony_ids hids;
+    int32_t stops[8];
+    int n_stops;
+    harmony_parser *hp;
+    gptc_decoder *dec;
+    cli_sink_fn sink;
+    void *user;
+    /* per generation */
+    int n_predict, ignore_eos;
+    int n_gen; /* tokens produced (stop token not counted) */
+    cli_finish finish;
+} cli_gen;
+
+/* Is this a harmony (gpt-oss) model whose vocabulary has harmony's tokens? */
+int cli_model_harmony(const gptc_model *m, harmony_ids *h);
+
+/* use_harmony: route through the channel parser (h must be filled); raw: print special tokens
+ * too (plain decode only). */
+gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
+                         const harmony_ids *h, int raw, cli_sink_fn sink, void *user,
+                         gptc_error *err);
+void cli_gen_free(cli_gen *g);
+/* Starts a new answer. n_predict < 0: no limit. */
+void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos);
+/* Handles one sampled id. *done = 1 when generation ends here (the id must then not be fed):
+ * a stop token, or -n reached after it, or the sink closed. Sets g->finish. */
+gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err);
+/* Flushes held-back text at the end of an answer. */
+void cli_gen_end(cli_gen *g);
+
+/* The whole loop for one session: feeds `prompt` (n may be 0 when logits are ready), then
+ * samples/feeds until a finish. Fed ids are appended to hist (may be NULL). Returns GPTC_OK for
+ * every normal finish (stop/length/context/closed/interrupted: see g->finish); an error
+ * status only for real failures. */
+gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size_t n, tokvec *hist,
+                        gptc_error *err);
+
+/* JSON-free UTF-8 accumulation buffer. */
+typedef struct strbuf {
+    char *s;
+    size_t n, cap;
+} strbuf;
+int strbuf_add(strbuf *b, const char *s, size_t n);
+void strbuf_free(strbuf *b);
+
+#endif

@@ -1,0 +1,352 @@
+/* test_cli_gen.c — one-shot generation as a real process: pipes, stdin prompts, a closed stdout,
+ * --json, exit codes (usage 1, load 2, context 4, Ctrl-C 130), one error line per bad flag.
+ * Tiny random-weight models from the generator tool (CPU). */
+#include <cJSON.h>
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gptc.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test/util/testutil.h"
+
+static char g2[512], oss[512];
+
+/* A generated test model, cached per build folder (BUILD/test-models/NAME.gguf) and made again
+ * when the generator tool is newer than the file. Called from main (outside a test). */
+static void cached_model(char *out, size_t n, const char *name, const char *args) {
+    char dir[512], tool[512], cmd[2048], tmp[600];
+    snprintf(dir, sizeof dir, "%s/test-models", tu_build_dir());
+    mkdir(dir, 0755);
+    int k = snprintf(out, n, "%s/%s.gguf", dir, name);
+    if (k < 0 || (size_t)k >= n) exit(EXIT_FAILURE);
+    snprintf(tool, sizeof tool, "%s", tu_tool("gen-model"));
+    struct stat sm, stool;
+    if (stat(out, &sm) == 0 && stat(tool, &stool) == 0 && sm.st_mtime >= stool.st_mtime) return;
+    k = snprintf(tmp, sizeof tmp, "%s.tmp%d", out, (int)getpid());
+    if (k < 0 || (size_t)k >= sizeof tmp) exit(EXIT_FAILURE);
+    k = snprintf(cmd, sizeof cmd, "%s %s --out %s", tool, args, tmp);
+    if (k < 0 || (size_t)k >= sizeof cmd) exit(EXIT_FAILURE);
+    tu_proc p;
+    if (tu_sh(cmd, NULL, 0, 600, &p) || p.status != 0 || rename(tmp, out) != 0) {
+        fprintf(stderr, "test: '%s' failed: %s\n", cmd, p.err);
+        exit(EXIT_FAILURE);
+    }
+    tu_proc_free(&p);
+}
+
+static void make_models(void) {
+    cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
+    cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
+                 "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
+}
+
+/* Runs "gptc ARGS" through sh with optional stdin; returns the process. */
+static void gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...) {
+    char args[3000], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
+    ck_assert_int_eq(tu_sh(cmd, stdin_data, stdin_data ? strlen(stdin_data) : 0, 120, p), 0);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* strict UTF-8 validity (no overlongs, no surrogates, <= U+10FFFF) */
+static int utf8_valid(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0)
+            k = 1, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            k = 2, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            k = 3, cp = c & 0x07;
+        else
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* token count of text with the model's own vocabulary (independent of the CLI) */
+static size_t n_tokens(const char *model, const char *text) {
+    gptc_tokenizer *tok = NULL;
+    gptc_error err = {0};
+    ck_assert_int_eq(gptc_tokenizer_load_gguf(model, &tok, &err), GPTC_OK);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(gptc_tokenize(tok, text, strlen(text), 0, &ids, &n, &err), GPTC_OK);
+    n += gptc_tokenizer_add_bos(tok) ? 1 : 0;
+    gptc_free(ids);
+    gptc_tokenizer_free(tok);
+    return n;
+}
+
+START_TEST(test_closed_stdout) {
+    /* head closes the pipe after 10 bytes: gptc must stop quietly with exit 0 */
+    char cmd[2048];
+    tu_proc p;
+    snprintf(cmd, sizeof cmd,
+             "{ %s -m %s -p Hello -n 3000 -c 1024 --ignore-eos -s 1; echo $? > %s/rc; } | "
+             "head -c 10",
+             tu_gptc(), g2, tu_tmpdir());
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+    ck_assert_uint_eq(p.out_len, 10);
+    ck_assert_str_eq(p.err, "");
+    tu_proc_free(&p);
+    char path[600];
+    snprintf(path, sizeof path, "%s/rc", tu_tmpdir());
+    char *rc = tu_read_file(path, NULL);
+    ck_assert_ptr_nonnull(rc);
+    ck_assert_str_eq(rc, "0\n");
+    free(rc);
+}
+END_TEST
+
+START_TEST(test_stdin_prompt) {
+    tu_proc p;
+    /* stdin alone is the prompt */
+    gptc_sh(&p, "q\n", "-m %s -n 3 --temp 0 --json", g2);
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    cJSON *j = cJSON_Parse(p.out);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens")->valueint, 3);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "finish_reason")->valuestring, "length");
+    cJSON *t = cJSON_GetObjectItem(j, "timings");
+    ck_assert_int_eq(cJSON_GetObjectItem(t, "prompt_tokens")->valueint, (int)n_tokens(g2, "q\n"));
+    cJSON_Delete(j);
+    tu_proc_free(&p);
+
+    /* -p plus piped stdin: stdin appended after a newline (like ollama) */
+    gptc_sh(&p, "world\n", "-m %s -p Hello -n 2 --temp 0 --json", g2);
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    j = cJSON_Parse(p.out);
+    ck_assert_ptr_nonnull(j);
+    t = cJSON_GetObjectItem(j, "timings");
+    ck_assert_int_eq(cJSON_GetObjectItem(t, "prompt_tokens")->valueint,
+                     (int)n_tokens(g2, "Hello\nworld\n"));
+    cJSON_Delete(j);
+    tu_proc_free(&p);
+
+    /* greedy: the same prompt from stdin or -p gives the same text */
+    tu_proc a, b;
+    gptc_sh(&a, "The cat", "-m %s -n 12 --temp 0", g2);
+    gptc_sh(&b, NULL, "-m %s -p 'The cat' -n 12 --temp 0", g2);
+    ck_assert_int_eq(a.status, 0);
+    ck_assert_int_eq(b.status, 0);
+    ck_assert_uint_gt(a.out_len, 0);
+    ck_assert_str_eq(a.out, b.out);
+    ck_assert_str_eq(a.err, ""); /* no logs when stderr is not a terminal */
+    tu_proc_free(&a);
+    tu_proc_free(&b);
+}
+END_TEST
+
+START_TEST(test_usage_errors) {
+    static const char *bad[] = {
+        "--temp abc",
+        "--frobnicate",
+        "-n",
+        "--top-p 2",
+        "--backend tpu",
+        "-c -5",
+        "--reasoning-effort extreme",
+        "--vram-budget 12X",
+        "-t many",
+        "-p a -f b",
+        "--seed -1",
+        "extra-arg",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_proc p;
+        gptc_sh(&p, NULL, "-m %s -p hi %s", g2, bad[i]);
+        ck_assert_msg(p.status == 1, "'%s': exit %d", bad[i], p.status);
+        ck_assert_msg(!strncmp(p.err, "gptc: error: ", 13), "'%s': %s", bad[i], p.err);
+        ck_assert_msg(count_lines(p.err) == 1, "'%s': %s", bad[i], p.err);
+        ck_assert_uint_eq(p.out_len, 0);
+        tu_proc_free(&p);
+    }
+    /* no model */
+    tu_proc p;
+    gptc_sh(&p, NULL, "-p hi");
+    ck_assert_int_eq(p.status, 1);
+    ck_assert_int_eq(count_lines(p.err), 1);
+    tu_proc_free(&p);
+    /* --help goes to stdout, exit 0 */
+    gptc_sh(&p, NULL, "-m x --help");
+    ck_assert_int_eq(p.status, 0);
+    ck_assert_ptr_nonnull(strstr(p.out, "usage: gptc -m MODEL.gguf"));
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_load_errors) {
+    tu_proc p;
+    gptc_sh(&p, NULL, "-m %s/missing.gguf -p hi", tu_tmpdir());
+    ck_assert_int_eq(p.status, 2);
+    ck_assert(!strncmp(p.err, "gptc: error: ", 13));
+    ck_assert_int_eq(count_lines(p.err), 1);
+    ck_assert_uint_eq(p.out_len, 0);
+    tu_proc_free(&p);
+    /* not a GGUF file */
+    char path[600];
+    snprintf(path, sizeof path, "%s/junk.gguf", tu_tmpdir());
+    tu_write_file(path, "this is not a model\n", 20);
+    gptc_sh(&p, NULL, "-m %s -p hi", path);
+    ck_assert_int_eq(p.status, 2);
+    ck_assert_int_eq(count_lines(p.err), 1);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_context_full) {
+    tu_proc p;
+    /* generation fills a 16-token context: text on stdout, message on stderr, exit 4 */
+    gptc_sh(&p, NULL, "-m %s -p Hello -c 16 --ignore-eos -s 1", g2);
+    ck_assert_int_eq(p.status, 4);
+    ck_assert_uint_gt(p.out_len, 0);
+    ck_assert_ptr_nonnull(strstr(p.err, "context"));
+    ck_assert_int_eq(count_lines(p.err), 1);
+    tu_proc_free(&p);
+    /* --json reports it too */
+    gptc_sh(&p, NULL, "-m %s -p Hello -c 16 --ignore-eos -s 1 --json", g2);
+    ck_assert_int_eq(p.status, 4);
+    cJSON *j = cJSON_Parse(p.out);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "finish_reason")->valuestring, "context");
+    /* prompt (1 token) + fed generated tokens fill 16 */
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens")->valueint, 16);
+    cJSON_Delete(j);
+    tu_proc_free(&p);
+    /* a prompt longer than the context */
+    gptc_sh(&p, NULL, "-m %s -p 'one two three four five six seven eight nine ten' -c 8", g2);
+    ck_assert_int_eq(p.status, 4);
+    ck_assert_uint_eq(p.out_len, 0);
+    ck_assert_int_eq(count_lines(p.err), 1);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_interrupt) {
+    char cmd[2048];
+    tu_proc p;
+    snprintf(cmd, sizeof cmd,
+             "%s -m %s -p Hello -c 1024 --ignore-eos -n 100000 -s 1 > /dev/null & pid=$!; "
+             "sleep 0.7; kill -INT $pid; wait $pid; echo rc=$?",
+             tu_gptc(), g2);
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+    ck_assert_str_eq(p.out, "rc=130\n");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_harmony_json) {
+    tu_proc p;
+    gptc_sh(&p, NULL,
+            "-m %s -p 'What is 2 + 2?' -n 6 -s 3 --json --reasoning-effort low --system 'Be "
+            "brief.'",
+            oss);
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    cJSON *j = cJSON_Parse(p.out);
+    ck_assert_ptr_nonnull(j);
+    /* the prompt is the harmony layout of spec 8.3 with today's date, low effort and the
+     * developer message: count its tokens from the hand-written text (special tokens parsed) */
+    char date[16], want[1024];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    snprintf(want, sizeof want,
+             "<|start|>system<|message|>You are ChatGPT, a large language model trained by "
+             "OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: %s\n\nReasoning: low\n\n# "
+             "Valid channels: analysis, commentary, final. Channel must be included for every "
+             "message.<|end|><|start|>developer<|message|># Instructions\n\nBe "
+             "brief.<|end|><|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant",
+             date);
+    gptc_tokenizer *tok = NULL;
+    gptc_error err = {0};
+    ck_assert_int_eq(gptc_tokenizer_load_gguf(oss, &tok, &err), GPTC_OK);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(gptc_tokenize(tok, want, strlen(want), GPTC_TOKENIZE_SPECIAL, &ids, &n, &err),
+                     GPTC_OK);
+    gptc_free(ids);
+    gptc_tokenizer_free(tok);
+    cJSON *tj = cJSON_GetObjectItem(j, "timings");
+    ck_assert_int_eq(cJSON_GetObjectItem(tj, "prompt_tokens")->valueint, (int)n);
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "text")));
+    ck_assert(cJSON_IsString(cJSON_GetObjectItem(j, "reasoning")));
+    ck_assert_int_eq(cJSON_GetObjectItem(j, "tokens")->valueint, 6);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "finish_reason")->valuestring, "length");
+    cJSON_Delete(j);
+    tu_proc_free(&p);
+    /* -n 0: nothing generated */
+    gptc_sh(&p, NULL, "-m %s -p hi -n 0", oss);
+    ck_assert_int_eq(p.status, 0);
+    ck_assert_uint_eq(p.out_len, 0);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_utf8_stream) {
+    /* a random gpt-oss model emits tokens of every script: stdout must stay valid UTF-8, raw
+     * (everything printed) and harmony (final channel) alike */
+    tu_proc p;
+    gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 7 --raw --ignore-eos", oss);
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    ck_assert_uint_gt(p.out_len, 60);
+    ck_assert(utf8_valid((const unsigned char *)p.out, p.out_len));
+    tu_proc_free(&p);
+    gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 8 --ignore-eos", oss);
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    ck_assert(utf8_valid((const unsigned char *)p.out, p.out_len));
+    tu_proc_free(&p);
+}
+END_TEST
+
+int main(void) {
+    make_models();
+    Suite *s = suite_create("cli_gen");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_closed_stdout);
+    tcase_add_test(tc, test_stdin_prompt);
+    tcase_add_test(tc, test_usage_errors);
+    tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_context_full);
+    tcase_add_test(tc, test_interrupt);
+    tcase_add_test(tc, test_harmony_json);
+    tcase_add_test(tc, test_utf8_stream);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
