@@ -19,7 +19,6 @@ size_t gt_forward_gpt_oss_scratch(const gptc_model *m, int n_batch, int n_ctx);
 static gptc_status load_hparams(gptc_model *m, gptc_error *err) {
     gt_hparams *hp = &m->hp;
     uint32_t u;
-    float f;
     TRY(gt_meta_u32(m, "block_count", 1, 0, &u, err));
     hp->n_layer = (int)u;
     TRY(gt_meta_u32(m, "context_length", 1, 0, &u, err));
@@ -76,7 +75,6 @@ static gptc_status load_hparams(gptc_model *m, gptc_error *err) {
     hp->rope_attn_factor = hp->yarn ? (float)(0.1 * log((double)hp->yarn_factor) + 1.0) : 1.0f;
     hp->swiglu_alpha = 1.702f; /* hard-coded in every implementation */
     hp->swiglu_limit = 7.0f;
-    (void)f;
 
     /* sanity limits (hostile files) */
     if (hp->n_layer < 1 || hp->n_layer > 4096 || hp->n_embd < 1 || hp->n_embd > (1 << 20) ||

@@ -11,11 +11,11 @@
 
 /* CPU KV cache of one layer: positions [base, base + count) stored contiguously, position j in
  * row j - base; a row is n_head_kv * head_dim floats (K after RoPE; V). Full-attention layers
- * have cap = n_ctx and base = 0. Sliding-window layers keep only
- * cap = min(n_ctx, keep + n_batch) rows with keep = window - 1 + n_batch: before a batch that
- * would not fit, the last `keep` rows are moved to the front (keys stay contiguous for the
- * attention op). The extra n_batch rows in `keep` let truncate rewind up to n_batch tokens
- * for free; a longer rewind recomputes the context from position 0. */
+ * have cap = n_ctx and base = 0. Sliding-window layers keep only cap = min(n_ctx, keep + n_batch)
+ * rows with keep = window - 1 + slack (slack = max(n_batch, min(1024, n_ctx / 4))): before a
+ * batch that would not fit, the last `keep` rows are moved to the front (keys stay contiguous for
+ * the attention op). Truncating by up to `slack` tokens is free; a longer rewind rebuilds the
+ * window caches (engine/cpu_backend.c cpu_truncate). */
 typedef struct gt_kv_layer {
     float *k; /* [cap][n_head_kv * head_dim] */
     float *v;
