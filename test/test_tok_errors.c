@@ -69,6 +69,41 @@ START_TEST(test_tiny_ok) {
 }
 END_TEST
 
+/* HF AddedVocabulary semantics, hand-worked: lstrip/rstrip eat the whitespace around the token;
+ * with special tokens off, a special match is skipped as a whole (a shorter non-special token
+ * inside it is not tried). */
+START_TEST(test_added_semantics) {
+    gptc_tokenizer *tok;
+    gptc_error err;
+    const char *added = "[{\"id\":7,\"content\":\"<|x|>\",\"special\":true,\"lstrip\":true,"
+                        "\"rstrip\":true,\"normalized\":false},{\"id\":8,\"content\":\"<|\","
+                        "\"special\":false,\"normalized\":false}]";
+    ck_assert_msg(load_str(mk(added, PRE, MODEL(VOCAB, MERGES), ""), &tok, &err) == GPTC_OK, "%s",
+                  err.msg);
+    int32_t *ids;
+    size_t n;
+    /* "a  <|x|>  b": the spaces on both sides go with <|x|> -> a, <|x|>, b */
+    const char *t1 = "a  <|x|>  b";
+    ck_assert(gptc_tokenize(tok, t1, strlen(t1), GPTC_TOKENIZE_SPECIAL, &ids, &n, &err) == 0);
+    int32_t w1[] = {0, 7, 1};
+    ck_assert(n == 3 && !memcmp(ids, w1, sizeof w1));
+    gptc_free(ids);
+    /* special on: "<|x|><|a" -> 7, 8 (non-special <|), a */
+    ck_assert(gptc_tokenize(tok, "<|x|><|a", 8, GPTC_TOKENIZE_SPECIAL, &ids, &n, &err) == 0);
+    int32_t w2[] = {7, 8, 0};
+    ck_assert(n == 3 && !memcmp(ids, w2, sizeof w2));
+    gptc_free(ids);
+    /* special off: "<|x|>" is matched then skipped whole, so "<|" inside is not used; its
+     * bytes have no tokens and are dropped -> only the trailing "<|a" gives 8, 0 */
+    ck_assert(gptc_tokenize(tok, "<|x|><|a", 8, 0, &ids, &n, &err) == 0);
+    int32_t w3[] = {8, 0};
+    ck_assert_int_eq((int)n, 2);
+    ck_assert(!memcmp(ids, w3, sizeof w3));
+    gptc_free(ids);
+    gptc_tokenizer_free(tok);
+}
+END_TEST
+
 /* Loading `json` fails with `st` and a message containing `want`. */
 static void expect_fail(const char *json, gptc_status st, const char *want) {
     gptc_tokenizer *tok = (gptc_tokenizer *)1;
@@ -145,9 +180,11 @@ START_TEST(test_unsupported) {
     expect_fail(mk(ADDED, PRE,
                    "{\"vocab\":" VOCAB ",\"merges\":[],\"continuing_subword_prefix\":\"##\"}", ""),
                 GPTC_ERR_UNSUPPORTED, "model.continuing_subword_prefix");
-    expect_fail(
-        mk("[{\"id\":7,\"content\":\"<|x|>\",\"lstrip\":true}]", PRE, MODEL(VOCAB, MERGES), ""),
-        GPTC_ERR_UNSUPPORTED, "added_tokens[0].lstrip: true is not supported");
+    expect_fail(mk("[{\"id\":7,\"content\":\"<|x|>\",\"single_word\":true}]", PRE,
+                   MODEL(VOCAB, MERGES), ""),
+                GPTC_ERR_UNSUPPORTED, "added_tokens[0].single_word: true is not supported");
+    expect_fail(mk("[{\"id\":7,\"content\":\"<|\\u0000|>\"}]", PRE, MODEL(VOCAB, MERGES), ""),
+                GPTC_ERR_UNSUPPORTED, "strings containing \\u0000 are not supported");
     char buf[8192];
     snprintf(buf, sizeof buf, "%s", mk(ADDED, PRE, MODEL(VOCAB, MERGES), ""));
     /* replace the null normalizer / post_processor / decoder */
@@ -239,6 +276,7 @@ int main(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_tiny_ok);
+    tcase_add_test(tc, test_added_semantics);
     tcase_add_test(tc, test_bad_json);
     tcase_add_test(tc, test_unsupported);
     tcase_add_test(tc, test_missing_file);

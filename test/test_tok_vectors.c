@@ -286,6 +286,68 @@ START_TEST(test_gptoss_gguf) {
 }
 END_TEST
 
+/* Added-token options on top of GPT-2: lstrip+rstrip special "<mask>", an overlapping
+ * non-special "<m", a normalized rstrip "[R]". Expected ids: HF tokenizers 0.22.2 (the same
+ * @anush008/tokenizers binding as the data files) on this exact configuration. */
+START_TEST(test_added_options_vs_hf) {
+    size_t len;
+    char *json = tu_read_file(GPT2_JSON, &len);
+    ck_assert_ptr_nonnull(json);
+    const char *key = "\"added_tokens\":[";
+    char *p = strstr(json, key);
+    ck_assert_ptr_nonnull(p);
+    char *close = strchr(p, ']');
+    const char *extra =
+        ",{\"id\":50257,\"content\":\"<mask>\",\"single_word\":false,\"lstrip\":true,"
+        "\"rstrip\":true,\"normalized\":false,\"special\":true},"
+        "{\"id\":50258,\"content\":\"<m\",\"single_word\":false,\"lstrip\":false,"
+        "\"rstrip\":false,\"normalized\":false,\"special\":false},"
+        "{\"id\":50259,\"content\":\"[R]\",\"single_word\":false,\"lstrip\":false,"
+        "\"rstrip\":true,\"normalized\":true,\"special\":false}";
+    size_t head = (size_t)(close - json), el = strlen(extra);
+    char *out = malloc(len + el + 1);
+    memcpy(out, json, head);
+    memcpy(out + head, extra, el);
+    memcpy(out + head + el, close, len - head + 1);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/gpt2-added.json", tu_tmpdir());
+    ck_assert(tu_write_file(path, out, len + el) == 0);
+    free(out);
+    free(json);
+    gptc_tokenizer *tok = load_json(path);
+    static const struct {
+        const char *text;
+        int n;
+        int32_t ids[6];
+    } cases[] = {
+        {"a <mask> b", 3, {64, 50257, 65}},
+        {"a  \t<mask>\n\n b", 3, {64, 50257, 65}},
+        {"<mask>", 1, {50257}},
+        {"  <mask>  ", 1, {50257}},
+        {"x<mask><mask> y", 4, {87, 50257, 50257, 88}},
+        {"<m <mask>", 2, {50258, 50257}},
+        {"a\xE3\x80\x80<mask>\xE2\x80\xA8"
+         "b",
+         3,
+         {64, 50257, 65}},
+        {"[R]  z <mask>[R] \xC2\xA0q", 5, {50259, 89, 50257, 50259, 80}},
+        {"<|endoftext|> <mask> <|endoftext|>", 3, {50256, 50257, 50256}},
+        {"<ma<mask>sk>", 5, {50258, 64, 50257, 8135, 29}},
+        {" [R]\t\t<mask>  [R]", 4, {220, 50259, 50257, 50259}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t *ids;
+        size_t n;
+        gptc_error err;
+        ck_assert(gptc_tokenize(tok, cases[i].text, strlen(cases[i].text), GPTC_TOKENIZE_SPECIAL,
+                                &ids, &n, &err) == GPTC_OK);
+        ck_assert_msg(same_ids(ids, n, cases[i].ids, (size_t)cases[i].n), "case %zu", i);
+        gptc_free(ids);
+    }
+    gptc_tokenizer_free(tok);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tok_vectors");
     TCase *tc = tcase_create("core");
@@ -294,6 +356,7 @@ int main(void) {
     tcase_add_test(tc, test_gptoss_json);
     tcase_add_test(tc, test_gpt2_gguf);
     tcase_add_test(tc, test_gptoss_gguf);
+    tcase_add_test(tc, test_added_options_vs_hf);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -15,6 +15,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,6 +520,17 @@ gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gpt
         return jfail(&c, GPTC_ERR_IO, NULL, "read error");
     }
     buf[len] = 0;
+    /* cJSON cuts strings at U+0000: refuse them rather than load a different token */
+    for (const char *q = buf; (q = memmem(q, (size_t)(buf + len - q), "\\u0000", 6)); q += 6) {
+        size_t bs = 0;
+        while (q - bs > buf && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
+        if (bs % 2 == 0) {
+            size_t off = (size_t)(q - buf);
+            free(buf);
+            return jfail(&c, GPTC_ERR_UNSUPPORTED, NULL,
+                         "byte offset %zu: strings containing \\u0000 are not supported", off);
+        }
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {

@@ -25,7 +25,8 @@ gptc_status gt_tokenizer_write_gguf_keys(const gptc_tokenizer *t, gguf_writer *w
     if (t->fuse_unk) return wfail(err, GPTC_ERR_UNSUPPORTED, "fuse_unk has no GGUF key");
     for (int32_t i = 0; i < t->n_vocab; i++)
         if (t->flags[i] & (GT_F_LSTRIP | GT_F_RSTRIP))
-            return wfail(err, GPTC_ERR_UNSUPPORTED, "added tokens with lstrip/rstrip have no GGUF key");
+            return wfail(err, GPTC_ERR_UNSUPPORTED,
+                         "added tokens with lstrip/rstrip have no GGUF key");
     size_t n = (size_t)t->n_vocab;
     const char **strs = malloc(n * sizeof *strs);
     size_t *lens = malloc(n * sizeof *lens);

@@ -938,7 +938,7 @@ static void encode_added(enc *e, const uint8_t *s, size_t n, int p) {
         push_id(e, hit);
         start = me;
     }
-    if (start < n)     encode_added(e, s + start, n - start, p + 1);
+    if (start < n) encode_added(e, s + start, n - start, p + 1);
 }
 
 gptc_status gptc_tokenize(const gptc_tokenizer *t, const char *text, size_t len, unsigned flags,
