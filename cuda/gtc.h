@@ -1,0 +1,175 @@
+/* gtc.h — the CUDA kernel layer of gptc as a plain C API (raw device pointers, one stream).
+ * Used by cuda/backend.cu (the forward passes) and by the GPU tests in test/cuda/, which check
+ * every kernel against its CPU twin (engine/ops.h, engine/quant.h).
+ *
+ * Device weight layout. Every matrix stays in its GGUF block format. Q8_0 and MXFP4 (the
+ * formats of the gpt-oss decode hot path) are stored "split": the same blocks with their quant
+ * bytes first ([rows][n_blocks][32 or 16] bytes, 16-byte aligned rows -> 16-byte loads) and
+ * their scales after ([rows][n_blocks] f16 or E8M0). Every other type keeps the GGUF rows as is.
+ * A gtc_mat is a view of rows of one uploaded source tensor (an expert slice, the gate half of
+ * a fused gate_up tensor, ...).
+ *
+ * Activations for the matrix kernels come as a gtc_act: fp32 values plus (for the integer fast
+ * paths, __dp2a: int16 x int8) int16 quantised copies in 32-element blocks with one fp32 scale
+ * per block (amax / 32767), in natural order (q) and in the order the MXFP4 kernel consumes
+ * (qi: 0,16,1,17,...,15,31 within a block), and an optional fp16 copy for the tensor-core
+ * (cuBLAS) path. int16 rather than llama.cpp's int8 keeps the GPU within 1e-5 of the fp32 CPU
+ * reference: with int8 activations the tiny random gpt-oss test model drifts by ~4% of its
+ * logit range at the first token already (measured on the CPU by emulating the rounding). */
+#ifndef GPTC_CUDA_GTC_H
+#define GPTC_CUDA_GTC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct CUstream_st *gtc_stream; /* = cudaStream_t; NULL = the default stream */
+
+typedef struct gtc_mat {
+    uint32_t type;         /* ggml type */
+    int split;             /* 1: split layout (Q8_0, MXFP4), 0: raw GGUF rows */
+    const uint8_t *base;   /* device copy of the source tensor */
+    int64_t n_cols;        /* row length in elements (ne[0]) */
+    int64_t n_rows;        /* rows per expert (ne[1]) */
+    int64_t src_rows;      /* rows of the whole source tensor (split layout: scale offset) */
+    int64_t row0;          /* source row of this view's row 0 (expert 0) */
+    int64_t expert_rows;   /* source rows between experts (0 for 2-D) */
+    size_t row_bytes;      /* GGUF bytes per row */
+} gtc_mat;
+
+typedef struct gtc_act {
+    float *f;      /* [T][n] fp32 */
+    int16_t *q;    /* [T][n] int16, natural order (NULL: fast paths off) */
+    int16_t *qi;   /* [T][n] int16, MXFP4 order */
+    float *s;      /* [T][n/32] scales of q / qi */
+    uint16_t *h;   /* [2T][n] split fp16 (NULL: not produced): rows [0, T) hi = f16(x), rows
+                      [T, 2T) lo = f16(x - hi); a GEMM over both (2T columns) summed in the
+                      epilogue carries ~22 bits of the activation (cuBLAS path) */
+    int n;         /* row length (multiple of 32 when q != NULL) */
+} gtc_act;
+
+enum { GTC_ACT_NONE = 0, GTC_ACT_GELU = 1 };
+enum { GTC_NORM_NONE = 0, GTC_NORM_RMS = 1, GTC_NORM_LAYER = 2 };
+
+/* 1 when this type is stored split on the device. */
+int gtc_type_split(uint32_t type);
+/* 1 when the kernels support the type as a matrix. */
+int gtc_type_supported(uint32_t type);
+
+/* ---- memory / upload ---------------------------------------------------------------------- */
+int gtc_malloc(void **p, size_t bytes); /* 0 on success */
+void gtc_free(void *p);
+int gtc_h2d(void *dst, const void *src, size_t bytes);
+int gtc_d2h(void *dst, const void *src, size_t bytes);
+int gtc_sync(void);
+const char *gtc_last_error(void); /* message of the last failed CUDA call in this layer */
+
+/* Repacks raw GGUF rows [row_start, row_start + n_rows) (device memory `raw`) of a tensor with
+ * src_rows rows into its split layout at dst (Q8_0 / MXFP4 only). */
+int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols,
+                     int64_t src_rows, int64_t row_start, int64_t n_rows, gtc_stream st);
+/* Convenience for tests: uploads a host GGUF tensor of `rows` rows (any supported type) to a new
+ * device buffer in its device layout (split or raw); fills *m for a 2-D view of all rows
+ * (n_rows = rows_per_expert, expert_rows = rows_per_expert when it is 3-D). */
+int gtc_upload_matrix(uint32_t type, const void *host, int64_t n_cols, int64_t rows,
+                      int64_t rows_per_expert, gtc_mat *m);
+
+/* ---- activations -------------------------------------------------------------------------- */
+/* For each of T rows of x[T][n]: optional norm (RMS: w; LayerNorm: w, b; eps), then write
+ * out->f (may equal x), out->q/qi/s (if non-NULL) and out->h (if non-NULL). */
+int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const float *b,
+                 float eps, const gtc_act *out, gtc_stream st);
+
+/* ---- matrix products ---------------------------------------------------------------------- */
+/* T tokens (one weight pass per token; meant for T = 1 or a few):
+ * y[t*ldy + r] = (add ? y : 0) + act(W row r . x_t + bias[r]) for r < n_rows.
+ * Uses dp2a on x->q / x->qi for Q8_0 / MXFP4 (when present), fp32 otherwise. */
+typedef struct gtc_gemv_seg {
+    gtc_mat w;
+    const float *bias; /* [n_rows] or NULL */
+    float *y;
+    int add;
+    int act;
+    int ldy; /* floats between tokens' outputs (only read when T > 1) */
+} gtc_gemv_seg;
+/* Up to 3 matrices with the same input in one launch (q, k, v). */
+int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T, gtc_stream st);
+
+/* Dequantises expert e of W to fp16 rows [r0, r0 + nr) into dst[nr][n_cols]; lo (may be NULL)
+ * gets f16(v - f16(v)) (split fp16: hi + lo carry ~22 bits, so Q8_0 etc. stay exact). */
+int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
+                    uint16_t *lo, gtc_stream st);
+/* Dequantises expert e row r of W to fp32 (embedding gather): dst[n_cols]. ids on device. */
+int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *dst, const gtc_mat *pos,
+              const int32_t *d_pos0, gtc_stream st);
+
+/* ---- MoE (one token per grid row, decode path) ------------------------------------------ */
+/* logits[T][E] -> ids[T][k] (descending, ties to the lower index), w[T][k] = softmax. */
+int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_t *ids, float *w,
+                     gtc_stream st);
+/* Router logits (W x_t + bias, W [E][n] any format, E <= 256) then top-k softmax, fused.
+ * With lg_ws ([T][E] floats) and tickets ([T] zeroed unsigned, left zeroed) the rows are spread
+ * over many blocks and the last one does the top-k; otherwise one block per token. */
+int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_act *x, int T, int k,
+                    float *lg_ws, unsigned *tickets, int32_t *ids, float *wts, gtc_stream st);
+/* For each token t and slot j: e = ids[t][j]; h[t][j][:] = swiglu(gate_e.x_t + bg_e,
+ * up_e.x_t + bu_e); writes hact (f: [T*k][n_ff], q/qi/s) for the down kernel. */
+int gtc_moe_gate_up(const gtc_mat *gate, const gtc_mat *up, const float *bgate,
+                    const float *bup, int64_t bias_stride, const int32_t *ids, int T, int k,
+                    const gtc_act *x, float alpha, float limit, const gtc_act *hact,
+                    gtc_stream st);
+/* x[t][r] += sum_j w[t][j] (down_e . h[t][j] + bd_e[r]). */
+int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bias_stride,
+                 const int32_t *ids, const float *wts, int T, int k, const gtc_act *hact,
+                 float *x, gtc_stream st);
+
+/* ---- attention ---------------------------------------------------------------------------- */
+/* RoPE (NeoX, inv_freq[hd/2] on device, NULL = no rope) on q[T][ldq] (n_head heads) and k
+ * (n_kv heads) for positions *d_pos0 + t, then stores k and v (fp16) into the caches
+ * kc/vc[pos][n_kv][hd]. q/k/v rows are T rows with stride ld (floats). */
+int gtc_rope_store(float *q, const float *k, const float *v, int ld, int T, int n_head,
+                   int n_kv, int hd, const float *inv_freq, float mscale,
+                   const int32_t *d_pos0, uint16_t *kc, uint16_t *vc, gtc_stream st);
+/* Attention of T queries (q[T] rows of stride ldq, n_head x hd) at positions *d_pos0 + t over
+ * the caches; window > 0: keys p - window < j <= p. sinks[n_head] or NULL. out[T][n_head*hd].
+ * part: workspace of gtc_attn_part_floats(T, n_head, n_ctx) floats. max_pos: the largest
+ * position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL): also writes the
+ * int16 copy of out (q, qi, s of a gtc_act with n = n_head*hd) when hd == 64. */
+size_t gtc_attn_part_floats(int T, int n_head, int n_ctx);
+int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
+                  const uint16_t *kc, const uint16_t *vc, const int32_t *d_pos0, int max_pos,
+                  int window, const float *sinks, float scale, float *part, float *out,
+                  const gtc_act *qout, gtc_stream st);
+
+/* ---- prefill helpers (tensor-core path) ---------------------------------------------------- */
+/* out[t][r] (stride ldo) = (add ? out : 0) + act(sum + bias[r]) with sum = tmp[t][r]
+ * (+ tmp[T + t][r] when split & 1: lo activations) (+ tmp[t][n + r] (+ tmp[T + t][n + r]) when
+ * split & 2: lo weights), tmp rows of stride ldt. */
+int gtc_epilogue(float *out, int ldo, const float *tmp, int ldt, int T, int n,
+                 const float *bias, int add, int act, int split, gtc_stream st);
+/* dst[i][:] = src[idx[i]][:] (fp16 rows of n). */
+int gtc_gather_f16(const uint16_t *src, const int32_t *idx, int cnt, int n, uint16_t *dst,
+                   gtc_stream st);
+/* h[i][j] = swiglu(g[i*ld + j] + bg[j], u[i*ld + j] + bu[j]) -> fp16 h[cnt][n]. wlo != 0:
+ * lo-weight products at column offset wlo are added; split: lo-activation rows at + cnt*ld are
+ * added, and h gets lo rows [cnt, 2cnt) (split fp16). */
+int gtc_swiglu_f16(const float *g, const float *u, int ld, int wlo, const float *bg, const float *bu,
+                   int cnt, int n, float alpha, float limit, uint16_t *h, int split,
+                   gtc_stream st);
+/* x[idx[i]][r] += wt[i] * (y[i][r] (+ y[i][wlo + r]) (+ the same of row cnt + i when split)
+ * + b[r]), y rows of stride ldy. */
+int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b,
+                    const int32_t *idx, const float *wt, int cnt, int n, int split,
+                    gtc_stream st);
+
+/* ---- sampling ----------------------------------------------------------------------------- */
+/* *out = argmax(logits[n]) (ties -> lower index), on the device. */
+int gtc_argmax(const float *logits, int n, int32_t *out, gtc_stream st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

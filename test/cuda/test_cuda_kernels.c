@@ -1,0 +1,578 @@
+/* test_cuda_kernels.c — every CUDA kernel (cuda/gtc.h) against its CPU twin (engine/ops.h,
+ * engine/quant.h) on random inputs with awkward shapes: odd row counts, every weight format,
+ * one expert chosen by every token, positions across the sliding-window edge, many attention
+ * splits. Bounds (llama.cpp test-backend-ops): NMSE <= 1e-7 for fp32 ops, <= 5e-4 for
+ * quantised matrix products (the GPU quantises activations to int8 per 32 like llama.cpp).
+ * GPU machine only: `make test-cuda`. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/gtc.h"
+#include "engine/ops.h"
+#include "engine/quant.h"
+#include "gguf/gguf.h"
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
+static float frand(void) /* ~N(0,1)-ish: sum of 4 uniforms, scaled */
+{
+    float s = 0;
+    for (int i = 0; i < 4; i++) {
+        rng_s ^= rng_s << 13;
+        rng_s ^= rng_s >> 7;
+        rng_s ^= rng_s << 17;
+        s += (float)((rng_s >> 11) * (1.0 / 9007199254740992.0)) - 0.5f;
+    }
+    return s * 1.732f;
+}
+static float *rand_vec(size_t n, float scale)
+{
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
+    return v;
+}
+static double nmse(const float *a, const float *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        if (isnan(a[i])) return INFINITY;
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+static void *dev_alloc(size_t bytes)
+{
+    void *p = NULL;
+    ck_assert_msg(gtc_malloc(&p, bytes) == 0, "%s", gtc_last_error());
+    return p;
+}
+static void *dev_upload(const void *h, size_t bytes)
+{
+    void *p = dev_alloc(bytes);
+    ck_assert_int_eq(gtc_h2d(p, h, bytes), 0);
+    return p;
+}
+static void dev_poison(void *d, size_t bytes)
+{
+    void *h = malloc(bytes);
+    memset(h, 0xff, bytes); /* NaN floats */
+    ck_assert_int_eq(gtc_h2d(d, h, bytes), 0);
+    free(h);
+}
+static float *dev_download(const void *d, size_t n)
+{
+    float *h = malloc(n * sizeof(float));
+    ck_assert_msg(gtc_d2h(h, d, n * sizeof(float)) == 0, "%s", gtc_last_error());
+    return h;
+}
+/* device activation buffers for T rows of n */
+static gtc_act act_new(int T, int n)
+{
+    gtc_act a;
+    a.n = n;
+    a.f = dev_alloc((size_t)T * n * 4);
+    a.q = dev_alloc((size_t)T * n * 2);
+    a.qi = dev_alloc((size_t)T * n * 2);
+    a.s = dev_alloc((size_t)T * n / 32 * 4 + 4);
+    a.h = dev_alloc((size_t)T * n * 2 * 2);
+    return a;
+}
+static void act_free(gtc_act *a)
+{
+    gtc_free(a->f);
+    gtc_free(a->q);
+    gtc_free(a->qi);
+    gtc_free(a->s);
+    gtc_free(a->h);
+}
+/* random quantised matrix of rows x n of `type` (host, GGUF layout) */
+static uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float scale)
+{
+    size_t rb = ggml_row_size(type, n);
+    uint8_t *m = malloc(rb * rows);
+    float *tmp = malloc(n * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n; i++) tmp[i] = frand() * scale;
+        quant_quantize_row(type, tmp, m + r * rb, n);
+    }
+    free(tmp);
+    return m;
+}
+
+static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16,
+                                     GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_0,
+                                     GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
+                                     GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+#define N_TYPES (sizeof all_types / sizeof all_types[0])
+static int is_float_type(uint32_t t)
+{
+    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16;
+}
+
+/* ---- GEMV: every format, odd rows, bias ---------------------------------------------------- */
+START_TEST(test_gemv_formats)
+{
+    const int64_t n = 512, rows = 67;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = all_types[ti];
+        uint8_t *W = rand_matrix(type, rows, n, 0.05f);
+        float *x = rand_vec(n, 1.0f), *bias = rand_vec(rows, 0.1f);
+        gtc_mat m;
+        ck_assert_msg(gtc_upload_matrix(type, W, n, rows, rows, &m) == 0, "%s", gtc_last_error());
+        gtc_act a = act_new(1, (int)n);
+        float *dx = dev_upload(x, n * 4), *db = dev_upload(bias, rows * 4);
+        float *dy = dev_alloc(rows * 4);
+        dev_poison(dy, rows * 4);
+        ck_assert_int_eq(gtc_prep_act(dx, 1, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+        gtc_gemv_seg sg = {m, db, dy, 0, GTC_ACT_NONE, 0};
+        ck_assert_msg(gtc_gemv(&sg, 1, &a, 1, NULL) == 0, "%s", gtc_last_error());
+        float *y = dev_download(dy, rows);
+        float *ref = malloc(rows * 4);
+        size_t rb = ggml_row_size(type, n);
+        for (int64_t r = 0; r < rows; r++) ref[r] = quant_dot(type, W + r * rb, x, n) + bias[r];
+        double e = nmse(y, ref, rows);
+        double lim = is_float_type(type) ? 1e-7 : 5e-4;
+        ck_assert_msg(e <= lim, "gemv type %u: nmse %g > %g", type, e, lim);
+        free(W); free(x); free(bias); free(y); free(ref);
+        gtc_free((void *)m.base); gtc_free(dx); gtc_free(db); gtc_free(dy);
+        act_free(&a);
+    }
+}
+END_TEST
+
+/* three segments in one launch (q, k, v) with the add / GELU epilogues */
+START_TEST(test_gemv_segments)
+{
+    const int64_t n = 2880; /* gpt-oss width: 90 blocks, not a multiple of 128 */
+    const uint32_t types[3] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_F16};
+    const int64_t rows[3] = {33, 17, 5};
+    const int acts[3] = {GTC_ACT_GELU, GTC_ACT_NONE, GTC_ACT_NONE}, adds[3] = {0, 1, 0};
+    uint8_t *W[3];
+    gtc_mat m[3];
+    float *dy[3], *y0[3];
+    float *x = rand_vec(n, 1.0f);
+    float *dx = dev_upload(x, n * 4);
+    gtc_act a = act_new(1, (int)n);
+    ck_assert_int_eq(gtc_prep_act(dx, 1, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+    gtc_gemv_seg sg[3];
+    for (int i = 0; i < 3; i++) {
+        W[i] = rand_matrix(types[i], rows[i], n, 0.03f);
+        ck_assert_int_eq(gtc_upload_matrix(types[i], W[i], n, rows[i], rows[i], &m[i]), 0);
+        y0[i] = rand_vec(rows[i], 1.0f);
+        dy[i] = dev_upload(y0[i], rows[i] * 4);
+        sg[i] = (gtc_gemv_seg){m[i], NULL, dy[i], adds[i], acts[i], 0};
+    }
+    ck_assert_int_eq(gtc_gemv(sg, 3, &a, 1, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        float *y = dev_download(dy[i], rows[i]), *ref = malloc(rows[i] * 4);
+        size_t rb = ggml_row_size(types[i], n);
+        for (int64_t r = 0; r < rows[i]; r++) {
+            float v = quant_dot(types[i], W[i] + r * rb, x, n);
+            if (acts[i] == GTC_ACT_GELU) op_gelu_tanh(&v, &v, 1);
+            ref[r] = adds[i] ? y0[i][r] + v : v;
+        }
+        double e = nmse(y, ref, rows[i]);
+        ck_assert_msg(e <= (i == 2 ? 1e-7 : 5e-4), "segment %d: nmse %g", i, e);
+        free(y); free(ref); free(W[i]); free(y0[i]);
+        gtc_free(dy[i]); gtc_free((void *)m[i].base);
+    }
+    free(x); gtc_free(dx); act_free(&a);
+}
+END_TEST
+
+/* ---- dequantisation to f16 (prefill path) and the embedding gather -------------------------- */
+START_TEST(test_dequant_embed)
+{
+    const int64_t n = 512, rows = 9;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = all_types[ti];
+        uint8_t *W = rand_matrix(type, rows, n, 1.0f);
+        gtc_mat m;
+        ck_assert_int_eq(gtc_upload_matrix(type, W, n, rows, rows, &m), 0);
+        uint16_t *d16 = dev_alloc(rows * n * 2);
+        ck_assert_int_eq(gtc_dequant_f16(&m, 0, 2, rows - 2, d16, NULL, NULL), 0);
+        uint16_t *h16 = malloc(rows * n * 2);
+        ck_assert_int_eq(gtc_d2h(h16, d16, (rows - 2) * n * 2), 0);
+        float *got = malloc(rows * n * 4), *ref = malloc(rows * n * 4);
+        size_t rb = ggml_row_size(type, n);
+        for (int64_t r = 2; r < rows; r++) {
+            quant_dequant_row(type, W + r * rb, ref + (r - 2) * n, n);
+            for (int64_t i = 0; i < n; i++) got[(r - 2) * n + i] = quant_f16_to_f32(h16[(r - 2) * n + i]);
+        }
+        double e = nmse(got, ref, (rows - 2) * n);
+        ck_assert_msg(e <= 1e-6, "dequant_f16 type %u: nmse %g", type, e); /* f16 rounding */
+        /* split fp16: hi + lo carries the quantised values (at most 18 significant bits) */
+        uint16_t *dlo = dev_alloc(rows * n * 2), *hlo = malloc(rows * n * 2);
+        ck_assert_int_eq(gtc_dequant_f16(&m, 0, 2, rows - 2, d16, dlo, NULL), 0);
+        ck_assert_int_eq(gtc_d2h(hlo, dlo, (rows - 2) * n * 2), 0);
+        for (int64_t i = 0; i < (rows - 2) * n; i++)
+            got[i] = quant_f16_to_f32(h16[i]) + quant_f16_to_f32(hlo[i]);
+        e = nmse(got, ref, (rows - 2) * n);
+        ck_assert_msg(e <= 1e-12, "dequant_f16 hi+lo type %u: nmse %g", type, e);
+        gtc_free(dlo);
+        free(hlo);
+        /* embedding gather (fp32, exact) of rows 7, 0, 3 */
+        int32_t ids[3] = {7, 0, 3};
+        int32_t *dids = dev_upload(ids, sizeof ids);
+        int32_t pos0 = 0;
+        int32_t *dpos = dev_upload(&pos0, 4);
+        float *de = dev_alloc(3 * n * 4);
+        ck_assert_int_eq(gtc_embed(&m, dids, 3, de, NULL, dpos, NULL), 0);
+        float *emb = dev_download(de, 3 * n);
+        gt_weight w = {.type = type, .ne = {n, rows, 1, 1}, .row_bytes = rb, .data = W};
+        for (int t = 0; t < 3; t++) {
+            op_embed_row(ref, &w, ids[t]);
+            double ee = nmse(emb + t * n, ref, n);
+            ck_assert_msg(ee <= 1e-12, "embed type %u: nmse %g", type, ee);
+        }
+        free(W); free(h16); free(got); free(ref); free(emb);
+        gtc_free(d16); gtc_free(dids); gtc_free(dpos); gtc_free(de); gtc_free((void *)m.base);
+    }
+}
+END_TEST
+
+/* ---- norms + activation quantisation ---------------------------------------------------- */
+START_TEST(test_norms)
+{
+    const int T = 3, n = 2880;
+    float *x = rand_vec((size_t)T * n, 2.0f), *w = rand_vec(n, 1.0f), *b = rand_vec(n, 0.5f);
+    for (int i = 0; i < n; i++) x[i] += 3.0f; /* a mean far from 0 for the LayerNorm */
+    float *dx = dev_upload(x, (size_t)T * n * 4), *dw = dev_upload(w, n * 4), *db = dev_upload(b, n * 4);
+    gtc_act a = act_new(T, n);
+    float *ref = malloc((size_t)n * 4);
+    for (int mode = GTC_NORM_RMS; mode <= GTC_NORM_LAYER; mode++) {
+        dev_poison(a.f, (size_t)T * n * 4);
+        ck_assert_int_eq(gtc_prep_act(dx, T, n, mode, dw, db, 1e-5f, &a, NULL), 0);
+        float *got = dev_download(a.f, (size_t)T * n);
+        int16_t *q = malloc((size_t)T * n * 2), *qi = malloc((size_t)T * n * 2);
+        float *s = dev_download(a.s, (size_t)T * n / 32);
+        ck_assert_int_eq(gtc_d2h(q, a.q, (size_t)T * n * 2), 0);
+        ck_assert_int_eq(gtc_d2h(qi, a.qi, (size_t)T * n * 2), 0);
+        for (int t = 0; t < T; t++) {
+            if (mode == GTC_NORM_RMS) op_rmsnorm(ref, x + (size_t)t * n, w, n, 1e-5f);
+            else op_layernorm(ref, x + (size_t)t * n, w, b, n, 1e-5f);
+            double e = nmse(got + (size_t)t * n, ref, n);
+            ck_assert_msg(e <= 1e-7, "norm mode %d row %d: nmse %g", mode, t, e);
+            for (int i = 0; i < n; i++) { /* int16 copy within half a step, both orders */
+                int c = i / 32, j = i % 32, pj = j < 16 ? 2 * j : 2 * (j - 16) + 1;
+                float d = s[t * (n / 32) + c];
+                ck_assert(fabsf(q[(size_t)t * n + i] * d - ref[i]) <= 0.5f * d + 1e-6f * fabsf(ref[i]) + 1e-7f);
+                ck_assert_int_eq(qi[(size_t)t * n + c * 32 + pj], q[(size_t)t * n + i]);
+            }
+        }
+        free(got); free(q); free(qi); free(s);
+    }
+    free(x); free(w); free(b); free(ref);
+    gtc_free(dx); gtc_free(dw); gtc_free(db); act_free(&a);
+}
+END_TEST
+
+/* ---- router top-k + softmax (ties -> lower index) ----------------------------------------- */
+START_TEST(test_topk)
+{
+    const int T = 5, E = 32, k = 4;
+    float *lg = rand_vec((size_t)T * E, 2.0f);
+    lg[2 * E + 3] = lg[2 * E + 9] = lg[2 * E + 30] = 10.0f; /* a three-way tie */
+    for (int e = 0; e < E; e++) lg[4 * E + e] = 1.0f;     /* everything tied */
+    float *dl = dev_upload(lg, (size_t)T * E * 4);
+    int32_t *dids = dev_alloc((size_t)T * k * 4);
+    float *dw = dev_alloc((size_t)T * k * 4);
+    ck_assert_int_eq(gtc_topk_softmax(dl, T, E, k, dids, dw, NULL), 0);
+    int32_t ids[20];
+    float w[20];
+    ck_assert_int_eq(gtc_d2h(ids, dids, sizeof ids), 0);
+    ck_assert_int_eq(gtc_d2h(w, dw, sizeof w), 0);
+    for (int t = 0; t < T; t++) {
+        int ri[4];
+        float rw[4];
+        op_router_topk_softmax(lg + (size_t)t * E, E, k, ri, rw);
+        for (int j = 0; j < k; j++) ck_assert_int_eq(ids[t * k + j], ri[j]);
+        ck_assert(nmse(w + t * k, rw, k) <= 1e-7);
+    }
+    free(lg); gtc_free(dl); gtc_free(dids); gtc_free(dw);
+
+    /* fused router (F32 [32][2880] and BF16 [8][256]) + top-4 */
+    const int64_t ns[2] = {2880, 256};
+    const int Es[2] = {32, 8};
+    const uint32_t rt[2] = {GGML_TYPE_F32, GGML_TYPE_BF16};
+    for (int c = 0; c < 2; c++) {
+        const int64_t n = ns[c];
+        const int RE = Es[c], RT = 3;
+        uint8_t *W = rand_matrix(rt[c], RE, n, 0.05f);
+        float *x = rand_vec((size_t)RT * n, 1.0f), *b = rand_vec(RE, 0.1f);
+        gtc_mat m;
+        ck_assert_int_eq(gtc_upload_matrix(rt[c], W, n, RE, RE, &m), 0);
+        float *dx = dev_upload(x, (size_t)RT * n * 4), *db = dev_upload(b, RE * 4);
+        gtc_act a = act_new(RT, (int)n);
+        ck_assert_int_eq(gtc_prep_act(dx, RT, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+        int32_t *di = dev_alloc(RT * 4 * 4);
+        float *dwt = dev_alloc(RT * 4 * 4);
+        float *dlg = dev_alloc((size_t)RT * RE * 4);
+        unsigned zero[3] = {0, 0, 0}, back[3];
+        unsigned *dtk = dev_upload(zero, sizeof zero);
+        int32_t gi[12], gi2[12];
+        float gw[12], gw2[12], lgr[32];
+        /* multi-block (twice: the tickets re-arm) and single-block variants agree exactly */
+        for (int rep = 0; rep < 2; rep++)
+            ck_assert_msg(gtc_router_topk(&m, db, &a, RT, 4, dlg, dtk, di, dwt, NULL) == 0, "%s",
+                          gtc_last_error());
+        ck_assert_int_eq(gtc_d2h(gi, di, sizeof gi), 0);
+        ck_assert_int_eq(gtc_d2h(gw, dwt, sizeof gw), 0);
+        ck_assert_int_eq(gtc_d2h(back, dtk, sizeof back), 0);
+        for (int t = 0; t < RT; t++) ck_assert_int_eq(back[t], 0);
+        ck_assert_int_eq(gtc_router_topk(&m, db, &a, RT, 4, NULL, NULL, di, dwt, NULL), 0);
+        ck_assert_int_eq(gtc_d2h(gi2, di, sizeof gi2), 0);
+        ck_assert_int_eq(gtc_d2h(gw2, dwt, sizeof gw2), 0);
+        ck_assert(memcmp(gi, gi2, sizeof gi) == 0 && memcmp(gw, gw2, sizeof gw) == 0);
+        gtc_free(dlg);
+        gtc_free(dtk);
+        size_t rb = ggml_row_size(rt[c], n);
+        for (int t = 0; t < RT; t++) {
+            for (int e = 0; e < RE; e++) lgr[e] = quant_dot(rt[c], W + e * rb, x + (size_t)t * n, n) + b[e];
+            int ri[4];
+            float rw[4];
+            op_router_topk_softmax(lgr, RE, 4, ri, rw);
+            for (int j = 0; j < 4; j++) ck_assert_int_eq(gi[t * 4 + j], ri[j]);
+            ck_assert_msg(nmse(gw + t * 4, rw, 4) <= 1e-7, "router weights nmse %g", nmse(gw + t * 4, rw, 4));
+        }
+        free(W); free(x); free(b);
+        gtc_free((void *)m.base); gtc_free(dx); gtc_free(db); gtc_free(di); gtc_free(dwt); act_free(&a);
+    }
+}
+END_TEST
+
+/* ---- MoE: gate/up + clamped SwiGLU, down + weighted sum ------------------------------------ */
+static void moe_case(uint32_t tgu, uint32_t tdown)
+{
+    const int E = 8, ne = 256, nff = 192, T = 3, k = 4;
+    uint8_t *G = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
+    uint8_t *U = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
+    uint8_t *D = rand_matrix(tdown, (int64_t)E * ne, nff, 0.1f);
+    float *bg = rand_vec((size_t)E * nff, 0.5f), *bu = rand_vec((size_t)E * nff, 0.5f);
+    float *bd = rand_vec((size_t)E * ne, 0.1f);
+    float *x = rand_vec((size_t)T * ne, 1.0f), *res = rand_vec((size_t)T * ne, 1.0f);
+    /* expert 3 is chosen by every token; token 2 picks the highest expert id */
+    int32_t ids[12] = {3, 0, 5, 1, 6, 3, 2, 4, 7, 1, 0, 3};
+    float wt[12] = {0.4f, 0.3f, 0.2f, 0.1f, 0.25f, 0.25f, 0.25f, 0.25f, 0.7f, 0.1f, 0.1f, 0.1f};
+    gtc_mat mg, mu, md;
+    ck_assert_int_eq(gtc_upload_matrix(tgu, G, ne, (int64_t)E * nff, nff, &mg), 0);
+    ck_assert_int_eq(gtc_upload_matrix(tgu, U, ne, (int64_t)E * nff, nff, &mu), 0);
+    ck_assert_int_eq(gtc_upload_matrix(tdown, D, nff, (int64_t)E * ne, ne, &md), 0);
+    float *dbg = dev_upload(bg, (size_t)E * nff * 4), *dbu = dev_upload(bu, (size_t)E * nff * 4);
+    float *dbd = dev_upload(bd, (size_t)E * ne * 4), *dx = dev_upload(x, (size_t)T * ne * 4);
+    float *dres = dev_upload(res, (size_t)T * ne * 4);
+    int32_t *dids = dev_upload(ids, sizeof ids);
+    float *dwt = dev_upload(wt, sizeof wt);
+    gtc_act a = act_new(T, ne), h = act_new(T * k, nff);
+    h.h = NULL;
+    ck_assert_int_eq(gtc_prep_act(dx, T, ne, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+    ck_assert_msg(gtc_moe_gate_up(&mg, &mu, dbg, dbu, nff, dids, T, k, &a, 1.702f, 7.0f, &h, NULL) == 0,
+                  "%s", gtc_last_error());
+    ck_assert_int_eq(gtc_moe_down(&md, dbd, ne, dids, dwt, T, k, &h, dres, NULL), 0);
+    float *got = dev_download(dres, (size_t)T * ne);
+    /* CPU twin */
+    size_t rg = ggml_row_size(tgu, ne), rd = ggml_row_size(tdown, nff);
+    float *ref = malloc((size_t)T * ne * 4), *gv = malloc(nff * 4), *uv = malloc(nff * 4);
+    for (int t = 0; t < T; t++) {
+        float *xt = x + (size_t)t * ne;
+        for (int i = 0; i < ne; i++) ref[t * ne + i] = res[t * ne + i];
+        for (int j = 0; j < k; j++) {
+            int e = ids[t * k + j];
+            for (int r = 0; r < nff; r++) {
+                gv[r] = quant_dot(tgu, G + ((size_t)e * nff + r) * rg, xt, ne) + bg[e * nff + r];
+                uv[r] = quant_dot(tgu, U + ((size_t)e * nff + r) * rg, xt, ne) + bu[e * nff + r];
+            }
+            op_swiglu_oai(gv, gv, uv, nff, 1.702f, 7.0f);
+            for (int r = 0; r < ne; r++)
+                ref[t * ne + r] += wt[t * k + j] *
+                                   (quant_dot(tdown, D + ((size_t)e * ne + r) * rd, gv, nff) + bd[e * ne + r]);
+        }
+    }
+    /* compare the MoE contribution (the residual would hide errors) */
+    for (size_t i = 0; i < (size_t)T * ne; i++) {
+        got[i] -= res[i];
+        ref[i] -= res[i];
+    }
+    double e = nmse(got, ref, (size_t)T * ne);
+    ck_assert_msg(e <= 5e-4, "moe %u/%u: nmse %g", tgu, tdown, e);
+    free(G); free(U); free(D); free(bg); free(bu); free(bd); free(x); free(res);
+    free(got); free(ref); free(gv); free(uv);
+    gtc_free((void *)mg.base); gtc_free((void *)mu.base); gtc_free((void *)md.base);
+    gtc_free(dbg); gtc_free(dbu); gtc_free(dbd); gtc_free(dx); gtc_free(dres); gtc_free(dids);
+    gtc_free(dwt); act_free(&a); act_free(&h);
+}
+START_TEST(test_moe_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4); }
+END_TEST
+START_TEST(test_moe_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0); }
+END_TEST
+
+/* ---- RoPE + KV store + attention with sinks / window, prefill chunks and decode ----------- */
+static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks)
+{
+    const int nh = 8, nkv = 2, hd = 64, qw = nh * hd + 2 * nkv * hd;
+    int N = 0;
+    for (int i = 0; i < n_chunks; i++) N += chunks[i];
+    const int n_ctx = N + 8;
+    float *qkv = rand_vec((size_t)N * qw, 1.0f), *sinks = rand_vec(nh, 1.0f);
+    float inv_freq[32];
+    op_rope_params rp = {.dim = 64, .freq_base = 150000, .yarn = 1, .factor = 32, .orig_ctx = 4096,
+                         .beta_fast = 32, .beta_slow = 1};
+    op_rope_yarn_inv_freq(inv_freq, &rp, 0);
+    float msc = op_rope_yarn_mscale(&rp);
+    /* CPU: roped q, roped k / v rounded to f16 like the cache */
+    float *cq = malloc((size_t)N * nh * hd * 4), *ck = malloc((size_t)N * nkv * hd * 4);
+    float *cv = malloc((size_t)N * nkv * hd * 4);
+    for (int p = 0; p < N; p++) {
+        memcpy(cq + (size_t)p * nh * hd, qkv + (size_t)p * qw, nh * hd * 4);
+        memcpy(ck + (size_t)p * nkv * hd, qkv + (size_t)p * qw + nh * hd, nkv * hd * 4);
+        memcpy(cv + (size_t)p * nkv * hd, qkv + (size_t)p * qw + nh * hd + nkv * hd, nkv * hd * 4);
+        op_rope_neox(cq + (size_t)p * nh * hd, nh, hd, p, inv_freq, msc);
+        op_rope_neox(ck + (size_t)p * nkv * hd, nkv, hd, p, inv_freq, msc);
+        for (int i = 0; i < nkv * hd; i++) {
+            ck[(size_t)p * nkv * hd + i] = quant_f16_to_f32(quant_f32_to_f16(ck[(size_t)p * nkv * hd + i]));
+            cv[(size_t)p * nkv * hd + i] = quant_f16_to_f32(quant_f32_to_f16(cv[(size_t)p * nkv * hd + i]));
+        }
+    }
+    float *dfreq = dev_upload(inv_freq, sizeof inv_freq), *dsinks = dev_upload(sinks, nh * 4);
+    uint16_t *kc = dev_alloc((size_t)n_ctx * nkv * hd * 2), *vc = dev_alloc((size_t)n_ctx * nkv * hd * 2);
+    int maxT = 0;
+    for (int i = 0; i < n_chunks; i++) maxT = chunks[i] > maxT ? chunks[i] : maxT;
+    float *part = dev_alloc(gtc_attn_part_floats(maxT, nh, n_ctx) * 4 +
+                            gtc_attn_part_floats(1, nh, n_ctx) * 4);
+    float *dout = dev_alloc((size_t)maxT * nh * hd * 4);
+    float *scratch = malloc((size_t)N * 4), *ref = malloc((size_t)nh * hd * 4);
+    int p0 = 0;
+    for (int c = 0; c < n_chunks; c++) {
+        int T = chunks[c];
+        float *dqkv = dev_upload(qkv + (size_t)p0 * qw, (size_t)T * qw * 4);
+        int32_t *dpos = dev_upload(&p0, 4);
+        ck_assert_int_eq(gtc_rope_store(dqkv, dqkv + nh * hd, dqkv + nh * hd + nkv * hd, qw, T, nh,
+                                        nkv, hd, dfreq, msc, dpos, kc, vc, NULL), 0);
+        dev_poison(dout, (size_t)T * nh * hd * 4);
+        gtc_act qa = act_new(T, nh * hd);
+        ck_assert_msg(gtc_attention(dqkv, qw, T, nh, nkv, hd, kc, vc, dpos, n_ctx - 1, window,
+                                    use_sinks ? dsinks : NULL, 0.125f, part, dout, &qa, NULL) == 0,
+                      "%s", gtc_last_error());
+        { /* the fused int16 copy matches the fp32 output within half a step */
+            int16_t *hq = malloc((size_t)T * nh * hd * 2);
+            float *hs = dev_download(qa.s, (size_t)T * nh * hd / 32), *ho = dev_download(dout, (size_t)T * nh * hd);
+            ck_assert_int_eq(gtc_d2h(hq, qa.q, (size_t)T * nh * hd * 2), 0);
+            for (size_t i = 0; i < (size_t)T * nh * hd; i++)
+                ck_assert(fabsf(hq[i] * hs[i / 32] - ho[i]) <= 0.5f * hs[i / 32] + 1e-6f * fabsf(ho[i]) + 1e-7f);
+            free(hq); free(hs); free(ho);
+        }
+        act_free(&qa);
+        float *got = dev_download(dout, (size_t)T * nh * hd);
+        float *gq = malloc((size_t)T * qw * 4);
+        ck_assert_int_eq(gtc_d2h(gq, dqkv, (size_t)T * qw * 4), 0);
+        for (int t = 0; t < T; t++) {
+            int p = p0 + t;
+            double eq = nmse(gq + (size_t)t * qw, cq + (size_t)p * nh * hd, nh * hd);
+            ck_assert_msg(eq <= 1e-7, "rope q at %d: nmse %g", p, eq);
+            int lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+            op_attention(ref, cq + (size_t)p * nh * hd, ck + (size_t)lo * nkv * hd,
+                         cv + (size_t)lo * nkv * hd, p - lo + 1, nh, nkv, hd,
+                         use_sinks ? sinks : NULL, 0.125f, scratch);
+            double e = nmse(got + (size_t)t * nh * hd, ref, nh * hd);
+            ck_assert_msg(e <= 1e-7, "attention pos %d (window %d): nmse %g", p, window, e);
+        }
+        free(got); free(gq);
+        gtc_free(dqkv); gtc_free(dpos);
+        p0 += T;
+    }
+    /* the cache holds the roped k (f16) */
+    uint16_t *hk = malloc((size_t)N * nkv * hd * 2);
+    ck_assert_int_eq(gtc_d2h(hk, kc, (size_t)N * nkv * hd * 2), 0);
+    float *gk = malloc((size_t)N * nkv * hd * 4);
+    for (size_t i = 0; i < (size_t)N * nkv * hd; i++) gk[i] = quant_f16_to_f32(hk[i]);
+    ck_assert(nmse(gk, ck, (size_t)N * nkv * hd) <= 1e-6);
+    free(hk); free(gk);
+    free(qkv); free(sinks); free(cq); free(ck); free(cv); free(scratch); free(ref);
+    gtc_free(dfreq); gtc_free(dsinks); gtc_free(kc); gtc_free(vc); gtc_free(part); gtc_free(dout);
+}
+START_TEST(test_attention_window)
+{
+    const int chunks[] = {100, 60, 1, 1, 70, 1}; /* crosses the 128 edge in a chunk and in decode */
+    attn_case(128, 1, chunks, 6);
+}
+END_TEST
+START_TEST(test_attention_full)
+{
+    const int chunks[] = {333, 1, 400, 1}; /* long context: several key splits */
+    attn_case(0, 1, chunks, 4);
+    const int c2[] = {17, 1};
+    attn_case(0, 0, c2, 2); /* no sinks (GPT-2) */
+}
+END_TEST
+
+/* ---- prefill helpers ---------------------------------------------------------------------- */
+START_TEST(test_prefill_helpers)
+{
+    const int cnt = 5, n = 96, T = 7;
+    float *g = rand_vec(cnt * n, 4.0f), *u = rand_vec(cnt * n, 4.0f), *bg = rand_vec(n, 1.0f);
+    float *bu = rand_vec(n, 1.0f);
+    float *dg = dev_upload(g, cnt * n * 4), *du = dev_upload(u, cnt * n * 4);
+    float *dbg = dev_upload(bg, n * 4), *dbu = dev_upload(bu, n * 4);
+    uint16_t *dh = dev_alloc(cnt * n * 2), hh[5 * 96];
+    ck_assert_int_eq(gtc_swiglu_f16(dg, du, n, 0, dbg, dbu, cnt, n, 1.702f, 7.0f, dh, 0, NULL), 0);
+    ck_assert_int_eq(gtc_d2h(hh, dh, sizeof hh), 0);
+    float got[5 * 96], ref[5 * 96], gg[96], uu[96];
+    for (int i = 0; i < cnt; i++) {
+        for (int j = 0; j < n; j++) gg[j] = g[i * n + j] + bg[j], uu[j] = u[i * n + j] + bu[j];
+        op_swiglu_oai(ref + i * n, gg, uu, n, 1.702f, 7.0f);
+        for (int j = 0; j < n; j++) got[i * n + j] = quant_f16_to_f32(hh[i * n + j]);
+    }
+    ck_assert(nmse(got, ref, cnt * n) <= 1e-6);
+    /* scatter-add into rows 6, 0, 2 of x[T][n] */
+    float *x = rand_vec(T * n, 1.0f), *y = rand_vec(3 * n, 1.0f);
+    int32_t idx[3] = {6, 0, 2};
+    float wt[3] = {0.5f, 0.25f, 2.0f};
+    float *dx = dev_upload(x, T * n * 4), *dy = dev_upload(y, 3 * n * 4), *dwt = dev_upload(wt, 12);
+    int32_t *didx = dev_upload(idx, 12);
+    ck_assert_int_eq(gtc_scatter_add(dx, dy, n, 0, dbg, didx, dwt, 3, n, 0, NULL), 0);
+    float *gx = dev_download(dx, T * n);
+    for (int i = 0; i < 3; i++) op_axpy(x + idx[i] * n, wt[i], y + i * n, n), op_axpy(x + idx[i] * n, wt[i], bg, n);
+    ck_assert(nmse(gx, x, T * n) <= 1e-12);
+    /* argmax: first of two equal maxima */
+    float lg[1000];
+    for (int i = 0; i < 1000; i++) lg[i] = frand();
+    lg[613] = lg[977] = 50.0f;
+    float *dl = dev_upload(lg, sizeof lg);
+    int32_t *dam = dev_alloc(4), am = -1;
+    ck_assert_int_eq(gtc_argmax(dl, 1000, dam, NULL), 0);
+    ck_assert_int_eq(gtc_d2h(&am, dam, 4), 0);
+    ck_assert_int_eq(am, 613);
+    free(g); free(u); free(bg); free(bu); free(x); free(y); free(gx);
+    gtc_free(dg); gtc_free(du); gtc_free(dbg); gtc_free(dbu); gtc_free(dh); gtc_free(dx);
+    gtc_free(dy); gtc_free(dwt); gtc_free(didx); gtc_free(dl); gtc_free(dam);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cuda_kernels");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_gemv_formats);
+    tcase_add_test(tc, test_gemv_segments);
+    tcase_add_test(tc, test_dequant_embed);
+    tcase_add_test(tc, test_norms);
+    tcase_add_test(tc, test_topk);
+    tcase_add_test(tc, test_moe_mxfp4);
+    tcase_add_test(tc, test_moe_mixed);
+    tcase_add_test(tc, test_attention_window);
+    tcase_add_test(tc, test_attention_full);
+    tcase_add_test(tc, test_prefill_helpers);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
