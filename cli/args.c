@@ -382,6 +382,18 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra_fn 
     return 0;
 }
 
+int cli_parse_cmd(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra_fn extra,
+                  void *user, const char *usage) {
+    int r = cli_parse(argc, argv, groups, o, extra, user, usage);
+    if (r == -2) return EXIT_DONE;
+    if (r) return r;
+    if (!o->model) {
+        cli_error("no model given (use -m MODEL.gguf)");
+        return EXIT_USAGE;
+    }
+    return CLI_CONTINUE;
+}
+
 char *cli_slurp_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {

@@ -72,6 +72,13 @@ typedef int (*cli_extra_fn)(void *user, int argc, char **argv, int i);
 int cli_parse(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra_fn extra, void *user,
               const char *usage);
 
+/* cli_parse plus the check of every command that runs a model (-m given). Returns CLI_CONTINUE
+ * when the command goes on, else the code it exits with: EXIT_DONE after --help, EXIT_USAGE
+ * after one error line. */
+enum { CLI_CONTINUE = -1 };
+int cli_parse_cmd(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra_fn extra,
+                  void *user, const char *usage);
+
 /* Value of an option at argv[i]: "--flag VALUE" or "--flag=VALUE". *used is 1 or 2. NULL (after
  * an error line) when the value is missing. `name` is the flag without "=VALUE". */
 const char *cli_optval(int argc, char **argv, int i, int *used);

@@ -11,6 +11,7 @@
  * sequences together (gptc_decode_multi); a finished slot is refilled at once. */
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,20 @@ static void progress(batch *b, int final) {
     fflush(stderr);
 }
 
+/* The optional number field `name` of j: 0 when absent, 1 with *out set when it is a number in
+ * [lo, hi], -1 with msg = "\"NAME\" must be WANT" otherwise. */
+static int num_field(const cJSON *j, const char *name, double lo, double hi, const char *want,
+                     char *msg, size_t cap, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
+        snprintf(msg, cap, "\"%s\" must be %s", name, want);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 1;
+}
+
 /* Parses one input line into a prompt for the slot and starts it. Returns 0 when started, 1
  * when an error record was written instead, -1 on a fatal error (exit code in *code). */
 static int start_job(batch *b, slot *sl, const char *line, long lineno, int *code) {
@@ -247,34 +262,19 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     int n_predict = b->o->n_predict;
     const char *effort = b->o->effort;
     const cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "n_predict"))) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < -1 || v->valuedouble > 1e9) {
-            snprintf(msg, sizeof msg, "\"n_predict\" must be an integer >= -1");
-            goto bad;
-        }
-        n_predict = (int)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "temperature"))) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 100) {
-            snprintf(msg, sizeof msg, "\"temperature\" must be a number in [0, 100]");
-            goto bad;
-        }
-        samp.temperature = (float)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "top_p"))) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1) {
-            snprintf(msg, sizeof msg, "\"top_p\" must be a number in [0, 1]");
-            goto bad;
-        }
-        samp.top_p = (float)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "seed"))) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0) {
-            snprintf(msg, sizeof msg, "\"seed\" must be a non-negative integer");
-            goto bad;
-        }
-        samp.seed = (uint64_t)v->valuedouble;
-    }
+    double x;
+    int k;
+    if ((k = num_field(j, "n_predict", -1, 1e9, "an integer >= -1", msg, sizeof msg, &x)) < 0)
+        goto bad;
+    if (k) n_predict = (int)x;
+    if ((k = num_field(j, "temperature", 0, 100, "a number in [0, 100]", msg, sizeof msg, &x)) < 0)
+        goto bad;
+    if (k) samp.temperature = (float)x;
+    if ((k = num_field(j, "top_p", 0, 1, "a number in [0, 1]", msg, sizeof msg, &x)) < 0) goto bad;
+    if (k) samp.top_p = (float)x;
+    if ((k = num_field(j, "seed", 0, HUGE_VAL, "a non-negative integer", msg, sizeof msg, &x)) < 0)
+        goto bad;
+    if (k) samp.seed = (uint64_t)x;
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "reasoning_effort"))) {
         if (!cJSON_IsString(v) ||
             (strcmp(v->valuestring, "low") && strcmp(v->valuestring, "medium") &&
@@ -385,8 +385,7 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
         goto quiet_fail;
     }
     if (st != GPTC_OK) {
-        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-        *code = cli_exit_code(st);
+        *code = cli_fail(st, &err);
         goto quiet_fail;
     }
     sl->text.n = sl->reasoning.n = 0;
@@ -501,14 +500,9 @@ int cli_batch(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
     batch_extra e = {NULL, NULL, 1, 0, 1};
-    int r = cli_parse(argc, argv, CLI_G_MODEL | CLI_G_SAMPLE | CLI_G_HARMONY | CLI_G_OUTPUT, &o,
-                      extra_opts, &e, usage_text);
-    if (r == -2) return EXIT_DONE;
-    if (r) return r;
-    if (!o.model) {
-        cli_error("no model given (use -m MODEL.gguf)");
-        return EXIT_USAGE;
-    }
+    int r = cli_parse_cmd(argc, argv, CLI_G_MODEL | CLI_G_SAMPLE | CLI_G_HARMONY | CLI_G_OUTPUT, &o,
+                          extra_opts, &e, usage_text);
+    if (r != CLI_CONTINUE) return r;
     if (!e.in || !e.out) {
         cli_error("batch needs -i INPUT.jsonl and -o OUTPUT.jsonl");
         return EXIT_USAGE;
@@ -601,8 +595,7 @@ int cli_batch(int argc, char **argv) {
             st = cli_gen_init(&slots[i].g, b.tok, b.harmony, &b.h, o.raw, slot_sink, &slots[i],
                               &err);
         if (st != GPTC_OK) {
-            cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-            code = cli_exit_code(st);
+            code = cli_fail(st, &err);
             goto out;
         }
     }
@@ -647,8 +640,7 @@ int cli_batch(int argc, char **argv) {
             int done = 0;
             if (st == GPTC_OK) st = cli_gen_token(&sl->g, id, &done, &err);
             if (st != GPTC_OK) {
-                cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-                code = cli_exit_code(st);
+                code = cli_fail(st, &err);
                 break;
             }
             if (!done && gptc_session_n_past(sl->s) >= gptc_session_n_ctx(sl->s)) {
@@ -676,8 +668,7 @@ int cli_batch(int argc, char **argv) {
                                 : gptc_decode_multi(ss, step_ids, k, &err);
         if (st == GPTC_ERR_INTERRUPTED) break;
         if (st != GPTC_OK) {
-            cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-            code = cli_exit_code(st);
+            code = cli_fail(st, &err);
             break;
         }
     }

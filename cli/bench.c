@@ -92,8 +92,7 @@ static double run_test(gptc_session *s, const int32_t *ids, int n, int is_pp, in
     }
     double ms = cli_now_ms() - t0;
     if (st != GPTC_OK) {
-        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-        *code = cli_exit_code(st);
+        *code = cli_fail(st, &err);
         return -1;
     }
     return ms > 0 ? n * 1000.0 / ms : 0;
@@ -117,13 +116,8 @@ int cli_bench(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
     bench_extra e = {{512}, 1, {128}, 1, 3, 0, 0};
-    int r = cli_parse(argc, argv, CLI_G_MODEL | CLI_G_OUTPUT, &o, extra_opts, &e, usage_text);
-    if (r == -2) return EXIT_DONE;
-    if (r) return r;
-    if (!o.model) {
-        cli_error("no model given (use -m MODEL.gguf)");
-        return EXIT_USAGE;
-    }
+    int r = cli_parse_cmd(argc, argv, CLI_G_MODEL | CLI_G_OUTPUT, &o, extra_opts, &e, usage_text);
+    if (r != CLI_CONTINUE) return r;
     int max_n = 1;
     for (int i = 0; i < e.n_pp; i++) max_n = e.pp[i] > max_n ? e.pp[i] : max_n;
     for (int i = 0; i < e.n_tg; i++) max_n = e.tg[i] > max_n ? e.tg[i] : max_n;

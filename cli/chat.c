@@ -292,7 +292,8 @@ static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
     ct->answer.n = 0;
     ct->last_nl = 1;
     gptc_session_clear_cancel(ct->s);
-    g_sigint = 0;
+    /* g_sigint is cleared before each prompt: a Ctrl-C that lands after the line was read
+     * but before generation starts stops this answer (checked right below) */
     int n_predict = ct->o->n_predict;
     if (!ct->harmony && n_predict < 0) n_predict = 256;
     cli_gen_begin(&ct->g, n_predict, ct->o->ignore_eos);
@@ -588,12 +589,7 @@ int cli_chat_with(cli_opts *o) {
 int cli_chat(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
-    int r = cli_parse(argc, argv, ~0u & ~CLI_G_PROMPT, &o, NULL, NULL, usage_text);
-    if (r == -2) return EXIT_DONE;
-    if (r) return r;
-    if (!o.model) {
-        cli_error("no model given (use -m MODEL.gguf)");
-        return EXIT_USAGE;
-    }
+    int r = cli_parse_cmd(argc, argv, ~0u & ~CLI_G_PROMPT, &o, NULL, NULL, usage_text);
+    if (r != CLI_CONTINUE) return r;
     return cli_chat_with(&o);
 }

@@ -20,6 +20,8 @@ enum {
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Maps a library status to the documented exit code. */
 int cli_exit_code(gptc_status s);
+/* cli_error of err's message (the status name when it has none); returns cli_exit_code(st). */
+int cli_fail(gptc_status st, const gptc_error *err);
 
 int cli_inspect(int argc, char **argv);    /* gptc inspect FILE.gguf [--tensors] [--json] */
 int cli_tokenize(int argc, char **argv);   /* gptc tokenize ... */

@@ -13,6 +13,11 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
+int cli_fail(gptc_status st, const gptc_error *err) {
+    cli_error("%s", err->msg[0] ? err->msg : gptc_status_name(st));
+    return cli_exit_code(st);
+}
+
 int cli_exit_code(gptc_status s) {
     switch (s) {
     case GPTC_OK: return EXIT_DONE;

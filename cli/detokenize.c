@@ -13,9 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-
-int cli_tok_load(const char *json, const char *gguf, gptc_tokenizer **tok);
-char *cli_tok_read_stdin(size_t *len);
+#include "cli/tokcli.h"
 
 static void detokenize_usage(FILE *f) {
     fputs("usage: gptc detokenize (--tokenizer FILE.json | -m FILE.gguf) [options] < ids\n"
@@ -30,20 +28,10 @@ static void detokenize_usage(FILE *f) {
 int cli_detokenize(int argc, char **argv) {
     const char *json = NULL, *gguf = NULL;
     int skip = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1, k; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            detokenize_usage(stdout);
-            return EXIT_DONE;
-        } else if (!strcmp(a, "--tokenizer") || !strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a file name", a);
-                return EXIT_USAGE;
-            }
-            if (!strcmp(a, "--tokenizer"))
-                json = argv[++i];
-            else
-                gguf = argv[++i];
+        if ((k = cli_tok_common_arg(argc, argv, &i, &json, &gguf, detokenize_usage)) != 0) {
+            if (k < 0) return k == -2 ? EXIT_DONE : EXIT_USAGE;
         } else if (!strcmp(a, "--skip-special")) {
             skip = 1;
         } else {
@@ -51,10 +39,7 @@ int cli_detokenize(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
-    if (!json == !gguf) {
-        cli_error("detokenize: give exactly one of --tokenizer FILE.json or -m FILE.gguf");
-        return EXIT_USAGE;
-    }
+    if (cli_tok_source_check("detokenize", json, gguf)) return EXIT_USAGE;
     gptc_tokenizer *tok = NULL;
     int rc = cli_tok_load(json, gguf, &tok);
     if (rc) return rc;

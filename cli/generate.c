@@ -366,8 +366,7 @@ int cli_generate(int argc, char **argv) {
     int code = EXIT_DONE;
     if (st != GPTC_OK) {
         if (!os.last_nl && isatty(1)) fputc('\n', stdout);
-        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-        code = cli_exit_code(st);
+        code = cli_fail(st, &err);
     } else {
         gptc_timings t;
         gptc_session_timings(s, &t);

@@ -106,14 +106,9 @@ int cli_perplexity(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
     ppl_extra e = {0};
-    int r = cli_parse(argc, argv, CLI_G_MODEL | CLI_G_PROMPT | CLI_G_OUTPUT, &o, extra_opts, &e,
-                      usage_text);
-    if (r == -2) return EXIT_DONE;
-    if (r) return r;
-    if (!o.model) {
-        cli_error("no model given (use -m MODEL.gguf)");
-        return EXIT_USAGE;
-    }
+    int r = cli_parse_cmd(argc, argv, CLI_G_MODEL | CLI_G_PROMPT | CLI_G_OUTPUT, &o, extra_opts, &e,
+                          usage_text);
+    if (r != CLI_CONTINUE) return r;
     if (o.prompt) {
         cli_error("perplexity reads its text from a file: use -f FILE");
         return EXIT_USAGE;
@@ -297,8 +292,7 @@ int cli_perplexity(int argc, char **argv) {
                                               logits + (size_t)j * n_vocab, &err);
         }
         if (st != GPTC_OK) {
-            cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-            code = cli_exit_code(st);
+            code = cli_fail(st, &err);
             break;
         }
         for (int j = first; j < n_ctx - 1; j++) {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/tokcli.h"
 
 static void tokenize_usage(FILE *f) {
     fputs("usage: gptc tokenize (--tokenizer FILE.json | -m FILE.gguf) [options] < text\n"
@@ -31,21 +32,43 @@ static void tokenize_usage(FILE *f) {
           f);
 }
 
-/* Shared with detokenize.c: loads the tokenizer named by --tokenizer / -m. */
-int cli_tok_load(const char *json, const char *gguf, gptc_tokenizer **tok);
+int cli_tok_common_arg(int argc, char **argv, int *i, const char **json, const char **gguf,
+                       void (*usage)(FILE *)) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        usage(stdout);
+        return -2;
+    }
+    if (strcmp(a, "--tokenizer") && strcmp(a, "-m") && strcmp(a, "--model")) return 0;
+    if (*i + 1 >= argc) {
+        cli_error("%s needs a file name", a);
+        return -1;
+    }
+    if (!strcmp(a, "--tokenizer"))
+        *json = argv[++*i];
+    else
+        *gguf = argv[++*i];
+    return 1;
+}
+
+int cli_tok_source_check(const char *cmd, const char *json, const char *gguf) {
+    if (!json == !gguf) {
+        cli_error("%s: give exactly one of --tokenizer FILE.json or -m FILE.gguf", cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cli_tok_load(const char *json, const char *gguf, gptc_tokenizer **tok) {
     gptc_error err = {0};
     gptc_status st = json ? gptc_tokenizer_load_json(json, tok, &err)
                           : gptc_tokenizer_load_gguf(gguf, tok, &err);
     if (st != GPTC_OK) {
-        cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
-        return cli_exit_code(st);
+        return cli_fail(st, &err);
     }
     return 0;
 }
 
-/* Reads all of stdin. */
-char *cli_tok_read_stdin(size_t *len);
 char *cli_tok_read_stdin(size_t *len) {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
@@ -360,20 +383,10 @@ static int jsonl_text(const char *line, size_t len, obuf *text, const char **why
 int cli_tokenize(int argc, char **argv) {
     const char *json = NULL, *gguf = NULL;
     int special = 1, as_json = 0, jsonl = 0, stats = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1, k; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            tokenize_usage(stdout);
-            return EXIT_DONE;
-        } else if (!strcmp(a, "--tokenizer") || !strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a file name", a);
-                return EXIT_USAGE;
-            }
-            if (!strcmp(a, "--tokenizer"))
-                json = argv[++i];
-            else
-                gguf = argv[++i];
+        if ((k = cli_tok_common_arg(argc, argv, &i, &json, &gguf, tokenize_usage)) != 0) {
+            if (k < 0) return k == -2 ? EXIT_DONE : EXIT_USAGE;
         } else if (!strcmp(a, "--no-special")) {
             special = 0;
         } else if (!strcmp(a, "--json")) {
@@ -387,10 +400,7 @@ int cli_tokenize(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
-    if (!json == !gguf) {
-        cli_error("tokenize: give exactly one of --tokenizer FILE.json or -m FILE.gguf");
-        return EXIT_USAGE;
-    }
+    if (cli_tok_source_check("tokenize", json, gguf)) return EXIT_USAGE;
     double t0 = now_ms();
     gptc_tokenizer *tok = NULL;
     int rc = cli_tok_load(json, gguf, &tok);

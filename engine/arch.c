@@ -127,42 +127,91 @@ gptc_status gt_map_weight(gptc_model *m, gt_weight *w, const char *name, int kin
     return GPTC_OK;
 }
 
+gptc_status gt_map_layer_weight(gptc_model *m, gt_weight *w, int il, const char *suffix, int kind,
+                                int n_dims, const int64_t *ne, gptc_error *err) {
+    char nm[128];
+    snprintf(nm, sizeof(nm), "blk.%d.%s", il, suffix);
+    return gt_map_weight(m, w, nm, kind, n_dims, ne, 1, err);
+}
+
+gptc_status gt_map_token_embd(gptc_model *m, gptc_error *err) {
+    gt_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
+    const gguf_tensor *te = gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (!te) return gt_err(err, GPTC_ERR_FORMAT, "%s: missing tensor token_embd.weight", m->path);
+    if (te->n_dims != 2 || te->ne[1] < 1 || te->ne[1] > (1 << 30))
+        return gt_err(err, GPTC_ERR_FORMAT,
+                      "%s: token_embd.weight: expected 2 dimensions [%lld, n_vocab]", m->path,
+                      (long long)E);
+    hp->n_vocab = (int)te->ne[1];
+    return gt_map_weight(m, &m->tok_embd, "token_embd.weight", GT_W_MATRIX, 2,
+                         (int64_t[]){E, hp->n_vocab}, 1, err);
+}
+
+gptc_status gt_alloc_layers(gptc_model *m, gptc_error *err) {
+    m->layers = calloc((size_t)m->hp.n_layer, sizeof(gt_layer));
+    if (!m->layers) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    return GPTC_OK;
+}
+
+/* ---- metadata ----------------------------------------------------------------------------- */
 static void meta_key(const gptc_model *m, const char *suffix, char *key, size_t cap) {
     snprintf(key, cap, "%s.%s", m->arch_name, suffix);
+}
+
+/* Shared by gt_meta_u32/f32: fills key; when the key is absent sets *absent and returns OK, or
+ * the "missing key" error when required. */
+static gptc_status meta_lookup(const gptc_model *m, const char *suffix, int required, char *key,
+                               size_t cap, int *absent, gptc_error *err) {
+    meta_key(m, suffix, key, cap);
+    *absent = !gguf_has(m->gguf, key);
+    if (*absent && required)
+        return gt_err(err, GPTC_ERR_FORMAT, "%s: missing key %s", m->path, key);
+    return GPTC_OK;
+}
+
+/* Prefixes a reader error with the model path. */
+static gptc_status meta_err(const gptc_model *m, gptc_status st, gptc_error *err) {
+    if (st != GPTC_OK && err) {
+        char tmp[GPTC_ERROR_MSG_MAX];
+        snprintf(tmp, sizeof(tmp), "%s", err->msg);
+        gt_err(err, st, "%s: %s", m->path, tmp);
+    }
+    return st;
 }
 
 gptc_status gt_meta_u32(const gptc_model *m, const char *suffix, int required, uint32_t def,
                         uint32_t *out, gptc_error *err) {
     char key[160];
-    meta_key(m, suffix, key, sizeof(key));
-    if (!gguf_has(m->gguf, key)) {
-        if (required) return gt_err(err, GPTC_ERR_FORMAT, "%s: missing key %s", m->path, key);
+    int absent;
+    GT_TRY(meta_lookup(m, suffix, required, key, sizeof(key), &absent, err));
+    if (absent) {
         *out = def;
         return GPTC_OK;
     }
-    gptc_status st = gguf_get_u32(m->gguf, key, out, err);
-    if (st != GPTC_OK && err) {
-        char tmp[GPTC_ERROR_MSG_MAX];
-        snprintf(tmp, sizeof(tmp), "%s", err->msg);
-        gt_err(err, st, "%s: %s", m->path, tmp);
-    }
-    return st;
+    return meta_err(m, gguf_get_u32(m->gguf, key, out, err), err);
 }
 
 gptc_status gt_meta_f32(const gptc_model *m, const char *suffix, int required, float def,
                         float *out, gptc_error *err) {
     char key[160];
-    meta_key(m, suffix, key, sizeof(key));
-    if (!gguf_has(m->gguf, key)) {
-        if (required) return gt_err(err, GPTC_ERR_FORMAT, "%s: missing key %s", m->path, key);
+    int absent;
+    GT_TRY(meta_lookup(m, suffix, required, key, sizeof(key), &absent, err));
+    if (absent) {
         *out = def;
         return GPTC_OK;
     }
-    gptc_status st = gguf_get_f32(m->gguf, key, out, err);
-    if (st != GPTC_OK && err) {
-        char tmp[GPTC_ERROR_MSG_MAX];
-        snprintf(tmp, sizeof(tmp), "%s", err->msg);
-        gt_err(err, st, "%s: %s", m->path, tmp);
-    }
-    return st;
+    return meta_err(m, gguf_get_f32(m->gguf, key, out, err), err);
+}
+
+gptc_status gt_load_common_hparams(gptc_model *m, gptc_error *err) {
+    gt_hparams *hp = &m->hp;
+    uint32_t u;
+    GT_TRY(gt_meta_u32(m, "block_count", 1, 0, &u, err));
+    hp->n_layer = (int)u;
+    GT_TRY(gt_meta_u32(m, "context_length", 1, 0, &u, err));
+    hp->n_ctx_train = (int)u;
+    GT_TRY(gt_meta_u32(m, "embedding_length", 1, 0, &u, err));
+    hp->n_embd = (int)u;
+    return GPTC_OK;
 }

@@ -29,6 +29,13 @@ extern const gt_arch_adapter gt_arch_gpt_oss;
 extern const gt_arch_adapter gt_arch_gpt2;
 
 /* ---- helpers for adapters (engine/arch.c) ----------------------------------------------- */
+/* Returns from the enclosing function when x is not GPTC_OK. */
+#define GT_TRY(x)                                                                                  \
+    do {                                                                                           \
+        gptc_status st_ = (x);                                                                     \
+        if (st_ != GPTC_OK) return st_;                                                            \
+    } while (0)
+
 /* Looks up `name` and checks n_dims-independent shape (ne[0..3], trailing 1s implied) and type.
  * kind: GT_W_MATRIX (any quant_supported type), GT_W_F32 (F32 only). required = 0: a missing
  * tensor leaves w zeroed and returns OK. Messages: "missing tensor NAME",
@@ -43,6 +50,17 @@ gptc_status gt_meta_u32(const gptc_model *m, const char *suffix, int required, u
                         uint32_t *out, gptc_error *err);
 gptc_status gt_meta_f32(const gptc_model *m, const char *suffix, int required, float def,
                         float *out, gptc_error *err);
+/* gt_map_weight of the per-layer tensor "blk.<il>.<suffix>", required. */
+gptc_status gt_map_layer_weight(gptc_model *m, gt_weight *w, int il, const char *suffix, int kind,
+                                int n_dims, const int64_t *ne, gptc_error *err);
+/* Keys every adapter reads first (all required): block_count, context_length,
+ * embedding_length into hp.n_layer, hp.n_ctx_train, hp.n_embd. */
+gptc_status gt_load_common_hparams(gptc_model *m, gptc_error *err);
+/* token_embd.weight [n_embd, n_vocab]: sets hp.n_vocab from its second dimension and maps
+ * m->tok_embd (a matrix). */
+gptc_status gt_map_token_embd(gptc_model *m, gptc_error *err);
+/* m->layers = hp.n_layer zeroed gt_layer. */
+gptc_status gt_alloc_layers(gptc_model *m, gptc_error *err);
 /* Frees the weight-name strings gt_map_weight allocated (model.c calls it). */
 void gt_name_arena_free(gptc_model *m);
 

@@ -8,28 +8,18 @@
 gptc_status gt_forward_gpt2(gt_batch *b, gptc_error *err);
 size_t gt_forward_gpt2_scratch(const gptc_model *m, int n_batch, int n_ctx);
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        gptc_status st_ = (x);                                                                     \
-        if (st_ != GPTC_OK) return st_;                                                            \
-    } while (0)
-
 static gptc_status load_gpt2(gptc_model *m, gptc_error *err) {
     gt_hparams *hp = &m->hp;
     uint32_t u;
-    TRY(gt_meta_u32(m, "block_count", 1, 0, &u, err));
-    hp->n_layer = (int)u;
-    TRY(gt_meta_u32(m, "context_length", 1, 0, &u, err));
-    hp->n_ctx_train = (int)u;
-    TRY(gt_meta_u32(m, "embedding_length", 1, 0, &u, err));
-    hp->n_embd = (int)u;
-    TRY(gt_meta_u32(m, "feed_forward_length", 0, (uint32_t)(4u * (uint32_t)hp->n_embd), &u, err));
+    GT_TRY(gt_load_common_hparams(m, err));
+    GT_TRY(
+        gt_meta_u32(m, "feed_forward_length", 0, (uint32_t)(4u * (uint32_t)hp->n_embd), &u, err));
     hp->n_ff = (int)u;
-    TRY(gt_meta_u32(m, "attention.head_count", 1, 0, &u, err));
+    GT_TRY(gt_meta_u32(m, "attention.head_count", 1, 0, &u, err));
     hp->n_head = (int)u;
-    TRY(gt_meta_u32(m, "attention.head_count_kv", 0, (uint32_t)hp->n_head, &u, err));
+    GT_TRY(gt_meta_u32(m, "attention.head_count_kv", 0, (uint32_t)hp->n_head, &u, err));
     hp->n_head_kv = (int)u;
-    TRY(gt_meta_f32(m, "attention.layer_norm_epsilon", 1, 0, &hp->norm_eps, err));
+    GT_TRY(gt_meta_f32(m, "attention.layer_norm_epsilon", 1, 0, &hp->norm_eps, err));
     if (hp->n_layer < 1 || hp->n_layer > 4096 || hp->n_embd < 1 || hp->n_embd > (1 << 20) ||
         hp->n_head < 1 || hp->n_embd % hp->n_head != 0 || hp->n_ff < 1 || hp->n_ff > (1 << 22) ||
         hp->n_ctx_train < 1 || hp->n_ctx_train > (1 << 24) || !(hp->norm_eps >= 0.0f))
@@ -47,36 +37,24 @@ static gptc_status load_gpt2(gptc_model *m, gptc_error *err) {
                       hp->head_dim);
 
     const int64_t E = hp->n_embd, F = hp->n_ff;
-    const gguf_tensor *te = gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (!te) return gt_err(err, GPTC_ERR_FORMAT, "%s: missing tensor token_embd.weight", m->path);
-    if (te->n_dims != 2 || te->ne[1] < 1 || te->ne[1] > (1 << 30))
-        return gt_err(err, GPTC_ERR_FORMAT,
-                      "%s: token_embd.weight: expected 2 dimensions [%lld, n_vocab]", m->path,
-                      (long long)E);
-    hp->n_vocab = (int)te->ne[1];
+    GT_TRY(gt_map_token_embd(m, err));
     const int64_t V = hp->n_vocab;
-    TRY(gt_map_weight(m, &m->tok_embd, "token_embd.weight", GT_W_MATRIX, 2, (int64_t[]){E, V}, 1,
-                      err));
-    TRY(gt_map_weight(m, &m->pos_embd, "position_embd.weight", GT_W_MATRIX, 2,
-                      (int64_t[]){E, hp->n_ctx_train}, 1, err));
-    TRY(gt_map_weight(m, &m->output_norm, "output_norm.weight", GT_W_F32, 1, (int64_t[]){E}, 1,
-                      err));
-    TRY(gt_map_weight(m, &m->output_norm_b, "output_norm.bias", GT_W_F32, 1, (int64_t[]){E}, 1,
-                      err));
-    TRY(gt_map_weight(m, &m->output, "output.weight", GT_W_MATRIX, 2, (int64_t[]){E, V}, 0, err));
+    GT_TRY(gt_map_weight(m, &m->pos_embd, "position_embd.weight", GT_W_MATRIX, 2,
+                         (int64_t[]){E, hp->n_ctx_train}, 1, err));
+    GT_TRY(gt_map_weight(m, &m->output_norm, "output_norm.weight", GT_W_F32, 1, (int64_t[]){E}, 1,
+                         err));
+    GT_TRY(gt_map_weight(m, &m->output_norm_b, "output_norm.bias", GT_W_F32, 1, (int64_t[]){E}, 1,
+                         err));
+    GT_TRY(
+        gt_map_weight(m, &m->output, "output.weight", GT_W_MATRIX, 2, (int64_t[]){E, V}, 0, err));
     if (!m->output.data) {
         m->output = m->tok_embd; /* tied */
         m->output_tied = 1;
     }
 
-    m->layers = calloc((size_t)hp->n_layer, sizeof(gt_layer));
-    if (!m->layers) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
-    char nm[128];
+    GT_TRY(gt_alloc_layers(m, err));
 #define W(field, suffix, kind, nd, ...)                                                            \
-    do {                                                                                           \
-        snprintf(nm, sizeof(nm), "blk.%d." suffix, il);                                            \
-        TRY(gt_map_weight(m, &L->field, nm, kind, nd, (int64_t[]){__VA_ARGS__}, 1, err));          \
-    } while (0)
+    GT_TRY(gt_map_layer_weight(m, &L->field, il, suffix, kind, nd, (int64_t[]){__VA_ARGS__}, err))
     for (int il = 0; il < hp->n_layer; il++) {
         gt_layer *L = &m->layers[il];
         W(attn_norm, "attn_norm.weight", GT_W_F32, 1, E);

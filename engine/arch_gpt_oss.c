@@ -10,55 +10,44 @@
 gptc_status gt_forward_gpt_oss(gt_batch *b, gptc_error *err);
 size_t gt_forward_gpt_oss_scratch(const gptc_model *m, int n_batch, int n_ctx);
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        gptc_status st_ = (x);                                                                     \
-        if (st_ != GPTC_OK) return st_;                                                            \
-    } while (0)
-
 static gptc_status load_hparams(gptc_model *m, gptc_error *err) {
     gt_hparams *hp = &m->hp;
     uint32_t u;
-    TRY(gt_meta_u32(m, "block_count", 1, 0, &u, err));
-    hp->n_layer = (int)u;
-    TRY(gt_meta_u32(m, "context_length", 1, 0, &u, err));
-    hp->n_ctx_train = (int)u;
-    TRY(gt_meta_u32(m, "embedding_length", 1, 0, &u, err));
-    hp->n_embd = (int)u;
-    TRY(gt_meta_u32(m, "attention.head_count", 1, 0, &u, err));
+    GT_TRY(gt_load_common_hparams(m, err));
+    GT_TRY(gt_meta_u32(m, "attention.head_count", 1, 0, &u, err));
     hp->n_head = (int)u;
-    TRY(gt_meta_u32(m, "attention.head_count_kv", 0, (uint32_t)hp->n_head, &u, err));
+    GT_TRY(gt_meta_u32(m, "attention.head_count_kv", 0, (uint32_t)hp->n_head, &u, err));
     hp->n_head_kv = (int)u;
     uint32_t def_hd = hp->n_head > 0 ? (uint32_t)(hp->n_embd / hp->n_head) : 0;
-    TRY(gt_meta_u32(m, "attention.key_length", 0, def_hd, &u, err));
+    GT_TRY(gt_meta_u32(m, "attention.key_length", 0, def_hd, &u, err));
     hp->head_dim = (int)u;
-    TRY(gt_meta_u32(m, "attention.value_length", 0, (uint32_t)hp->head_dim, &u, err));
+    GT_TRY(gt_meta_u32(m, "attention.value_length", 0, (uint32_t)hp->head_dim, &u, err));
     if ((int)u != hp->head_dim)
         return gt_err(err, GPTC_ERR_UNSUPPORTED,
                       "%s: gpt-oss.attention.value_length %u differs from key_length %d", m->path,
                       u, hp->head_dim);
-    TRY(gt_meta_u32(m, "expert_count", 1, 0, &u, err));
+    GT_TRY(gt_meta_u32(m, "expert_count", 1, 0, &u, err));
     hp->n_expert = (int)u;
-    TRY(gt_meta_u32(m, "expert_used_count", 1, 0, &u, err));
+    GT_TRY(gt_meta_u32(m, "expert_used_count", 1, 0, &u, err));
     hp->n_expert_used = (int)u;
-    TRY(gt_meta_u32(m, "expert_feed_forward_length", 1, 0, &u, err));
+    GT_TRY(gt_meta_u32(m, "expert_feed_forward_length", 1, 0, &u, err));
     hp->n_ff = (int)u;
-    TRY(gt_meta_f32(m, "attention.layer_norm_rms_epsilon", 1, 0, &hp->norm_eps, err));
-    TRY(gt_meta_u32(m, "attention.sliding_window", 1, 0, &u, err));
+    GT_TRY(gt_meta_f32(m, "attention.layer_norm_rms_epsilon", 1, 0, &hp->norm_eps, err));
+    GT_TRY(gt_meta_u32(m, "attention.sliding_window", 1, 0, &u, err));
     hp->sliding_window = (int)u;
     hp->swa_pattern = hp->sliding_window > 0 ? 2 : 0;
     hp->has_sinks = 1;
-    TRY(gt_meta_u32(m, "rope.dimension_count", 0, (uint32_t)hp->head_dim, &u, err));
+    GT_TRY(gt_meta_u32(m, "rope.dimension_count", 0, (uint32_t)hp->head_dim, &u, err));
     hp->rope_dim = (int)u;
-    TRY(gt_meta_f32(m, "rope.freq_base", 0, 150000.0f, &hp->rope_freq_base, err));
-    TRY(gt_meta_f32(m, "rope.scaling.factor", 0, 1.0f, &hp->yarn_factor, err));
+    GT_TRY(gt_meta_f32(m, "rope.freq_base", 0, 150000.0f, &hp->rope_freq_base, err));
+    GT_TRY(gt_meta_f32(m, "rope.scaling.factor", 0, 1.0f, &hp->yarn_factor, err));
     hp->yarn = hp->yarn_factor > 1.0f;
     {
         char key[64];
         snprintf(key, sizeof(key), "%s.rope.scaling.type", m->arch_name);
         if (gguf_has(m->gguf, key)) {
             gguf_str st;
-            TRY(gguf_get_str(m->gguf, key, &st, err));
+            GT_TRY(gguf_get_str(m->gguf, key, &st, err));
             if (st.len == 4 && memcmp(st.ptr, "none", 4) == 0)
                 hp->yarn = 0;
             else if (!(st.len == 4 && memcmp(st.ptr, "yarn", 4) == 0))
@@ -66,11 +55,11 @@ static gptc_status load_hparams(gptc_model *m, gptc_error *err) {
                               (int)(st.len > 32 ? 32 : st.len), st.ptr);
         }
     }
-    TRY(gt_meta_u32(m, "rope.scaling.original_context_length", 0, (uint32_t)hp->n_ctx_train, &u,
-                    err));
+    GT_TRY(gt_meta_u32(m, "rope.scaling.original_context_length", 0, (uint32_t)hp->n_ctx_train, &u,
+                       err));
     hp->yarn_orig_ctx = (int)u;
-    TRY(gt_meta_f32(m, "rope.scaling.yarn_beta_fast", 0, 32.0f, &hp->yarn_beta_fast, err));
-    TRY(gt_meta_f32(m, "rope.scaling.yarn_beta_slow", 0, 1.0f, &hp->yarn_beta_slow, err));
+    GT_TRY(gt_meta_f32(m, "rope.scaling.yarn_beta_fast", 0, 32.0f, &hp->yarn_beta_fast, err));
+    GT_TRY(gt_meta_f32(m, "rope.scaling.yarn_beta_slow", 0, 1.0f, &hp->yarn_beta_slow, err));
     hp->yarn_rounded = m->params.yarn_rounded ? 1 : 0;
     hp->rope_attn_factor = hp->yarn ? (float)(0.1 * log((double)hp->yarn_factor) + 1.0) : 1.0f;
     hp->swiglu_alpha = 1.702f; /* hard-coded in every implementation */
@@ -99,35 +88,23 @@ static gptc_status load_hparams(gptc_model *m, gptc_error *err) {
 }
 
 static gptc_status load_gpt_oss(gptc_model *m, gptc_error *err) {
-    TRY(load_hparams(m, err));
+    GT_TRY(load_hparams(m, err));
     gt_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, F = hp->n_ff, X = hp->n_expert;
     const int64_t QD = (int64_t)hp->n_head * hp->head_dim;
     const int64_t KD = (int64_t)hp->n_head_kv * hp->head_dim;
 
-    const gguf_tensor *te = gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (!te) return gt_err(err, GPTC_ERR_FORMAT, "%s: missing tensor token_embd.weight", m->path);
-    if (te->n_dims != 2 || te->ne[1] < 1 || te->ne[1] > (1 << 30))
-        return gt_err(err, GPTC_ERR_FORMAT,
-                      "%s: token_embd.weight: expected 2 dimensions [%lld, n_vocab]", m->path,
-                      (long long)E);
-    hp->n_vocab = (int)te->ne[1];
+    GT_TRY(gt_map_token_embd(m, err));
     const int64_t V = hp->n_vocab;
+    GT_TRY(gt_map_weight(m, &m->output_norm, "output_norm.weight", GT_W_F32, 1, (int64_t[]){E}, 1,
+                         err));
+    GT_TRY(
+        gt_map_weight(m, &m->output, "output.weight", GT_W_MATRIX, 2, (int64_t[]){E, V}, 1, err));
 
-    TRY(gt_map_weight(m, &m->tok_embd, "token_embd.weight", GT_W_MATRIX, 2, (int64_t[]){E, V}, 1,
-                      err));
-    TRY(gt_map_weight(m, &m->output_norm, "output_norm.weight", GT_W_F32, 1, (int64_t[]){E}, 1,
-                      err));
-    TRY(gt_map_weight(m, &m->output, "output.weight", GT_W_MATRIX, 2, (int64_t[]){E, V}, 1, err));
-
-    m->layers = calloc((size_t)hp->n_layer, sizeof(gt_layer));
-    if (!m->layers) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    GT_TRY(gt_alloc_layers(m, err));
     char nm[128];
 #define W(field, suffix, kind, nd, ...)                                                            \
-    do {                                                                                           \
-        snprintf(nm, sizeof(nm), "blk.%d." suffix, il);                                            \
-        TRY(gt_map_weight(m, &L->field, nm, kind, nd, (int64_t[]){__VA_ARGS__}, 1, err));          \
-    } while (0)
+    GT_TRY(gt_map_layer_weight(m, &L->field, il, suffix, kind, nd, (int64_t[]){__VA_ARGS__}, err))
     for (int il = 0; il < hp->n_layer; il++) {
         gt_layer *L = &m->layers[il];
         W(attn_norm, "attn_norm.weight", GT_W_F32, 1, E);
@@ -147,9 +124,10 @@ static gptc_status load_gpt_oss(gptc_model *m, gptc_error *err) {
         if (gguf_find_tensor(m->gguf, nm)) {
             /* fused variant: [E, 2F, X] = gate rows [0, F) then up rows [F, 2F) per expert */
             gt_weight fw, fb;
-            TRY(gt_map_weight(m, &fw, nm, GT_W_MATRIX, 3, (int64_t[]){E, 2 * F, X}, 1, err));
-            snprintf(nm, sizeof(nm), "blk.%d.ffn_gate_up_exps.bias", il);
-            TRY(gt_map_weight(m, &fb, nm, GT_W_F32, 2, (int64_t[]){2 * F, X}, 1, err));
+            GT_TRY(gt_map_layer_weight(m, &fw, il, "ffn_gate_up_exps.weight", GT_W_MATRIX, 3,
+                                       (int64_t[]){E, 2 * F, X}, err));
+            GT_TRY(gt_map_layer_weight(m, &fb, il, "ffn_gate_up_exps.bias", GT_W_F32, 2,
+                                       (int64_t[]){2 * F, X}, err));
             L->gate_exps = fw;
             L->gate_exps.ne[1] = F;
             L->up_exps = L->gate_exps;

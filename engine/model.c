@@ -43,19 +43,19 @@ static gptc_status load_tokenizer(gptc_model *m, const gptc_model_params *p, gpt
     return st;
 }
 
+static gptc_status use_backend(gptc_model *m, const gt_backend_ops *ops, gptc_backend kind) {
+    m->backend = ops;
+    m->backend_kind = kind;
+    return GPTC_OK;
+}
+
 static gptc_status pick_backend(gptc_model *m, const gptc_model_params *p, gptc_error *err) {
     switch (p->backend) {
     case GPTC_BACKEND_CPU:
-        m->backend = gt_cpu_backend();
-        m->backend_kind = GPTC_BACKEND_CPU;
-        return GPTC_OK;
+        return use_backend(m, gt_cpu_backend(), GPTC_BACKEND_CPU);
     case GPTC_BACKEND_CUDA:
 #ifdef GPTC_WITH_CUDA
-        if (gt_cuda_device_count() > 0) {
-            m->backend = gt_cuda_backend();
-            m->backend_kind = GPTC_BACKEND_CUDA;
-            return GPTC_OK;
-        }
+        if (gt_cuda_device_count() > 0) return use_backend(m, gt_cuda_backend(), GPTC_BACKEND_CUDA);
         return gt_err(err, GPTC_ERR_DEVICE, "CUDA backend requested but no usable GPU was found");
 #else
         return gt_err(err, GPTC_ERR_UNSUPPORTED,
@@ -63,15 +63,9 @@ static gptc_status pick_backend(gptc_model *m, const gptc_model_params *p, gptc_
 #endif
     case GPTC_BACKEND_AUTO:
 #ifdef GPTC_WITH_CUDA
-        if (gt_cuda_device_count() > 0) {
-            m->backend = gt_cuda_backend();
-            m->backend_kind = GPTC_BACKEND_CUDA;
-            return GPTC_OK;
-        }
+        if (gt_cuda_device_count() > 0) return use_backend(m, gt_cuda_backend(), GPTC_BACKEND_CUDA);
 #endif
-        m->backend = gt_cpu_backend();
-        m->backend_kind = GPTC_BACKEND_CPU;
-        return GPTC_OK;
+        return use_backend(m, gt_cpu_backend(), GPTC_BACKEND_CPU);
     }
     return gt_err(err, GPTC_ERR_INVALID_ARG, "unknown backend %d", (int)p->backend);
 }

@@ -262,8 +262,27 @@ static inline void k4_scales(const uint8_t *s, int sc[8], int m[8]) {
     }
 }
 
-static float dot_qx_k(const uint8_t *p, const float *x, int64_t nb, int five) {
+/* Q4_K/Q5_K chunk c (64 elements) as unsigned codes: *lo = elements 64c..64c+31 (sub-block 2c),
+ * *hi = 64c+32..64c+63 (sub-block 2c+1). qs = the nibbles; five: add the Q5_K high bits from
+ * hb (the block's 32 qh bytes). */
+static inline void qxk_codes(const uint8_t *qs, __m256i hb, int c, int five, __m256i *lo,
+                             __m256i *hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), k16 = _mm256_set1_epi8(16);
+    __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    __m256i l = _mm256_and_si256(v, m4), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    if (five) {
+        __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * c))),
+                b1 = _mm256_set1_epi8((char)(2 << (2 * c)));
+        l = _mm256_or_si256(l,
+                            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b0), b0), k16));
+        h = _mm256_or_si256(h,
+                            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b1), b1), k16));
+    }
+    *lo = l;
+    *hi = h;
+}
+
+static float dot_qx_k(const uint8_t *p, const float *x, int64_t nb, int five) {
     __m256 acc = _mm256_setzero_ps(), accm = acc;
     const int bytes = five ? 176 : 144;
     for (int64_t b = 0; b < nb; b++, p += bytes, x += 256) {
@@ -277,17 +296,8 @@ static float dot_qx_k(const uint8_t *p, const float *x, int64_t nb, int five) {
         k4_scales(p + 4, sc, mn);
         for (int c = 0; c < 4; c++) {
             const int s0 = sc[2 * c], m0 = mn[2 * c], s1 = sc[2 * c + 1], m1 = mn[2 * c + 1];
-            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-            __m256i lo = _mm256_and_si256(v, m4),
-                    hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if (five) {
-                __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * c))),
-                        b1 = _mm256_set1_epi8((char)(2 << (2 * c)));
-                lo = _mm256_or_si256(
-                    lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b0), b0), k16));
-                hi = _mm256_or_si256(
-                    hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b1), b1), k16));
-            }
+            __m256i lo, hi;
+            qxk_codes(qs, hb, c, five, &lo, &hi);
             const float *xc = x + 64 * c;
             acc = affine32(lo, _mm256_set1_ps(d * (float)s0), _mm256_set1_ps(dmin * (float)m0), xc,
                            acc);
@@ -298,8 +308,24 @@ static float dot_qx_k(const uint8_t *p, const float *x, int64_t nb, int five) {
     return hsum256(_mm256_add_ps(acc, accm));
 }
 
-static float dot_q6_k(const uint8_t *p, const float *x, int64_t nb) {
+/* Q6_K half n (elements 128n..128n+127) as 4 vectors of 32 signed codes (-32..31): q[k] holds
+ * elements 128n+32k..128n+32k+31 (ql at p, qh at p + 128). */
+static inline void q6k_codes(const uint8_t *p, int n, __m256i q[4]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+    __m256i L0 = _mm256_loadu_si256((const __m256i *)(p + 64 * n));
+    __m256i L1 = _mm256_loadu_si256((const __m256i *)(p + 64 * n + 32));
+    __m256i H = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * n));
+    q[0] = _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(L1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m3), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m3), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m3), 4));
+    for (int k = 0; k < 4; k++) q[k] = _mm256_sub_epi8(q[k], k32);
+}
+
+static float dot_q6_k(const uint8_t *p, const float *x, int64_t nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     for (int64_t b = 0; b < nb; b++, p += 210, x += 256) {
         PF(p);
@@ -309,26 +335,12 @@ static float dot_q6_k(const uint8_t *p, const float *x, int64_t nb) {
         const float d = f16s(p + 208);
         const int8_t *S = (const int8_t *)(p + 192);
         for (int n = 0; n < 2; n++) {
-            __m256i L0 = _mm256_loadu_si256((const __m256i *)(p + 64 * n));
-            __m256i L1 = _mm256_loadu_si256((const __m256i *)(p + 64 * n + 32));
-            __m256i H = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * n));
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(H, m3), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(L1, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m3), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m3), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m3), 4));
+            q6k_codes(p, n, q);
             const float *xn = x + 128 * n;
             for (int k = 0; k < 4; k++) {
-                __m256i qk = _mm256_sub_epi8(q[k], k32);
-                __m256 s0 = dot16_i8(_mm256_castsi256_si128(qk), xn + 32 * k);
-                __m256 s1 = dot16_i8(_mm256_extracti128_si256(qk, 1), xn + 32 * k + 16);
+                __m256 s0 = dot16_i8(_mm256_castsi256_si128(q[k]), xn + 32 * k);
+                __m256 s1 = dot16_i8(_mm256_extracti128_si256(q[k], 1), xn + 32 * k + 16);
                 acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)S[8 * n + 2 * k]), s0, acc0);
                 acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)S[8 * n + 2 * k + 1]), s1, acc1);
             }
@@ -414,7 +426,6 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
     case 12:
     case 13: {
         const int five = type == 13, bytes = five ? 176 : 144;
-        const __m256i m4 = _mm256_set1_epi8(0x0F), k16 = _mm256_set1_epi8(16);
         for (int64_t b = 0; b < nb; b++, p += bytes, y += 256) {
             const float d = f16s(p), dmin = f16s(p + 2);
             const uint8_t *qs = p + (five ? 48 : 16);
@@ -423,17 +434,8 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
             int sc[8], mn[8];
             k4_scales(p + 4, sc, mn);
             for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-                __m256i ql = _mm256_and_si256(v, m4),
-                        qh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                if (five) {
-                    __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * c))),
-                            b1 = _mm256_set1_epi8((char)(2 << (2 * c)));
-                    ql = _mm256_or_si256(
-                        ql, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b0), b0), k16));
-                    qh = _mm256_or_si256(
-                        qh, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b1), b1), k16));
-                }
+                __m256i ql, qh;
+                qxk_codes(qs, hb, c, five, &ql, &qh);
                 st32m(ql, _mm256_set1_ps(d * (float)sc[2 * c]),
                       _mm256_set1_ps(dmin * (float)mn[2 * c]), 1, y + 64 * c);
                 st32m(qh, _mm256_set1_ps(d * (float)sc[2 * c + 1]),
@@ -443,33 +445,17 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
         return 1;
     }
     case 14: {
-        const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3),
-                      k32 = _mm256_set1_epi8(32);
         for (int64_t b = 0; b < nb; b++, p += 210, y += 256) {
             const float d = f16s(p + 208);
             const int8_t *S = (const int8_t *)(p + 192);
             for (int n = 0; n < 2; n++) {
-                __m256i L0 = _mm256_loadu_si256((const __m256i *)(p + 64 * n));
-                __m256i L1 = _mm256_loadu_si256((const __m256i *)(p + 64 * n + 32));
-                __m256i H = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * n));
                 __m256i q[4];
-                q[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(H, m3), 4));
-                q[1] = _mm256_or_si256(
-                    _mm256_and_si256(L1, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m3), 4));
-                q[2] = _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m3), 4));
-                q[3] = _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m3), 4));
+                q6k_codes(p, n, q);
                 float *yn = y + 128 * n;
                 for (int k = 0; k < 4; k++) {
-                    __m256i qk = _mm256_sub_epi8(q[k], k32);
-                    st16(_mm256_castsi256_si128(qk), _mm256_set1_ps(d * (float)S[8 * n + 2 * k]),
+                    st16(_mm256_castsi256_si128(q[k]), _mm256_set1_ps(d * (float)S[8 * n + 2 * k]),
                          yn + 32 * k);
-                    st16(_mm256_extracti128_si256(qk, 1),
+                    st16(_mm256_extracti128_si256(q[k], 1),
                          _mm256_set1_ps(d * (float)S[8 * n + 2 * k + 1]), yn + 32 * k + 16);
                 }
             }

@@ -13,35 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "test/util/testmodels.h"
 #include "test/util/testutil.h"
 
 static char g2[512], oss[512];
-
-/* A generated test model, cached per build folder (BUILD/test-models/NAME.gguf) and made again
- * when the generator tool is newer than the file. Called from main (outside a test). */
-static void cached_model(char *out, size_t n, const char *name, const char *args) {
-    char dir[512], tool[512], cmd[2048], tmp[600];
-    snprintf(dir, sizeof dir, "%s/test-models", tu_build_dir());
-    mkdir(dir, 0755);
-    int k = snprintf(out, n, "%s/%s.gguf", dir, name);
-    if (k < 0 || (size_t)k >= n) exit(EXIT_FAILURE);
-    snprintf(tool, sizeof tool, "%s", tu_tool("gen-model"));
-    struct stat sm, stool;
-    if (stat(out, &sm) == 0 && stat(tool, &stool) == 0 && sm.st_mtime >= stool.st_mtime) return;
-    k = snprintf(tmp, sizeof tmp, "%s.tmp%d", out, (int)getpid());
-    if (k < 0 || (size_t)k >= sizeof tmp) exit(EXIT_FAILURE);
-    k = snprintf(cmd, sizeof cmd, "%s %s --out %s", tool, args, tmp);
-    if (k < 0 || (size_t)k >= sizeof cmd) exit(EXIT_FAILURE);
-    tu_proc p;
-    if (tu_sh(cmd, NULL, 0, 600, &p) || p.status != 0 || rename(tmp, out) != 0) {
-        fprintf(stderr, "test: '%s' failed: %s\n", cmd, p.err);
-        exit(EXIT_FAILURE);
-    }
-    tu_proc_free(&p);
-}
 
 #define N_GOOD 30
 /* input: N_GOOD prompts with ids "p0".."p29" (every 7th as messages), plus 3 bad lines */
@@ -109,12 +84,6 @@ static void free_results(results *r) {
     for (int i = 0; i < N_GOOD; i++) free(r->text[i]);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int count_lines(const char *path) {
     char *t = tu_read_file(path, NULL);
     int n = 0;
@@ -139,8 +108,8 @@ START_TEST(test_resume_after_kill) {
               "--temp", "0", "-c", "256", (char *)NULL);
         _exit(127);
     }
-    double end = now_s() + 60;
-    while (count_lines(out) < 6 && now_s() < end) usleep(20000);
+    double end = tu_now_s() + 60;
+    while (count_lines(out) < 6 && tu_now_s() < end) usleep(20000);
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
@@ -250,9 +219,9 @@ START_TEST(test_harmony_records) {
 END_TEST
 
 int main(void) {
-    cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
-    cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
-                 "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
+    tu_cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
+    tu_cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
+                    "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
     Suite *s = suite_create("cli_batch");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 240);

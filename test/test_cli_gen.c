@@ -10,40 +10,15 @@
 #include <time.h>
 
 #include "gptc.h"
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "test/util/testmodels.h"
 #include "test/util/testutil.h"
 
 static char g2[512], oss[512];
 
-/* A generated test model, cached per build folder (BUILD/test-models/NAME.gguf) and made again
- * when the generator tool is newer than the file. Called from main (outside a test). */
-static void cached_model(char *out, size_t n, const char *name, const char *args) {
-    char dir[512], tool[512], cmd[2048], tmp[600];
-    snprintf(dir, sizeof dir, "%s/test-models", tu_build_dir());
-    mkdir(dir, 0755);
-    int k = snprintf(out, n, "%s/%s.gguf", dir, name);
-    if (k < 0 || (size_t)k >= n) exit(EXIT_FAILURE);
-    snprintf(tool, sizeof tool, "%s", tu_tool("gen-model"));
-    struct stat sm, stool;
-    if (stat(out, &sm) == 0 && stat(tool, &stool) == 0 && sm.st_mtime >= stool.st_mtime) return;
-    k = snprintf(tmp, sizeof tmp, "%s.tmp%d", out, (int)getpid());
-    if (k < 0 || (size_t)k >= sizeof tmp) exit(EXIT_FAILURE);
-    k = snprintf(cmd, sizeof cmd, "%s %s --out %s", tool, args, tmp);
-    if (k < 0 || (size_t)k >= sizeof cmd) exit(EXIT_FAILURE);
-    tu_proc p;
-    if (tu_sh(cmd, NULL, 0, 600, &p) || p.status != 0 || rename(tmp, out) != 0) {
-        fprintf(stderr, "test: '%s' failed: %s\n", cmd, p.err);
-        exit(EXIT_FAILURE);
-    }
-    tu_proc_free(&p);
-}
-
 static void make_models(void) {
-    cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
-    cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
-                 "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
+    tu_cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
+    tu_cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
+                    "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
 }
 
 /* Runs "gptc ARGS" through sh with optional stdin; returns the process. */
@@ -61,36 +36,6 @@ static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
-}
-
-/* strict UTF-8 validity (no overlongs, no surrogates, <= U+10FFFF) */
-static int utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0)
-            k = 1, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0)
-            k = 2, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0)
-            k = 3, cp = c & 0x07;
-        else
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
 }
 
 /* token count of text with the model's own vocabulary (independent of the CLI) */
@@ -320,11 +265,11 @@ START_TEST(test_utf8_stream) {
     gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 7 --raw --ignore-eos", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_uint_gt(p.out_len, 60);
-    ck_assert(utf8_valid((const unsigned char *)p.out, p.out_len));
+    ck_assert(tu_utf8_valid((const unsigned char *)p.out, p.out_len));
     tu_proc_free(&p);
     gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 8 --ignore-eos", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
-    ck_assert(utf8_valid((const unsigned char *)p.out, p.out_len));
+    ck_assert(tu_utf8_valid((const unsigned char *)p.out, p.out_len));
     tu_proc_free(&p);
 }
 END_TEST

@@ -419,6 +419,21 @@ static void ids_seq(int32_t *ids, int n, int V) {
     for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 17 + 3) % V);
 }
 
+/* ids = ids_seq(n) and the double reference logits [n][V] of the model (malloc'd) */
+static double *oss_ref_seq(const oss_cfg *c, const oss_w *w, int32_t *ids, int n, int rounded) {
+    ids_seq(ids, n, c->V);
+    double *ref = malloc(sizeof(double) * n * c->V);
+    ref_oss_r(c, w, ids, n, ref, rounded);
+    return ref;
+}
+
+/* load() that must succeed */
+static gptc_model *load_ok(const char *path, int threads, gptc_error *err) {
+    gptc_model *m = load(path, threads, err);
+    ck_assert_msg(m != NULL, "%s", err->msg);
+    return m;
+}
+
 /* ---- tests: errors ------------------------------------------------------------------------ */
 static void expect_load_error(oss_cfg c, const char *fname, gptc_status want, const char *msg) {
     oss_w w;
@@ -476,8 +491,7 @@ START_TEST(test_zero_model) {
     mb b;
     const char *path = build_oss(&c, &w, &b, "zero.gguf");
     gptc_error err;
-    gptc_model *m = load(path, 2, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(path, 2, &err);
     gptc_model_info info;
     gptc_model_get_info(m, &info);
     ck_assert_str_eq(info.arch, "gpt-oss");
@@ -530,12 +544,9 @@ START_TEST(test_oss_reference) {
     const char *path = build_oss(&c, &w, &b, "oss.gguf");
     enum { N = 19 };
     int32_t ids[N];
-    ids_seq(ids, N, c.V);
-    double *ref = malloc(sizeof(double) * N * c.V);
-    ref_oss(&c, &w, ids, N, ref);
+    double *ref = oss_ref_seq(&c, &w, ids, N, 0);
     gptc_error err;
-    gptc_model *m = load(path, 2, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(path, 2, &err);
     float *lg = malloc(sizeof(float) * N * c.V);
     double mr, e;
     /* n_batch 5: the window-4 layers keep 3 + 5 rows and shift them */
@@ -801,8 +812,7 @@ START_TEST(test_gpt2_reference) {
         double *ref = malloc(sizeof(double) * N * G2_V), mr, e;
         ref_g2(&w, ids, N, ref);
         gptc_error err;
-        gptc_model *m = load(path, 2, &err);
-        ck_assert_msg(m != NULL, "%s", err.msg);
+        gptc_model *m = load_ok(path, 2, &err);
         gptc_model_info info;
         gptc_model_get_info(m, &info);
         ck_assert_str_eq(info.arch, "gpt2");
@@ -841,8 +851,7 @@ START_TEST(test_api_errors) {
     mb b;
     const char *path = build_g2(&w, &b, 0, "api.gguf");
     gptc_error err;
-    gptc_model *m = load(path, 1, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(path, 1, &err);
     gptc_session *s = session(m, 16, 0);
     int32_t id;
     float *lg = malloc(sizeof(float) * G2_V);
@@ -921,12 +930,9 @@ START_TEST(test_cancel_async) {
     const char *path = build_oss(&c, &w, &b, "cancel.gguf");
     enum { N = 40 };
     int32_t ids[N];
-    ids_seq(ids, N, c.V);
-    double *ref = malloc(sizeof(double) * N * c.V), mr;
-    ref_oss(&c, &w, ids, N, ref);
+    double *ref = oss_ref_seq(&c, &w, ids, N, 0), mr;
     gptc_error err;
-    gptc_model *m = load(path, 2, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(path, 2, &err);
     float *lg = malloc(sizeof(float) * c.V);
     for (int delay = 0; delay <= 3000; delay += 1000) {
         gptc_session *s = session(m, 48, 1);
@@ -969,12 +975,9 @@ START_TEST(test_truncate_window_rebuild) {
     const char *path = build_oss(&c, &w, &b, "trunc.gguf");
     enum { N = 50, CUT = 25 };
     int32_t ids[N];
-    ids_seq(ids, N, c.V);
-    double *ref = malloc(sizeof(double) * N * c.V), mr;
-    ref_oss(&c, &w, ids, N, ref);
+    double *ref = oss_ref_seq(&c, &w, ids, N, 0), mr;
     gptc_error err;
-    gptc_model *m = load(path, 2, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(path, 2, &err);
     float *lg = malloc(sizeof(float) * N * c.V);
     /* n_ctx 64, n_batch 1: window layers keep 3 + 16 rows (cap 20), so after 50 tokens they
      * start at position 30 and a cut at 25 (which needs 22..24) must rebuild them (from 16) */
@@ -1030,8 +1033,7 @@ START_TEST(test_concurrent_sessions) {
     ref_oss(&c, &w, ids, N, r1);
     ref_oss(&c, &w, ids2, N, r2);
     gptc_error err;
-    gptc_model *m = load(path, 3, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(path, 3, &err);
     feed_arg a1 = {session(m, 32, 4), ids, N, GPTC_OK}, a2 = {session(m, 32, 2), ids2, N, GPTC_OK};
     pthread_t t1, t2;
     ck_assert_int_eq(pthread_create(&t1, NULL, feed_thread, &a1), 0);
@@ -1065,9 +1067,7 @@ START_TEST(test_yarn_rounded) {
     const char *path = build_oss(&c, &w, &b, "yr.gguf");
     enum { N = 9 };
     int32_t ids[N];
-    ids_seq(ids, N, c.V);
-    double *ref = malloc(sizeof(double) * N * c.V), mr;
-    ref_oss_r(&c, &w, ids, N, ref, 1);
+    double *ref = oss_ref_seq(&c, &w, ids, N, 1), mr;
     gptc_error err;
     g_yarn_rounded = 1;
     gptc_model *m = load(path, 2, &err);
@@ -1122,8 +1122,7 @@ START_TEST(test_tokenizer_paths) {
     g2_vocab = G2_V;
     mb_free(&b);
     ck_assert_int_eq(rename(p, model), 0);
-    gptc_model *m = load(model, 1, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    gptc_model *m = load_ok(model, 1, &err);
     const gptc_tokenizer *t = gptc_model_tokenizer(m);
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(gptc_tokenizer_n_vocab(t), 50257);

@@ -53,6 +53,34 @@ static void tx(seq *s, const char *text) {
     gptc_free(ids);
 }
 
+/* the fixed parts of the system message (spec §8.2), around the date and reasoning lines */
+#define SYS_HEAD                                                                                   \
+    "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\n"
+#define SYS_TAIL                                                                                   \
+    "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every "       \
+    "message."
+
+/* <|start|>ROLE<|message|>TEXT<|end|> */
+static void msg(seq *s, const char *role, const char *text) {
+    sp(s, START);
+    tx(s, role);
+    sp(s, MESSAGE);
+    tx(s, text);
+    sp(s, END);
+}
+
+/* <|start|>assistant<|channel|>CHANNEL<|message|>TEXT<|end|>, the role and channel names given
+ * as their token ids (assistant 173781; analysis 35644, final 17196: test_special_ids) */
+static void amsg(seq *s, int32_t channel, const char *text) {
+    sp(s, START);
+    sp(s, 173781);
+    sp(s, CHANNEL);
+    sp(s, channel);
+    sp(s, MESSAGE);
+    tx(s, text);
+    sp(s, END);
+}
+
 static void assert_same(const int32_t *got, size_t n_got, const seq *want) {
     size_t n = n_got < want->n ? n_got : want->n;
     for (size_t i = 0; i < n; i++)
@@ -96,18 +124,8 @@ START_TEST(test_simple_convo) {
     gptc_error err = {0};
     ck_assert_int_eq(harmony_render(tok, &H, &c, 1, &ids, &n, &err), GPTC_OK);
     seq w = {.n = 0};
-    sp(&w, START);
-    tx(&w, "system");
-    sp(&w, MESSAGE);
-    tx(&w, "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: "
-           "2024-06\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. "
-           "Channel must be included for every message.");
-    sp(&w, END);
-    sp(&w, START);
-    tx(&w, "user");
-    sp(&w, MESSAGE);
-    tx(&w, "What is 2 + 2?");
-    sp(&w, END);
+    msg(&w, "system", SYS_HEAD "\nReasoning: medium" SYS_TAIL);
+    msg(&w, "user", "What is 2 + 2?");
     sp(&w, START);
     sp(&w, 173781); /* assistant */
     assert_same(ids, n, &w);
@@ -144,36 +162,12 @@ START_TEST(test_multi_turn) {
     gptc_error err = {0};
     ck_assert_int_eq(harmony_render(tok, &H, &c, 1, &ids, &n, &err), GPTC_OK);
     seq w = {.n = 0};
-    sp(&w, START);
-    tx(&w, "system");
-    sp(&w, MESSAGE);
-    tx(&w, "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: "
-           "2024-06\nCurrent date: 2025-06-28\n\nReasoning: low\n\n# Valid channels: analysis, "
-           "commentary, final. Channel must be included for every message.");
-    sp(&w, END);
-    sp(&w, START);
-    tx(&w, "developer");
-    sp(&w, MESSAGE);
-    tx(&w, "# Instructions\n\nAnswer briefly.");
-    sp(&w, END);
-    sp(&w, START);
-    tx(&w, "user");
-    sp(&w, MESSAGE);
-    tx(&w, "What is 2 + 2?");
-    sp(&w, END);
+    msg(&w, "system", SYS_HEAD "Current date: 2025-06-28\n\nReasoning: low" SYS_TAIL);
+    msg(&w, "developer", "# Instructions\n\nAnswer briefly.");
+    msg(&w, "user", "What is 2 + 2?");
     /* analysis dropped: the turn ended in final */
-    sp(&w, START);
-    sp(&w, 173781);
-    sp(&w, CHANNEL);
-    sp(&w, 17196); /* final */
-    sp(&w, MESSAGE);
-    tx(&w, "2 + 2 = 4.");
-    sp(&w, END);
-    sp(&w, START);
-    tx(&w, "user");
-    sp(&w, MESSAGE);
-    tx(&w, "And times 3?");
-    sp(&w, END);
+    amsg(&w, 17196 /* final */, "2 + 2 = 4.");
+    msg(&w, "user", "And times 3?");
     sp(&w, START);
     sp(&w, 173781);
     assert_same(ids, n, &w);
@@ -184,25 +178,9 @@ START_TEST(test_multi_turn) {
     harmony_conv c2 = {NULL, NULL, "high", NULL, m2, 2};
     ck_assert_int_eq(harmony_render(tok, &H, &c2, 0, &ids, &n, &err), GPTC_OK);
     seq w2 = {.n = 0};
-    sp(&w2, START);
-    tx(&w2, "system");
-    sp(&w2, MESSAGE);
-    tx(&w2, "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: "
-            "2024-06\n\nReasoning: high\n\n# Valid channels: analysis, commentary, final. "
-            "Channel must be included for every message.");
-    sp(&w2, END);
-    sp(&w2, START);
-    tx(&w2, "user");
-    sp(&w2, MESSAGE);
-    tx(&w2, "Hi");
-    sp(&w2, END);
-    sp(&w2, START);
-    sp(&w2, 173781);
-    sp(&w2, CHANNEL);
-    sp(&w2, 35644); /* analysis */
-    sp(&w2, MESSAGE);
-    tx(&w2, "Greet.");
-    sp(&w2, END);
+    msg(&w2, "system", SYS_HEAD "\nReasoning: high" SYS_TAIL);
+    msg(&w2, "user", "Hi");
+    amsg(&w2, 35644 /* analysis */, "Greet.");
     assert_same(ids, n, &w2);
     free(ids);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gptc.h"
+#include "test/util/testutil.h"
 
 #define GPT2_JSON "test/data/tokenizer/gpt2/tokenizer.json"
 
@@ -41,36 +42,6 @@ static void setup(void) {
 
 static void teardown(void) {
     gptc_tokenizer_free(tok);
-}
-
-/* Strict UTF-8 validity (independent of the library). */
-static int valid_utf8(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i], need, cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            need = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            need = 3, cp = c & 0x07;
-        else
-            return 0;
-        if (i + need >= n) return 0;
-        for (unsigned k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
 }
 
 static char *decode_bytes(const char *bytes, size_t n, size_t *len) {
@@ -184,7 +155,7 @@ START_TEST(test_stream_equals_batch) {
             size_t blen;
             gptc_error err;
             ck_assert(gptc_detokenize(tok, ids, (size_t)n, skip, &batch, &blen, &err) == GPTC_OK);
-            ck_assert(valid_utf8((unsigned char *)batch, blen));
+            ck_assert(tu_utf8_valid((unsigned char *)batch, blen));
             gptc_decoder *d;
             ck_assert(gptc_decoder_new(tok, skip, &d, &err) == GPTC_OK);
             size_t alen = 0;
@@ -192,7 +163,7 @@ START_TEST(test_stream_equals_batch) {
                 const char *o;
                 size_t ol;
                 ck_assert(gptc_decoder_push(d, ids[i], &o, &ol, &err) == GPTC_OK);
-                ck_assert_msg(valid_utf8((const unsigned char *)o, ol), "iter %d chunk %d", iter,
+                ck_assert_msg(tu_utf8_valid((const unsigned char *)o, ol), "iter %d chunk %d", iter,
                               i);
                 memcpy(acc + alen, o, ol);
                 alen += ol;
@@ -200,7 +171,7 @@ START_TEST(test_stream_equals_batch) {
             const char *o;
             size_t ol;
             gptc_decoder_flush(d, &o, &ol);
-            ck_assert(valid_utf8((const unsigned char *)o, ol));
+            ck_assert(tu_utf8_valid((const unsigned char *)o, ol));
             memcpy(acc + alen, o, ol);
             alen += ol;
             ck_assert_msg(alen == blen && !memcmp(acc, batch, blen), "iter %d skip %d", iter, skip);

@@ -198,13 +198,8 @@ fail:
 
 gptc_status gptc_tokenizer_load_gguf(const char *gguf_path, gptc_tokenizer **out, gptc_error *err) {
     if (out) *out = NULL;
-    if (!gguf_path || !out) {
-        if (err) {
-            err->status = GPTC_ERR_INVALID_ARG;
-            snprintf(err->msg, sizeof err->msg, "gptc_tokenizer_load_gguf: invalid argument");
-        }
-        return GPTC_ERR_INVALID_ARG;
-    }
+    if (!gguf_path || !out)
+        return gt_tok_fail(err, GPTC_ERR_INVALID_ARG, "gptc_tokenizer_load_gguf: invalid argument");
     gguf_file *f;
     gptc_status st = gguf_open(gguf_path, &f, err);
     if (st) return st;

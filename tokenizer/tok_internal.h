@@ -134,6 +134,10 @@ void gt_default_special_ids(gptc_tokenizer *t);
 uint32_t gt_byte_to_cp(uint8_t b);
 int gt_cp_to_byte(uint32_t cp); /* -1 when cp is not in the map */
 
+/* Sets *err (when not NULL) to st and the formatted message; returns st. */
+gptc_status gt_tok_fail(gptc_error *err, gptc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Strict UTF-8 check: returns len when valid, else the offset of the first bad byte. */
 size_t gt_utf8_check(const uint8_t *s, size_t len);
 

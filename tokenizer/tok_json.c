@@ -221,12 +221,7 @@ static gptc_status parse_misc(jctx *c, const cJSON *root) {
 /* Model options that change ids. */
 static gptc_status parse_model_opts(jctx *c, const cJSON *model, gptc_tokenizer *t,
                                     int *byte_fallback) {
-    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
-    if (ty && !cJSON_IsString(ty))
-        return jfail(c, GPTC_ERR_FORMAT, "model.type", "expected a string");
-    if (ty && strcmp(ty->valuestring, "BPE"))
-        return jfail(c, GPTC_ERR_UNSUPPORTED, "model.type", "'%s' is not supported (only BPE)",
-                     ty->valuestring);
+    /* model.type was checked by build() */
     const cJSON *dr = cJSON_GetObjectItemCaseSensitive(model, "dropout");
     if (!is_null_or_absent(dr) && !(cJSON_IsNumber(dr) && dr->valuedouble == 0.0))
         return jfail(c, GPTC_ERR_UNSUPPORTED, "model.dropout", "only null is supported");

@@ -8,11 +8,7 @@
 #include "tokenizer/tok_internal.h"
 
 static gptc_status wfail(gptc_error *err, gptc_status st, const char *msg) {
-    if (err) {
-        err->status = st;
-        snprintf(err->msg, sizeof err->msg, "tokenizer -> GGUF: %s", msg);
-    }
-    return st;
+    return gt_tok_fail(err, st, "tokenizer -> GGUF: %s", msg);
 }
 
 gptc_status gt_tokenizer_write_gguf_keys(const gptc_tokenizer *t, gguf_writer *w, gptc_error *err) {

@@ -11,6 +11,8 @@
  *      entry is emitted whole; else byte symbols merged lowest (rank, position) first with a
  *      binary heap and a linked list: O(n log n) per piece).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,12 +50,19 @@ static inline uint32_t hash_bytes(const void *p, size_t n) {
 }
 
 /* ---- string map --------------------------------------------------------------------------- */
-static int strmap_init(gt_strmap *m, size_t expect) {
+/* Zeroed slots of a hash table that will hold `expect` entries (a power of two, load <= 1/2):
+ * sets *mask to the slot count - 1. NULL when out of memory. */
+static void *map_slots(size_t expect, size_t slot_size, uint32_t *mask) {
     size_t cap = 16;
     while (cap < expect * 2 + 16) cap <<= 1;
-    m->slots = calloc(cap, sizeof *m->slots);
+    void *slots = calloc(cap, slot_size);
+    if (slots) *mask = (uint32_t)(cap - 1);
+    return slots;
+}
+
+static int strmap_init(gt_strmap *m, size_t expect) {
+    m->slots = map_slots(expect, sizeof *m->slots, &m->mask);
     if (!m->slots) return -1;
-    m->mask = (uint32_t)(cap - 1);
     m->count = 0;
     return 0;
 }
@@ -76,12 +85,7 @@ static int32_t strmap_find_h(const gt_strmap *m, const char *pool, const void *s
 
 static int32_t strmap_find(const gt_strmap *m, const char *pool, const void *s, size_t len) {
     if (!m->slots) return -1;
-    uint32_t h = hash_bytes(s, len);
-    for (uint32_t i = h & m->mask;; i = (i + 1) & m->mask) {
-        const struct gt_strent *e = &m->slots[i];
-        if (e->hash == 0) return -1;
-        if (e->hash == h && strent_eq(e, pool, s, len)) return e->id;
-    }
+    return strmap_find_h(m, pool, s, len, hash_bytes(s, len));
 }
 
 static int strmap_grow(gt_strmap *m) {
@@ -125,11 +129,8 @@ static inline uint64_t merge_key(int32_t l, int32_t r) {
 }
 
 static int mergemap_init(gt_mergemap *m, size_t expect) {
-    size_t cap = 16;
-    while (cap < expect * 2 + 16) cap <<= 1;
-    m->slots = calloc(cap, sizeof *m->slots);
+    m->slots = map_slots(expect, sizeof *m->slots, &m->mask);
     if (!m->slots) return -1;
-    m->mask = (uint32_t)(cap - 1);
     m->count = 0;
     return 0;
 }
@@ -195,29 +196,40 @@ int gt_cp_to_byte(uint32_t cp) {
     return 0xAD;
 }
 
+gptc_status gt_tok_fail(gptc_error *err, gptc_status st, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = st;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
 /* ---- UTF-8 -------------------------------------------------------------------------------- */
+/* For a non-ASCII lead byte c: the number of continuation bytes (1..3), or 0 when c cannot
+ * start a sequence; *lo..*hi is the allowed range of the first continuation byte (the others
+ * are 0x80..0xBF). */
+static inline int utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi) {
+    *lo = 0x80, *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 1;
+    if (c == 0xE0) return *lo = 0xA0, 2;
+    if (c == 0xED) return *hi = 0x9F, 2;
+    if (c >= 0xE1 && c <= 0xEF) return 2;
+    if (c == 0xF0) return *lo = 0x90, 3;
+    if (c == 0xF4) return *hi = 0x8F, 3;
+    if (c >= 0xF1 && c <= 0xF3) return 3;
+    return 0;
+}
+
 /* Length of the valid UTF-8 sequence at s[i] (1..4), or 0 when invalid/truncated. */
 static inline int utf8_seq(const uint8_t *s, size_t n, size_t i) {
     uint8_t c = s[i];
     if (c < 0x80) return 1;
-    int need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c == 0xE0)
-        need = 2, lo = 0xA0;
-    else if (c == 0xED)
-        need = 2, hi = 0x9F;
-    else if (c >= 0xE1 && c <= 0xEF)
-        need = 2;
-    else if (c == 0xF0)
-        need = 3, lo = 0x90;
-    else if (c == 0xF4)
-        need = 3, hi = 0x8F;
-    else if (c >= 0xF1 && c <= 0xF3)
-        need = 3;
-    else
-        return 0;
+    uint8_t lo, hi;
+    int need = utf8_lead(c, &lo, &hi);
+    if (!need) return 0;
     if (n - i <= (size_t)need) return 0;
     for (int j = 1; j <= need; j++) {
         uint8_t d = s[i + j];
@@ -945,29 +957,16 @@ gptc_status gptc_tokenize(const gptc_tokenizer *t, const char *text, size_t len,
                           int32_t **ids, size_t *n_ids, gptc_error *err) {
     if (ids) *ids = NULL;
     if (n_ids) *n_ids = 0;
-    if (!t || !ids || !n_ids || (!text && len)) {
-        if (err) {
-            err->status = GPTC_ERR_INVALID_ARG;
-            snprintf(err->msg, sizeof err->msg, "gptc_tokenize: invalid argument");
-        }
-        return GPTC_ERR_INVALID_ARG;
-    }
+    if (!t || !ids || !n_ids || (!text && len))
+        return gt_tok_fail(err, GPTC_ERR_INVALID_ARG, "gptc_tokenize: invalid argument");
     if (len > (size_t)INT32_MAX) {
-        if (err) {
-            err->status = GPTC_ERR_INVALID_ARG;
-            snprintf(err->msg, sizeof err->msg, "text of %zu bytes is too long (max 2 GiB)", len);
-        }
-        return GPTC_ERR_INVALID_ARG;
+        return gt_tok_fail(err, GPTC_ERR_INVALID_ARG, "text of %zu bytes is too long (max 2 GiB)",
+                           len);
     }
     const uint8_t *s = (const uint8_t *)text;
     size_t bad = gt_utf8_check(s, len);
-    if (bad != len) {
-        if (err) {
-            err->status = GPTC_ERR_FORMAT;
-            snprintf(err->msg, sizeof err->msg, "invalid UTF-8 at byte offset %zu", bad);
-        }
-        return GPTC_ERR_FORMAT;
-    }
+    if (bad != len)
+        return gt_tok_fail(err, GPTC_ERR_FORMAT, "invalid UTF-8 at byte offset %zu", bad);
     enc e = {.t = t, .flags = flags};
     e.cap = len / 3 + 16;
     e.ids = malloc(e.cap * sizeof(int32_t));
@@ -986,11 +985,7 @@ gptc_status gptc_tokenize(const gptc_tokenizer *t, const char *text, size_t len,
     free(e.heap);
     if (e.oom) {
         free(e.ids);
-        if (err) {
-            err->status = GPTC_ERR_NOMEM;
-            snprintf(err->msg, sizeof err->msg, "out of memory while tokenizing %zu bytes", len);
-        }
-        return GPTC_ERR_NOMEM;
+        return gt_tok_fail(err, GPTC_ERR_NOMEM, "out of memory while tokenizing %zu bytes", len);
     }
     *ids = e.ids;
     *n_ids = e.n;
@@ -1010,24 +1005,8 @@ static size_t utf8_lossy(const uint8_t *s, size_t n, int final, uint8_t *out, si
             i++;
             continue;
         }
-        int need;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1;
-        else if (c == 0xE0)
-            need = 2, lo = 0xA0;
-        else if (c == 0xED)
-            need = 2, hi = 0x9F;
-        else if (c >= 0xE1 && c <= 0xEF)
-            need = 2;
-        else if (c == 0xF0)
-            need = 3, lo = 0x90;
-        else if (c == 0xF4)
-            need = 3, hi = 0x8F;
-        else if (c >= 0xF1 && c <= 0xF3)
-            need = 3;
-        else
-            need = 0;
+        uint8_t lo, hi;
+        int need = utf8_lead(c, &lo, &hi);
         int j = 1;
         if (need) {
             for (; j <= need; j++) {
@@ -1057,12 +1036,9 @@ static size_t utf8_lossy(const uint8_t *s, size_t n, int final, uint8_t *out, si
 }
 
 static gptc_status bad_id(const gptc_tokenizer *t, int32_t id, gptc_error *err) {
-    if (err) {
-        err->status = GPTC_ERR_INVALID_ARG;
-        snprintf(err->msg, sizeof err->msg, "token id %ld out of range (vocabulary has %d ids)",
-                 (long)id, (int)t->n_vocab);
-    }
-    return GPTC_ERR_INVALID_ARG;
+    return gt_tok_fail(err, GPTC_ERR_INVALID_ARG,
+                       "token id %ld out of range (vocabulary has %d ids)", (long)id,
+                       (int)t->n_vocab);
 }
 
 static inline int skip_id(const gptc_tokenizer *t, int32_t id, int skip_special) {
@@ -1074,13 +1050,8 @@ gptc_status gptc_detokenize(const gptc_tokenizer *t, const int32_t *ids, size_t 
                             int skip_special, char **text, size_t *len, gptc_error *err) {
     if (text) *text = NULL;
     if (len) *len = 0;
-    if (!t || !text || (!ids && n_ids)) {
-        if (err) {
-            err->status = GPTC_ERR_INVALID_ARG;
-            snprintf(err->msg, sizeof err->msg, "gptc_detokenize: invalid argument");
-        }
-        return GPTC_ERR_INVALID_ARG;
-    }
+    if (!t || !text || (!ids && n_ids))
+        return gt_tok_fail(err, GPTC_ERR_INVALID_ARG, "gptc_detokenize: invalid argument");
     size_t total = 0;
     for (size_t i = 0; i < n_ids; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab) return bad_id(t, ids[i], err);
@@ -1091,11 +1062,7 @@ gptc_status gptc_detokenize(const gptc_tokenizer *t, const int32_t *ids, size_t 
     if (!raw || !out) {
         free(raw);
         free(out);
-        if (err) {
-            err->status = GPTC_ERR_NOMEM;
-            snprintf(err->msg, sizeof err->msg, "out of memory decoding %zu ids", n_ids);
-        }
-        return GPTC_ERR_NOMEM;
+        return gt_tok_fail(err, GPTC_ERR_NOMEM, "out of memory decoding %zu ids", n_ids);
     }
     size_t p = 0;
     for (size_t i = 0; i < n_ids; i++) {
@@ -1125,21 +1092,10 @@ struct gptc_decoder {
 gptc_status gptc_decoder_new(const gptc_tokenizer *t, int skip_special, gptc_decoder **out,
                              gptc_error *err) {
     if (out) *out = NULL;
-    if (!t || !out) {
-        if (err) {
-            err->status = GPTC_ERR_INVALID_ARG;
-            snprintf(err->msg, sizeof err->msg, "gptc_decoder_new: invalid argument");
-        }
-        return GPTC_ERR_INVALID_ARG;
-    }
+    if (!t || !out)
+        return gt_tok_fail(err, GPTC_ERR_INVALID_ARG, "gptc_decoder_new: invalid argument");
     gptc_decoder *d = calloc(1, sizeof *d);
-    if (!d) {
-        if (err) {
-            err->status = GPTC_ERR_NOMEM;
-            snprintf(err->msg, sizeof err->msg, "out of memory");
-        }
-        return GPTC_ERR_NOMEM;
-    }
+    if (!d) return gt_tok_fail(err, GPTC_ERR_NOMEM, "out of memory");
     d->t = t;
     d->skip_special = skip_special;
     *out = d;
@@ -1177,11 +1133,7 @@ gptc_status gptc_decoder_push(gptc_decoder *d, int32_t id, const char **out, siz
     *len = o;
     return GPTC_OK;
 oom:
-    if (err) {
-        err->status = GPTC_ERR_NOMEM;
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-    }
-    return GPTC_ERR_NOMEM;
+    return gt_tok_fail(err, GPTC_ERR_NOMEM, "out of memory");
 }
 
 void gptc_decoder_flush(gptc_decoder *d, const char **out, size_t *len) {

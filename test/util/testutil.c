@@ -30,7 +30,7 @@ const char *tu_tool(const char *name) {
     return buf;
 }
 
-static double now_s(void) {
+double tu_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -77,7 +77,7 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
         in[1] = -1;
     }
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-    double deadline = now_s() + timeout_s;
+    double deadline = tu_now_s() + timeout_s;
     int open_out = 1, open_err = 1, killed = 0;
     append(&p->out, &p->out_len, &ocap, "", 0);
     append(&p->err, &p->err_len, &ecap, "", 0);
@@ -87,7 +87,7 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
         if (open_out) { fds[nf] = (struct pollfd){out[0], POLLIN, 0}; iout = nf++; }
         if (open_err) { fds[nf] = (struct pollfd){err[0], POLLIN, 0}; ierr = nf++; }
         if (in[1] >= 0) { fds[nf] = (struct pollfd){in[1], POLLOUT, 0}; iin = nf++; }
-        double left = deadline - now_s();
+        double left = deadline - tu_now_s();
         if (left <= 0) {
             kill(pid, SIGKILL);
             killed = 1;
@@ -188,4 +188,33 @@ int tu_write_file(const char *path, const void *data, size_t len) {
     if (!f) return -1;
     size_t w = fwrite(data, 1, len, f);
     return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+int tu_utf8_valid(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], need, cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            need = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            need = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            need = 3, cp = c & 0x07;
+        else
+            return 0;
+        if (i + need >= n) return 0;
+        for (unsigned k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
 }

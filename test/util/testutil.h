@@ -30,6 +30,12 @@ int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double time
           tu_proc *p);
 void tu_proc_free(tu_proc *p);
 
+/* Strict UTF-8 validity (no overlongs, no surrogates, <= U+10FFFF, no truncated sequence),
+ * written independently of the library. */
+int tu_utf8_valid(const unsigned char *s, size_t n);
+/* Monotonic clock in seconds. */
+double tu_now_s(void);
+
 /* A fresh temporary directory (removed at exit). Static buffer. */
 const char *tu_tmpdir(void);
 /* Reads a whole file (NUL-terminated, malloc'd); NULL on error. */
