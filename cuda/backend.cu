@@ -1,8 +1,8 @@
 /* backend.cu — the CUDA backend (engine/backend.h): weights uploaded once into one device arena
- * in their GGUF block formats (Q8_0 / MXFP4 split for 16-byte loads, see gtc.h), f16 KV caches,
+ * in their GGUF block formats (Q8_0 / MXFP4 split for 16-byte loads, see gtc.h), fp32 KV caches,
  * and the forward passes of gpt-oss and GPT-2 built from the kernels of kernels.cu.
  *
- *   decode (1 token)   : GEMV kernels (dp4a on int8 activations), MoE on the device (router,
+ *   decode (1 token)   : GEMV kernels (dp2a on int16 activations), MoE on the device (router,
  *                        top-k, fused gate/up + clamped SwiGLU, down + weighted sum into x),
  *                        flash-decoding attention; the whole step is one CUDA graph replayed per
  *                        token (token id and position live in device memory).
@@ -59,7 +59,9 @@ typedef struct cu_model {
 
 typedef struct cu_sess {
     int B, n_ctx, qkv_w, maxw;
-    uint16_t *kc, *vc; /* [n_layer][n_ctx][n_kv][hd] */
+    int ring;       /* rows of a sliding-window layer's cache (n_ctx: no ring) */
+    int swa_only;   /* truncate's rebuild: store K/V of the window layers only */
+    float *kc, *vc; /* fp32 caches, layer after layer: [n_ctx or ring][n_kv][hd] (kv_layer_off) */
     size_t kv_bytes, ws_bytes;
     float *x, *qkv, *attn, *ffn, *tmp, *logits, *part, *rlog, *wts, *g, *y;
     gtc_act a, b, hact;
@@ -224,9 +226,28 @@ static const float *dev_f32(const cu_model *cm, const gt_weight *w, const src_en
 }
 
 /* ---- memory plan ------------------------------------------------------------------------------ */
-static size_t kv_bytes_for(const gptc_model *m, int n_ctx)
+/* KV cache rows of a sliding-window layer: a ring of window - 1 + B rows holds every key a batch
+ * of up to B tokens sees (gtc_rope_store); the full-attention layers keep n_ctx rows. The caches
+ * are fp32 (see gtc_rope_store in gtc.h for why not f16), so the rings keep gpt-oss-20b's KV at
+ * 8192 tokens to 414 MiB (f16 full-length caches: 384 MiB). */
+static int kv_ring_rows(const gptc_model *m, int n_ctx, int B)
 {
-    return (size_t)m->hp.n_layer * n_ctx * m->hp.n_head_kv * m->hp.head_dim * 2 * 2;
+    const int W = m->hp.sliding_window;
+    if (W <= 0 || (long long)W - 1 + B >= n_ctx) return n_ctx;
+    return W - 1 + B;
+}
+
+/* floats before layer l's K (or V) cache */
+static size_t kv_layer_off(const gptc_model *m, int n_ctx, int ring, int l)
+{
+    size_t rows = 0;
+    for (int i = 0; i < l; i++) rows += m->layers[i].is_swa ? (size_t)ring : (size_t)n_ctx;
+    return rows * (size_t)m->hp.n_head_kv * m->hp.head_dim;
+}
+
+static size_t kv_bytes_for(const gptc_model *m, int n_ctx, int B)
+{
+    return kv_layer_off(m, n_ctx, kv_ring_rows(m, n_ctx, B), m->hp.n_layer) * 2 * sizeof(float);
 }
 
 static size_t max_dense_elems(const gptc_model *m)
@@ -274,9 +295,10 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
     s->n_ctx = n_ctx;
     s->qkv_w = qkv_w;
     s->maxw = maxw;
-    size_t kvh = (size_t)hp->n_layer * n_ctx * nkv;
-    TAKE(s->kc, uint16_t, kvh);
-    TAKE(s->vc, uint16_t, kvh);
+    s->ring = kv_ring_rows(m, n_ctx, B);
+    size_t kvh = kv_layer_off(m, n_ctx, s->ring, hp->n_layer);
+    TAKE(s->kc, float, kvh);
+    TAKE(s->vc, float, kvh);
     s->kv_bytes = off;
     TAKE(s->x, float, (size_t)B * ne);
     TAKE(s->qkv, float, (size_t)B * qkv_w);
@@ -460,7 +482,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     int B = 512;
     size_t dqe = max_dense_elems(m);
     size_t sess = sess_layout(m, NULL, NULL, B, n_ctx, NULL);
-    size_t kv = kv_bytes_for(m, n_ctx);
+    size_t kv = kv_bytes_for(m, n_ctx, B);
     size_t ws_b = sess - kv + (size_t)dqe * 0; /* dq included in sess_layout */
     size_t reserve = (size_t)320 << 20;         /* cuBLAS workspace, graphs, upload staging */
     size_t fr = 0, tot = 0;
@@ -470,14 +492,22 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     size_t need = wbytes + kv + ws_b;
     if (p && p->verbose)
         fprintf(stderr,
-                "cuda: memory plan: weights %.2f GiB + KV %.2f GiB (%d ctx, f16) + workspace "
+                "cuda: memory plan: weights %.2f GiB + KV %.2f GiB (%d ctx, f32) + workspace "
                 "%.2f GiB = %.2f GiB; budget %.2f GiB (free %.2f of %.2f GiB)\n",
                 wbytes / 1073741824.0, kv / 1073741824.0, n_ctx, ws_b / 1073741824.0,
                 need / 1073741824.0, budget / 1073741824.0, fr / 1073741824.0,
                 tot / 1073741824.0);
     if (need > budget) {
-        size_t per_tok = kv_bytes_for(m, 1);
-        long long fit = budget > wbytes + ws_b ? (long long)((budget - wbytes - ws_b) / per_tok) : 0;
+        long long fit = 0; /* largest context whose KV fits next to the weights (bisection) */
+        if (budget > wbytes + ws_b) {
+            long long lo = 0, hi = hp->n_ctx_train > n_ctx ? hp->n_ctx_train : n_ctx;
+            while (lo < hi) {
+                long long mid = (lo + hi + 1) / 2;
+                if (kv_bytes_for(m, (int)mid, B) <= budget - wbytes - ws_b) lo = mid;
+                else hi = mid - 1;
+            }
+            fit = lo;
+        }
         free(srcs);
         return gt_err(err, GPTC_ERR_DEVICE_NOMEM,
                       "model does not fit the GPU: needs %.2f GiB (weights %.2f + KV %.2f for "
@@ -647,7 +677,43 @@ typedef struct fw {
     cudaStream_t st;
     gptc_error *err;
     cu_prof *prof;
+    FILE *trace; /* GPTC_CUDA_TRACE: this forward's stages are written here (debug) */
+    int pos;
 } fw;
+
+/* Debug trace (GPTC_CUDA_TRACE=<file>, GPTC_CUDA_TRACE_POS=<p>[,<p>...]): a single-token forward
+ * at one of those positions runs uncaptured and appends "name layer pos n v0 v1 ..." lines for
+ * every stage (attn, x_attn, router, experts, x_moe, logits) to the file; test/cuda/trace_oss.c
+ * compares them with an fp32 CPU forward. */
+static FILE *trace_open(int pos)
+{
+    const char *f = getenv("GPTC_CUDA_TRACE"), *ps = getenv("GPTC_CUDA_TRACE_POS");
+    if (!f || !*f || !ps) return NULL;
+    for (const char *c = ps; *c;) {
+        char *e;
+        long v = strtol(c, &e, 10);
+        if (e == c) break;
+        if (v == pos) return fopen(f, "a");
+        c = *e == ',' ? e + 1 : e;
+        if (!*e) break;
+    }
+    return NULL;
+}
+
+static void trace_put(fw *F, const char *name, int l, const void *dev, int n, int ints)
+{
+    if (!F->trace || n <= 0) return;
+    float *h = (float *)malloc(sizeof(float) * (size_t)n);
+    if (!h) return;
+    if (cudaStreamSynchronize(F->st) == cudaSuccess &&
+        cudaMemcpy(h, dev, sizeof(float) * (size_t)n, cudaMemcpyDeviceToHost) == cudaSuccess) {
+        fprintf(F->trace, "%s %d %d %d", name, l, F->pos, n);
+        for (int i = 0; i < n; i++)
+            fprintf(F->trace, " %.9g", ints ? (double)((const int32_t *)h)[i] : (double)h[i]);
+        fprintf(F->trace, "\n");
+    }
+    free(h);
+}
 
 static void prof_mark(fw *F, const char *nm)
 {
@@ -764,19 +830,22 @@ static gptc_status attention_block(fw *F, int l, int T)
         if ((st = linear(F, &C->wv, &a, T, cs->qkv + nq + nkv, qw, C->bv, 0, 0, "gemv_qkv")) != GPTC_OK)
             return st;
     }
-    const size_t lay = (size_t)cs->n_ctx * nkv;
-    uint16_t *kc = cs->kc + (size_t)l * lay, *vc = cs->vc + (size_t)l * lay;
+    const size_t lay = kv_layer_off(m, cs->n_ctx, cs->ring, l);
+    float *kc = cs->kc + lay, *vc = cs->vc + lay;
+    const int swa = m->layers[l].is_swa && hp->sliding_window > 0;
+    const int ring = swa && cs->ring < cs->n_ctx ? cs->ring : 0;
+    const int store = swa || !cs->swa_only; /* the rebuild leaves the full layers' rows alone */
     TRYF(gtc_rope_store(cs->qkv, cs->qkv + nq, cs->qkv + nq + nkv, qw, T, hp->n_head,
                         hp->n_head_kv, hp->head_dim, m->arch == GT_ARCH_GPT_OSS ? cm->inv_freq : NULL,
-                        cm->mscale, cs->pos, kc, vc, (gtc_stream)F->st),
+                        cm->mscale, cs->pos, store ? kc : NULL, store ? vc : NULL, ring,
+                        (gtc_stream)F->st),
          "rope");
-    int window = m->layers[l].is_swa ? hp->sliding_window : 0;
-    int max_pos = T == 1 ? cs->n_ctx - 1 : F->m->hp.n_ctx_train; /* set by caller below */
-    max_pos = cs->n_ctx - 1;
+    int window = swa ? hp->sliding_window : 0;
+    const int max_pos = cs->n_ctx - 1; /* sets the split count: fixed, so graphs replay */
     gtc_act b = act_view(&cs->b, nq);
     const int fused = hp->head_dim == 64 && T <= gemv_max_t; /* combine writes b's int16 copy */
-    TRYF(gtc_attention(cs->qkv, qw, T, hp->n_head, hp->n_head_kv, hp->head_dim, kc, vc, cs->pos,
-                       max_pos, window, C->sinks, 1.f / sqrtf((float)hp->head_dim), cs->part,
+    TRYF(gtc_attention(cs->qkv, qw, T, hp->n_head, hp->n_head_kv, hp->head_dim, kc, vc, ring,
+                       cs->pos, max_pos, window, C->sinks, 1.f / sqrtf((float)hp->head_dim), cs->part,
                        fused ? b.f : cs->attn, fused ? &b : NULL, (gtc_stream)F->st),
          "attention");
     if (!fused)
@@ -906,6 +975,11 @@ static gptc_status forward_T(fw *F, int T, float *logits_all, const gptc_session
                           (gtc_stream)F->st),
              "norm");
         if ((st = attention_block(F, l, T)) != GPTC_OK) return st;
+        if (F->trace) {
+            const int fused = hp->head_dim == 64 && T <= gemv_max_t;
+            trace_put(F, "attn", l, fused ? cs->b.f : cs->attn, hp->n_head * hp->head_dim, 0);
+            trace_put(F, "x_attn", l, cs->x, ne, 0);
+        }
         TRYF(gtc_prep_act(cs->x, T, ne, norm, C->ffn_norm, C->ffn_norm_b, hp->norm_eps, &a,
                           (gtc_stream)F->st),
              "norm");
@@ -921,6 +995,11 @@ static gptc_status forward_T(fw *F, int T, float *logits_all, const gptc_session
                 return st;
         } else if ((st = moe_block(F, l, T)) != GPTC_OK) {
             return st;
+        }
+        if (F->trace && m->arch == GT_ARCH_GPT_OSS) {
+            trace_put(F, "router", l, cs->rlog, hp->n_expert, 0);
+            trace_put(F, "experts", l, cs->ids_exp, hp->n_expert_used, 1);
+            trace_put(F, "x_moe", l, cs->x, ne, 0);
         }
     }
     /* output norm + LM head */
@@ -978,7 +1057,7 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
     cu_model *cm = (cu_model *)m->backend_data;
     cu_sess *cs = (cu_sess *)s->backend_data;
     TRYC(cudaSetDevice(cm->dev));
-    fw F = {m, cm, cs, cm->st, err, cs->prof};
+    fw F = {m, cm, cs, cm->st, err, cs->prof, NULL, (int)s->n_past};
     int32_t pos = s->n_past;
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->hp.n_vocab)
@@ -995,13 +1074,19 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
                          cm->st));
     TRYC(cudaMemcpyAsync(cs->pos, cs->h_tok + n, sizeof(int32_t), cudaMemcpyHostToDevice, cm->st));
     gptc_status st;
-    if (cs->prof) { /* profiling: uncaptured, events between kernels */
+    if (n == 1 && !logits_all) F.trace = trace_open(s->n_past);
+    if (F.trace) { /* debug trace: uncaptured, synchronous copies between the stages */
+        st = forward_T(&F, n, logits_all, s);
+        trace_put(&F, "logits", -1, cs->logits, m->hp.n_vocab, 0);
+        fclose(F.trace);
+        if (st != GPTC_OK) return st;
+    } else if (cs->prof) { /* profiling: uncaptured, events between kernels */
         prof_mark(&F, "start");
         st = forward_T(&F, n, logits_all, s);
         cudaStreamSynchronize(cm->st);
         prof_end(&F, n > 1);
         if (st != GPTC_OK) return st;
-    } else if (n == 1 && !logits_all) {
+    } else if (n == 1 && !logits_all && !cs->swa_only) {
         if (!cs->graph_ok) {
             cudaGraph_t g = NULL;
             TRYC(cudaStreamBeginCapture(cm->st, cudaStreamCaptureModeThreadLocal));
@@ -1063,13 +1148,35 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err)
     return GPTC_OK;
 }
 
+/* Full-length caches: rows >= n are simply overwritten by the next feed. A sliding-window ring
+ * (ring rows) still holds the last W - 1 positions before n when the rewind is at most
+ * ring - (W - 1) = n_batch tokens; a longer rewind rebuilds the window layers by running positions
+ * start..n-1 again (from the session history) with only the window layers storing K/V: the k-th
+ * window layer's rows are exact from start + k (W - 1) on (the CPU backend's argument), so
+ * start = n - n_swa (W - 1) makes the last W - 1 rows of every window layer exact. */
 static gptc_status cu_truncate(gptc_session *s, int n, gptc_error *err)
 {
-    /* full-length caches: positions >= n are simply overwritten by the next feed */
-    (void)s;
-    (void)n;
-    (void)err;
-    return GPTC_OK;
+    gptc_model *m = s->model;
+    cu_sess *cs = (cu_sess *)s->backend_data;
+    const int W = m->hp.sliding_window;
+    if (cs->ring >= cs->n_ctx || W <= 0) return GPTC_OK;
+    const int need = n - (W - 1) > 0 ? n - (W - 1) : 0; /* oldest position the new end sees */
+    if (need >= s->n_past - cs->ring) return GPTC_OK;  /* still in the ring */
+    int n_swa = 0;
+    for (int l = 0; l < m->hp.n_layer; l++) n_swa += m->layers[l].is_swa;
+    long long st0 = (long long)n - (long long)n_swa * (W - 1);
+    const int start = st0 < 0 ? 0 : (int)st0;
+    gptc_status st = GPTC_OK;
+    cs->swa_only = 1;
+    s->n_past = start;
+    while (s->n_past < n && st == GPTC_OK) {
+        int c = n - s->n_past < cs->B ? n - s->n_past : cs->B;
+        st = cu_forward(s, s->history + s->n_past, c, NULL, err);
+        if (st == GPTC_OK) s->n_past += c;
+    }
+    cs->swa_only = 0;
+    if (st != GPTC_OK) s->n_past = 0; /* window rows half rebuilt: drop the whole context */
+    return st;
 }
 
 static gptc_status cu_residency(const gptc_model *m, gptc_residency *r, gptc_error *err)

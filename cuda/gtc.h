@@ -128,19 +128,25 @@ int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bias_stride,
 
 /* ---- attention ---------------------------------------------------------------------------- */
 /* RoPE (NeoX, inv_freq[hd/2] on device, NULL = no rope) on q[T][ldq] (n_head heads) and k
- * (n_kv heads) for positions *d_pos0 + t, then stores k and v (fp16) into the caches
- * kc/vc[pos][n_kv][hd]. q/k/v rows are T rows with stride ld (floats). */
+ * (n_kv heads) for positions *d_pos0 + t, then stores k and v (fp32) into the caches
+ * kc/vc[row][n_kv][hd], row = pos, or pos % ring when ring > 0 (a sliding-window layer's ring
+ * of ring >= window - 1 + T rows); kc = vc = NULL: rotate q and k only, store nothing.
+ * q/k/v rows are T rows with stride ld (floats).
+ * The caches are fp32 like the CPU's: an f16 cache (rounding 2^-11) moves the residual stream
+ * enough to flip gpt-oss router near-ties (top-4th/5th logits 2.7e-4 apart at position 274 of
+ * the tiny test model, layer 2), which turns a 1e-4 difference into a 0.17 one. */
 int gtc_rope_store(float *q, const float *k, const float *v, int ld, int T, int n_head,
                    int n_kv, int hd, const float *inv_freq, float mscale,
-                   const int32_t *d_pos0, uint16_t *kc, uint16_t *vc, gtc_stream st);
+                   const int32_t *d_pos0, float *kc, float *vc, int ring, gtc_stream st);
 /* Attention of T queries (q[T] rows of stride ldq, n_head x hd) at positions *d_pos0 + t over
- * the caches; window > 0: keys p - window < j <= p. sinks[n_head] or NULL. out[T][n_head*hd].
+ * the caches (key j at row j, or j % ring when ring > 0: see gtc_rope_store); window > 0: keys
+ * p - window < j <= p. sinks[n_head] or NULL. out[T][n_head*hd].
  * part: workspace of gtc_attn_part_floats(T, n_head, n_ctx) floats. max_pos: the largest
  * position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL): also writes the
  * int16 copy of out (q, qi, s of a gtc_act with n = n_head*hd) when hd == 64. */
 size_t gtc_attn_part_floats(int T, int n_head, int n_ctx);
 int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
-                  const uint16_t *kc, const uint16_t *vc, const int32_t *d_pos0, int max_pos,
+                  const float *kc, const float *vc, int ring, const int32_t *d_pos0, int max_pos,
                   int window, const float *sinks, float scale, float *part, float *out,
                   const gtc_act *qout, gtc_stream st);
 

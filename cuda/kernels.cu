@@ -861,11 +861,12 @@ __global__ void __launch_bounds__(256)
 
 __global__ void k_rope_store(float *q, const float *k, const float *v, int ld, int n_head,
                              int n_kv, int hd, const float *inv_freq, float mscale,
-                             const int32_t *pos0, uint16_t *kc, uint16_t *vc)
+                             const int32_t *pos0, float *kc, float *vc, int ring)
 {
     __shared__ float cs_[64], sn_[64];
     const int t = blockIdx.x;
     const int pos = *pos0 + t;
+    const int row = ring > 0 ? pos % ring : pos; /* cache row */
     const int half = hd / 2;
     const int nr = (n_head + n_kv) * half;
     if (inv_freq) {
@@ -891,22 +892,23 @@ __global__ void k_rope_store(float *q, const float *k, const float *v, int ld, i
             float *dq = q + (size_t)t * ld + h * hd;
             dq[i] = y0;
             dq[i + half] = y1;
-        } else {
-            uint16_t *dk = kc + ((size_t)pos * n_kv + (h - n_head)) * hd;
-            dk[i] = f2h(y0);
-            dk[i + half] = f2h(y1);
+        } else if (kc) {
+            float *dk = kc + ((size_t)row * n_kv + (h - n_head)) * hd;
+            dk[i] = y0;
+            dk[i + half] = y1;
         }
     }
-    for (int idx = threadIdx.x; idx < n_kv * hd; idx += blockDim.x)
-        vc[(size_t)pos * n_kv * hd + idx] = f2h(v[(size_t)t * ld + idx]);
+    if (vc)
+        for (int idx = threadIdx.x; idx < n_kv * hd; idx += blockDim.x)
+            vc[(size_t)row * n_kv * hd + idx] = v[(size_t)t * ld + idx];
 }
 
 #define PS 66 /* partial record: m, l, o[64] */
 
 /* grid (n_kv, T, n_split), block 32*G (G = query heads per KV head). hd <= 64. */
 __global__ void k_attn(const float *q, int ldq, int n_head, int n_kv, int hd,
-                       const uint16_t *kc, const uint16_t *vc, const int32_t *pos0, int window,
-                       int split, float scale, float *part)
+                       const float *kc, const float *vc, int ring, const int32_t *pos0,
+                       int window, int split, float scale, float *part)
 {
     __shared__ float Ks[32][65];
     __shared__ float Vs[32][64];
@@ -927,9 +929,10 @@ __global__ void k_attn(const float *q, int ldq, int n_head, int n_kv, int hd,
             int jj = idx / 64, d = idx % 64, key = j0 + jj;
             float kv = 0.f, vv = 0.f;
             if (key <= end && d < hd) {
-                size_t off = ((size_t)key * n_kv + g) * hd + d;
-                kv = h2f(kc[off]);
-                vv = h2f(vc[off]);
+                const int row = ring > 0 ? key % ring : key;
+                size_t off = ((size_t)row * n_kv + g) * hd + d;
+                kv = __ldg(kc + off);
+                vv = __ldg(vc + off);
             }
             Ks[jj][d] = kv;
             Vs[jj][d] = vv;
@@ -1301,11 +1304,12 @@ extern "C" int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bia
 
 extern "C" int gtc_rope_store(float *q, const float *k, const float *v, int ld, int T,
                               int n_head, int n_kv, int hd, const float *inv_freq, float mscale,
-                              const int32_t *d_pos0, uint16_t *kc, uint16_t *vc, gtc_stream st)
+                              const int32_t *d_pos0, float *kc, float *vc, int ring,
+                              gtc_stream st)
 {
     if (T <= 0) return 0;
     k_rope_store<<<T, 256, 0, (cudaStream_t)st>>>(q, k, v, ld, n_head, n_kv, hd, inv_freq,
-                                                  mscale, d_pos0, kc, vc);
+                                                  mscale, d_pos0, kc, vc, ring);
     CKL("rope_store");
     return 0;
 }
@@ -1335,7 +1339,7 @@ extern "C" size_t gtc_attn_part_floats(int T, int n_head, int n_ctx)
 }
 
 extern "C" int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
-                             const uint16_t *kc, const uint16_t *vc, const int32_t *d_pos0,
+                             const float *kc, const float *vc, int ring, const int32_t *d_pos0,
                              int max_pos, int window, const float *sinks, float scale,
                              float *part, float *out, const gtc_act *qout, gtc_stream st)
 {
@@ -1352,8 +1356,8 @@ extern "C" int gtc_attention(const float *q, int ldq, int T, int n_head, int n_k
     split = (split + 31) / 32 * 32;
     dim3 grid((unsigned)n_kv, (unsigned)T, (unsigned)ns);
     k_attn<<<grid, 32 * (n_head / n_kv), 0, (cudaStream_t)st>>>(q, ldq, n_head, n_kv, hd, kc, vc,
-                                                                 d_pos0, window, split, scale,
-                                                                 part);
+                                                                 ring, d_pos0, window, split,
+                                                                 scale, part);
     CKL("attention");
     gtc_act qz;
     memset(&qz, 0, sizeof qz);

@@ -1,35 +1,70 @@
 #!/usr/bin/env bash
 # gpu-test.sh — one device-machine call of the CUDA engineer: build (CUDA=1), `make test-cuda`,
-# compute-sanitizer (memcheck + racecheck) over the GPU tests, then the gpt-oss-20b benchmark
-# (random weights made by gen-model in /tmp, never committed). Logs go to $OUT.
-#   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs"]
-# phases (default "build test bench san"; also: diag prof): any subset, in that order.
+# the gpt-oss divergence trace, the benchmarks on full-size random models generated in /tmp by
+# gen-model (never committed), then compute-sanitizer (memcheck + racecheck) in the time left.
+# Logs go to $OUT.
+#   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs"], timeout_s 600
+# phases (default "build test trace bench san"; also: diag prof): any subset, in that order.
+# Env: B (build folder, default build-cuda), BUDGET_S (seconds this script may use, default 570:
+# the sanitizers get what the earlier phases left), MODELS (bench presets, default
+# "gpt-oss-20b gpt-oss-20b-q4_k_m gpt2-124m").
 set -u
+T0=$(date +%s)
 OUT=${OUT:-/tmp/gptc-out}
 mkdir -p "$OUT"
-phases=${1:-"build test bench san"}
+phases=${1:-"build test trace bench san"}
 . scripts/gpu-env.sh
-B=build-cuda
+B=${B:-build-cuda}
 J=$(nproc)
+BUDGET_S=${BUDGET_S:-570}
+MODELS=${MODELS:-"gpt-oss-20b gpt-oss-20b-q4_k_m gpt2-124m"}
+left() { echo $((BUDGET_S - ($(date +%s) - T0))); }
 has() { [[ " $phases " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-MODEL=/tmp/gpt-oss-20b.gguf
+nvidia-smi --query-gpu=name --format=csv | tee -a "$OUT/gpu.txt"
 
 if has build; then
     echo "== build" | tee "$OUT/build.log"
     time make -j"$J" BUILD=$B CUDA=1 SETUP=0 all $B/test/cuda/test_cuda_kernels \
-        $B/test/cuda/test_cuda_model >>"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+        $B/test/cuda/test_cuda_model $B/tools/gen-model >>"$OUT/build.log" 2>&1 ||
+        { tail -40 "$OUT/build.log"; exit 1; }
+    # the divergence tracer (test/cuda/trace_oss.c; a tool, not a test)
+    gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -I. ${CFLAGS:-} -DGPTC_WITH_CUDA \
+        test/cuda/trace_oss.c $B/libgptc_cli.a $B/libgptc_engine.a $B/libgptc_cuda.a \
+        $B/libgptc_tokenizer.a $B/libgptc_gguf.a ${LDFLAGS:-} -lcjson -lutf8proc -lm -lpthread \
+        -L/usr/local/cuda/lib64 -lcublas -lcudart -lstdc++ -ldl -lrt -o $B/trace_oss \
+        >>"$OUT/build.log" 2>&1 || echo "trace_oss: build failed (see build.log)"
 fi
-if has bench && [ ! -s $MODEL ]; then
-    # generated in the background while the tests run
-    ( /usr/bin/time -f "gen-model %e s" $B/tools/gen-model --preset gpt-oss-20b --vocab 201088 \
-        --out $MODEL >"$OUT/gen.log" 2>&1 ) &
+preset_args() { # gen-model arguments of a bench preset
+    case $1 in
+    gpt2*) echo "--preset $1 --vocab 50257" ;;
+    *) echo "--preset $1 --vocab 201088" ;;
+    esac
+}
+if has bench; then # generated in the background (one after the other) while the tests run
+    (
+        for p in $MODELS; do
+            [ -s /tmp/$p.gguf ] && continue
+            /usr/bin/time -f "gen-model $p %e s" $B/tools/gen-model $(preset_args $p) \
+                --out /tmp/$p.gguf >>"$OUT/gen.log" 2>&1
+        done
+    ) &
     GEN=$!
 fi
 if has test; then
     echo "== make test-cuda" | tee "$OUT/test.log"
-    timeout 400 make BUILD=$B CUDA=1 SETUP=0 test-cuda >>"$OUT/test.log" 2>&1
+    timeout 300 make BUILD=$B CUDA=1 SETUP=0 test-cuda >>"$OUT/test.log" 2>&1
     grep -E "^[0-9]+%: Checks|:F:|:E:|worst|Tests:" "$OUT/test.log"
+fi
+if has trace; then
+    # per-stage GPU vs fp32 CPU at the decode positions that used to diverge (router near-tie)
+    echo "== trace" | tee "$OUT/trace.log"
+    $B/tools/gen-model --preset tiny-gpt-oss --out /tmp/tiny-oss.gguf --vocab 2048 --seed 7 \
+        >>"$OUT/trace.log" 2>&1
+    rm -f /tmp/trace.txt
+    GPTC_CUDA_TRACE=/tmp/trace.txt GPTC_CUDA_TRACE_POS=274,278 timeout 60 $B/trace_oss \
+        /tmp/tiny-oss.gguf 279 274,278 >>"$OUT/trace.log" 2>&1
+    grep -E "router|logits" "$OUT/trace.log" | head -20
 fi
 if has diag; then
     for kv in ${DIAG_ENV:-GPTC_CUDA_GEMV_MAX_T=100000 GPTC_CUDA_MOE_GROUPED_MIN_T=100000}; do
@@ -40,30 +75,48 @@ if has diag; then
 fi
 if has bench; then
     [ -n "${GEN:-}" ] && wait $GEN
-    cat "$OUT/gen.log" | tail -3
-    ls -la $MODEL
+    cat "$OUT/gen.log"
+    ls -la /tmp/*.gguf
     echo "== bench" | tee "$OUT/bench.log"
-    for args in "-p 512 -n 128" "-p 2048 -n 0 -b 2048"; do
-        timeout 240 $B/gptc bench -m $MODEL $args -r 3 --backend cuda -v 2>&1 | tee -a "$OUT/bench.log"
+    for p in $MODELS; do
+        M=/tmp/$p.gguf
+        case $p in
+        gpt-oss-20b) runs=("-p 512 -n 128 -r 3" "-p 2048 -n 0 -b 2048 -r 3") ;;
+        gpt-oss-20b-q4_k_m) runs=("-p 512 -n 128 -r 3") ;;
+        *) runs=("-p 512 -n 128 -r 3") ;;
+        esac
+        for args in "${runs[@]}"; do
+            echo "-- gptc bench -m $M $args --backend cuda -v" | tee -a "$OUT/bench.log"
+            timeout 150 $B/gptc bench -m $M $args --backend cuda -v 2>&1 | tee -a "$OUT/bench.log"
+        done
     done
-    timeout 120 $B/gptc bench -m $MODEL -p 0 -n 128 -r 1 -c 8192 --backend cuda -v 2>&1 |
-        tee -a "$OUT/bench.log" | grep -iE "memory|vram|GiB|load|tg"
+    M=/tmp/gpt-oss-20b.gguf
+    if [ -s $M ]; then
+        echo "-- gptc bench -m $M -p 0 -n 128 -r 1 -c 8192 --backend cuda -v" | tee -a "$OUT/bench.log"
+        timeout 120 $B/gptc bench -m $M -p 0 -n 128 -r 1 -c 8192 --backend cuda -v 2>&1 |
+            tee -a "$OUT/bench.log" | grep -iE "memory|vram|GiB|load|tg"
+    fi
 fi
 if has san; then
-    echo "== compute-sanitizer" | tee "$OUT/san.log"
+    echo "== compute-sanitizer ($(left) s left)" | tee "$OUT/san.log"
     export CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 GPTC_BUILD=$B
-    for tool in memcheck racecheck; do
-        for t in test_cuda_kernels test_cuda_model; do
-            [ $tool = racecheck ] && [ $t = test_cuda_model ] && continue
-            echo "-- $tool $t" | tee -a "$OUT/san.log"
-            timeout ${SAN_TIMEOUT:-150} compute-sanitizer --tool $tool --error-exitcode 9 $B/test/cuda/$t \
-                >>"$OUT/san.log" 2>&1
-            echo "exit $?" | tee -a "$OUT/san.log"
-            grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Checks:" "$OUT/san.log" | tail -2
-        done
+    for step in "memcheck test_cuda_kernels" "memcheck test_cuda_model" "racecheck test_cuda_kernels"; do
+        set -- $step
+        lim=$(left)
+        [ "$lim" -gt 200 ] && lim=200
+        if [ "$lim" -lt 20 ]; then
+            echo "-- $1 $2: skipped (no time left)" | tee -a "$OUT/san.log"
+            continue
+        fi
+        echo "-- $1 $2 (limit $lim s)" | tee -a "$OUT/san.log"
+        timeout $lim compute-sanitizer --tool $1 --error-exitcode 9 $B/test/cuda/$2 \
+            >>"$OUT/san.log" 2>&1
+        echo "exit $?" | tee -a "$OUT/san.log"
+        grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Checks:" "$OUT/san.log" | tail -2
     done
 fi
 if has prof; then
-    GPTC_CUDA_PROFILE=1 timeout 120 $B/gptc bench -m $MODEL -p 512 -n 32 -r 1 --backend cuda 2>&1 |
-        tee "$OUT/prof.log" | grep -vE "^\|" | head -60
+    GPTC_CUDA_PROFILE=1 timeout 120 $B/gptc bench -m /tmp/gpt-oss-20b.gguf -p 512 -n 32 -r 1 \
+        --backend cuda 2>&1 | tee "$OUT/prof.log" | grep -vE "^\|" | head -60
 fi
+echo "gpu-test: done in $(($(date +%s) - T0)) s"

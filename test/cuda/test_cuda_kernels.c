@@ -413,7 +413,9 @@ START_TEST(test_moe_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0); }
 END_TEST
 
 /* ---- RoPE + KV store + attention with sinks / window, prefill chunks and decode ----------- */
-static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks)
+/* ring > 0: the caches are rings of that many rows (a sliding-window layer's, >= window - 1 +
+ * the largest chunk) */
+static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks, int ring)
 {
     const int nh = 8, nkv = 2, hd = 64, qw = nh * hd + 2 * nkv * hd;
     int N = 0;
@@ -425,7 +427,7 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
                          .beta_fast = 32, .beta_slow = 1};
     op_rope_yarn_inv_freq(inv_freq, &rp, 0);
     float msc = op_rope_yarn_mscale(&rp);
-    /* CPU: roped q, roped k / v rounded to f16 like the cache */
+    /* CPU: roped q, roped k / v (the cache is fp32) */
     float *cq = malloc((size_t)N * nh * hd * 4), *ck = malloc((size_t)N * nkv * hd * 4);
     float *cv = malloc((size_t)N * nkv * hd * 4);
     for (int p = 0; p < N; p++) {
@@ -434,13 +436,10 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
         memcpy(cv + (size_t)p * nkv * hd, qkv + (size_t)p * qw + nh * hd + nkv * hd, nkv * hd * 4);
         op_rope_neox(cq + (size_t)p * nh * hd, nh, hd, p, inv_freq, msc);
         op_rope_neox(ck + (size_t)p * nkv * hd, nkv, hd, p, inv_freq, msc);
-        for (int i = 0; i < nkv * hd; i++) {
-            ck[(size_t)p * nkv * hd + i] = quant_f16_to_f32(quant_f32_to_f16(ck[(size_t)p * nkv * hd + i]));
-            cv[(size_t)p * nkv * hd + i] = quant_f16_to_f32(quant_f32_to_f16(cv[(size_t)p * nkv * hd + i]));
-        }
     }
     float *dfreq = dev_upload(inv_freq, sizeof inv_freq), *dsinks = dev_upload(sinks, nh * 4);
-    uint16_t *kc = dev_alloc((size_t)n_ctx * nkv * hd * 2), *vc = dev_alloc((size_t)n_ctx * nkv * hd * 2);
+    const int rows = ring > 0 ? ring : n_ctx;
+    float *kc = dev_alloc((size_t)rows * nkv * hd * 4), *vc = dev_alloc((size_t)rows * nkv * hd * 4);
     int maxT = 0;
     for (int i = 0; i < n_chunks; i++) maxT = chunks[i] > maxT ? chunks[i] : maxT;
     float *part = dev_alloc(gtc_attn_part_floats(maxT, nh, n_ctx) * 4 +
@@ -453,10 +452,10 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
         float *dqkv = dev_upload(qkv + (size_t)p0 * qw, (size_t)T * qw * 4);
         int32_t *dpos = dev_upload(&p0, 4);
         ck_assert_int_eq(gtc_rope_store(dqkv, dqkv + nh * hd, dqkv + nh * hd + nkv * hd, qw, T, nh,
-                                        nkv, hd, dfreq, msc, dpos, kc, vc, NULL), 0);
+                                        nkv, hd, dfreq, msc, dpos, kc, vc, ring, NULL), 0);
         dev_poison(dout, (size_t)T * nh * hd * 4);
         gtc_act qa = act_new(T, nh * hd);
-        ck_assert_msg(gtc_attention(dqkv, qw, T, nh, nkv, hd, kc, vc, dpos, n_ctx - 1, window,
+        ck_assert_msg(gtc_attention(dqkv, qw, T, nh, nkv, hd, kc, vc, ring, dpos, n_ctx - 1, window,
                                     use_sinks ? dsinks : NULL, 0.125f, part, dout, &qa, NULL) == 0,
                       "%s", gtc_last_error());
         { /* the fused int16 copy matches the fp32 output within half a step */
@@ -486,28 +485,38 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
         gtc_free(dqkv); gtc_free(dpos);
         p0 += T;
     }
-    /* the cache holds the roped k (f16) */
-    uint16_t *hk = malloc((size_t)N * nkv * hd * 2);
-    ck_assert_int_eq(gtc_d2h(hk, kc, (size_t)N * nkv * hd * 2), 0);
-    float *gk = malloc((size_t)N * nkv * hd * 4);
-    for (size_t i = 0; i < (size_t)N * nkv * hd; i++) gk[i] = quant_f16_to_f32(hk[i]);
-    ck_assert(nmse(gk, ck, (size_t)N * nkv * hd) <= 1e-6);
-    free(hk); free(gk);
+    /* the cache holds the roped k and the v in fp32 (rounding only from sincos) */
+    {
+        const int p0r = ring > 0 && N > ring ? N - ring : 0, nr = N - p0r; /* rows still held */
+        float *gk = dev_download(kc, (size_t)rows * nkv * hd), *gv = dev_download(vc, (size_t)rows * nkv * hd);
+        float *rk = malloc((size_t)nr * nkv * hd * 4), *rv = malloc((size_t)nr * nkv * hd * 4);
+        for (int p = p0r; p < N; p++) {
+            const int r = ring > 0 ? p % ring : p;
+            memcpy(rk + (size_t)(p - p0r) * nkv * hd, gk + (size_t)r * nkv * hd, (size_t)nkv * hd * 4);
+            memcpy(rv + (size_t)(p - p0r) * nkv * hd, gv + (size_t)r * nkv * hd, (size_t)nkv * hd * 4);
+        }
+        ck_assert(nmse(rk, ck + (size_t)p0r * nkv * hd, (size_t)nr * nkv * hd) <= 1e-10);
+        ck_assert(nmse(rv, cv + (size_t)p0r * nkv * hd, (size_t)nr * nkv * hd) == 0);
+        free(gk); free(gv); free(rk); free(rv);
+    }
     free(qkv); free(sinks); free(cq); free(ck); free(cv); free(scratch); free(ref);
     gtc_free(dfreq); gtc_free(dsinks); gtc_free(kc); gtc_free(vc); gtc_free(part); gtc_free(dout);
 }
 START_TEST(test_attention_window)
 {
     const int chunks[] = {100, 60, 1, 1, 70, 1}; /* crosses the 128 edge in a chunk and in decode */
-    attn_case(128, 1, chunks, 6);
+    attn_case(128, 1, chunks, 6, 0);
+    /* the same in a ring of window - 1 + 100 rows (the largest chunk): wraps several times */
+    const int c2[] = {100, 60, 1, 1, 70, 1, 100, 37, 1, 1, 1};
+    attn_case(128, 1, c2, 11, 127 + 100);
 }
 END_TEST
 START_TEST(test_attention_full)
 {
     const int chunks[] = {333, 1, 400, 1}; /* long context: several key splits */
-    attn_case(0, 1, chunks, 4);
+    attn_case(0, 1, chunks, 4, 0);
     const int c2[] = {17, 1};
-    attn_case(0, 0, c2, 2); /* no sinks (GPT-2) */
+    attn_case(0, 0, c2, 2, 0); /* no sinks (GPT-2) */
 }
 END_TEST
 

@@ -2,8 +2,9 @@
  * reference) on tiny random models made by test/tools/gen-model:
  *   - gpt-oss (Q8_0 attention, MXFP4 experts, window 128, sinks, YaRN) and GPT-2 (F32):
  *     logits at every position of a 300-token run, fed as a 200-token prefill, a 5-token batch
- *     and 95 single-token decode steps (CUDA graph): max |diff| <= 1e-2 * max |logit| per
- *     position, argmax equal at >= 99.9% of positions;
+ *     and 95 single-token decode steps (CUDA graph); as 300 decode steps; and with n_batch 16
+ *     (window-layer ring caches) as 250 tokens, a truncate to 200 and 100 more: max |diff| <=
+ *     1e-2 * max |logit| per position, argmax equal at >= 99.9% of positions;
  *   - a model over --vram-budget is refused with GPTC_ERR_DEVICE_NOMEM and a message giving the
  *     largest context that fits, and the same process then loads and runs another model;
  *   - the residency query reports every weight on the device.
@@ -56,11 +57,12 @@ static gptc_model *load(const char *path, gptc_backend be, uint64_t budget, gptc
     return m;
 }
 
-static gptc_session *session(gptc_model *m)
+static gptc_session *session_b(gptc_model *m, int n_batch)
 {
     gptc_session_params sp;
     gptc_session_params_default(m, &sp);
     sp.n_ctx = 512;
+    if (n_batch > 0) sp.n_batch = n_batch;
     sp.sampling.temperature = 0;
     gptc_session *s = NULL;
     gptc_error err;
@@ -68,6 +70,7 @@ static gptc_session *session(gptc_model *m)
     ck_assert_msg(st == GPTC_OK, "session: %s", err.msg);
     return s;
 }
+static gptc_session *session(gptc_model *m) { return session_b(m, 0); }
 
 /* Prints the agreement of got vs ref (all positions) and returns the number of positions over
  * the bound, plus 1000 when argmax agrees at fewer than 99.9% of them. */
@@ -155,10 +158,22 @@ static void compare_model(const char *path)
     ck_assert_int_eq(gptc_session_sample(sd, &sampled, &err), GPTC_OK);
     gptc_session_free(sd);
     int bad2 = check_logits(path, "decode only", got, ref, V, sampled);
-    ck_assert_msg(bad1 == 0 && bad2 == 0,
+    /* n_batch 16: gpt-oss window layers keep rings of 127 + 16 rows (wrapped by 250 tokens);
+     * truncating 250 -> 200 rewinds past the ring, so the window caches are rebuilt; positions
+     * 200..299 are then fed again */
+    gptc_session *sr = session_b(mg, 16);
+    ck_assert_msg(gptc_session_feed_all_logits(sr, ids, 250, got, &err) == GPTC_OK, "%s", err.msg);
+    ck_assert_msg(gptc_session_truncate(sr, 200, &err) == GPTC_OK, "%s", err.msg);
+    ck_assert_msg(gptc_session_feed_all_logits(sr, ids + 200, N_TOK - 200, got + (size_t)200 * V,
+                                               &err) == GPTC_OK,
+                  "%s", err.msg);
+    ck_assert_int_eq(gptc_session_sample(sr, &sampled, &err), GPTC_OK);
+    gptc_session_free(sr);
+    int bad3 = check_logits(path, "n_batch 16 + truncate 250 -> 200", got, ref, V, sampled);
+    ck_assert_msg(bad1 == 0 && bad2 == 0 && bad3 == 0,
                   "%s: positions with max |diff| > 1e-2 max |logit| (+1000: argmax < 99.9%%): "
-                  "mixed feed %d, decode only %d",
-                  path, bad1, bad2);
+                  "mixed feed %d, decode only %d, n_batch 16 + truncate %d",
+                  path, bad1, bad2, bad3);
     gptc_session_free(sg);
     gptc_model_free(mg);
     free(ref);
