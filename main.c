@@ -1,5 +1,6 @@
 /* main.c — gptc: run GPT-family models (gpt-oss, GPT-2) from GGUF files.
  * Dispatches to one subcommand; with no subcommand (gptc -m MODEL ...) it generates text. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,15 +32,18 @@ int main(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
+    /* a closed stdout is an EPIPE write error, handled by each command (see cli.h) */
+    signal(SIGPIPE, SIG_IGN);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return EXIT_DONE;
+        return cli_finish_stdout(EXIT_DONE);
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], cmds[i].name))
+            return cli_finish_stdout(cmds[i].fn(argc - 1, argv + 1));
     if (argv[1][0] != '-') {
         cli_error("unknown command '%s' (see gptc --help)", argv[1]);
         return EXIT_USAGE;
     }
-    return cli_generate(argc, argv);
+    return cli_finish_stdout(cli_generate(argc, argv));
 }

@@ -2,12 +2,14 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void cli_opts_init(cli_opts *o) {
@@ -394,70 +396,93 @@ int cli_parse_cmd(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra
     return CLI_CONTINUE;
 }
 
-char *cli_slurp_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error("%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        if (r == 0) break;
-        n += r;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        cli_error("%s: %s", path, buf ? "read error" : "out of memory");
-        return NULL;
-    }
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
-
-char *cli_slurp_stdin(size_t *len) {
+/* Reads fd to EOF into a NUL-terminated buffer of at most CLI_MAX_INPUT bytes (an endless
+ * source such as /dev/zero is refused instead of eating all memory). */
+static char *slurp_fd(int fd, const char *name, size_t *len) {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     if (!buf) {
-        cli_error("out of memory");
+        cli_error("%s: out of memory", name);
         return NULL;
     }
     for (;;) {
         if (n + 1 >= cap) {
+            if (cap >= CLI_MAX_INPUT) {
+                free(buf);
+                cli_error("%s: larger than %zu MiB (not a text file?)", name,
+                          (size_t)CLI_MAX_INPUT >> 20);
+                return NULL;
+            }
             char *nb = realloc(buf, cap *= 2);
             if (!nb) {
                 free(buf);
-                cli_error("out of memory");
+                cli_error("%s: out of memory", name);
                 return NULL;
             }
             buf = nb;
         }
-        ssize_t r = read(0, buf + n, cap - n - 1);
+        ssize_t r = read(fd, buf + n, cap - n - 1);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
+            int e = errno;
             free(buf);
-            cli_error("stdin: %s", strerror(errno));
+            cli_error("%s: %s", name, strerror(e));
             return NULL;
         }
         if (r == 0) break;
         n += (size_t)r;
     }
     buf[n] = 0;
-    *len = n;
+    if (len) *len = n;
     return buf;
+}
+
+int cli_open_input(const char *path) {
+    /* O_NONBLOCK so that opening a FIFO with no writer returns at once (its read then sees
+     * end-of-file) instead of hanging; cleared again for the reads */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        cli_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        close(fd);
+        cli_error("%s: is a directory", path);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && S_ISREG(sa.st_mode) &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cli_check_output(const cli_opts *o, const char *out, const char *extra_in) {
+    const char *ins[] = {o->model, o->tokenizer, o->prompt_file, o->system_file, extra_in};
+    for (size_t i = 0; i < sizeof ins / sizeof *ins; i++)
+        if (cli_same_file(out, ins[i])) {
+            cli_error("%s: this output file is also an input (%s): refusing to overwrite it", out,
+                      ins[i]);
+            return -1;
+        }
+    return 0;
+}
+
+char *cli_slurp_file(const char *path, size_t *len) {
+    int fd = cli_open_input(path);
+    if (fd < 0) return NULL;
+    char *buf = slurp_fd(fd, path, len);
+    close(fd);
+    return buf;
+}
+
+char *cli_slurp_stdin(size_t *len) {
+    return slurp_fd(0, "stdin", len);
 }
 
 int cli_log_enabled(const cli_opts *o) {

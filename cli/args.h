@@ -92,7 +92,19 @@ int cli_parse_u64(const char *flag, const char *s, uint64_t *out);
 /* "8G", "512MiB", "1.5GB", "123456" -> bytes. */
 int cli_parse_size(const char *flag, const char *s, uint64_t *out);
 
-/* Reads a whole file (NUL-terminated); prints an error and returns NULL on failure. */
+/* Largest text input read whole (prompt, -f, -i, tokenizer stdin): 1 GiB. */
+#define CLI_MAX_INPUT ((size_t)1 << 30)
+/* Opens a file for reading: never hangs on a FIFO without a writer, refuses a directory.
+ * Prints the error and returns -1 on failure. */
+int cli_open_input(const char *path);
+/* Do a and b name the same existing regular file (links included)? */
+int cli_same_file(const char *a, const char *b);
+/* An output file must not be one of the inputs (the model is memory-mapped: truncating it
+ * would crash the run with SIGBUS and destroy the file). Checks out against -m, --tokenizer,
+ * -f, --system-file and extra_in (may be NULL); prints the error and returns -1 on a clash. */
+int cli_check_output(const cli_opts *o, const char *out, const char *extra_in);
+/* Reads a whole file (NUL-terminated, at most CLI_MAX_INPUT bytes); prints an error and returns
+ * NULL on failure. */
 char *cli_slurp_file(const char *path, size_t *len);
 /* Reads all of stdin; NULL on error (printed). */
 char *cli_slurp_stdin(size_t *len);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -192,7 +193,7 @@ static int write_record(batch *b, cJSON *rec) {
     int ok = fputs(s, b->out) >= 0 && fputc('\n', b->out) != EOF && fflush(b->out) == 0;
     free(s);
     if (!ok) {
-        cli_error("%s: %s", b->e->out, strerror(errno));
+        cli_error("%s: %s", strcmp(b->e->out, "-") ? b->e->out : "stdout", strerror(errno));
         return -1;
     }
     b->n_done++;
@@ -264,15 +265,23 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     const cJSON *v;
     double x;
     int k;
-    if ((k = num_field(j, "n_predict", -1, 1e9, "an integer >= -1", msg, sizeof msg, &x)) < 0)
+    if ((k = num_field(j, "n_predict", -1, 1e9, "an integer >= -1", msg, sizeof msg, &x)) < 0 ||
+        (k && x != floor(x) && snprintf(msg, sizeof msg, "\"n_predict\" must be an integer >= -1")))
         goto bad;
     if (k) n_predict = (int)x;
     if ((k = num_field(j, "temperature", 0, 100, "a number in [0, 100]", msg, sizeof msg, &x)) < 0)
         goto bad;
     if (k) samp.temperature = (float)x;
-    if ((k = num_field(j, "top_p", 0, 1, "a number in [0, 1]", msg, sizeof msg, &x)) < 0) goto bad;
+    /* top_p 0 would keep no token (the session refuses it): (0, 1] */
+    if ((k = num_field(j, "top_p", 0, 1, "a number in (0, 1]", msg, sizeof msg, &x)) < 0 ||
+        (k && !(x > 0) && snprintf(msg, sizeof msg, "\"top_p\" must be a number in (0, 1]")))
+        goto bad;
     if (k) samp.top_p = (float)x;
-    if ((k = num_field(j, "seed", 0, HUGE_VAL, "a non-negative integer", msg, sizeof msg, &x)) < 0)
+    /* below 2^64 (the cast of a larger double is undefined) and whole */
+    if ((k = num_field(j, "seed", 0, 18446744073709549568.0, "an integer in [0, 2^64)", msg,
+                       sizeof msg, &x)) < 0 ||
+        (k && x != floor(x) &&
+         snprintf(msg, sizeof msg, "\"seed\" must be an integer in [0, 2^64)")))
         goto bad;
     if (k) samp.seed = (uint64_t)x;
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "reasoning_effort"))) {
@@ -445,9 +454,16 @@ static int finish_job(batch *b, slot *sl) {
 
 /* Reads the existing output: ids done and error lines, and cuts a torn last line. */
 static int load_done(batch *b, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return errno == ENOENT ? 0 : (cli_error("%s: %s", path, strerror(errno)), -1);
-    fclose(f);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : (cli_error("%s: %s", path, strerror(errno)), -1);
+    if (S_ISDIR(sb.st_mode)) {
+        cli_error("%s: is a directory", path);
+        return -1;
+    }
+    /* only a regular file can hold earlier records: /dev/full, /dev/null or a FIFO is written
+     * to, never read back (reading /dev/full would never end) */
+    if (!S_ISREG(sb.st_mode)) return 0;
     size_t len = 0;
     char *txt = cli_slurp_file(path, &len);
     if (!txt) return -1;
@@ -505,6 +521,15 @@ int cli_batch(int argc, char **argv) {
     if (r != CLI_CONTINUE) return r;
     if (!e.in || !e.out) {
         cli_error("batch needs -i INPUT.jsonl and -o OUTPUT.jsonl");
+        return EXIT_USAGE;
+    }
+    if (strcmp(e.out, "-") && cli_check_output(&o, e.out, NULL)) return EXIT_USAGE;
+    struct stat si, so;
+    if (strcmp(e.out, "-") && stat(e.in, &si) == 0 && stat(e.out, &so) == 0 &&
+        si.st_dev == so.st_dev && si.st_ino == so.st_ino && S_ISREG(si.st_mode)) {
+        cli_error("-i and -o name the same file (%s): the results would be appended to the "
+                  "prompts",
+                  e.out);
         return EXIT_USAGE;
     }
     size_t in_len = 0;

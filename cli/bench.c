@@ -199,6 +199,10 @@ int cli_bench(int argc, char **argv) {
             printf("| %s | %s | %s | %s | %s | %s%d | %.2f ± %.2f |\n", name, size, params, backend,
                    threads, pass == 0 ? "pp" : "tg", n, mean, var > 0 ? sqrt(var) : 0.0);
             fflush(stdout);
+            if (cli_stdout_gone()) { /* `| head`: stop (cli_finish_stdout reports) */
+                pass = 2;
+                break;
+            }
         }
     }
     if (code == EXIT_DONE && !o.quiet) {

@@ -176,6 +176,10 @@ static int conv_load(conv *c, const char *path) {
 
 /* ---- input ------------------------------------------------------------------------------------
  */
+/* Longest input line (more text than any context holds). */
+#define CHAT_MAX_LINE (4 << 20)
+static int g_line_too_long;
+
 /* Reads one line from fd 0 (without the newline). Returns 1 ok, 0 EOF, -1 interrupted.
  * poll() with a short timeout so a SIGINT that lands just before a blocking read is not lost. */
 static int read_line(strbuf *line) {
@@ -192,6 +196,11 @@ static int read_line(strbuf *line) {
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return line->n ? 1 : 0;
         if (ch == '\n') return 1;
+        if (line->n >= CHAT_MAX_LINE) { /* e.g. stdin is /dev/zero: end like EOF, exit 1 */
+            cli_error("stdin: a line longer than %d MiB", CHAT_MAX_LINE >> 20);
+            g_line_too_long = 1;
+            return 0;
+        }
         if (strbuf_add(line, &ch, 1)) return 0;
     }
 }
@@ -438,7 +447,7 @@ static int chat_command(chat *ct, const char *line) {
     } else if (IS("/save")) {
         if (!arg)
             fputs("usage: /save FILE\n", stderr);
-        else if (!conv_save(&ct->c, arg))
+        else if (!cli_check_output(ct->o, arg, NULL) && !conv_save(&ct->c, arg))
             fprintf(stderr, "saved %zu messages to %s\n", ct->c.n, arg);
     } else if (IS("/load")) {
         if (!arg)
@@ -526,6 +535,7 @@ int cli_chat_with(cli_opts *o) {
         }
         if (rl == 0) { /* Ctrl-D */
             if (ct.tty_in) fputc('\n', stdout);
+            if (g_line_too_long) code = EXIT_USAGE;
             break;
         }
         msg.n = 0;

@@ -23,6 +23,14 @@ int cli_exit_code(gptc_status s);
 /* cli_error of err's message (the status name when it has none); returns cli_exit_code(st). */
 int cli_fail(gptc_status st, const gptc_error *err);
 
+/* Output policy for stdout, shared by every subcommand: a reader that went away (a pipe or
+ * socket: `| head`) ends the command quietly with its own exit code; any other write failure
+ * (/dev/full, a full disk, a closed descriptor) is one "gptc: error: stdout: ..." line and exit
+ * code 3. cli_stdout_gone: a write to stdout has failed (call after a failed write/fflush).
+ * cli_finish_stdout: flushes stdout at exit and applies the policy to `code`. */
+int cli_stdout_gone(void);
+int cli_finish_stdout(int code);
+
 int cli_inspect(int argc, char **argv);    /* gptc inspect FILE.gguf [--tensors] [--json] */
 int cli_tokenize(int argc, char **argv);   /* gptc tokenize ... */
 int cli_detokenize(int argc, char **argv); /* gptc detokenize ... */

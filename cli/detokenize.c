@@ -46,9 +46,8 @@ int cli_detokenize(int argc, char **argv) {
     size_t len;
     char *in = cli_tok_read_stdin(&len);
     if (!in) {
-        cli_error("cannot read stdin");
         gptc_tokenizer_free(tok);
-        return EXIT_RUNTIME;
+        return EXIT_USAGE;
     }
     size_t n = 0, cap = len / 2 + 16;
     int32_t *ids = malloc(cap * sizeof *ids);
@@ -86,10 +85,7 @@ int cli_detokenize(int argc, char **argv) {
             cli_error("%s", err.msg);
             rc = cli_exit_code(st);
         } else {
-            if (fwrite(text, 1, tl, stdout) != tl || fflush(stdout)) {
-                cli_error("cannot write stdout");
-                rc = EXIT_RUNTIME;
-            }
+            fwrite(text, 1, tl, stdout); /* a failure is reported by cli_finish_stdout */
             gptc_free(text);
         }
     }

@@ -278,6 +278,11 @@ int cli_generate(int argc, char **argv) {
         cli_error("use either --system or --system-file, not both");
         return EXIT_USAGE;
     }
+    if (o.system_file) { /* a bad file is an error even where the model ignores it (GPT-2) */
+        char *t = cli_slurp_file(o.system_file, NULL);
+        if (!t) return EXIT_USAGE;
+        free(t);
+    }
     signal(SIGPIPE, SIG_IGN);
 
     char *text = NULL;
@@ -332,8 +337,14 @@ int cli_generate(int argc, char **argv) {
     }
     int n_ctx = gptc_session_n_ctx(s);
     if (n_ids >= (size_t)n_ctx) {
-        cli_error("the prompt is %zu tokens but the context holds %d (use -c to enlarge it)", n_ids,
-                  n_ctx);
+        if (n_ids == (size_t)n_ctx)
+            cli_error("the prompt is %zu tokens and fills the whole context of %d, leaving no room "
+                      "to generate (use -c to enlarge it)",
+                      n_ids, n_ctx);
+        else
+            cli_error("the prompt is %zu tokens but the context holds only %d (use -c to enlarge "
+                      "it)",
+                      n_ids, n_ctx);
         free(ids);
         gptc_session_free(s);
         gptc_model_free(model);

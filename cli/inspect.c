@@ -50,6 +50,7 @@ int cli_inspect(int argc, char **argv) {
     gptc_error err;
     gptc_status st = gptc_inspect_file(path, flags, stdout, &err);
     if (st != GPTC_OK) {
+        if (ferror(stdout)) return EXIT_DONE; /* a write failure: main's cli_finish_stdout */
         cli_error("%s", err.msg);
         return cli_exit_code(st);
     }

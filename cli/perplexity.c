@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 
@@ -121,6 +122,9 @@ int cli_perplexity(int argc, char **argv) {
         cli_error("use either --kl-base or --kl, not both");
         return EXIT_USAGE;
     }
+    if ((e.dump && cli_check_output(&o, e.dump, e.kl ? e.kl : e.kl_base)) ||
+        (e.kl_base && cli_check_output(&o, e.kl_base, NULL)))
+        return EXIT_USAGE;
     size_t text_len = 0;
     char *text = cli_slurp_file(o.prompt_file, &text_len);
     if (!text) return EXIT_USAGE;
@@ -130,11 +134,15 @@ int cli_perplexity(int argc, char **argv) {
     FILE *klf = NULL;
     uint32_t kl_hdr[6] = {0}; /* n_vocab n_ctx n_chunk first n_tokens version */
     if (e.kl) {
-        klf = fopen(e.kl, "rb");
+        int kfd = cli_open_input(e.kl); /* no hang on a FIFO, no directory */
+        klf = kfd >= 0 ? fdopen(kfd, "rb") : NULL;
         char magic[8];
         uint32_t h[6];
         if (!klf) {
-            cli_error("%s: %s", e.kl, strerror(errno));
+            if (kfd >= 0) {
+                cli_error("%s: %s", e.kl, strerror(errno));
+                close(kfd);
+            }
             free(text);
             return EXIT_USAGE;
         }
@@ -359,6 +367,7 @@ int cli_perplexity(int argc, char **argv) {
         if (code != EXIT_DONE) break;
         printf("[%d]%.4lf,", c + 1, exp(nll / (double)count));
         fflush(stdout);
+        if (cli_stdout_gone()) break; /* `| head`: stop computing (cli_finish_stdout reports) */
         if (c == 0 && cli_log_enabled(&o)) {
             double ms = cli_now_ms() - t0;
             fprintf(stderr, "perplexity: %.2f s per chunk, ETA %.1f min\n", ms / 1000,
@@ -368,7 +377,7 @@ int cli_perplexity(int argc, char **argv) {
     free(lp_row);
     free(q);
     free(chunk);
-    if (code == EXIT_DONE) {
+    if (code == EXIT_DONE && !cli_stdout_gone()) {
         printf("\n");
         double m = nll / (double)count, m2 = nll2 / (double)count;
         double ppl = exp(m), var = m2 - m * m;

@@ -19,7 +19,7 @@ int cli_tok_source_check(const char *cmd, const char *json, const char *gguf);
 /* Loads the tokenizer named by --tokenizer / -m; prints the error and returns its exit code
  * (0 on success). */
 int cli_tok_load(const char *json, const char *gguf, gptc_tokenizer **tok);
-/* Reads all of stdin (NUL-terminated); NULL on error (not printed). */
+/* Reads all of stdin (NUL-terminated, at most CLI_MAX_INPUT bytes); NULL on error (printed). */
 char *cli_tok_read_stdin(size_t *len);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/tokcli.h"
 
@@ -70,30 +71,7 @@ int cli_tok_load(const char *json, const char *gguf, gptc_tokenizer **tok) {
 }
 
 char *cli_tok_read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n - 1, stdin);
-        n += k;
-        if (k == 0) break;
-    }
-    if (ferror(stdin)) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    return cli_slurp_stdin(len); /* prints its own error */
 }
 
 static double now_ms(void) {
@@ -121,7 +99,10 @@ static int ob_reserve(obuf *b, size_t extra) {
 
 static int print_ids(const int32_t *ids, size_t n, int json) {
     obuf b = {0};
-    if (ob_reserve(&b, n * 12 + 4)) return -1;
+    if (ob_reserve(&b, n * 12 + 4)) {
+        cli_error("out of memory");
+        return -1;
+    }
     if (json) b.p[b.n++] = '[';
     for (size_t i = 0; i < n; i++) {
         if (i) b.p[b.n++] = json ? ',' : ' ';
@@ -136,7 +117,7 @@ static int print_ids(const int32_t *ids, size_t n, int json) {
     b.p[b.n++] = '\n';
     size_t w = fwrite(b.p, 1, b.n, stdout);
     free(b.p);
-    return w == b.n ? 0 : -1;
+    return w == b.n ? 0 : 1; /* stdout failed: main's cli_finish_stdout reports it */
 }
 
 /* ---- a minimal JSON reader for --jsonl (keeps U+0000 inside strings, unlike cJSON) -------- */
@@ -409,9 +390,8 @@ int cli_tokenize(int argc, char **argv) {
     size_t len;
     char *in = cli_tok_read_stdin(&len);
     if (!in) {
-        cli_error("cannot read stdin");
         gptc_tokenizer_free(tok);
-        return EXIT_RUNTIME;
+        return EXIT_USAGE;
     }
     unsigned flags = special ? GPTC_TOKENIZE_SPECIAL : 0;
     gptc_error err = {0};
@@ -429,7 +409,7 @@ int cli_tokenize(int argc, char **argv) {
             rc = st == GPTC_ERR_FORMAT ? EXIT_USAGE : cli_exit_code(st);
         } else {
             total_ids = n;
-            if (print_ids(ids, n, as_json)) rc = EXIT_RUNTIME;
+            if (print_ids(ids, n, as_json) < 0) rc = EXIT_RUNTIME;
             gptc_free(ids);
         }
     } else {
@@ -457,19 +437,16 @@ int cli_tokenize(int argc, char **argv) {
                 break;
             }
             total_ids += n;
-            if (print_ids(ids, n, 1)) rc = EXIT_RUNTIME;
+            int pr = print_ids(ids, n, 1);
+            if (pr < 0) rc = EXIT_RUNTIME;
             gptc_free(ids);
-            pos = end + 1;
+            pos = pr > 0 ? len : end + 1; /* stdout is gone: stop */
         }
         free(text.p);
     }
     if (stats)
         fprintf(stderr, "tokenize: load %.1f ms, %zu bytes -> %zu ids in %.1f ms (%.2f MB/s)\n",
                 t_load, len, total_ids, t_enc, t_enc > 0 ? len / 1e3 / t_enc : 0.0);
-    if (fflush(stdout) != 0 && rc == EXIT_DONE) {
-        cli_error("cannot write stdout");
-        rc = EXIT_RUNTIME;
-    }
     free(in);
     gptc_tokenizer_free(tok);
     return rc;

@@ -1134,7 +1134,9 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err)
     int greedy = p->temperature <= 0.f && p->repeat_penalty == 1.f && p->presence_penalty == 0.f &&
                  p->frequency_penalty == 0.f;
     if (greedy) {
-        TRYK(gtc_argmax(cs->logits, m->hp.n_vocab, cs->sampled, (gtc_stream)cm->st), "argmax");
+        /* over the ids the sampler may pick (the tokenizer's vocabulary), not padding rows */
+        TRYK(gtc_argmax(cs->logits, s->sampler.n_vocab, cs->sampled, (gtc_stream)cm->st),
+             "argmax");
         TRYC(cudaMemcpyAsync(cs->h_tok, cs->sampled, sizeof(int32_t), cudaMemcpyDeviceToHost,
                              cm->st));
         TRYC(cudaStreamSynchronize(cm->st));

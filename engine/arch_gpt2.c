@@ -1,4 +1,5 @@
 /* arch_gpt2.c — adapter for llama.cpp's "gpt2" GGUF files (spec/gpt2.md §4, §5). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ static gptc_status load_gpt2(gptc_model *m, gptc_error *err) {
     GT_TRY(gt_meta_f32(m, "attention.layer_norm_epsilon", 1, 0, &hp->norm_eps, err));
     if (hp->n_layer < 1 || hp->n_layer > 4096 || hp->n_embd < 1 || hp->n_embd > (1 << 20) ||
         hp->n_head < 1 || hp->n_embd % hp->n_head != 0 || hp->n_ff < 1 || hp->n_ff > (1 << 22) ||
-        hp->n_ctx_train < 1 || hp->n_ctx_train > (1 << 24) || !(hp->norm_eps >= 0.0f))
+        hp->n_ctx_train < 1 || hp->n_ctx_train > (1 << 24) || !(hp->norm_eps >= 0.0f) ||
+        !isfinite(hp->norm_eps))
         return gt_err(err, GPTC_ERR_FORMAT,
                       "%s: implausible gpt2 hyperparameters (layers %d, embd %d, heads %d, ff %d, "
                       "ctx %d)",

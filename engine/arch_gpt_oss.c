@@ -79,6 +79,13 @@ static gptc_status load_hparams(gptc_model *m, gptc_error *err) {
                       "head_dim %d, experts %d/%d, ff %d, ctx %d)",
                       m->path, hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->head_dim,
                       hp->n_expert_used, hp->n_expert, hp->n_ff, hp->n_ctx_train);
+    if (!isfinite(hp->norm_eps) || !isfinite(hp->rope_freq_base) || !isfinite(hp->yarn_factor) ||
+        !isfinite(hp->yarn_beta_fast) || !isfinite(hp->yarn_beta_slow))
+        return gt_err(err, GPTC_ERR_FORMAT,
+                      "%s: implausible gpt-oss float hyperparameters (rms epsilon %g, rope base "
+                      "%g, YaRN factor %g, betas %g/%g)",
+                      m->path, hp->norm_eps, hp->rope_freq_base, hp->yarn_factor,
+                      hp->yarn_beta_fast, hp->yarn_beta_slow);
     if (hp->rope_dim != hp->head_dim)
         return gt_err(err, GPTC_ERR_UNSUPPORTED,
                       "%s: partial rotary embedding (rope.dimension_count %d != head_dim %d) is "

@@ -60,6 +60,7 @@ typedef struct g2_att {
     gt_pool *pool;
     int n_head, hd, E;
     float scale;
+    int n_tasks;
 } g2_att;
 
 static void g2_att_task(void *vc, int task, int thread) {
@@ -74,6 +75,13 @@ static void g2_att_task(void *vc, int task, int thread) {
                       c->qkv + (size_t)t * 3 * E + (size_t)h * c->hd,
                       gt_kv_k(kv, 0, E) + (size_t)h * c->hd, gt_kv_v(kv, 0, E) + (size_t)h * c->hd,
                       p + 1, E, c->hd, 0, 0.0f, c->scale, gt_pool_scratch(c->pool, thread));
+}
+
+/* every (row, head) task on the calling thread, for short contexts */
+static void g2_att_all(void *vc, int task, int thread) {
+    (void)task;
+    const g2_att *c = vc;
+    for (int t = 0; t < c->n_tasks; t++) g2_att_task(vc, t, thread);
 }
 
 gptc_status gt_forward_gpt2(gt_batch *bt, gptc_error *err) {
@@ -124,7 +132,14 @@ gptc_status gt_forward_gpt2(gt_batch *bt, gptc_error *err) {
                      .hd = hd,
                      .E = E,
                      .scale = 1.0f / sqrtf((float)hd)};
-        gt_pool_run(pool, nr * hp->n_head, g2_att_task, &ac);
+        ac.n_tasks = nr * hp->n_head;
+        int64_t work = 0; /* multiply-adds of the scores and the weighted sums */
+        for (int i = 0; i < nr; i++) work += bt->pos[rows ? rows[i] : i] + 1;
+        work *= (int64_t)2 * hd * hp->n_head;
+        if (work < OP_SERIAL_WORK)
+            gt_pool_run(pool, 1, g2_att_all, &ac);
+        else
+            gt_pool_run(pool, ac.n_tasks, g2_att_task, &ac);
         if (rows)
             for (int i = 0; i < nr; i++)
                 if (rows[i] != i) {

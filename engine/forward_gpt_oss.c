@@ -89,6 +89,7 @@ typedef struct att_ctx {
     int n_head, group, hd, window;
     size_t qd, row;
     float scale;
+    int n_tasks;
 } att_ctx;
 
 static void att_task(void *vc, int task, int thread) {
@@ -108,6 +109,13 @@ static void att_task(void *vc, int task, int thread) {
                       gt_kv_k(kv, lo, c->row) + (size_t)g * c->hd,
                       gt_kv_v(kv, lo, c->row) + (size_t)g * c->hd, p - lo + 1, c->row, c->hd,
                       c->sinks != NULL, c->sinks ? c->sinks[h] : 0.0f, c->scale, scratch);
+}
+
+/* every (row, head) task on the calling thread, for short contexts */
+static void att_all(void *vc, int task, int thread) {
+    (void)task;
+    att_ctx *c = vc;
+    for (int t = 0; t < c->n_tasks; t++) att_task(vc, t, thread);
 }
 
 static op_mm_job mm_job(float *y, const float *x, int T, const gt_weight *W, int64_t e,
@@ -223,7 +231,21 @@ gptc_status gt_forward_gpt_oss(gt_batch *bt, gptc_error *err) {
                       .qd = (size_t)QD,
                       .row = (size_t)KD,
                       .scale = 1.0f / sqrtf((float)hd)};
-        gt_pool_run(pool, nr * hp->n_head, att_task, &ac);
+        ac.n_tasks = nr * hp->n_head;
+        {
+            /* multiply-adds of the scores and the weighted sums */
+            int64_t work = 0;
+            for (int i = 0; i < nr; i++) {
+                int p = bt->pos[rows ? rows[i] : i] + 1;
+                if (ac.window > 0 && p > ac.window) p = ac.window;
+                work += (int64_t)p;
+            }
+            work *= (int64_t)2 * hd * hp->n_head;
+            if (work < OP_SERIAL_WORK)
+                gt_pool_run(pool, 1, att_all, &ac);
+            else
+                gt_pool_run(pool, ac.n_tasks, att_task, &ac);
+        }
         if (rows) /* compact the output rows to the front (out[i] >= i) */
             for (int i = 0; i < nr; i++)
                 if (rows[i] != i) {

@@ -144,6 +144,17 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
         goto fail;
     }
 
+    if (m->tok && m->arch == GT_ARCH_GPT_OSS && gptc_tokenizer_find(m->tok, "<|start|>") < 0 &&
+        gptc_tokenizer_find(m->tok, "<|message|>") < 0 &&
+        gptc_tokenizer_find(m->tok, "<|channel|>") < 0) {
+        /* e.g. GPT-2's tokenizer.json given to a gpt-oss model: its ids mean other text */
+        st = gt_err(err, GPTC_ERR_FORMAT,
+                    "%s: the tokenizer (%d tokens) has none of harmony's tokens (<|start|>, "
+                    "<|message|>, <|channel|>): wrong tokenizer for this gpt-oss model?",
+                    m->path, (int)gptc_tokenizer_n_vocab(m->tok));
+        goto fail;
+    }
+
     m->n_threads = p->n_threads > 0 ? p->n_threads : gt_n_cpus();
     st = pick_backend(m, p, err);
     if (st != GPTC_OK) goto fail;

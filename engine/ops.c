@@ -7,6 +7,11 @@
 
 #include "engine/quant.h"
 
+#if defined(__AVX2__)
+#define OPS_SIMD 1
+#include <immintrin.h>
+#endif
+
 /* ---- norms ------------------------------------------------------------------------------ */
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     double ss = 0.0;
@@ -31,18 +36,43 @@ void op_layernorm(float *out, const float *x, const float *g, const float *b, in
 }
 
 /* ---- dot / matmul ----------------------------------------------------------------------- */
-float op_dot_f32(const float *a, const float *b, int64_t n) {
-    float acc[16] = {0};
+/* 16 running sums (acc[j] over i = j mod 16), a tail into acc[0..), then a halving tree. The
+ * AVX path keeps acc in two registers and does the same operations in the same order. */
+static inline float dot_f32(const float *a, const float *b, int64_t n) {
     int64_t i = 0;
+#ifdef OPS_SIMD
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (; i + 16 <= n; i += 16) {
+        lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+        hi = _mm256_add_ps(hi,
+                           _mm256_mul_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)));
+    }
+    if (i == n) {
+        __m256 s8 = _mm256_add_ps(lo, hi); /* w = 8 */
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1)); /* 4 */
+        __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));         /* w = 2 */
+        return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2))); /* w = 1 */
+    }
+    float acc[16];
+    _mm256_storeu_ps(acc, lo);
+    _mm256_storeu_ps(acc + 8, hi);
+#else
+    float acc[16] = {0};
     for (; i + 16 <= n; i += 16)
         for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+#endif
     for (int j = 0; i < n; i++, j++) acc[j] += a[i] * b[i];
     for (int w = 8; w >= 1; w /= 2)
         for (int j = 0; j < w; j++) acc[j] += acc[j + w];
     return acc[0];
 }
 
-#define MM_TCHUNK 32 /* tokens per quant_dot_rows call (x chunk stays in L2) */
+float op_dot_f32(const float *a, const float *b, int64_t n) {
+    return dot_f32(a, b, n);
+}
+
+#define MM_TCHUNK 32    /* tokens per quant_dot_rows call (x chunk stays in L2) */
+#define MM_TILE_MIN_T 4 /* chunks of at least this many tokens go through quant_matmul */
 
 size_t op_matmul_scratch_bytes(int64_t n_in) {
     (void)n_in;
@@ -65,6 +95,16 @@ static void mm_rows(const op_mm_job *j, int64_t r0, int64_t r1) {
         int nt = j->T - t0 < MM_TCHUNK ? j->T - t0 : MM_TCHUNK;
         const float *xc = j->x + (size_t)t0 * n_in;
         float *yc = j->y + (size_t)t0 * n_out;
+        if (nt >= MM_TILE_MIN_T) {
+            /* register tiles of 4 rows x 3 tokens; r0 is a multiple of 4 (mm_task), so the
+             * rows each tile covers do not depend on the thread count */
+            quant_matmul(W->type, gt_weight_row(W, e, r0), W->row_bytes, r1 - r0, xc, n_in, nt,
+                         (size_t)n_in, yc + r0, (size_t)n_out);
+            if (j->bias)
+                for (int t = 0; t < nt; t++)
+                    for (int64_t r = r0; r < r1; r++) yc[(size_t)t * n_out + r] += j->bias[r];
+            continue;
+        }
         for (int64_t r = r0; r < r1; r++) {
             quant_dot_rows(W->type, gt_weight_row(W, e, r), xc, n_in, nt, (size_t)n_in, yc + r,
                            (size_t)n_out);
@@ -82,6 +122,15 @@ typedef struct mm_ctx {
     int64_t per;                /* rows per task */
     int task0[MM_MAX_JOBS + 1]; /* first task of each job */
 } mm_ctx;
+
+static void mm_task(void *vctx, int task, int thread);
+
+/* all tasks of a dispatch on the calling thread (gt_pool_run of one task: no wake-up) */
+static void mm_all(void *vctx, int task, int thread) {
+    (void)task;
+    const mm_ctx *c = vctx;
+    for (int t = 0; t < c->task0[c->n_jobs]; t++) mm_task(vctx, t, thread);
+}
 
 static void mm_task(void *vctx, int task, int thread) {
     (void)thread;
@@ -101,17 +150,27 @@ void op_matmul_batch(const op_mm_job *jobs, int n_jobs, gt_pool *pool) {
         c.jobs = jobs + j0;
         c.n_jobs = n_jobs - j0 < MM_MAX_JOBS ? n_jobs - j0 : MM_MAX_JOBS;
         /* ~4 tasks per thread over all rows of the group, at least 8 rows each */
-        int64_t rows = 0;
+        int64_t rows = 0, work = 0;
         for (int j = 0; j < c.n_jobs; j++)
-            if (c.jobs[j].T > 0) rows += c.jobs[j].W->ne[1];
+            if (c.jobs[j].T > 0) {
+                rows += c.jobs[j].W->ne[1];
+                work += c.jobs[j].W->ne[1] * c.jobs[j].W->ne[0] * c.jobs[j].T;
+            }
         int64_t per = (rows + (int64_t)nth * 4 - 1) / ((int64_t)nth * 4);
-        c.per = per < 8 ? 8 : per;
+        per = per < 8 ? 8 : per;
+        c.per = (per + 3) / 4 * 4; /* whole 4-row tiles of quant_matmul */
         c.task0[0] = 0;
         for (int j = 0; j < c.n_jobs; j++) {
             int64_t n = c.jobs[j].T > 0 ? (c.jobs[j].W->ne[1] + c.per - 1) / c.per : 0;
             c.task0[j + 1] = c.task0[j] + (int)n;
         }
-        gt_pool_run(pool, c.task0[c.n_jobs], mm_task, &c);
+        /* small products (decode of small layers) cost less than waking the workers; the
+         * partition into tasks and each row's arithmetic stay the same, so results do not
+         * change */
+        if (work < OP_SERIAL_WORK)
+            gt_pool_run(pool, 1, mm_all, &c);
+        else
+            gt_pool_run(pool, c.task0[c.n_jobs], mm_task, &c);
     }
 }
 
@@ -189,7 +248,7 @@ void op_attention_head(float *out, const float *q, const float *k, const float *
                        float *scratch) {
     float mx = has_sink ? sink : -INFINITY;
     for (int j = 0; j < n_kv; j++) {
-        float sj = op_dot_f32(q, k + (size_t)j * kv_stride, hd) * scale;
+        float sj = dot_f32(q, k + (size_t)j * kv_stride, hd) * scale;
         scratch[j] = sj;
         if (sj > mx) mx = sj;
     }
@@ -202,10 +261,40 @@ void op_attention_head(float *out, const float *q, const float *k, const float *
     for (int d = 0; d < hd; d++) out[d] = 0.0f;
     if (den == 0.0) return;
     float inv = (float)(1.0 / den);
+    for (int j = 0; j < n_kv; j++) scratch[j] *= inv;
+    /* out[d] = sum_j w_j v_j[d], each out[d] summed over j in order (mul, then add); with AVX
+     * 64 dimensions stay in 8 registers while j runs: the same operations, bit for bit */
+    int d0 = 0;
+#ifdef OPS_SIMD
+    for (; d0 + 64 <= hd; d0 += 64) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+               a7 = a0;
+        const float *vj = v + d0;
+        for (int j = 0; j < n_kv; j++, vj += kv_stride) {
+            const __m256 w = _mm256_set1_ps(scratch[j]);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(w, _mm256_loadu_ps(vj)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 8)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 16)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 24)));
+            a4 = _mm256_add_ps(a4, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 32)));
+            a5 = _mm256_add_ps(a5, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 40)));
+            a6 = _mm256_add_ps(a6, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 48)));
+            a7 = _mm256_add_ps(a7, _mm256_mul_ps(w, _mm256_loadu_ps(vj + 56)));
+        }
+        _mm256_storeu_ps(out + d0, a0);
+        _mm256_storeu_ps(out + d0 + 8, a1);
+        _mm256_storeu_ps(out + d0 + 16, a2);
+        _mm256_storeu_ps(out + d0 + 24, a3);
+        _mm256_storeu_ps(out + d0 + 32, a4);
+        _mm256_storeu_ps(out + d0 + 40, a5);
+        _mm256_storeu_ps(out + d0 + 48, a6);
+        _mm256_storeu_ps(out + d0 + 56, a7);
+    }
+#endif
     for (int j = 0; j < n_kv; j++) {
-        float w = scratch[j] * inv;
+        const float w = scratch[j];
         const float *vj = v + (size_t)j * kv_stride;
-        for (int d = 0; d < hd; d++) out[d] += w * vj[d];
+        for (int d = d0; d < hd; d++) out[d] += w * vj[d];
     }
 }
 

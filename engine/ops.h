@@ -23,9 +23,12 @@ float op_dot_f32(const float *a, const float *b, int64_t n);
 
 /* y[T][n_out] = x[T][n_in] . W^T (+ bias[n_out]) where W is [n_out][n_in] = ne[1] x ne[0]
  * in any quant type; `expert` selects ne[2] slice of a 3-D weight (-1 or 0 for 2-D).
- * Multi-threaded over output rows. For T == 1 each y = quant_dot(row, x); for T > 1 each row
- * is decoded once per chunk of 32 tokens (quant_dot_rows). pool may be NULL (single thread).
- * Each output element is computed by one task in a fixed order: thread-count invariant. */
+ * Multi-threaded over output rows (tasks of a multiple of 4 rows; products under
+ * OP_SERIAL_WORK multiply-adds stay on the calling thread). For T == 1 each y = quant_dot(row,
+ * x); for T > 1 the tokens go in chunks of 32: chunks of 4 or more tokens through quant_matmul
+ * (4-row x 3-token register tiles), shorter ones through quant_dot_rows. pool may be NULL
+ * (single thread). Each output element is computed by one task in a fixed order: thread-count
+ * invariant. */
 void op_matmul(float *y, const float *x, int T, const gt_weight *W, int64_t expert,
                const float *bias, gt_pool *pool);
 /* Several independent products in one pool dispatch (q/k/v; the experts of a MoE layer): each
@@ -39,6 +42,12 @@ typedef struct op_mm_job {
     const float *bias;
 } op_mm_job;
 void op_matmul_batch(const op_mm_job *jobs, int n_jobs, gt_pool *pool);
+
+/* Multiply-adds below which op_matmul_batch (and the attention dispatch) run on the calling
+ * thread: handing tasks to the pool's workers costs ~20 us a dispatch on a 2-core VM, more than
+ * such work (decode of small layers). The task partition and each output's arithmetic are the
+ * same either way, so results do not change. */
+#define OP_SERIAL_WORK (1 << 20)
 
 /* Scratch bytes per thread op_matmul needs for row length n_in (for gt_pool_reserve): 0 now. */
 size_t op_matmul_scratch_bytes(int64_t n_in);

@@ -77,7 +77,14 @@ gptc_status gptc_session_new(gptc_model *m, const gptc_session_params *p, gptc_s
         free(s);
         return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     }
-    st = gt_sampler_init(&s->sampler, &p->sampling, m->hp.n_vocab, s->n_ctx, err);
+    /* sample only ids the tokenizer can write: embedding rows past its vocabulary (padding, or
+     * a smaller tokenizer given with --tokenizer) have no text */
+    int n_sample = m->hp.n_vocab;
+    if (m->tok) {
+        int tv = (int)gptc_tokenizer_n_vocab(m->tok);
+        if (tv > 0 && tv < n_sample) n_sample = tv;
+    }
+    st = gt_sampler_init(&s->sampler, &p->sampling, n_sample, s->n_ctx, err);
     if (st != GPTC_OK) {
         free(s->history);
         free(s);

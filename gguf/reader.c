@@ -631,7 +631,8 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err) {
         return err->status;
     }
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO with no writer must not hang (it is refused just below) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return fail_path(err, GPTC_ERR_IO, path, "cannot open: %s", strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
@@ -641,7 +642,9 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err) {
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail_path(err, GPTC_ERR_IO, path, "not a regular file");
+        return fail_path(err, GPTC_ERR_IO, path, "%s",
+                         S_ISDIR(sb.st_mode) ? "is a directory, not a GGUF file"
+                                             : "not a regular file");
     }
     gguf_file *f = calloc(1, sizeof *f);
     if (f) f->path = strdup(path);
@@ -657,7 +660,8 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err) {
             int e = errno;
             close(fd);
             gguf_close(f);
-            return fail_path(err, GPTC_ERR_IO, path, "cannot map: %s", strerror(e));
+            return fail_path(err, e == ENOMEM ? GPTC_ERR_NOMEM : GPTC_ERR_IO, path,
+                             "cannot map: %s", strerror(e));
         }
         f->map = m;
         f->map_len = (size_t)sb.st_size;

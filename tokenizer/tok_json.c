@@ -14,14 +14,21 @@
  */
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tokenizer/tok_internal.h"
+
+/* Largest tokenizer.json read (the o200k one is 27 MB): an endless source such as /dev/zero is
+ * refused instead of eating all memory. */
+#define TOK_JSON_MAX ((size_t)1 << 30)
 
 typedef struct jctx {
     const char *file; /* path as given, prefix of every message */
@@ -477,18 +484,41 @@ gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gpt
     if (out) *out = NULL;
     jctx c = {path ? path : "(null)", err};
     if (!path || !out) return jfail(&c, GPTC_ERR_INVALID_ARG, NULL, "invalid argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return jfail(&c, GPTC_ERR_IO, NULL, "cannot open: %s", strerror(errno));
+    /* O_NONBLOCK: a FIFO with no writer must not hang the open (its read then sees EOF) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return jfail(&c, GPTC_ERR_IO, NULL, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return jfail(&c, GPTC_ERR_IO, NULL, "cannot stat: %s", strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return jfail(&c, GPTC_ERR_IO, NULL, "is a directory, not a tokenizer.json");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return jfail(&c, GPTC_ERR_NOMEM, NULL, "out of memory");
+    }
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long sz = ftell(f);
-        if (sz > 0) cap = (size_t)sz + 2;
-        rewind(f);
-    }
+    if (S_ISREG(sb.st_mode) && sb.st_size > 0 && (uint64_t)sb.st_size < TOK_JSON_MAX)
+        cap = (size_t)sb.st_size + 2;
     for (;;) {
         if (len + 1 >= cap) {
+            if (cap >= TOK_JSON_MAX) {
+                free(buf);
+                fclose(f);
+                return jfail(&c, GPTC_ERR_FORMAT, NULL,
+                             "larger than %d MiB (not a tokenizer.json?)",
+                             (int)(TOK_JSON_MAX >> 20));
+            }
             size_t nc = cap ? cap * 2 : 1 << 16;
+            if (nc > TOK_JSON_MAX) nc = TOK_JSON_MAX;
             char *nb = realloc(buf, nc);
             if (!nb) {
                 free(buf);
