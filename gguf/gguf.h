@@ -64,6 +64,8 @@ typedef enum gguf_vtype {
     GGUF_VT_F64 = 12,
 } gguf_vtype;
 const char *gguf_vtype_name(gguf_vtype t); /* "u32", "string", "array", ... */
+/* Encoded bytes of one scalar value of type t; 0 for string, array and unknown ids. */
+int gguf_vtype_size(uint32_t t);
 
 typedef struct gguf_str {
     const char *ptr; /* points into the mapping; NOT NUL-terminated */

@@ -169,28 +169,6 @@ static const char *show(gguf_str s, char *buf, size_t cap) {
 
 /* ---- values ------------------------------------------------------------------------------ */
 
-/* Encoded size of a scalar value type; 0 for string, array and unknown ids. */
-static int scalar_size(uint32_t t) {
-    switch (t) {
-    case GGUF_VT_U8:
-    case GGUF_VT_I8:
-    case GGUF_VT_BOOL:
-        return 1;
-    case GGUF_VT_U16:
-    case GGUF_VT_I16:
-        return 2;
-    case GGUF_VT_U32:
-    case GGUF_VT_I32:
-    case GGUF_VT_F32:
-        return 4;
-    case GGUF_VT_U64:
-    case GGUF_VT_I64:
-    case GGUF_VT_F64:
-        return 8;
-    default:
-        return 0;
-    }
-}
 
 /* Decodes a scalar at p (bounds already checked). */
 static void decode_scalar(gguf_vtype t, const uint8_t *p, gguf_value *v) {
@@ -251,7 +229,7 @@ static gptc_status parse_array(cursor *c, int depth, gguf_value *v) {
     uint64_t count_at = c->pos;
     if ((st = read_u64(c, "array length", &count))) return st;
     /* Smallest encoding of one element: a scalar's size, a string's or array's header. */
-    uint64_t min_elem = et == GGUF_VT_STRING ? 8 : et == GGUF_VT_ARRAY ? 12 : scalar_size(et);
+    uint64_t min_elem = et == GGUF_VT_STRING ? 8 : et == GGUF_VT_ARRAY ? 12 : gguf_vtype_size(et);
     if (count > remaining(c) / min_elem)
         return bad(c, count_at, "array of %llu %s elements exceeds the %llu bytes left",
                    (unsigned long long)count, gguf_vtype_name((gguf_vtype)et),
@@ -291,7 +269,7 @@ static gptc_status parse_value(cursor *c, uint32_t type, uint64_t type_at, int d
         return read_string(c, "string value", GGUF_MAX_STRING, &v->v.str);
     }
     if (type == GGUF_VT_ARRAY) return parse_array(c, depth, v);
-    int size = scalar_size(type);
+    int size = gguf_vtype_size(type);
     if (size == 0) return bad(c, type_at, "unknown value type %u", type);
     gptc_status st = need(c, (uint64_t)size, gguf_vtype_name((gguf_vtype)type));
     if (st) return st;
@@ -869,10 +847,10 @@ gptc_status gguf_get_arr(const gguf_file *f, const char *key, gguf_vtype elem_ty
 /* Encoded size of a validated value of type t at p. */
 static uint64_t encoded_size(gguf_vtype t, const uint8_t *p) {
     if (t == GGUF_VT_STRING) return 8 + le(p, 8);
-    if (t != GGUF_VT_ARRAY) return (uint64_t)scalar_size(t);
+    if (t != GGUF_VT_ARRAY) return (uint64_t)gguf_vtype_size(t);
     gguf_vtype et = (gguf_vtype)le(p, 4);
     uint64_t n = le(p + 4, 8), size = 12;
-    if (et != GGUF_VT_STRING && et != GGUF_VT_ARRAY) return size + n * (uint64_t)scalar_size(et);
+    if (et != GGUF_VT_STRING && et != GGUF_VT_ARRAY) return size + n * (uint64_t)gguf_vtype_size(et);
     for (uint64_t i = 0; i < n; i++) size += encoded_size(et, p + size);
     return size;
 }
@@ -913,7 +891,7 @@ int gguf_arr_next_str(const gguf_value *arr, uint64_t *pos, const uint8_t **curs
 /* Element i of a numeric array decoded, or NULL-typed (0) when not numeric / out of range. */
 static int arr_scalar(const gguf_value *arr, uint64_t i, gguf_value *v) {
     if (!arr || arr->type != GGUF_VT_ARRAY || i >= arr->v.arr.count) return 0;
-    int es = scalar_size(arr->v.arr.elem_type);
+    int es = gguf_vtype_size(arr->v.arr.elem_type);
     if (es == 0) return 0;
     decode_scalar(arr->v.arr.elem_type, arr->v.arr.data + i * (uint64_t)es, v);
     return 1;

@@ -70,3 +70,25 @@ const char *gptc_status_name(gptc_status s) {
 void gptc_free(void *p) {
     free(p);
 }
+
+int gguf_vtype_size(uint32_t t) {
+    switch (t) {
+    case GGUF_VT_U8:
+    case GGUF_VT_I8:
+    case GGUF_VT_BOOL:
+        return 1;
+    case GGUF_VT_U16:
+    case GGUF_VT_I16:
+        return 2;
+    case GGUF_VT_U32:
+    case GGUF_VT_I32:
+    case GGUF_VT_F32:
+        return 4;
+    case GGUF_VT_U64:
+    case GGUF_VT_I64:
+    case GGUF_VT_F64:
+        return 8;
+    default:
+        return 0;
+    }
+}

@@ -229,33 +229,11 @@ gptc_status gguf_writer_add_str(gguf_writer *w, const char *key, const char *s, 
     return GPTC_OK;
 }
 
-/* Encoded size of one scalar element; 0 for string/array. */
-static int scalar_size(gguf_vtype t) {
-    switch (t) {
-    case GGUF_VT_U8:
-    case GGUF_VT_I8:
-    case GGUF_VT_BOOL:
-        return 1;
-    case GGUF_VT_U16:
-    case GGUF_VT_I16:
-        return 2;
-    case GGUF_VT_U32:
-    case GGUF_VT_I32:
-    case GGUF_VT_F32:
-        return 4;
-    case GGUF_VT_U64:
-    case GGUF_VT_I64:
-    case GGUF_VT_F64:
-        return 8;
-    default:
-        return 0;
-    }
-}
 
 gptc_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type,
                                 const void *data, uint64_t count) {
     if (!w) return GPTC_ERR_INVALID_ARG;
-    int es = scalar_size(elem_type);
+    int es = gguf_vtype_size(elem_type);
     if (es == 0)
         return fail(w, GPTC_ERR_INVALID_ARG, "array %s: element type %d is not a scalar", key,
                     (int)elem_type);
