@@ -200,9 +200,11 @@ void op_rope_yarn_inv_freq(float *inv_freq, const op_rope_params *rp, int rounde
         if (rounded) {
             low = floor(low);
             high = ceil(high);
-            if (low < 0) low = 0;
-            if (high > d - 1) high = d - 1;
         }
+        /* Both Hugging Face (find_correction_range) and llama.cpp clamp the range to
+         * [0, d - 1], rounded or not; a short original context makes low negative. */
+        if (low < 0) low = 0;
+        if (high > d - 1) high = d - 1;
     }
     double span = high - low;
     if (rounded ? span < 0.001 : span == 0.0) span = 0.001;

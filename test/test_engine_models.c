@@ -269,10 +269,13 @@ static void ref_oss_r(const oss_cfg *c, const oss_w *w, const int32_t *ids, int 
     {
         double lo = HD * log(16.0 / (32.0 * 2 * M_PI)) / (2 * log(10000.0));
         double hi = HD * log(16.0 / (1.0 * 2 * M_PI)) / (2 * log(10000.0));
-        if (rounded) { /* llama.cpp: floor/ceil, clamped to [0, HD-1] */
-            lo = floor(lo) < 0 ? 0 : floor(lo);
-            hi = ceil(hi) > HD - 1 ? HD - 1 : ceil(hi);
+        if (rounded) { /* llama.cpp: floor/ceil */
+            lo = floor(lo);
+            hi = ceil(hi);
         }
+        /* both HF (find_correction_range) and llama.cpp clamp to [0, HD-1]; here lo < 0 */
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > HD - 1 ? HD - 1 : hi;
         for (int i = 0; i < HD / 2; i++) {
             double f = pow(10000.0, -2.0 * i / HD);
             double r = (i - lo) / (hi - lo);
@@ -1062,6 +1065,9 @@ END_TEST
 /* yarn_rounded = 1 follows llama.cpp's rounded correction range and changes the logits */
 START_TEST(test_yarn_rounded) {
     oss_cfg c = oss_default();
+    /* head size 32: clamped correction range (0, 1.62) vs rounded (0, 2) differ; with 16 the
+     * clamped (0, 0.81) and rounded (0, 1) ranges give the same frequencies */
+    c.HD = 32;
     oss_w w;
     mb b;
     const char *path = build_oss(&c, &w, &b, "yr.gguf");

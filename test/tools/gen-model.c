@@ -169,6 +169,7 @@ typedef struct config {
     int q4km;   /* stock llama-quantize Q4_K_M type rules */
     int untied; /* gpt2: write output.weight */
     int write_betas;
+    int fused; /* gpt-oss: one ffn_gate_up_exps tensor (type of exp_gate) */
     uint32_t type[C_COUNT];
     unsigned type_set; /* classes given explicitly by --types (override q4km rules) */
     uint64_t seed;
@@ -415,11 +416,19 @@ static void build_tensors(gen *g) {
             add_tensor(g, C_ROUTER, il, 0, sd, 2, d, E, 1, "blk.%d.ffn_gate_inp.weight", il);
             add_tensor(g, C_BIAS, il, 0, 0.1f, 1, E, 1, 1, "blk.%d.ffn_gate_inp.bias", il);
             /* gate/up at 2.5x so that the SwiGLU clamps at +-7 are reached now and then */
-            add_tensor(g, C_EXP_GATE, il, 0, 2.5f * sd, 3, d, ff, E, "blk.%d.ffn_gate_exps.weight",
-                       il);
-            add_tensor(g, C_BIAS, il, 0, 0.1f, 2, ff, E, 1, "blk.%d.ffn_gate_exps.bias", il);
-            add_tensor(g, C_EXP_UP, il, 0, 2.5f * sd, 3, d, ff, E, "blk.%d.ffn_up_exps.weight", il);
-            add_tensor(g, C_BIAS, il, 0, 0.1f, 2, ff, E, 1, "blk.%d.ffn_up_exps.bias", il);
+            if (c->fused) { /* per expert: ff gate rows, then ff up rows */
+                add_tensor(g, C_EXP_GATE, il, 0, 2.5f * sd, 3, d, 2 * ff, E,
+                           "blk.%d.ffn_gate_up_exps.weight", il);
+                add_tensor(g, C_BIAS, il, 0, 0.1f, 2, 2 * ff, E, 1, "blk.%d.ffn_gate_up_exps.bias",
+                           il);
+            } else {
+                add_tensor(g, C_EXP_GATE, il, 0, 2.5f * sd, 3, d, ff, E,
+                           "blk.%d.ffn_gate_exps.weight", il);
+                add_tensor(g, C_BIAS, il, 0, 0.1f, 2, ff, E, 1, "blk.%d.ffn_gate_exps.bias", il);
+                add_tensor(g, C_EXP_UP, il, 0, 2.5f * sd, 3, d, ff, E, "blk.%d.ffn_up_exps.weight",
+                           il);
+                add_tensor(g, C_BIAS, il, 0, 0.1f, 2, ff, E, 1, "blk.%d.ffn_up_exps.bias", il);
+            }
             add_tensor(g, C_EXP_DOWN, il, 0, 1.0f / sqrtf((float)ff), 3, ff, d, E,
                        "blk.%d.ffn_down_exps.weight", il);
             add_tensor(g, C_BIAS, il, 0, 0.1f, 2, d, E, 1, "blk.%d.ffn_down_exps.bias", il);
@@ -885,6 +894,8 @@ static void usage(void) {
         "         --q4km               llama-quantize Q4_K_M type rules\n"
         "         --layers N --experts N --experts-used N --embd N --ff N --heads N\n"
         "         --kv-heads N --ctx N --window N --rope-orig-ctx N --rope-theta X\n"
+        "         --head-dim N         gpt-oss: size of a head (default 64)\n"
+        "         --fused-gate-up      gpt-oss: fused ffn_gate_up_exps [d, 2 ff, experts]\n"
         "         --untied             gpt2: write a separate output.weight\n"
         "         --yarn-betas         write rope.scaling.yarn_beta_fast/slow (32/1)\n"
         "         --chat-template FILE --name S --threads N\n"
@@ -974,6 +985,7 @@ int main(int argc, char **argv) {
         INTARG("--ff", n_ff)
         INTARG("--heads", n_head)
         INTARG("--kv-heads", n_head_kv)
+        INTARG("--head-dim", head_dim)
         INTARG("--ctx", n_ctx)
         INTARG("--window", window)
         INTARG("--rope-orig-ctx", rope_orig_ctx)
@@ -985,6 +997,10 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(a, "--untied")) {
             c.untied = 1;
+            continue;
+        }
+        if (!strcmp(a, "--fused-gate-up")) {
+            c.fused = 1;
             continue;
         }
         if (!strcmp(a, "--yarn-betas")) {
@@ -1009,6 +1025,8 @@ int main(int argc, char **argv) {
         if (c.n_embd % c.n_head) die("--embd must be a multiple of --heads");
         c.head_dim = c.n_embd / c.n_head;
     }
+    if (c.arch == ARCH_GPT_OSS && (c.head_dim <= 0 || c.head_dim % 2))
+        die("--head-dim must be even and positive");
     if (c.n_head % c.n_head_kv)
         die("heads (%d) must be a multiple of kv heads (%d)", c.n_head, c.n_head_kv);
     if (c.arch == ARCH_GPT_OSS && c.n_expert_used > c.n_expert)
