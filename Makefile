@@ -178,10 +178,10 @@ SECONDS ?= 60
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-build/fuzz/%: test/fuzz/%.c $(SETUP_DEP) $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h test/util/regex_ref.*)
+build/fuzz/%: test/fuzz/%.c $(SETUP_DEP) $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h test/util/*)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(wildcard gguf/*.c) \
-		$(if $(findstring tok,$*),$(wildcard tokenizer/*.c),) $(LDLIBS)
+		$(if $(findstring tok,$*),$(wildcard tokenizer/*.c test/util/*.c),) $(LDLIBS)
 fuzz-%: build/fuzz/%_fuzz
 	@mkdir -p build/fuzz/corpus-$*
 	build/fuzz/$*_fuzz -max_total_time=$(SECONDS) -print_final_stats=1 build/fuzz/corpus-$* \

@@ -43,6 +43,20 @@ static inline void *gt_carve_take(gt_carve *c, size_t bytes) {
 static inline size_t gt_carve_size(size_t bytes) {
     return (bytes + 63) & ~(size_t)63;
 }
+/* A scratch layout: each item's pointer gets `bytes` from the block. */
+typedef struct gt_carve_item {
+    void **p;
+    size_t bytes;
+} gt_carve_item;
+/* Total bytes of the layout; with c non-NULL also hands every item its piece. */
+static inline size_t gt_carve_items(gt_carve *c, const gt_carve_item *it, size_t n) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += gt_carve_size(it[i].bytes);
+        if (c) *it[i].p = gt_carve_take(c, it[i].bytes);
+    }
+    return total;
+}
 
 /* Reserves rows for T new positions p0 .. p0+T-1 (p0 == kv->base + kv->count); afterwards
  * position j is row j - kv->base. A sliding-window layer with a full buffer first keeps only

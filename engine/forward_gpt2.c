@@ -24,10 +24,7 @@ typedef struct g2_buf {
 
 static size_t g2_layout(const gptc_model *m, int B, gt_carve *c, g2_buf *b) {
     const size_t E = (size_t)m->hp.n_embd, F = (size_t)m->hp.n_ff, Bz = (size_t)B;
-    struct {
-        void **p;
-        size_t bytes;
-    } items[] = {
+    const gt_carve_item items[] = {
         {(void **)&b->x, Bz * E * 4},
         {(void **)&b->xn, Bz * E * 4},
         {(void **)&b->qkv, Bz * 3 * E * 4},
@@ -37,12 +34,7 @@ static size_t g2_layout(const gptc_model *m, int B, gt_carve *c, g2_buf *b) {
         {(void **)&b->out, Bz * 4},
         {(void **)&b->lchunk, (size_t)GT_LOGITS_CHUNK * (size_t)m->hp.n_vocab * 4},
     };
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
-        total += gt_carve_size(items[i].bytes);
-        if (c) *items[i].p = gt_carve_take(c, items[i].bytes);
-    }
-    return total;
+    return gt_carve_items(c, items, sizeof items / sizeof items[0]);
 }
 
 size_t gt_forward_gpt2_scratch(const gptc_model *m, int n_batch, int n_ctx) {

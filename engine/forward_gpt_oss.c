@@ -38,10 +38,7 @@ static size_t oss_layout(const gptc_model *m, int B, gt_carve *c, oss_buf *b) {
     const size_t K = (size_t)hp->n_expert_used;
     const size_t QD = (size_t)hp->n_head * hp->head_dim, KD = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t Bz = (size_t)B;
-    struct {
-        void **p;
-        size_t bytes;
-    } items[] = {
+    const gt_carve_item items[] = {
         {(void **)&b->x, Bz * E * 4},
         {(void **)&b->xn, Bz * E * 4},
         {(void **)&b->q, Bz * QD * 4},
@@ -63,12 +60,7 @@ static size_t oss_layout(const gptc_model *m, int B, gt_carve *c, oss_buf *b) {
         {(void **)&b->out, Bz * 4},
         {(void **)&b->lchunk, (size_t)GT_LOGITS_CHUNK * (size_t)hp->n_vocab * 4},
     };
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
-        total += gt_carve_size(items[i].bytes);
-        if (c) *items[i].p = gt_carve_take(c, items[i].bytes);
-    }
-    return total;
+    return gt_carve_items(c, items, sizeof items / sizeof items[0]);
 }
 
 size_t gt_forward_gpt_oss_scratch(const gptc_model *m, int n_batch, int n_ctx) {

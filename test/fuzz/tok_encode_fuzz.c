@@ -8,37 +8,9 @@
 #include <string.h>
 
 #include "gptc.h"
+#include "test/util/testutil.h"
 
 static gptc_tokenizer *tok;
-
-static int valid_utf8(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i], need, cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            need = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            need = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            need = 3, cp = c & 0x07;
-        else
-            return 0;
-        if (i + need >= n) return 0;
-        for (unsigned k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tok) {
@@ -58,14 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     gptc_status st = gptc_tokenize(tok, text, len, flags, &ids, &n, &err);
     if (st != GPTC_OK) {
         if (st != GPTC_ERR_FORMAT || strncmp(err.msg, "invalid UTF-8 at byte offset ", 29) ||
-            valid_utf8((const uint8_t *)text, len))
+            tu_utf8_valid((const uint8_t *)text, len))
             abort();
         size_t off = strtoull(err.msg + 29, NULL, 10);
         /* the prefix before the offset is valid, the input from there is not */
-        if (off > len || !valid_utf8((const uint8_t *)text, off)) abort();
+        if (off > len || !tu_utf8_valid((const uint8_t *)text, off)) abort();
         return 0;
     }
-    if (!valid_utf8((const uint8_t *)text, len)) abort();
+    if (!tu_utf8_valid((const uint8_t *)text, len)) abort();
     char *out;
     size_t olen;
     if (gptc_detokenize(tok, ids, n, 0, &out, &olen, &err) != GPTC_OK) abort();

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <utf8proc.h>
 
-#include "test/util/regex_ref.c"
+#include "test/util/regex_ref.h"
 #include "tokenizer/pretok.h"
 
 static int valid_utf8(const uint8_t *d, size_t n) {
