@@ -497,7 +497,7 @@ static int top_p_cut(const gt_cand *c, int n, float mx, double z, float top_p) {
 
 /* temperature, softmax, draw over c[0..n) in their order */
 #define EXACT_DRAW_MAX 4096
-static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n) {
+static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n, double u01) {
     const gptc_sampler_params *p = &smp->p;
     float mx = -INFINITY;
     for (int i = 0; i < n; i++)
@@ -507,7 +507,7 @@ static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n) {
         float *e = smp->work;
         for (int i = 0; i < n; i++) e[i] = c[i].v;
         double z = exp_blocks(e, e, n, mx, 1.0f / p->temperature, smp->bsum);
-        int i = draw_blocks(e, n, smp->bsum, gt_rng_uniform(&smp->rng) * z);
+        int i = draw_blocks(e, n, smp->bsum, u01 * z);
         return c[i < 0 ? 0 : i].id;
     }
     double z = 0.0;
@@ -517,7 +517,7 @@ static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n) {
         c[i].v = (float)e;
         z += e;
     }
-    double u = gt_rng_uniform(&smp->rng) * z;
+    double u = u01 * z;
     double cum = 0.0;
     int last = 0;
     for (int i = 0; i < n; i++) {
@@ -531,6 +531,13 @@ static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n) {
 
 /* ---- sampling --------------------------------------------------------------------------- */
 int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist) {
+    /* one uniform per non-greedy call, drawn before looking at the logits */
+    const double u = smp->p.temperature > 0.0f ? gt_rng_uniform(&smp->rng) : 0.0;
+    return gt_sampler_sample_u(smp, logits, hist, n_hist, u);
+}
+
+int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist,
+                            double u) {
     const gptc_sampler_params *p = &smp->p;
     const int nv = smp->n_vocab;
     const float *l = logits;
@@ -552,7 +559,7 @@ int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *h
          * exps and their block sums, one draw that scans a single block */
         double z = exp_blocks(l, smp->work, nv, mx, 1.0f / p->temperature, smp->bsum);
         /* z >= 1: the max contributes exp(0) (l may alias work: it holds the exps now) */
-        int i = draw_blocks(smp->work, nv, smp->bsum, gt_rng_uniform(&smp->rng) * z);
+        int i = draw_blocks(smp->work, nv, smp->bsum, u * z);
         return i < 0 ? 0 : i;
     }
 
@@ -617,5 +624,5 @@ int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *h
         n = k > 0 ? k : 1;
     }
     if (n <= 0) return vec_argmax(l, nv);
-    return draw_cands(smp, c, n);
+    return draw_cands(smp, c, n, u);
 }

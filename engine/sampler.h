@@ -61,7 +61,13 @@ void gt_sampler_free(gt_sampler *smp);
 /* Replaces the parameters and reseeds the RNG with p->seed. */
 void gt_sampler_set(gt_sampler *smp, const gptc_sampler_params *p);
 /* Draws one token from logits[n_vocab]; hist[n_hist] is the context (penalties use its last
- * penalty_last_n entries; -1 = all). */
+ * penalty_last_n entries; -1 = all). RNG use: exactly one gt_rng_uniform per call when
+ * temperature > 0 (taken first, whatever the logits), none when greedy; the rest is
+ * gt_sampler_sample_u with that u, so a device sampler given the same u (cuda/sample.cu) consumes
+ * the RNG identically. */
 int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist);
+/* The same with the uniform u in [0, 1) given (ignored when greedy); does not touch smp->rng. */
+int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist,
+                            double u);
 
 #endif
