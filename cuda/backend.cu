@@ -42,6 +42,21 @@ typedef struct cu_layer {
     int64_t gate_bs, up_bs, down_bs; /* bias strides (floats) between experts */
 } cu_layer;
 
+/* Workspace of gptc_decode_multi (several sessions, one token each), grown on demand; the
+ * other activations live in the first session's workspace. hdr = ids, positions and the
+ * sessions' cache pointers, filled in pinned memory and sent in one copy. */
+typedef struct cu_multi {
+    int cap;
+    void *dev, *pin;
+    size_t hdr_bytes, bytes;
+    int32_t *ids, *pos; /* [cap] */
+    float **kc, **vc;   /* [cap] */
+    float *logits;      /* [cap][n_vocab] */
+    float *yk;          /* [cap * k][n_embd] */
+    float *g, *u;       /* [cap * k][n_ff] gate / up products */
+    int32_t *grp, *list;
+} cu_multi;
+
 typedef struct cu_model {
     int dev;
     cudaStream_t st;
@@ -55,6 +70,7 @@ typedef struct cu_model {
     float *inv_freq;
     float mscale;
     size_t dq_elems; /* f16 dequant workspace elements per session */
+    cu_multi mw;
 } cu_model;
 
 typedef struct cu_sess {
@@ -65,7 +81,7 @@ typedef struct cu_sess {
     size_t kv_bytes, ws_bytes;
     float *x, *qkv, *attn, *ffn, *tmp, *logits, *part, *rlog, *wts, *g, *y;
     gtc_act a, b, hact;
-    int32_t *ids_tok, *ids_exp, *perm_tok, *pos, *sampled;
+    int32_t *ids_tok, *ids_exp, *perm_tok, *pos, *sampled, *grp;
     unsigned *tickets; /* router top-k: per-token block counters (kept zero between calls) */
     float *perm_w;
     uint16_t *dq, *xg16, *h16;
@@ -73,6 +89,9 @@ typedef struct cu_sess {
     void *h_pin; /* pinned host staging */
     int32_t *h_tok, *h_ids, *h_perm;
     float *h_wts, *h_permw, *h_logits;
+    void *smp_ws; /* gtc_sample workspace (its own cudaMalloc) */
+    size_t smp_ws_bytes;
+    int32_t *d_hist, *h_hist; /* [n_ctx] penalty window: device copy, pinned staging */
     cudaGraphExec_t graph;
     int graph_ok;
     struct cu_prof *prof;
@@ -96,12 +115,15 @@ static gptc_status cerr(gptc_error *err, const char *what)
 
 /* Batches of at most gemv_max_t tokens use the GEMV kernels (one weight pass per token);
  * larger ones the dequantise + cuBLAS path. MoE batches of at least moe_grouped_min_t tokens
- * are grouped by expert (cuBLAS), smaller ones use the decode kernels. Debug/tuning knobs:
- * GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T. */
-static int gemv_max_t = 4, moe_grouped_min_t = 17;
+ * are grouped by expert (cuBLAS), smaller ones use the decode kernels. Batches of 2..mmq_max_t
+ * tokens (and every gptc_decode_multi step) use the int8 tensor-core kernels (gtc_mmq) for
+ * Q8_0 / MXFP4 weights instead, MoE grouped by expert on the device. Debug/tuning knobs:
+ * GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T, GPTC_CUDA_MMQ_MAX_T. */
+static int gemv_max_t = 4, moe_grouped_min_t = 17, mmq_max_t = 128;
 static void read_knobs(void)
 {
     const char *v;
+    if ((v = getenv("GPTC_CUDA_MMQ_MAX_T")) && atoi(v) >= 0) mmq_max_t = atoi(v);
     if ((v = getenv("GPTC_CUDA_GEMV_MAX_T")) && atoi(v) > 0) gemv_max_t = atoi(v);
     if ((v = getenv("GPTC_CUDA_MOE_GROUPED_MIN_T")) && atoi(v) > 0) moe_grouped_min_t = atoi(v);
 }
@@ -114,11 +136,11 @@ typedef struct cu_prof {
     cudaEvent_t ev[PROF_MAX];
     const char *nm[PROF_MAX];
     int n;
-    const char *cls[2][PROF_CLS];
-    double ms[2][PROF_CLS];
-    long cnt[2][PROF_CLS];
-    int ncls[2], n_fw[2];
-    double fw_ms[2];
+    const char *cls[3][PROF_CLS]; /* modes: decode, prefill, decode_multi */
+    double ms[3][PROF_CLS];
+    long cnt[3][PROF_CLS];
+    int ncls[3], n_fw[3];
+    double fw_ms[3];
 } cu_prof;
 
 static cu_prof *prof_new(void)
@@ -139,9 +161,10 @@ static cu_prof *prof_new(void)
 static void prof_free(cu_prof *p)
 {
     if (!p) return;
-    for (int m = 0; m < 2; m++) {
+    static const char *const mode_name[3] = {"decode", "prefill", "decode_multi"};
+    for (int m = 0; m < 3; m++) {
         if (!p->n_fw[m]) continue;
-        fprintf(stderr, "cuda profile: %s: %d forwards, %.3f ms each\n", m ? "prefill" : "decode",
+        fprintf(stderr, "cuda profile: %s: %d forwards, %.3f ms each\n", mode_name[m],
                 p->n_fw[m], p->fw_ms[m] / p->n_fw[m]);
         for (int c = 0; c < p->ncls[m]; c++)
             fprintf(stderr, "  %-16s %9.3f ms %5.1f%% %7.1f launches/forward\n", p->cls[m][c],
@@ -327,6 +350,7 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
     TAKE(s->ids_exp, int32_t, (size_t)B * k);
     TAKE(s->wts, float, (size_t)B * k);
     TAKE(s->perm_tok, int32_t, (size_t)B * k);
+    TAKE(s->grp, int32_t, 2 * (size_t)E + 1);
     TAKE(s->perm_w, float, (size_t)B * k);
     TAKE(s->ids_tok, int32_t, B);
     TAKE(s->tickets, unsigned, B);
@@ -336,8 +360,9 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
     if (s->tmp_elems < (size_t)4 * 4096) s->tmp_elems = 4 * 4096;
     TAKE(s->tmp, float, s->tmp_elems);
     if (B > 1 && hp->n_expert > 0) {
-        TAKE(s->g, float, (size_t)2 * B * 4 * nff); /* [gate | up (| lo weights)], hi + lo x */
-        TAKE(s->y, float, (size_t)2 * B * 2 * ne);
+        /* [gate | up (| lo weights)], hi + lo x; tensor-core MoE: gate and up of B*k pairs */
+        TAKE(s->g, float, (size_t)B * nff * (k > 4 ? 2 * k : 8));
+        TAKE(s->y, float, (size_t)B * ne * (k > 4 ? k : 4)); /* or [B*k][ne] pair outputs */
         TAKE(s->xg16, uint16_t, (size_t)2 * B * ne);
         TAKE(s->h16, uint16_t, (size_t)2 * B * nff);
     }
@@ -357,6 +382,9 @@ static void cu_model_free(gptc_model *m)
     if (cm->st) cudaStreamDestroy(cm->st);
     cudaFree(cm->arena);
     cudaFree(cm->inv_freq);
+    cudaFree(cm->mw.dev);
+    cudaFreeHost(cm->mw.pin);
+    __atomic_fetch_sub((uint64_t *)&m->workspace_bytes, cm->mw.bytes, __ATOMIC_RELAXED);
     free(cm->L);
     free(cm);
     m->backend_data = NULL;
@@ -608,6 +636,9 @@ static void cu_session_free(gptc_session *s)
     gptc_model *m = s->model;
     if (cs->graph) cudaGraphExecDestroy(cs->graph);
     prof_free(cs->prof);
+    cudaFree(cs->smp_ws);
+    cudaFree(cs->d_hist);
+    cudaFreeHost(cs->h_hist);
     cudaFree(cs->blob);
     cudaFreeHost(cs->h_pin);
     __atomic_fetch_sub((uint64_t *)&m->kv_bytes, cs->kv_bytes, __ATOMIC_RELAXED);
@@ -662,6 +693,21 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err)
     cs->h_permw = (float *)hp8;
     hp8 += ALIGN256(sizeof(float) * nk);
     cs->h_logits = (float *)hp8;
+    /* the device sampler: its workspace and the penalty window */
+    cs->smp_ws_bytes = gtc_sample_ws_bytes(s->sampler.n_vocab);
+    if (cudaMalloc(&cs->smp_ws, cs->smp_ws_bytes) != cudaSuccess ||
+        cudaMalloc((void **)&cs->d_hist, sizeof(int32_t) * (size_t)s->n_ctx) != cudaSuccess ||
+        cudaHostAlloc((void **)&cs->h_hist, sizeof(int32_t) * (size_t)s->n_ctx,
+                      cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        cudaFree(cs->smp_ws);
+        cudaFree(cs->d_hist);
+        cudaFree(cs->blob);
+        cudaFreeHost(cs->h_pin);
+        free(cs);
+        return gt_err(err, GPTC_ERR_DEVICE_NOMEM, "CUDA: cannot allocate the sampler workspace");
+    }
+    cs->ws_bytes += cs->smp_ws_bytes + sizeof(int32_t) * (size_t)s->n_ctx;
     cs->prof = prof_new();
     s->backend_data = cs;
     __atomic_fetch_add((uint64_t *)&m->kv_bytes, cs->kv_bytes, __ATOMIC_RELAXED);
@@ -679,6 +725,8 @@ typedef struct fw {
     cu_prof *prof;
     FILE *trace; /* GPTC_CUDA_TRACE: this forward's stages are written here (debug) */
     int pos;
+    const int32_t *ids;  /* device token ids of this forward */
+    const gtc_seqs *sq;  /* decode_multi: per-token positions and caches (else NULL) */
 } fw;
 
 /* Debug trace (GPTC_CUDA_TRACE=<file>, GPTC_CUDA_TRACE_POS=<p>[,<p>...]): a single-token forward
@@ -764,12 +812,23 @@ static gtc_act act_view(const gtc_act *a, int n)
  * half): MXFP4 (doubled E2M1 x power of two) and F16 are exact in fp16. */
 static int wsplit(uint32_t type) { return !(type == 39 /* MXFP4 */ || type == 1 /* F16 */); }
 
+/* 1 when this T-token product goes to the tensor-core kernels (gtc_mmq). */
+static int use_mmq(const fw *F, int T, const gtc_mat *W, const gtc_act *x)
+{
+    return T > 1 && (F->sq || T <= mmq_max_t) && gtc_mmq_supported(W, x);
+}
+
 /* out[t][r] (stride ldo) = (add ? out : 0) + act(W x_t + bias) for T tokens. */
 static gptc_status linear(fw *F, const gtc_mat *W, const gtc_act *x, int T, float *out, int ldo,
                           const float *bias, int add, int act, const char *nm)
 {
     gptc_error *err = F->err;
-    if (T <= gemv_max_t || W->n_rows <= 256) { /* small batches / router: weight pass per token */
+    if (use_mmq(F, T, W, x)) { /* several sessions or a small batch: tensor cores */
+        gtc_gemv_seg sg = {*W, bias, out, add, act, ldo};
+        TRYF(gtc_mmq(&sg, 1, x, T, (gtc_stream)F->st), "mmq");
+        return GPTC_OK;
+    }
+    if (T <= gemv_max_t || W->n_rows <= 256 || F->sq) { /* decode, small batches, router */
         gtc_gemv_seg sg = {*W, bias, out, add, act, ldo};
         TRYF(gtc_gemv(&sg, 1, x, T, (gtc_stream)F->st), nm);
         return GPTC_OK;
@@ -819,7 +878,13 @@ static gptc_status attention_block(fw *F, int l, int T)
     gptc_status st;
     if (m->arch == GT_ARCH_GPT2) {
         if ((st = linear(F, &C->wqkv, &a, T, cs->qkv, qw, C->bqkv, 0, 0, "gemv_qkv")) != GPTC_OK) return st;
-    } else if (T <= gemv_max_t) {
+    } else if (use_mmq(F, T, &C->wq, &a) && use_mmq(F, T, &C->wk, &a) &&
+               use_mmq(F, T, &C->wv, &a)) {
+        gtc_gemv_seg sg[3] = {{C->wq, C->bq, cs->qkv, 0, 0, qw},
+                              {C->wk, C->bk, cs->qkv + nq, 0, 0, qw},
+                              {C->wv, C->bv, cs->qkv + nq + nkv, 0, 0, qw}};
+        TRYF(gtc_mmq(sg, 3, &a, T, (gtc_stream)F->st), "mmq");
+    } else if (T <= gemv_max_t || F->sq) {
         gtc_gemv_seg sg[3] = {{C->wq, C->bq, cs->qkv, 0, 0, qw},
                               {C->wk, C->bk, cs->qkv + nq, 0, 0, qw},
                               {C->wv, C->bv, cs->qkv + nq + nkv, 0, 0, qw}};
@@ -835,19 +900,33 @@ static gptc_status attention_block(fw *F, int l, int T)
     const int swa = m->layers[l].is_swa && hp->sliding_window > 0;
     const int ring = swa && cs->ring < cs->n_ctx ? cs->ring : 0;
     const int store = swa || !cs->swa_only; /* the rebuild leaves the full layers' rows alone */
-    TRYF(gtc_rope_store(cs->qkv, cs->qkv + nq, cs->qkv + nq + nkv, qw, T, hp->n_head,
-                        hp->n_head_kv, hp->head_dim, m->arch == GT_ARCH_GPT_OSS ? cm->inv_freq : NULL,
-                        cm->mscale, cs->pos, store ? kc : NULL, store ? vc : NULL, ring,
-                        (gtc_stream)F->st),
-         "rope");
+    const float *inv_freq = m->arch == GT_ARCH_GPT_OSS ? cm->inv_freq : NULL;
     int window = swa ? hp->sliding_window : 0;
     const int max_pos = cs->n_ctx - 1; /* sets the split count: fixed, so graphs replay */
     gtc_act b = act_view(&cs->b, nq);
-    const int fused = hp->head_dim == 64 && T <= gemv_max_t; /* combine writes b's int16 copy */
-    TRYF(gtc_attention(cs->qkv, qw, T, hp->n_head, hp->n_head_kv, hp->head_dim, kc, vc, ring,
-                       cs->pos, max_pos, window, C->sinks, 1.f / sqrtf((float)hp->head_dim), cs->part,
-                       fused ? b.f : cs->attn, fused ? &b : NULL, (gtc_stream)F->st),
-         "attention");
+    const int fused = hp->head_dim == 64 && (T <= gemv_max_t || F->sq); /* b's int16 copy too */
+    const float scale = 1.f / sqrtf((float)hp->head_dim);
+    if (F->sq) { /* several sessions: each token its own position and caches */
+        gtc_seqs sq = *F->sq;
+        sq.layer_off = lay;
+        TRYF(gtc_rope_store_seqs(cs->qkv, cs->qkv + nq, cs->qkv + nq + nkv, qw, T, hp->n_head,
+                                 hp->n_head_kv, hp->head_dim, inv_freq, cm->mscale, &sq, ring,
+                                 (gtc_stream)F->st),
+             "rope");
+        TRYF(gtc_attention_seqs(cs->qkv, qw, T, hp->n_head, hp->n_head_kv, hp->head_dim, &sq, ring,
+                                max_pos, window, C->sinks, scale, cs->part,
+                                fused ? b.f : cs->attn, fused ? &b : NULL, (gtc_stream)F->st),
+             "attention");
+    } else {
+        TRYF(gtc_rope_store(cs->qkv, cs->qkv + nq, cs->qkv + nq + nkv, qw, T, hp->n_head,
+                            hp->n_head_kv, hp->head_dim, inv_freq, cm->mscale, cs->pos,
+                            store ? kc : NULL, store ? vc : NULL, ring, (gtc_stream)F->st),
+             "rope");
+        TRYF(gtc_attention(cs->qkv, qw, T, hp->n_head, hp->n_head_kv, hp->head_dim, kc, vc, ring,
+                           cs->pos, max_pos, window, C->sinks, scale, cs->part,
+                           fused ? b.f : cs->attn, fused ? &b : NULL, (gtc_stream)F->st),
+             "attention");
+    }
     if (!fused)
         TRYF(gtc_prep_act(cs->attn, T, nq, GTC_NORM_NONE, NULL, NULL, 0.f, &b, (gtc_stream)F->st),
              "prep");
@@ -867,6 +946,47 @@ static gptc_status moe_block(fw *F, int l, int T)
                          cs->wts, (gtc_stream)F->st),
          "router_topk");
     const float alpha = hp->swiglu_alpha, limit = hp->swiglu_limit;
+    if (F->sq || (T > 1 && T <= mmq_max_t && use_mmq(F, T, &C->gate, &a) &&
+                  use_mmq(F, T, &C->up, &a) && use_mmq(F, T, &C->down, &cs->hact))) {
+        /* grouped by expert on the device (no host sync), each expert's weights read once per
+         * 32 of its tokens; buffers: the multi workspace, or the session's prefill ones */
+        cu_multi *mw = &F->cm->mw;
+        int32_t *grp = F->sq ? mw->grp : cs->grp, *list = F->sq ? mw->list : cs->perm_tok;
+        float *gb = F->sq ? mw->g : cs->g, *ub = F->sq ? mw->u : cs->g + (size_t)T * k * nff;
+        float *yk = F->sq ? mw->yk : cs->y;
+        TRYF(gtc_moe_group(cs->ids_exp, T, k, E, grp, list, (gtc_stream)F->st), "moe_group");
+        if (gtc_mmq_supported(&C->gate, &a) && gtc_mmq_supported(&C->up, &a) &&
+            gtc_mmq_supported(&C->down, &cs->hact)) { /* tensor cores */
+            if (C->gate_bs == C->up_bs || !C->gate_b || !C->up_b) { /* gate and up: one launch */
+                TRYF(gtc_mmq_grouped(&C->gate, C->gate_b, &C->up, C->up_b, ub,
+                                     C->gate_b ? C->gate_bs : C->up_bs, E, T * k, grp, list, k,
+                                     NULL, &a,
+                                     gb, nff, (gtc_stream)F->st),
+                     "mmq_moe");
+            } else {
+                TRYF(gtc_mmq_grouped(&C->gate, C->gate_b, NULL, NULL, NULL, C->gate_bs, E, T * k, grp,
+                                     list, k, NULL, &a, gb, nff, (gtc_stream)F->st),
+                     "mmq_moe");
+                TRYF(gtc_mmq_grouped(&C->up, C->up_b, NULL, NULL, NULL, C->up_bs, E, T * k, grp, list, k,
+                                     NULL, &a, ub, nff, (gtc_stream)F->st),
+                     "mmq_moe");
+            }
+            TRYF(gtc_swiglu_q(gb, ub, nff, T * k, alpha, limit, &cs->hact, (gtc_stream)F->st),
+                 "swiglu");
+            TRYF(gtc_mmq_grouped(&C->down, C->down_b, NULL, NULL, NULL, C->down_bs, E, T * k, grp, list,
+                                 1, cs->wts, &cs->hact, yk, ne, (gtc_stream)F->st),
+                 "mmq_moe");
+            TRYF(gtc_moe_sum(yk, T, k, ne, cs->x, (gtc_stream)F->st), "moe_sum");
+            return GPTC_OK;
+        }
+        TRYF(gtc_moe_gate_up_grouped(&C->gate, &C->up, C->gate_b, C->up_b, C->gate_bs, E, grp,
+                                     list, k, &a, alpha, limit, &cs->hact, (gtc_stream)F->st),
+             "moe gate/up");
+        TRYF(gtc_moe_down_grouped(&C->down, C->down_b, C->down_bs, E, grp, list, cs->wts, T, k,
+                                  &cs->hact, yk, cs->x, (gtc_stream)F->st),
+             "moe down");
+        return GPTC_OK;
+    }
     if (T < moe_grouped_min_t) {
         TRYF(gtc_moe_gate_up(&C->gate, &C->up, C->gate_b, C->up_b, C->gate_bs, cs->ids_exp, T, k,
                              &a, alpha, limit, &cs->hact, (gtc_stream)F->st),
@@ -963,9 +1083,14 @@ static gptc_status forward_T(fw *F, int T, float *logits_all, const gptc_session
     const int ne = hp->n_embd;
     const int norm = m->arch == GT_ARCH_GPT2 ? GTC_NORM_LAYER : GTC_NORM_RMS;
     gptc_status st;
-    TRYF(gtc_embed(&cm->tok_embd, cs->ids_tok, T, cs->x, cm->has_pos ? &cm->pos_embd : NULL,
-                   cs->pos, (gtc_stream)F->st),
-         "embed");
+    if (F->sq)
+        TRYF(gtc_embed_seqs(&cm->tok_embd, F->ids, T, cs->x, cm->has_pos ? &cm->pos_embd : NULL,
+                            F->sq->pos, (gtc_stream)F->st),
+             "embed");
+    else
+        TRYF(gtc_embed(&cm->tok_embd, cs->ids_tok, T, cs->x, cm->has_pos ? &cm->pos_embd : NULL,
+                       cs->pos, (gtc_stream)F->st),
+             "embed");
     gtc_act a = act_view(&cs->a, ne);
     for (int l = 0; l < hp->n_layer; l++) {
         cu_layer *C = &cm->L[l];
@@ -1004,6 +1129,12 @@ static gptc_status forward_T(fw *F, int T, float *logits_all, const gptc_session
     }
     /* output norm + LM head */
     const int V = hp->n_vocab;
+    if (F->sq) { /* every token's logits, [T][V] in the multi workspace */
+        TRYF(gtc_prep_act(cs->x, T, ne, norm, cm->output_norm, cm->output_norm_b, hp->norm_eps,
+                          &a, (gtc_stream)F->st),
+             "norm");
+        return linear(F, &cm->output, &a, T, cm->mw.logits, V, NULL, 0, 0, "gemv_lm_head");
+    }
     if (!logits_all || T == 1) {
         TRYF(gtc_prep_act(cs->x + (size_t)(T - 1) * ne, 1, ne, norm, cm->output_norm,
                           cm->output_norm_b, hp->norm_eps, &a, (gtc_stream)F->st),
@@ -1057,7 +1188,7 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
     cu_model *cm = (cu_model *)m->backend_data;
     cu_sess *cs = (cu_sess *)s->backend_data;
     TRYC(cudaSetDevice(cm->dev));
-    fw F = {m, cm, cs, cm->st, err, cs->prof, NULL, (int)s->n_past};
+    fw F = {m, cm, cs, cm->st, err, cs->prof, NULL, (int)s->n_past, cs->ids_tok, NULL};
     int32_t pos = s->n_past;
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->hp.n_vocab)
@@ -1118,6 +1249,170 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
     return GPTC_OK;
 }
 
+/* Grows the decode_multi workspace to n tokens. */
+static gptc_status multi_reserve(gptc_model *m, cu_model *cm, int n, gptc_error *err)
+{
+    cu_multi *mw = &cm->mw;
+    if (mw->cap >= n) return GPTC_OK;
+    const gt_hparams *hp = &m->hp;
+    int cap = mw->cap ? mw->cap : 8;
+    while (cap < n) cap *= 2;
+    const int k = hp->n_expert_used > 0 ? hp->n_expert_used : 1;
+    const int E = hp->n_expert > 0 ? hp->n_expert : 1;
+    const size_t hdr = ALIGN256(sizeof(int32_t) * cap) * 2 + ALIGN256(sizeof(float *) * cap) * 2;
+    size_t bytes = hdr + ALIGN256(sizeof(float) * (size_t)cap * hp->n_vocab);
+    if (hp->n_expert > 0)
+        bytes += ALIGN256(sizeof(float) * (size_t)cap * k * hp->n_embd) +
+                 2 * ALIGN256(sizeof(float) * (size_t)cap * k * hp->n_ff) +
+                 ALIGN256(sizeof(int32_t) * (2 * (size_t)E + 1)) +
+                 ALIGN256(sizeof(int32_t) * (size_t)cap * k);
+    TRYC(cudaStreamSynchronize(cm->st));
+    void *dev = NULL, *pin = NULL;
+    if (cudaMalloc(&dev, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        return gt_err(err, GPTC_ERR_DEVICE_NOMEM,
+                      "CUDA: cannot allocate %.1f MiB for decoding %d sequences together",
+                      bytes / 1048576.0, n);
+    }
+    if (cudaHostAlloc(&pin, hdr, cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        cudaFree(dev);
+        return gt_err(err, GPTC_ERR_NOMEM, "CUDA: cannot allocate pinned host buffers");
+    }
+    cudaFree(mw->dev);
+    cudaFreeHost(mw->pin);
+    __atomic_fetch_sub((uint64_t *)&m->workspace_bytes, mw->bytes, __ATOMIC_RELAXED);
+    memset(mw, 0, sizeof *mw);
+    mw->cap = cap;
+    mw->dev = dev;
+    mw->pin = pin;
+    mw->hdr_bytes = hdr;
+    mw->bytes = bytes;
+    uint8_t *b = (uint8_t *)dev;
+    mw->ids = (int32_t *)b;
+    b += ALIGN256(sizeof(int32_t) * cap);
+    mw->pos = (int32_t *)b;
+    b += ALIGN256(sizeof(int32_t) * cap);
+    mw->kc = (float **)b;
+    b += ALIGN256(sizeof(float *) * cap);
+    mw->vc = (float **)b;
+    b += ALIGN256(sizeof(float *) * cap);
+    mw->logits = (float *)b;
+    b += ALIGN256(sizeof(float) * (size_t)cap * hp->n_vocab);
+    if (hp->n_expert > 0) {
+        mw->yk = (float *)b;
+        b += ALIGN256(sizeof(float) * (size_t)cap * k * hp->n_embd);
+        mw->g = (float *)b;
+        b += ALIGN256(sizeof(float) * (size_t)cap * k * hp->n_ff);
+        mw->u = (float *)b;
+        b += ALIGN256(sizeof(float) * (size_t)cap * k * hp->n_ff);
+        mw->grp = (int32_t *)b;
+        b += ALIGN256(sizeof(int32_t) * (2 * (size_t)E + 1));
+        mw->list = (int32_t *)b;
+    }
+    __atomic_fetch_add((uint64_t *)&m->workspace_bytes, bytes, __ATOMIC_RELAXED);
+    return GPTC_OK;
+}
+
+/* One token for each of n sessions in one forward pass: the weights are read once per step
+ * for all of them (GEMV rows through every token, MoE grouped by expert); each token attends
+ * over its own session's caches at its own position. The activations use the first session's
+ * workspace, so the sessions of one pass share its cache layout (n_ctx, n_batch); others go in
+ * further passes. */
+static gptc_status multi_pass(gptc_session **ss, const int32_t *ids, int n, gptc_error *err)
+{
+    gptc_model *m = ss[0]->model;
+    cu_model *cm = (cu_model *)m->backend_data;
+    cu_sess *c0 = (cu_sess *)ss[0]->backend_data;
+    if (n == 1) {
+        for (int i = 0; i < n; i++) {
+            gptc_status st = cu_forward(ss[i], ids + i, 1, NULL, err);
+            if (st != GPTC_OK) return st;
+        }
+        return GPTC_OK;
+    }
+    TRYC(cudaSetDevice(cm->dev));
+    gptc_status st = multi_reserve(m, cm, n, err);
+    if (st != GPTC_OK) return st;
+    cu_multi *mw = &cm->mw;
+    TRYC(cudaStreamSynchronize(cm->st)); /* the pinned header may still feed an earlier copy */
+    uint8_t *h = (uint8_t *)mw->pin;
+    int32_t *hid = (int32_t *)h, *hpos = (int32_t *)(h + ((uint8_t *)mw->pos - (uint8_t *)mw->dev));
+    float **hkc = (float **)(h + ((uint8_t *)mw->kc - (uint8_t *)mw->dev));
+    float **hvc = (float **)(h + ((uint8_t *)mw->vc - (uint8_t *)mw->dev));
+    for (int i = 0; i < n; i++) {
+        const cu_sess *ci = (const cu_sess *)ss[i]->backend_data;
+        hid[i] = ids[i];
+        hpos[i] = ss[i]->n_past;
+        hkc[i] = ci->kc;
+        hvc[i] = ci->vc;
+    }
+    TRYC(cudaMemcpyAsync(mw->dev, mw->pin, mw->hdr_bytes, cudaMemcpyHostToDevice, cm->st));
+    gtc_seqs sq = {mw->pos, mw->kc, mw->vc, 0};
+    fw F = {m, cm, c0, cm->st, err, c0->prof, NULL, (int)ss[0]->n_past, mw->ids, &sq};
+    prof_mark(&F, "start");
+    st = forward_T(&F, n, NULL, NULL);
+    if (c0->prof) {
+        cudaStreamSynchronize(cm->st);
+        prof_end(&F, 2);
+    }
+    if (st == GPTC_OK)
+        for (int i = 0; i < n; i++) {
+            cu_sess *ci = (cu_sess *)ss[i]->backend_data;
+            if (cudaMemcpyAsync(ci->logits, mw->logits + (size_t)i * m->hp.n_vocab,
+                                sizeof(float) * m->hp.n_vocab, cudaMemcpyDeviceToDevice,
+                                cm->st) != cudaSuccess) {
+                st = gt_err(err, GPTC_ERR_DEVICE, "CUDA: logits copy failed: %s",
+                            cudaGetErrorString(cudaGetLastError()));
+                break;
+            }
+        }
+    cudaError_t ce = cudaStreamSynchronize(cm->st);
+    if (st == GPTC_OK && ce != cudaSuccess)
+        st = gt_err(err, GPTC_ERR_DEVICE, "CUDA: decode_multi: %s", cudaGetErrorString(ce));
+    return st;
+}
+
+static gptc_status cu_decode_multi(gptc_session **ss, const int32_t *ids, int n, gptc_error *err)
+{
+    if (n <= 0) return GPTC_OK;
+    gptc_model *m = ss[0]->model;
+    for (int i = 0; i < n; i++)
+        if (m->arch == GT_ARCH_GPT2 && ss[i]->n_past + 1 > m->hp.n_ctx_train)
+            return gt_err(err, GPTC_ERR_CONTEXT_FULL, "GPT-2 has only %d positions",
+                          m->hp.n_ctx_train);
+    const size_t nn = (size_t)(unsigned)n;
+    gptc_session **grp = (gptc_session **)malloc(sizeof *grp * nn);
+    int32_t *gid = (int32_t *)malloc(sizeof *gid * nn);
+    char *done = (char *)calloc(nn, 1);
+    if (!grp || !gid || !done) {
+        free(grp);
+        free(gid);
+        free(done);
+        return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    }
+    gptc_status st = GPTC_OK;
+    for (int i = 0; i < n && st == GPTC_OK; i++) {
+        if (done[i]) continue;
+        const cu_sess *c0 = (const cu_sess *)ss[i]->backend_data;
+        int g = 0;
+        for (int j = i; j < n && g < c0->B; j++) {
+            const cu_sess *cj = (const cu_sess *)ss[j]->backend_data;
+            if (done[j] || cj->n_ctx != c0->n_ctx || cj->B != c0->B || cj->ring != c0->ring ||
+                cj->swa_only)
+                continue;
+            done[j] = 1;
+            grp[g] = ss[j];
+            gid[g++] = ids[j];
+        }
+        st = multi_pass(grp, gid, g, err);
+    }
+    free(grp);
+    free(gid);
+    free(done);
+    return st;
+}
+
 static gptc_status cu_logits(gptc_session *s, float *out, gptc_error *err)
 {
     cu_sess *cs = (cu_sess *)s->backend_data;
@@ -1143,10 +1438,32 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err)
         *id = cs->h_tok[0];
         return GPTC_OK;
     }
-    TRYC(cudaMemcpyAsync(cs->h_logits, cs->logits, sizeof(float) * m->hp.n_vocab,
-                         cudaMemcpyDeviceToHost, cm->st));
+    /* on the device (cuda/sample.cu, the twin of gt_sampler_sample): the host keeps the RNG
+     * and sends the one uniform of this draw; the penalty window goes up; one id comes back */
+    const double u = p->temperature > 0.f ? gt_rng_uniform(&s->sampler.rng) : 0.0;
+    gtc_sample_params q = {p->temperature,      p->top_k,          p->top_p,
+                           p->min_p,            p->repeat_penalty, p->presence_penalty,
+                           p->frequency_penalty, p->penalty_last_n, s->sampler.pen_cap};
+    int w = 0; /* the penalty window (as sampler.c): only those tokens cross */
+    if (p->repeat_penalty != 1.f || p->presence_penalty != 0.f || p->frequency_penalty != 0.f) {
+        w = p->penalty_last_n < 0 ? s->n_past : p->penalty_last_n;
+        if (w > s->n_past) w = s->n_past;
+        if (w > s->sampler.pen_cap) w = s->sampler.pen_cap;
+        if (w < 0) w = 0;
+    }
+    TRYC(cudaStreamSynchronize(cm->st)); /* h_hist / h_tok may still feed an earlier copy */
+    if (w > 0) {
+        memcpy(cs->h_hist, s->history + s->n_past - w, sizeof(int32_t) * (size_t)w);
+        TRYC(cudaMemcpyAsync(cs->d_hist, cs->h_hist, sizeof(int32_t) * (size_t)w,
+                             cudaMemcpyHostToDevice, cm->st));
+    }
+    if (gtc_sample(cs->logits, s->sampler.n_vocab, &q, cs->d_hist, w, u, cs->smp_ws,
+                   cs->smp_ws_bytes, cs->sampled, (gtc_stream)cm->st) != 0)
+        return gt_err(err, GPTC_ERR_DEVICE, "CUDA: sample: %s", gtc_sample_last_error());
+    TRYC(cudaMemcpyAsync(cs->h_tok, cs->sampled, sizeof(int32_t), cudaMemcpyDeviceToHost,
+                         cm->st));
     TRYC(cudaStreamSynchronize(cm->st));
-    *id = gt_sampler_sample(&s->sampler, cs->h_logits, s->history, s->n_past);
+    *id = cs->h_tok[0];
     return GPTC_OK;
 }
 
@@ -1203,7 +1520,7 @@ static gptc_status cu_residency(const gptc_model *m, gptc_residency *r, gptc_err
 
 static const gt_backend_ops cuda_ops = {
     "cuda",         cu_model_init, cu_model_free, cu_session_init, cu_session_free,
-    cu_forward,     cu_sample,     cu_logits,     NULL,            cu_truncate,
+    cu_forward,     cu_sample,     cu_logits,     cu_decode_multi, cu_truncate,
     cu_residency,
 };
 

@@ -59,6 +59,17 @@ int gtc_type_split(uint32_t type);
 /* 1 when the kernels support the type as a matrix. */
 int gtc_type_supported(uint32_t type);
 
+/* Several sequences decoded together (gptc_decode_multi, one token each): token t has its own
+ * position pos[t] and its own session's caches kc[t] / vc[t] (device arrays of device pointers),
+ * layer_off floats into them (every session of one call has the same cache layout). The
+ * single-sequence functions are the case pos = NULL (positions *d_pos0 + t, one cache). */
+typedef struct gtc_seqs {
+    const int32_t *pos;
+    float *const *kc;
+    float *const *vc;
+    size_t layer_off;
+} gtc_seqs;
+
 /* ---- memory / upload ---------------------------------------------------------------------- */
 int gtc_malloc(void **p, size_t bytes); /* 0 on success */
 void gtc_free(void *p);
@@ -84,7 +95,8 @@ int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const f
                  float eps, const gtc_act *out, gtc_stream st);
 
 /* ---- matrix products ---------------------------------------------------------------------- */
-/* T tokens (one weight pass per token; meant for T = 1 or a few):
+/* T tokens (a warp takes one weight row through several tokens, so the weights come from
+ * device memory about once per call; meant for decode and small batches):
  * y[t*ldy + r] = (add ? y : 0) + act(W row r . x_t + bias[r]) for r < n_rows.
  * Uses dp2a on x->q / x->qi for Q8_0 / MXFP4 (when present), fp32 otherwise. */
 typedef struct gtc_gemv_seg {
@@ -106,6 +118,10 @@ int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t nr, uint16_
 int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *dst, const gtc_mat *pos,
               const int32_t *d_pos0, gtc_stream st);
 
+/* gtc_embed with a position per token (d_pos[T], GPT-2's learned positions). */
+int gtc_embed_seqs(const gtc_mat *w, const int32_t *d_ids, int T, float *dst, const gtc_mat *pos,
+                   const int32_t *d_pos, gtc_stream st);
+
 /* ---- MoE (one token per grid row, decode path) ------------------------------------------ */
 /* logits[T][E] -> ids[T][k] (descending, ties to the lower index), w[T][k] = softmax. */
 int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_t *ids, float *w,
@@ -125,6 +141,43 @@ int gtc_moe_gate_up(const gtc_mat *gate, const gtc_mat *up, const float *bgate,
 int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bias_stride,
                  const int32_t *ids, const float *wts, int T, int k, const gtc_act *hact,
                  float *x, gtc_stream st);
+
+/* MoE grouped by expert on the device (several tokens; each selected expert's weights are read
+ * once per call instead of once per token):
+ * gtc_moe_group: the T*k (token, slot) pairs p = t*k + j of ids[T][k] by expert: grp[e] = count,
+ *   grp[E + e] = start in list, list[] = pairs of expert e in increasing order. T*k <= 8192.
+ * gtc_moe_gate_up_grouped: the same hact rows (row p) as gtc_moe_gate_up.
+ * gtc_moe_down_grouped: yk[p][n_embd] = wts[p] (down_e . h[p] + bd_e), then
+ *   x[t][r] += sum_j yk[t*k + j][r] (j in order). */
+int gtc_moe_group(const int32_t *ids, int T, int k, int E, int32_t *grp, int32_t *list,
+                  gtc_stream st);
+int gtc_moe_gate_up_grouped(const gtc_mat *gate, const gtc_mat *up, const float *bgate,
+                            const float *bup, int64_t bias_stride, int E, const int32_t *grp,
+                            const int32_t *list, int k, const gtc_act *x, float alpha,
+                            float limit, const gtc_act *hact, gtc_stream st);
+int gtc_moe_down_grouped(const gtc_mat *down, const float *bdown, int64_t bias_stride, int E,
+                         const int32_t *grp, const int32_t *list, const float *wts, int T, int k,
+                         const gtc_act *hact, float *yk, float *x, gtc_stream st);
+
+/* Tensor-core (int8 MMA) products of several tokens for Q8_0 / MXFP4 weights (split layout)
+ * with int16 activations (x->q): the same integer block sums as gtc_gemv, the weights read
+ * once per 32 tokens. gtc_mmq_supported: 1 when (w, x) qualify.
+ * gtc_mmq: like gtc_gemv (up to 3 segments with the same n_cols, ldy, add, act).
+ * gtc_mmq_grouped: per expert e (grouping of gtc_moe_group), for each pair p of e:
+ *   y[p][r] = (wts ? wts[p] : 1) * (W_e row r . x[p / xdiv] + bias_e[r]); w2 (may be NULL, same
+ *   shape): y2 the same with W2 / bias2 in the same launch (gate and up). n_pairs: T k (the
+ *   expected tokens per expert set the kernel's tile shape).
+ * gtc_swiglu_q: h[p] = swiglu(g[p], u[p]) for n_pairs rows of stride ld, with h's int16 copies.
+ * gtc_moe_sum: x[t][r] += sum_j yk[t*k + j][r]. */
+int gtc_mmq_supported(const gtc_mat *w, const gtc_act *x);
+int gtc_mmq(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T, gtc_stream st);
+int gtc_mmq_grouped(const gtc_mat *w, const float *bias, const gtc_mat *w2, const float *bias2,
+                    float *y2, int64_t bias_stride, int E, int n_pairs, const int32_t *grp,
+                    const int32_t *list, int xdiv, const float *wts, const gtc_act *x, float *y,
+                    int ldy, gtc_stream st);
+int gtc_swiglu_q(const float *g, const float *u, int ld, int n_pairs, float alpha, float limit,
+                 const gtc_act *h, gtc_stream st);
+int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st);
 
 /* ---- attention ---------------------------------------------------------------------------- */
 /* RoPE (NeoX, inv_freq[hd/2] on device, NULL = no rope) on q[T][ldq] (n_head heads) and k
@@ -150,6 +203,14 @@ int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
                   int window, const float *sinks, float scale, float *part, float *out,
                   const gtc_act *qout, gtc_stream st);
 
+/* The same two for several sequences (gtc_seqs: per-token positions and caches). */
+int gtc_rope_store_seqs(float *q, const float *k, const float *v, int ld, int T, int n_head,
+                        int n_kv, int hd, const float *inv_freq, float mscale, const gtc_seqs *sq,
+                        int ring, gtc_stream st);
+int gtc_attention_seqs(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
+                       const gtc_seqs *sq, int ring, int max_pos, int window, const float *sinks,
+                       float scale, float *part, float *out, const gtc_act *qout, gtc_stream st);
+
 /* ---- prefill helpers (tensor-core path) ---------------------------------------------------- */
 /* out[t][r] (stride ldo) = (add ? out : 0) + act(sum + bias[r]) with sum = tmp[t][r]
  * (+ tmp[T + t][r] when split & 1: lo activations) (+ tmp[t][n + r] (+ tmp[T + t][n + r]) when
@@ -174,6 +235,27 @@ int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b,
 /* ---- sampling ----------------------------------------------------------------------------- */
 /* *out = argmax(logits[n]) (ties -> lower index), on the device. */
 int gtc_argmax(const float *logits, int n, int32_t *out, gtc_stream st);
+/* Device twin of gt_sampler_sample_u (engine/sampler.h; cuda/sample.cu): penalties, greedy,
+ * top-k, top-p, min-p, temperature and the draw with the host's uniform u in [0, 1) (the host
+ * keeps the RNG: u = gt_rng_uniform() when temperature > 0, as gt_sampler_sample). Writes the id
+ * to *d_out; no allocation, no host sync. d_hist[n_hist]: the context on the device (only its
+ * last min(penalty_last_n or all, n_ctx) entries are read; passing just that tail is the same).
+ * ws: gtc_sample_ws_bytes(n_vocab) bytes of device memory, reused across calls (one call at a
+ * time per workspace); call gtc_sample_ws_bytes once at setup (it opts the selection kernel in
+ * to 128 KiB of shared memory). Returns 0, or -1 with gtc_sample_last_error(). */
+typedef struct gtc_sample_params {
+    float temperature; /* <= 0: greedy */
+    int top_k;
+    float top_p, min_p;
+    float repeat_penalty, presence_penalty, frequency_penalty;
+    int penalty_last_n; /* -1: the whole history */
+    int n_ctx;          /* the CPU sampler's window cap (gt_sampler_init's n_ctx) */
+} gtc_sample_params;
+size_t gtc_sample_ws_bytes(int n_vocab);
+int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_params *p,
+               const int32_t *d_hist, int n_hist, double u, void *d_ws, size_t ws_bytes,
+               int32_t *d_out, gtc_stream st);
+const char *gtc_sample_last_error(void);
 
 #ifdef __cplusplus
 }

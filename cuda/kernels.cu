@@ -497,8 +497,12 @@ typedef struct {
     gtc_gemv_seg s[3];
     int64_t end[3]; /* cumulative rows */
     int n;
+    int T;  /* tokens */
+    int tl; /* tokens per warp (grid.y = ceil(T / tl)) */
 } seg_pack;
 
+/* grid (ceil(rows/8), ceil(T/tl)), 256 threads: warp per weight row, through tl tokens (the row
+ * stays in L1 after the first token, so device memory sees it once per grid row). */
 __global__ void __launch_bounds__(256) k_gemv(seg_pack P, gtc_act x)
 {
     const int lane = threadIdx.x & 31;
@@ -508,13 +512,15 @@ __global__ void __launch_bounds__(256) k_gemv(seg_pack P, gtc_act x)
     if (si >= P.n) return;
     const gtc_gemv_seg &sg = P.s[si];
     const int64_t r = gr - (si ? P.end[si - 1] : 0);
-    const int t = blockIdx.y;
-    float acc = warp_dot(sg.w, sg.w.row0 + r, x, t, lane);
-    if (lane == 0) {
-        float v = acc + (sg.bias ? sg.bias[r] : 0.f);
-        if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
-        float *y = sg.y + (size_t)t * sg.ldy + r;
-        *y = sg.add ? *y + v : v;
+    const int t0 = blockIdx.y * P.tl, t1 = min(P.T, t0 + P.tl);
+    for (int t = t0; t < t1; t++) {
+        float acc = warp_dot(sg.w, sg.w.row0 + r, x, t, lane);
+        if (lane == 0) {
+            float v = acc + (sg.bias ? sg.bias[r] : 0.f);
+            if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
+            float *y = sg.y + (size_t)t * sg.ldy + r;
+            *y = sg.add ? *y + v : v;
+        }
     }
 }
 
@@ -556,7 +562,7 @@ __global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint
 }
 
 __global__ void k_embed(gtc_mat w, const int32_t *ids, float *dst, gtc_mat pos, int has_pos,
-                        const int32_t *pos0)
+                        const int32_t *pos0, const int32_t *post)
 {
     const int t = blockIdx.x;
     const int64_t nc = w.n_cols / 32;
@@ -565,7 +571,7 @@ __global__ void k_embed(gtc_mat w, const int32_t *ids, float *dst, gtc_mat pos, 
     for (int c = threadIdx.x; c < nc; c += blockDim.x) {
         dq32(w, w.row0 + id, c, v);
         if (has_pos) {
-            dq32(pos, pos.row0 + *pos0 + t, c, p);
+            dq32(pos, pos.row0 + (post ? post[t] : *pos0 + t), c, p);
             for (int j = 0; j < 32; j++) v[j] += p[j];
         }
         for (int j = 0; j < 32; j++) dst[(size_t)t * w.n_cols + 32 * c + j] = v[j];
@@ -859,13 +865,377 @@ __global__ void __launch_bounds__(256)
     if (lane == 0) x[(size_t)t * n + r] += y;
 }
 
+/* ---- tensor-core matrix products for several tokens (int8 MMA, sm_80+) ------------------ */
+/* The Q8_0 / MXFP4 weights are int8 per 32-block (MXFP4: doubled E2M1) with one scale per
+ * block; the int16 activations split exactly into q = 256 hi + lo (hi signed, lo unsigned
+ * bytes), so two m16n8k32 integer MMAs per block give the same integer block sums as the
+ * dp2a GEMV (then scaled in fp32 per block, as there). */
+__device__ __forceinline__ void mma_s8s8(int (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma_s8u8(int (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* 4 MXFP4 bytes -> the 4 low-nibble values (elements j) and the 4 high-nibble ones (j + 16) */
+__device__ __forceinline__ void mxfp4_unpack(uint32_t w, uint32_t &lo, uint32_t &hi)
+{
+    uint32_t t = w & 0x0f0f0f0fu, u = (w >> 4) & 0x0f0f0f0fu;
+    lo = (uint32_t)mxfp4_conv(__byte_perm(t | (t >> 4), 0, 0x0020));
+    hi = (uint32_t)mxfp4_conv(__byte_perm(u | (u >> 4), 0, 0x0020));
+}
+
+typedef struct mmq_seg {
+    gtc_mat w;         /* Q8_0 or MXFP4, split layout; every segment has the same n_cols */
+    const float *bias; /* [n_rows] per expert, experts bstride apart (or NULL) */
+    float *y;
+    int tile0;         /* first 16-row tile of this segment in grid.x */
+} mmq_seg;
+
+typedef struct mmq_args {
+    mmq_seg seg[3];
+    int nseg, tiles;
+    gtc_act x;           /* q (natural order) + s */
+    int64_t bstride;
+    int ldy, add, act;
+    int T;               /* ungrouped: tokens; y row t, x row t */
+    const int32_t *grp;  /* grouped (blockIdx.y = expert): see gtc_moe_group */
+    const int32_t *list;
+    int E, xdiv;         /* grouped: pair p -> x row p / xdiv, y row p */
+    const float *wts;    /* grouped: y row p scaled by wts[p] */
+} mmq_args;
+
+/* streaming weight loads (read once: keep L1 for the activations) */
+__device__ __forceinline__ uint32_t ldw32(const void *p) { return __ldcs((const unsigned int *)p); }
+
+/* grid (16 RT-row tiles of all segments, E or 1), 128 threads: 16 RT weight rows (RT m16 tiles
+ * per warp: each activation fragment feeds RT MMAs); the 4 warps split the row's 32-blocks in
+ * runs of U (all loads of a run issued before its MMAs, so enough bytes are in flight); tokens
+ * in groups of 8 NT (NT n-tiles of 8); a shared-memory sum over the warps at the end. */
+template <int NT, int U, int RT>
+__global__ void __launch_bounds__(128) k_mmq(mmq_args P)
+{
+    __shared__ float red[4][16 * RT][8 * NT + 1];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tig = lane & 3;
+    int e = 0, cnt = P.T, o = 0;
+    if (P.grp) {
+        e = blockIdx.y;
+        cnt = P.grp[e];
+        if (cnt == 0) return;
+        o = P.grp[P.E + e];
+    }
+    int si = 0;
+    while (si + 1 < P.nseg && (int)blockIdx.x >= P.seg[si + 1].tile0) si++;
+    const mmq_seg &S = P.seg[si];
+    const gtc_mat &w = S.w;
+    const int n = P.x.n, nb = (int)(w.n_cols / 32), nr = (int)w.n_rows;
+    const int r0 = ((int)blockIdx.x - S.tile0) * 16 * RT;
+    const bool q8 = w.type == T_Q8_0;
+    const int qb = q8 ? 32 : 16; /* quant bytes per block */
+    const uint8_t *qa[2 * RT];
+    int64_t sr[2 * RT];
+#pragma unroll
+    for (int h = 0; h < 2 * RT; h++) { /* rows r0 + g + 8 h */
+        sr[h] = w.row0 + (int64_t)e * w.expert_rows + min(r0 + g + 8 * h, nr - 1);
+        qa[h] = w.base + (size_t)sr[h] * nb * qb;
+    }
+    const uint8_t *sc = w.base + (size_t)w.src_rows * nb * qb;
+    const int nsb = n / 32;
+    for (int tg0 = 0; tg0 < cnt; tg0 += 8 * NT) {
+        const int nt = min(NT, (cnt - tg0 + 7) / 8);
+        int xb[NT], xc0[NT], xc1[NT];
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            int ib = tg0 + 8 * j + g, ic = tg0 + 8 * j + 2 * tig;
+            if (P.list) {
+                xb[j] = ib < cnt ? P.list[o + ib] / P.xdiv : -1;
+                xc0[j] = ic < cnt ? P.list[o + ic] / P.xdiv : -1;
+                xc1[j] = ic + 1 < cnt ? P.list[o + ic + 1] / P.xdiv : -1;
+            } else {
+                xb[j] = ib < cnt ? ib : -1;
+                xc0[j] = ic < cnt ? ic : -1;
+                xc1[j] = ic + 1 < cnt ? ic + 1 : -1;
+            }
+        }
+        float acc[RT][NT][4];
+#pragma unroll
+        for (int t = 0; t < RT; t++)
+#pragma unroll
+            for (int j = 0; j < NT; j++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.f;
+        for (int b0 = U * warp; b0 < nb; b0 += 4 * U) {
+            /* all loads of the run first: weights, weight scales, activations, their scales */
+            uint32_t a[U][2 * RT][2];
+            float d[U][2 * RT], s0[U][NT], s1[U][NT];
+            int2 v[U][NT][2];
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int b = min(b0 + u, nb - 1); /* past the row end: loaded, never used */
+#pragma unroll
+                for (int h = 0; h < 2 * RT; h++) {
+                    if (q8) {
+                        const uint8_t *p = qa[h] + (size_t)b * 32 + tig * 4;
+                        a[u][h][0] = ldw32(p);
+                        a[u][h][1] = ldw32(p + 16);
+                        d[u][h] = h2f((uint16_t)__ldcs((const unsigned short *)sc + sr[h] * nb + b));
+                    } else {
+                        a[u][h][0] = ldw32(qa[h] + (size_t)b * 16 + tig * 4);
+                        d[u][h] = e8m0_half(__ldcs((const unsigned char *)sc + sr[h] * nb + b));
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < NT; j++) {
+                    v[u][j][0] = v[u][j][1] = make_int2(0, 0);
+                    s0[u][j] = s1[u][j] = 0.f;
+                    if (j < nt) {
+                        if (xb[j] >= 0) {
+                            const int16_t *xq = P.x.q + (size_t)xb[j] * n + (size_t)b * 32 + tig * 4;
+                            v[u][j][0] = __ldg((const int2 *)xq);
+                            v[u][j][1] = __ldg((const int2 *)(xq + 16));
+                        }
+                        if (xc0[j] >= 0) s0[u][j] = __ldg(P.x.s + (size_t)xc0[j] * nsb + b);
+                        if (xc1[j] >= 0) s1[u][j] = __ldg(P.x.s + (size_t)xc1[j] * nsb + b);
+                    }
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (b0 + u >= nb) break;
+                uint32_t A[RT][4]; /* m16 tile t: rows g + 16 t (a0, a2), g + 8 + 16 t (a1, a3) */
+#pragma unroll
+                for (int t = 0; t < RT; t++) {
+                    if (q8) {
+                        A[t][0] = a[u][2 * t][0];
+                        A[t][2] = a[u][2 * t][1];
+                        A[t][1] = a[u][2 * t + 1][0];
+                        A[t][3] = a[u][2 * t + 1][1];
+                    } else {
+                        mxfp4_unpack(a[u][2 * t][0], A[t][0], A[t][2]);
+                        mxfp4_unpack(a[u][2 * t + 1][0], A[t][1], A[t][3]);
+                    }
+                }
+#pragma unroll
+                for (int j = 0; j < NT; j++) {
+                    if (j >= nt) break;
+                    const int2 v0 = v[u][j][0], v1 = v[u][j][1];
+                    const uint32_t h0 = __byte_perm(v0.x, v0.y, 0x7531);
+                    const uint32_t l0 = __byte_perm(v0.x, v0.y, 0x6420);
+                    const uint32_t h1 = __byte_perm(v1.x, v1.y, 0x7531);
+                    const uint32_t l1 = __byte_perm(v1.x, v1.y, 0x6420);
+#pragma unroll
+                    for (int t = 0; t < RT; t++) {
+                        int ch[4] = {0, 0, 0, 0}, cl[4] = {0, 0, 0, 0};
+                        mma_s8s8(ch, A[t], h0, h1);
+                        mma_s8u8(cl, A[t], l0, l1);
+                        const float dA = d[u][2 * t], dB = d[u][2 * t + 1];
+                        acc[t][j][0] += dA * s0[u][j] * (float)(ch[0] * 256 + cl[0]);
+                        acc[t][j][1] += dA * s1[u][j] * (float)(ch[1] * 256 + cl[1]);
+                        acc[t][j][2] += dB * s0[u][j] * (float)(ch[2] * 256 + cl[2]);
+                        acc[t][j][3] += dB * s1[u][j] * (float)(ch[3] * 256 + cl[3]);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < RT; t++)
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+                red[warp][16 * t + g][8 * j + 2 * tig] = acc[t][j][0];
+                red[warp][16 * t + g][8 * j + 2 * tig + 1] = acc[t][j][1];
+                red[warp][16 * t + g + 8][8 * j + 2 * tig] = acc[t][j][2];
+                red[warp][16 * t + g + 8][8 * j + 2 * tig + 1] = acc[t][j][3];
+            }
+        __syncthreads();
+        for (int idx = threadIdx.x; idx < 16 * RT * 8 * NT; idx += 128) {
+            const int row = idx / (8 * NT), col = idx % (8 * NT), i = tg0 + col, r = r0 + row;
+            if (i >= cnt || r >= nr) continue;
+            float val = red[0][row][col] + red[1][row][col] + red[2][row][col] + red[3][row][col];
+            if (S.bias) val += S.bias[(size_t)e * P.bstride + r];
+            if (P.grp) {
+                const int p = P.list[o + i];
+                if (P.wts) val *= P.wts[p];
+                S.y[(size_t)p * P.ldy + r] = val;
+            } else {
+                if (P.act == GTC_ACT_GELU) val = gelu_tanh(val);
+                float *yp = S.y + (size_t)i * P.ldy + r;
+                *yp = P.add ? *yp + val : val;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* grid (n_ff/32, pairs), 32 threads: h[p] = swiglu(g[p], u[p]) (rows of stride ld), with its
+ * int16 copies (the down product's input) */
+__global__ void k_swiglu_q(const float *gg, const float *uu, int ld, float alpha, float limit,
+                           gtc_act h)
+{
+    const int p = blockIdx.y, c = blockIdx.x, lane = threadIdx.x, n_ff = h.n;
+    const int i = c * 32 + lane;
+    const float v = swiglu_oai(gg[(size_t)p * ld + i], uu[(size_t)p * ld + i], alpha, limit);
+    const size_t row = (size_t)p;
+    h.f[row * n_ff + i] = v;
+    if (h.q) {
+        float amax = warp_max(fabsf(v));
+        float d = amax / 32767.f;
+        int q = d > 0.f ? __float2int_rn(v / d) : 0;
+        h.q[row * n_ff + i] = (int16_t)q;
+        h.qi[row * n_ff + c * 32 + qi_pos(lane)] = (int16_t)q;
+        if (lane == 0) h.s[row * (n_ff / 32) + c] = d;
+    }
+}
+
+/* ---- MoE grouped by expert (several tokens) -------------------------------------------- */
+/* one block: pairs p = t*k + j of ids grouped by expert (see gtc_moe_group) */
+__global__ void k_moe_group(const int32_t *ids, int n, int E, int32_t *grp, int32_t *list)
+{
+    extern __shared__ int32_t sid[]; /* [n] */
+    __shared__ int off[257];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) sid[i] = ids[i];
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int c = 0;
+        for (int i = 0; i < n; i++) c += sid[i] == e;
+        off[e + 1] = c;
+        grp[e] = c;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        off[0] = 0;
+        for (int e = 0; e < E; e++) off[e + 1] += off[e];
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int o = off[e];
+        grp[E + e] = o;
+        for (int i = 0; i < n; i++)
+            if (sid[i] == e) list[o++] = i;
+    }
+}
+
+/* grid (n_ff/32, E), 1024 threads: warp w takes gate and up row 32 bx + w of expert by through
+ * every pair routed to it (the rows stay in L1 after the first pair); per 8 pairs the block
+ * quantises the SwiGLU outputs (one activation block of 32 per pair) for the down kernel. */
+__global__ void __launch_bounds__(1024)
+    k_moe_gate_up_g(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
+                    int E, const int32_t *grp, const int32_t *list, int k, gtc_act x,
+                    float alpha, float limit, gtc_act h)
+{
+    __shared__ float hs[8][32];
+    __shared__ int pr[8];
+    const int e = blockIdx.y;
+    const int c = grp[e];
+    if (c == 0) return;
+    const int o = grp[E + e];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int n_ff = (int)gate.n_rows;
+    const int r = blockIdx.x * 32 + wid;
+    const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
+    const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
+    const bool fast = mat_fast_mxfp4(gate, x) && mat_fast_mxfp4(up, x);
+    const int nb = (int)(gate.n_cols / 32);
+    for (int i0 = 0; i0 < c; i0 += 8) {
+        const int nn = min(8, c - i0);
+        if (threadIdx.x < nn) pr[threadIdx.x] = list[o + i0 + threadIdx.x];
+        __syncthreads();
+        for (int ii = 0; ii < nn; ii++) {
+            const int t = pr[ii] / k;
+            float g, u;
+            if (fast) {
+                const uint8_t *qs[2] = {gate.base + (size_t)sg * nb * 16,
+                                        up.base + (size_t)su * nb * 16};
+                const uint8_t *ep[2] = {
+                    gate.base + (size_t)gate.src_rows * nb * 16 + (size_t)sg * nb,
+                    up.base + (size_t)up.src_rows * nb * 16 + (size_t)su * nb};
+                const int16_t *xq = x.qi + (size_t)t * x.n;
+                const float *xs = x.s + (size_t)t * (x.n / 32);
+                const int16_t *xqs[2] = {xq, xq};
+                const float *xss[2] = {xs, xs};
+                float acc[2] = {0.f, 0.f};
+                lane_mxfp4<2, 2>(qs, ep, xqs, xss, nb, lane, acc);
+                g = warp_sum(acc[0]);
+                u = warp_sum(acc[1]);
+            } else {
+                g = warp_dot(gate, sg, x, t, lane);
+                u = warp_dot(up, su, x, t, lane);
+            }
+            if (lane == 0) {
+                if (bg) g += bg[(size_t)e * bstride + r];
+                if (bu) u += bu[(size_t)e * bstride + r];
+                hs[ii][wid] = swiglu_oai(g, u, alpha, limit);
+            }
+        }
+        __syncthreads();
+        if (wid < nn) {
+            const size_t row = (size_t)pr[wid];
+            const int i = blockIdx.x * 32 + lane;
+            float v = hs[wid][lane];
+            h.f[row * n_ff + i] = v;
+            if (h.q) {
+                float amax = warp_max(fabsf(v));
+                float d = amax / 32767.f;
+                int q = d > 0.f ? __float2int_rn(v / d) : 0;
+                h.q[row * n_ff + i] = (int16_t)q;
+                h.qi[row * n_ff + blockIdx.x * 32 + qi_pos(lane)] = (int16_t)q;
+                if (lane == 0) h.s[row * (n_ff / 32) + blockIdx.x] = d;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* grid (ceil(n_embd/8), E), 256 threads: warp per output row of expert by, through its pairs:
+ * yk[p][r] = wts[p] (down_e row r . h[p] + bd_e[r]) */
+__global__ void __launch_bounds__(256)
+    k_moe_down_g(gtc_mat down, const float *bd, int64_t bstride, int E, const int32_t *grp,
+                 const int32_t *list, const float *wts, gtc_act h, float *yk)
+{
+    const int e = blockIdx.y;
+    const int c = grp[e];
+    if (c == 0) return;
+    const int o = grp[E + e];
+    const int lane = threadIdx.x & 31;
+    const int r = blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int n = (int)down.n_rows;
+    if (r >= n) return;
+    const int64_t sr = down.row0 + (int64_t)e * down.expert_rows + r;
+    const float b = bd ? bd[(size_t)e * bstride + r] : 0.f;
+    for (int i = 0; i < c; i++) {
+        const int p = list[o + i];
+        float d = warp_dot(down, sr, h, p, lane);
+        if (lane == 0) yk[(size_t)p * n + r] = wts[p] * (d + b);
+    }
+}
+
+/* grid (ceil(n/256), T): x[t][r] += sum_j yk[t*k + j][r] */
+__global__ void k_moe_sum(const float *yk, int k, int n, float *x)
+{
+    const int t = blockIdx.y, r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n) return;
+    float v = 0.f;
+    for (int j = 0; j < k; j++) v += yk[((size_t)t * k + j) * n + r];
+    x[(size_t)t * n + r] += v;
+}
+
 __global__ void k_rope_store(float *q, const float *k, const float *v, int ld, int n_head,
                              int n_kv, int hd, const float *inv_freq, float mscale,
-                             const int32_t *pos0, float *kc, float *vc, int ring)
+                             const int32_t *pos0, float *kc, float *vc, int ring, gtc_seqs sq)
 {
     __shared__ float cs_[64], sn_[64];
     const int t = blockIdx.x;
-    const int pos = *pos0 + t;
+    const int pos = sq.pos ? sq.pos[t] : *pos0 + t;
+    if (sq.pos) {
+        kc = sq.kc[t] + sq.layer_off;
+        vc = sq.vc[t] + sq.layer_off;
+    }
     const int row = ring > 0 ? pos % ring : pos; /* cache row */
     const int half = hd / 2;
     const int nr = (n_head + n_kv) * half;
@@ -908,7 +1278,7 @@ __global__ void k_rope_store(float *q, const float *k, const float *v, int ld, i
 /* grid (n_kv, T, n_split), block 32*G (G = query heads per KV head). hd <= 64. */
 __global__ void k_attn(const float *q, int ldq, int n_head, int n_kv, int hd,
                        const float *kc, const float *vc, int ring, const int32_t *pos0,
-                       int window, int split, float scale, float *part)
+                       int window, int split, float scale, float *part, gtc_seqs sq)
 {
     __shared__ float Ks[32][65];
     __shared__ float Vs[32][64];
@@ -917,7 +1287,11 @@ __global__ void k_attn(const float *q, int ldq, int n_head, int n_kv, int hd,
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int h = g * G + w;
-    const int p = *pos0 + t;
+    const int p = sq.pos ? sq.pos[t] : *pos0 + t;
+    if (sq.pos) {
+        kc = sq.kc[t] + sq.layer_off;
+        vc = sq.vc[t] + sq.layer_off;
+    }
     const int lo = window > 0 ? max(0, p - window + 1) : 0;
     const int start = lo + sp * split;
     const int end = min(p, start + split - 1);
@@ -1213,7 +1587,14 @@ extern "C" int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, 
     }
     P.n = n_segs < 3 ? n_segs : 3;
     if (tot == 0 || T <= 0) return 0;
-    k_gemv<<<dim3(blocks_for(tot, 8), (unsigned)T), 256, 0, (cudaStream_t)st>>>(P, *x);
+    /* enough blocks to fill the GPU (~1024), the fewest passes over the weights otherwise */
+    const unsigned rb = blocks_for(tot, 8);
+    int gy = rb >= 1024 ? 1 : (int)((1024 + rb - 1) / rb);
+    if (gy > T) gy = T;
+    P.T = T;
+    P.tl = (T + gy - 1) / gy;
+    gy = (T + P.tl - 1) / P.tl;
+    k_gemv<<<dim3(rb, (unsigned)gy), 256, 0, (cudaStream_t)st>>>(P, *x);
     CKL("gemv");
     return 0;
 }
@@ -1235,7 +1616,19 @@ extern "C" int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *d
     memset(&pz, 0, sizeof pz);
     if (T <= 0) return 0;
     k_embed<<<T, 128, 0, (cudaStream_t)st>>>(*w, d_ids, dst, pos ? *pos : pz, pos != NULL,
-                                             d_pos0);
+                                             d_pos0, NULL);
+    CKL("embed");
+    return 0;
+}
+
+extern "C" int gtc_embed_seqs(const gtc_mat *w, const int32_t *d_ids, int T, float *dst,
+                              const gtc_mat *pos, const int32_t *d_pos, gtc_stream st)
+{
+    gtc_mat pz;
+    memset(&pz, 0, sizeof pz);
+    if (T <= 0) return 0;
+    k_embed<<<T, 128, 0, (cudaStream_t)st>>>(*w, d_ids, dst, pos ? *pos : pz, pos != NULL, d_pos,
+                                             d_pos);
     CKL("embed");
     return 0;
 }
@@ -1302,14 +1695,217 @@ extern "C" int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bia
     return 0;
 }
 
+extern "C" int gtc_mmq_supported(const gtc_mat *w, const gtc_act *x)
+{
+    return w->split && (w->type == T_Q8_0 || w->type == T_MXFP4) && x->q != NULL &&
+           w->n_cols % 32 == 0 && x->n == (int)w->n_cols;
+}
+
+/* tok: the (typical) tokens per weight row: n-tiles per group and prefetch depth from it */
+static int mmq_variant(void) /* GPTC_CUDA_MMQ_RT: rows per warp 16 or 32 (default 32) */
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("GPTC_CUDA_MMQ_RT");
+        v = e && atoi(e) == 1 ? 1 : 2;
+    }
+    return v;
+}
+
+template <int NT, int U, int RT>
+static void mmq_go(const mmq_args *P, int tiles16, int gy, gtc_stream st)
+{
+    k_mmq<NT, U, RT><<<dim3((unsigned)((tiles16 + RT - 1) / RT), (unsigned)gy), 128, 0,
+                       (cudaStream_t)st>>>(*P);
+}
+
+/* tok: the (typical) tokens per weight row: n-tiles per group and prefetch depth from it */
+static int mmq_launch(mmq_args *P, const gtc_mat *const *ws, int nseg, int gy, int tok,
+                      gtc_stream st)
+{
+    const int RT = mmq_variant();
+    int tiles = 0, tiles16 = 0;
+    for (int i = 0; i < nseg; i++) {
+        if (!gtc_mmq_supported(ws[i], &P->x)) {
+            snprintf(g_err, sizeof g_err, "mmq: unsupported weight type %u", ws[i]->type);
+            return -1;
+        }
+        P->seg[i].w = *ws[i];
+        P->seg[i].tile0 = tiles;
+        tiles += (int)blocks_for(ws[i]->n_rows, 16 * RT);
+    }
+    P->nseg = nseg;
+    P->tiles = tiles;
+    tiles16 = tiles * RT;
+    if (tiles <= 0 || gy <= 0) return 0;
+    if (RT == 2) {
+        if (tok <= 8) mmq_go<1, 4, 2>(P, tiles16, gy, st);
+        else if (tok <= 16) mmq_go<2, 4, 2>(P, tiles16, gy, st);
+        else mmq_go<4, 2, 2>(P, tiles16, gy, st);
+    } else {
+        if (tok <= 8) mmq_go<1, 8, 1>(P, tiles16, gy, st);
+        else if (tok <= 16) mmq_go<2, 4, 1>(P, tiles16, gy, st);
+        else mmq_go<4, 2, 1>(P, tiles16, gy, st);
+    }
+    CKL("mmq");
+    return 0;
+}
+
+extern "C" int gtc_mmq(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T,
+                       gtc_stream st)
+{
+    if (T <= 0 || n_segs <= 0) return 0;
+    if (n_segs > 3) {
+        snprintf(g_err, sizeof g_err, "mmq: at most 3 segments");
+        return -1;
+    }
+    mmq_args P;
+    memset(&P, 0, sizeof P);
+    const gtc_mat *ws[3];
+    for (int i = 0; i < n_segs; i++) {
+        ws[i] = &segs[i].w;
+        P.seg[i].bias = segs[i].bias;
+        P.seg[i].y = segs[i].y;
+        if (segs[i].ldy != segs[0].ldy || segs[i].add != segs[0].add ||
+            segs[i].act != segs[0].act || segs[i].w.n_cols != segs[0].w.n_cols) {
+            snprintf(g_err, sizeof g_err, "mmq: segments differ in ldy/add/act/columns");
+            return -1;
+        }
+    }
+    P.x = *x;
+    P.ldy = segs[0].ldy;
+    P.add = segs[0].add;
+    P.act = segs[0].act;
+    P.T = T;
+    return mmq_launch(&P, ws, n_segs, 1, T, st);
+}
+
+extern "C" int gtc_mmq_grouped(const gtc_mat *w, const float *bias, const gtc_mat *w2,
+                               const float *bias2, float *y2, int64_t bias_stride, int E,
+                               int n_pairs,
+                               const int32_t *grp, const int32_t *list, int xdiv,
+                               const float *wts, const gtc_act *x, float *y, int ldy,
+                               gtc_stream st)
+{
+    mmq_args P;
+    memset(&P, 0, sizeof P);
+    const gtc_mat *ws[2] = {w, w2};
+    P.seg[0].bias = bias;
+    P.seg[0].y = y;
+    P.seg[1].bias = bias2;
+    P.seg[1].y = y2;
+    P.x = *x;
+    P.bstride = bias_stride;
+    P.ldy = ldy;
+    P.grp = grp;
+    P.list = list;
+    P.E = E;
+    P.xdiv = xdiv > 0 ? xdiv : 1;
+    P.wts = wts;
+    if (w2 && (w2->n_cols != w->n_cols || w2->n_rows != w->n_rows)) {
+        snprintf(g_err, sizeof g_err, "mmq: grouped segments differ in shape");
+        return -1;
+    }
+    /* tokens per expert: about T k / E pairs (the kernel loops when an expert has more) */
+    return mmq_launch(&P, ws, w2 ? 2 : 1, E, (n_pairs + E - 1) / (E > 0 ? E : 1) + 2, st);
+}
+
+extern "C" int gtc_swiglu_q(const float *g, const float *u, int ld, int n_pairs, float alpha,
+                            float limit, const gtc_act *h, gtc_stream st)
+{
+    if (n_pairs <= 0) return 0;
+    if (h->n % 32) {
+        snprintf(g_err, sizeof g_err, "swiglu_q: n_ff %d is not a multiple of 32", h->n);
+        return -1;
+    }
+    k_swiglu_q<<<dim3((unsigned)(h->n / 32), (unsigned)n_pairs), 32, 0, (cudaStream_t)st>>>(
+        g, u, ld, alpha, limit, *h);
+    CKL("swiglu_q");
+    return 0;
+}
+
+extern "C" int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st)
+{
+    if (T <= 0) return 0;
+    k_moe_sum<<<dim3(blocks_for(n, 256), (unsigned)T), 256, 0, (cudaStream_t)st>>>(yk, k, n, x);
+    CKL("moe_sum");
+    return 0;
+}
+
+extern "C" int gtc_moe_group(const int32_t *ids, int T, int k, int E, int32_t *grp,
+                             int32_t *list, gtc_stream st)
+{
+    const int n = T * k;
+    if (E > 256 || n > 8192) {
+        snprintf(g_err, sizeof g_err, "moe_group: unsupported n_expert %d / %d pairs", E, n);
+        return -1;
+    }
+    if (n <= 0) return 0;
+    k_moe_group<<<1, 256, sizeof(int32_t) * (size_t)n, (cudaStream_t)st>>>(ids, n, E, grp, list);
+    CKL("moe_group");
+    return 0;
+}
+
+extern "C" int gtc_moe_gate_up_grouped(const gtc_mat *gate, const gtc_mat *up, const float *bgate,
+                                       const float *bup, int64_t bias_stride, int E,
+                                       const int32_t *grp, const int32_t *list, int k,
+                                       const gtc_act *x, float alpha, float limit,
+                                       const gtc_act *hact, gtc_stream st)
+{
+    if (gate->n_rows % 32) {
+        snprintf(g_err, sizeof g_err, "moe: n_ff %lld is not a multiple of 32",
+                 (long long)gate->n_rows);
+        return -1;
+    }
+    if (E <= 0) return 0;
+    dim3 grid((unsigned)(gate->n_rows / 32), (unsigned)E);
+    k_moe_gate_up_g<<<grid, 1024, 0, (cudaStream_t)st>>>(*gate, *up, bgate, bup, bias_stride, E,
+                                                        grp, list, k, *x, alpha, limit, *hact);
+    CKL("moe_gate_up_grouped");
+    return 0;
+}
+
+extern "C" int gtc_moe_down_grouped(const gtc_mat *down, const float *bdown, int64_t bias_stride,
+                                    int E, const int32_t *grp, const int32_t *list,
+                                    const float *wts, int T, int k, const gtc_act *hact,
+                                    float *yk, float *x, gtc_stream st)
+{
+    if (T <= 0 || E <= 0) return 0;
+    dim3 grid(blocks_for(down->n_rows, 8), (unsigned)E);
+    k_moe_down_g<<<grid, 256, 0, (cudaStream_t)st>>>(*down, bdown, bias_stride, E, grp, list,
+                                                     wts, *hact, yk);
+    CKL("moe_down_grouped");
+    k_moe_sum<<<dim3(blocks_for(down->n_rows, 256), (unsigned)T), 256, 0, (cudaStream_t)st>>>(
+        yk, k, (int)down->n_rows, x);
+    CKL("moe_sum");
+    return 0;
+}
+
 extern "C" int gtc_rope_store(float *q, const float *k, const float *v, int ld, int T,
                               int n_head, int n_kv, int hd, const float *inv_freq, float mscale,
                               const int32_t *d_pos0, float *kc, float *vc, int ring,
                               gtc_stream st)
 {
     if (T <= 0) return 0;
+    gtc_seqs none;
+    memset(&none, 0, sizeof none);
     k_rope_store<<<T, 256, 0, (cudaStream_t)st>>>(q, k, v, ld, n_head, n_kv, hd, inv_freq,
-                                                  mscale, d_pos0, kc, vc, ring);
+                                                  mscale, d_pos0, kc, vc, ring, none);
+    CKL("rope_store");
+    return 0;
+}
+
+extern "C" int gtc_rope_store_seqs(float *q, const float *k, const float *v, int ld, int T,
+                                   int n_head, int n_kv, int hd, const float *inv_freq,
+                                   float mscale, const gtc_seqs *sq, int ring, gtc_stream st)
+{
+    if (T <= 0) return 0;
+    if (!sq || !sq->pos || !sq->kc || !sq->vc) {
+        snprintf(g_err, sizeof g_err, "rope_store_seqs: missing positions or caches");
+        return -1;
+    }
+    k_rope_store<<<T, 256, 0, (cudaStream_t)st>>>(q, k, v, ld, n_head, n_kv, hd, inv_freq,
+                                                  mscale, sq->pos, NULL, NULL, ring, *sq);
     CKL("rope_store");
     return 0;
 }
@@ -1338,10 +1934,11 @@ extern "C" size_t gtc_attn_part_floats(int T, int n_head, int n_ctx)
     return (size_t)T * n_head * attn_nsplit(T, n_ctx) * PS;
 }
 
-extern "C" int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
-                             const float *kc, const float *vc, int ring, const int32_t *d_pos0,
-                             int max_pos, int window, const float *sinks, float scale,
-                             float *part, float *out, const gtc_act *qout, gtc_stream st)
+static int attention_any(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
+                         const float *kc, const float *vc, int ring, const int32_t *d_pos0,
+                         const gtc_seqs *sq, int max_pos, int window, const float *sinks,
+                         float scale, float *part, float *out, const gtc_act *qout,
+                         gtc_stream st)
 {
     if (hd > 64 || n_head % n_kv || n_head / n_kv > 32) {
         snprintf(g_err, sizeof g_err, "attention: unsupported head_dim %d / heads %d/%d", hd,
@@ -1357,7 +1954,7 @@ extern "C" int gtc_attention(const float *q, int ldq, int T, int n_head, int n_k
     dim3 grid((unsigned)n_kv, (unsigned)T, (unsigned)ns);
     k_attn<<<grid, 32 * (n_head / n_kv), 0, (cudaStream_t)st>>>(q, ldq, n_head, n_kv, hd, kc, vc,
                                                                  ring, d_pos0, window, split,
-                                                                 scale, part);
+                                                                 scale, part, *sq);
     CKL("attention");
     gtc_act qz;
     memset(&qz, 0, sizeof qz);
@@ -1365,6 +1962,30 @@ extern "C" int gtc_attention(const float *q, int ldq, int T, int n_head, int n_k
         part, n_head, hd, ns, sinks, out, qout && hd % 32 == 0 && hd == 64 ? *qout : qz);
     CKL("attention_combine");
     return 0;
+}
+
+extern "C" int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
+                             const float *kc, const float *vc, int ring, const int32_t *d_pos0,
+                             int max_pos, int window, const float *sinks, float scale,
+                             float *part, float *out, const gtc_act *qout, gtc_stream st)
+{
+    gtc_seqs none;
+    memset(&none, 0, sizeof none);
+    return attention_any(q, ldq, T, n_head, n_kv, hd, kc, vc, ring, d_pos0, &none, max_pos,
+                         window, sinks, scale, part, out, qout, st);
+}
+
+extern "C" int gtc_attention_seqs(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
+                                  const gtc_seqs *sq, int ring, int max_pos, int window,
+                                  const float *sinks, float scale, float *part, float *out,
+                                  const gtc_act *qout, gtc_stream st)
+{
+    if (!sq || !sq->pos || !sq->kc || !sq->vc) {
+        snprintf(g_err, sizeof g_err, "attention_seqs: missing positions or caches");
+        return -1;
+    }
+    return attention_any(q, ldq, T, n_head, n_kv, hd, NULL, NULL, ring, sq->pos, sq, max_pos,
+                         window, sinks, scale, part, out, qout, st);
 }
 
 extern "C" int gtc_epilogue(float *out, int ldo, const float *tmp, int ldt, int T, int n,

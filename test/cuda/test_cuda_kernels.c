@@ -146,6 +146,96 @@ START_TEST(test_gemv_formats)
 }
 END_TEST
 
+/* several tokens per launch: a warp takes its row through tl tokens (tl = T for a matrix of
+ * 8300 rows, tl = 2 with 4 token groups for 1500 rows) */
+START_TEST(test_gemv_tokens)
+{
+    const int64_t n = 256;
+    const int T = 7;
+    const uint32_t types[4] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_K, GGML_TYPE_F16};
+    const int64_t rows_v[2] = {8300, 1500};
+    float *x = rand_vec((size_t)T * n, 1.0f);
+    float *dx = dev_upload(x, (size_t)T * n * 4);
+    gtc_act a = act_new(T, (int)n);
+    ck_assert_int_eq(gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+    for (int ti = 0; ti < 4; ti++)
+        for (int ri = 0; ri < 2; ri++) {
+            const uint32_t type = types[ti];
+            const int64_t rows = rows_v[ri], ld = rows + 3;
+            uint8_t *W = rand_matrix(type, rows, n, 0.05f);
+            gtc_mat m;
+            ck_assert_int_eq(gtc_upload_matrix(type, W, n, rows, rows, &m), 0);
+            float *dy = dev_alloc((size_t)T * ld * 4);
+            dev_poison(dy, (size_t)T * ld * 4);
+            gtc_gemv_seg sg = {m, NULL, dy, 0, GTC_ACT_NONE, (int)ld};
+            ck_assert_msg(gtc_gemv(&sg, 1, &a, T, NULL) == 0, "%s", gtc_last_error());
+            float *y = dev_download(dy, (size_t)T * ld);
+            float *ref = malloc(rows * 4), *got = malloc(rows * 4);
+            size_t rb = ggml_row_size(type, n);
+            for (int t = 0; t < T; t++) {
+                for (int64_t r = 0; r < rows; r++) {
+                    ref[r] = quant_dot(type, W + r * rb, x + (size_t)t * n, n);
+                    got[r] = y[(size_t)t * ld + r];
+                }
+                double e = nmse(got, ref, rows);
+                double lim = is_float_type(type) ? 1e-7 : 5e-4;
+                ck_assert_msg(e <= lim, "gemv type %u rows %lld token %d: nmse %g", type,
+                              (long long)rows, t, e);
+            }
+            free(W); free(y); free(ref); free(got);
+            gtc_free((void *)m.base); gtc_free(dy);
+        }
+    free(x); gtc_free(dx); act_free(&a);
+}
+END_TEST
+
+/* tensor-core products (gtc_mmq) for Q8_0 / MXFP4: 67 rows (a partial 16-row tile), the gpt-oss
+ * width 2880, T = 1, 7, 12, 33 tokens (each kernel shape; a second group of 32), bias + add and
+ * GELU epilogues */
+START_TEST(test_mmq)
+{
+    const int64_t n = 2880, rows = 67, ld = 70;
+    const uint32_t types[2] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4};
+    const int Ts[4] = {1, 7, 12, 33}; /* kernel shapes: 8 tokens per group, 16, 32 */
+    for (int ti = 0; ti < 2; ti++)
+        for (int k = 0; k < 4; k++) {
+            const uint32_t type = types[ti];
+            const int T = Ts[k], act = k == 1 ? GTC_ACT_GELU : GTC_ACT_NONE, add = k >= 2;
+            uint8_t *W = rand_matrix(type, rows, n, 0.05f);
+            float *x = rand_vec((size_t)T * n, 1.0f), *bias = rand_vec(rows, 0.1f);
+            float *y0 = rand_vec((size_t)T * ld, 1.0f);
+            gtc_mat m;
+            ck_assert_int_eq(gtc_upload_matrix(type, W, n, rows, rows, &m), 0);
+            gtc_act a = act_new(T, (int)n);
+            float *dx = dev_upload(x, (size_t)T * n * 4), *db = dev_upload(bias, rows * 4);
+            float *dy = dev_upload(y0, (size_t)T * ld * 4);
+            ck_assert_int_eq(gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+            ck_assert(gtc_mmq_supported(&m, &a));
+            gtc_gemv_seg sg = {m, db, dy, add, act, (int)ld};
+            ck_assert_msg(gtc_mmq(&sg, 1, &a, T, NULL) == 0, "%s", gtc_last_error());
+            float *y = dev_download(dy, (size_t)T * ld);
+            float *ref = malloc(rows * 4), *got = malloc(rows * 4);
+            size_t rb = ggml_row_size(type, n);
+            for (int t = 0; t < T; t++) {
+                for (int64_t r = 0; r < rows; r++) {
+                    float v = quant_dot(type, W + r * rb, x + (size_t)t * n, n) + bias[r];
+                    if (act == GTC_ACT_GELU) op_gelu_tanh(&v, &v, 1);
+                    ref[r] = add ? y0[(size_t)t * ld + r] + v : v;
+                    got[r] = y[(size_t)t * ld + r];
+                }
+                double e = nmse(got, ref, rows);
+                ck_assert_msg(e <= 5e-4, "mmq type %u T %d token %d: nmse %g", type, T, t, e);
+                /* rows past the matrix untouched */
+                for (int64_t r = rows; r < ld; r++)
+                    ck_assert_float_eq(y[(size_t)t * ld + r], y0[(size_t)t * ld + r]);
+            }
+            free(W); free(x); free(bias); free(y0); free(y); free(ref); free(got);
+            gtc_free((void *)m.base); gtc_free(dx); gtc_free(db); gtc_free(dy);
+            act_free(&a);
+        }
+}
+END_TEST
+
 /* three segments in one launch (q, k, v) with the add / GELU epilogues */
 START_TEST(test_gemv_segments)
 {
@@ -348,7 +438,10 @@ START_TEST(test_topk)
 END_TEST
 
 /* ---- MoE: gate/up + clamped SwiGLU, down + weighted sum ------------------------------------ */
-static void moe_case(uint32_t tgu, uint32_t tdown)
+/* grouped 1: the expert-grouped kernels (gtc_moe_group + *_grouped, several tokens) instead of
+ * the per-token ones, on the same inputs and against the same CPU twin; grouped 2: the grouping
+ * with the tensor-core products (gtc_mmq_grouped, gtc_swiglu_q, gtc_moe_sum) */
+static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
 {
     const int E = 8, ne = 256, nff = 192, T = 3, k = 4;
     uint8_t *G = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
@@ -372,9 +465,57 @@ static void moe_case(uint32_t tgu, uint32_t tdown)
     gtc_act a = act_new(T, ne), h = act_new(T * k, nff);
     h.h = NULL;
     ck_assert_int_eq(gtc_prep_act(dx, T, ne, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
-    ck_assert_msg(gtc_moe_gate_up(&mg, &mu, dbg, dbu, nff, dids, T, k, &a, 1.702f, 7.0f, &h, NULL) == 0,
-                  "%s", gtc_last_error());
-    ck_assert_int_eq(gtc_moe_down(&md, dbd, ne, dids, dwt, T, k, &h, dres, NULL), 0);
+    int32_t *dgrp = NULL, *dlist = NULL;
+    float *dyk = NULL;
+    if (grouped) {
+        dgrp = dev_alloc((2 * E + 1) * 4);
+        dlist = dev_alloc(T * k * 4);
+        dyk = dev_alloc((size_t)T * k * ne * 4);
+        dev_poison(dyk, (size_t)T * k * ne * 4);
+        ck_assert_msg(gtc_moe_group(dids, T, k, E, dgrp, dlist, NULL) == 0, "%s", gtc_last_error());
+        int32_t *grp = (int32_t *)dev_download(dgrp, 2 * E);
+        int32_t *list = (int32_t *)dev_download(dlist, T * k);
+        /* the grouping itself, against a count done here: expert 3 has all 3 tokens */
+        int cnt[8] = {0}, off = 0;
+        for (int i = 0; i < T * k; i++) cnt[ids[i]]++;
+        for (int e = 0; e < E; e++) {
+            ck_assert_int_eq(grp[e], cnt[e]);
+            ck_assert_int_eq(grp[E + e], off);
+            for (int i = 0, c = 0; i < T * k; i++)
+                if (ids[i] == e) ck_assert_int_eq(list[off + c++], i);
+            off += cnt[e];
+        }
+        ck_assert_int_eq(grp[3], 3);
+        free(grp);
+        free(list);
+        if (grouped == 2) {
+            ck_assert(gtc_mmq_supported(&mg, &a) && gtc_mmq_supported(&md, &h));
+            float *dgg = dev_alloc((size_t)T * k * nff * 4), *duu = dev_alloc((size_t)T * k * nff * 4);
+            /* gate and up in one launch (two segments) */
+            ck_assert_msg(gtc_mmq_grouped(&mg, dbg, &mu, dbu, duu, nff, E, T * k, dgrp, dlist, k, NULL, &a,
+                                          dgg, nff, NULL) == 0,
+                          "%s", gtc_last_error());
+            ck_assert_int_eq(gtc_swiglu_q(dgg, duu, nff, T * k, 1.702f, 7.0f, &h, NULL), 0);
+            ck_assert_int_eq(gtc_mmq_grouped(&md, dbd, NULL, NULL, NULL, ne, E, T * k, dgrp, dlist, 1, dwt, &h,
+                                             dyk, ne, NULL),
+                             0);
+            ck_assert_int_eq(gtc_moe_sum(dyk, T, k, ne, dres, NULL), 0);
+            gtc_free(dgg);
+            gtc_free(duu);
+        } else {
+            ck_assert_msg(gtc_moe_gate_up_grouped(&mg, &mu, dbg, dbu, nff, E, dgrp, dlist, k, &a,
+                                                  1.702f, 7.0f, &h, NULL) == 0,
+                          "%s", gtc_last_error());
+            ck_assert_int_eq(gtc_moe_down_grouped(&md, dbd, ne, E, dgrp, dlist, dwt, T, k, &h, dyk,
+                                                  dres, NULL),
+                             0);
+        }
+    } else {
+        ck_assert_msg(gtc_moe_gate_up(&mg, &mu, dbg, dbu, nff, dids, T, k, &a, 1.702f, 7.0f, &h,
+                                      NULL) == 0,
+                      "%s", gtc_last_error());
+        ck_assert_int_eq(gtc_moe_down(&md, dbd, ne, dids, dwt, T, k, &h, dres, NULL), 0);
+    }
     float *got = dev_download(dres, (size_t)T * ne);
     /* CPU twin */
     size_t rg = ggml_row_size(tgu, ne), rd = ggml_row_size(tdown, nff);
@@ -400,16 +541,25 @@ static void moe_case(uint32_t tgu, uint32_t tdown)
         ref[i] -= res[i];
     }
     double e = nmse(got, ref, (size_t)T * ne);
-    ck_assert_msg(e <= 5e-4, "moe %u/%u: nmse %g", tgu, tdown, e);
+    ck_assert_msg(e <= 5e-4, "moe %u/%u%s: nmse %g", tgu, tdown, grouped ? " grouped" : "", e);
+    gtc_free(dgrp); gtc_free(dlist); gtc_free(dyk);
     free(G); free(U); free(D); free(bg); free(bu); free(bd); free(x); free(res);
     free(got); free(ref); free(gv); free(uv);
     gtc_free((void *)mg.base); gtc_free((void *)mu.base); gtc_free((void *)md.base);
     gtc_free(dbg); gtc_free(dbu); gtc_free(dbd); gtc_free(dx); gtc_free(dres); gtc_free(dids);
     gtc_free(dwt); act_free(&a); act_free(&h);
 }
-START_TEST(test_moe_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4); }
+START_TEST(test_moe_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 0); }
 END_TEST
-START_TEST(test_moe_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0); }
+START_TEST(test_moe_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, 0); }
+END_TEST
+START_TEST(test_moe_grouped_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 1); }
+END_TEST
+START_TEST(test_moe_grouped_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, 1); }
+END_TEST
+START_TEST(test_moe_mmq_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 2); }
+END_TEST
+START_TEST(test_moe_mmq_q8) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, 2); }
 END_TEST
 
 /* ---- RoPE + KV store + attention with sinks / window, prefill chunks and decode ----------- */
@@ -575,6 +725,12 @@ int main(void)
     tcase_add_test(tc, test_topk);
     tcase_add_test(tc, test_moe_mxfp4);
     tcase_add_test(tc, test_moe_mixed);
+    tcase_add_test(tc, test_moe_grouped_mxfp4);
+    tcase_add_test(tc, test_moe_grouped_mixed);
+    tcase_add_test(tc, test_gemv_tokens);
+    tcase_add_test(tc, test_moe_mmq_mxfp4);
+    tcase_add_test(tc, test_moe_mmq_q8);
+    tcase_add_test(tc, test_mmq);
     tcase_add_test(tc, test_attention_window);
     tcase_add_test(tc, test_attention_full);
     tcase_add_test(tc, test_prefill_helpers);
