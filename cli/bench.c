@@ -1,11 +1,16 @@
 /* bench.c — gptc bench -m MODEL [-p 512[,2048]] [-n 128[,..]] [-r 3] [--backend cpu|cuda] [-t N]
- *                       [-c CTX]
+ *                       [-c CTX] [--parallel 1,8,32]
  *
  * Like llama-bench: pp = one feed of P random tokens into a fresh context; tg = N single-token
  * decodes (fixed token ids, no sampling) after a fresh context. Each test runs once as warm-up,
  * then r times; the table shows mean ± sample standard deviation of tokens/s (tokenization and
  * sampling excluded). Load time and, on CUDA, weight residency and device memory go to stderr
- * below the table. */
+ * below the table.
+ *
+ * --parallel N[,N..]: like llama-batched-bench instead: for each N, N sequences each get their
+ * own random prompt of -p tokens (fed one after another: PP), then -n steps decode one token
+ * for every sequence together (gptc_decode_multi: TG). The table gives the times and rates of
+ * both phases and their sum; S_TG = N * n / T_TG is the aggregate generation rate. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,8 @@ static const char usage_text[] =
     "  -r, --repetitions N      runs per test (default 3)\n"
     "  -c, --ctx-size N         context (default: just enough for the largest test)\n"
     "  -t, --threads N  --backend auto|cpu|cuda  --device N  --vram-budget SIZE  -b N  -v\n"
+    "  --parallel N[,N..]       batched generation instead (like llama-batched-bench): N\n"
+    "                           sequences, prompts of -p tokens, -n tokens each, decoded together\n"
     "Prints a markdown table: model, size, params, backend, threads, test, t/s (mean ± sd).\n";
 
 #define MAX_TESTS 16
@@ -28,6 +35,7 @@ typedef struct bench_extra {
     int tg[MAX_TESTS], n_tg;
     int reps;
     int pp_set, tg_set;
+    int np[MAX_TESTS], n_np;
 } bench_extra;
 
 static int parse_list(const char *flag, const char *v, int *out, int *n) {
@@ -64,6 +72,16 @@ static int extra_opts(void *user, int argc, char **argv, int i) {
         e->tg_set = 1;
         return parse_list("-n", v, e->tg, &e->n_tg) ? -1 : used;
     }
+    if (cli_is_flag(a, "--parallel") || !strcmp(a, "-npl")) {
+        if (!(v = cli_optval(argc, argv, i, &used))) return -1;
+        if (parse_list("--parallel", v, e->np, &e->n_np)) return -1;
+        for (int k = 0; k < e->n_np; k++)
+            if (e->np[k] < 1 || e->np[k] > 4096) {
+                cli_error("--parallel: %d is not in 1..4096", e->np[k]);
+                return -1;
+            }
+        return used;
+    }
     if (!strcmp(a, "-r") || cli_is_flag(a, "--repetitions")) {
         if (!(v = cli_optval(argc, argv, i, &used))) return -1;
         return cli_parse_int("-r", v, 1, 1000, &e->reps) ? -1 : used;
@@ -98,6 +116,91 @@ static double run_test(gptc_session *s, const int32_t *ids, int n, int is_pp, in
     return ms > 0 ? n * 1000.0 / ms : 0;
 }
 
+/* One batched run of np sequences: prompts ids + i * pp (pp tokens each), then tg joint decode
+ * steps. Fills the phase times (ms); returns 0, or -1 after printing an error. */
+static int run_batched(gptc_session **ss, int np, const int32_t *ids, int pp, int tg,
+                       double *pp_ms, double *tg_ms, int *code) {
+    gptc_error err = {0};
+    gptc_status st = GPTC_OK;
+    for (int i = 0; i < np && st == GPTC_OK; i++) st = gptc_session_truncate(ss[i], 0, &err);
+    double t0 = cli_now_ms();
+    for (int i = 0; i < np && st == GPTC_OK && pp > 0; i++)
+        st = gptc_session_feed(ss[i], ids + (size_t)i * pp, (size_t)pp, &err);
+    double t1 = cli_now_ms();
+    int32_t *step = malloc(sizeof *step * (size_t)np);
+    if (!step) {
+        cli_error("out of memory");
+        *code = EXIT_RUNTIME;
+        return -1;
+    }
+    for (int k = 0; k < tg && st == GPTC_OK; k++) {
+        for (int i = 0; i < np; i++) step[i] = ids[((size_t)i * 7 + k) % ((size_t)np * pp + 1)];
+        st = np == 1 ? gptc_session_feed(ss[0], step, 1, &err)
+                     : gptc_decode_multi(ss, step, np, &err);
+    }
+    double t2 = cli_now_ms();
+    free(step);
+    if (st != GPTC_OK) {
+        *code = cli_fail(st, &err);
+        return -1;
+    }
+    *pp_ms = t1 - t0;
+    *tg_ms = t2 - t1;
+    return 0;
+}
+
+/* --parallel: the llama-batched-bench table */
+static int bench_batched(gptc_model *model, const cli_opts *o, const bench_extra *e,
+                         const int32_t *ids, const char *name, const char *backend) {
+    const int pp = e->n_pp ? e->pp[0] : 128, tg = e->n_tg ? e->tg[0] : 128;
+    int code = EXIT_DONE;
+    printf("| model | backend | PP | TG | B | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |\n");
+    printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    fflush(stdout);
+    for (int t = 0; t < e->n_np && code == EXIT_DONE; t++) {
+        const int np = e->np[t];
+        gptc_session **ss = calloc((size_t)np, sizeof *ss);
+        if (!ss) {
+            cli_error("out of memory");
+            return EXIT_RUNTIME;
+        }
+        gptc_session_params sp;
+        cli_session_params(o, model, &sp);
+        sp.n_ctx = pp + tg > 0 ? pp + tg : 1;
+        if (o->n_ctx > sp.n_ctx) sp.n_ctx = o->n_ctx;
+        gptc_error err = {0};
+        for (int i = 0; i < np && code == EXIT_DONE; i++) {
+            gptc_status st = gptc_session_new(model, &sp, &ss[i], &err);
+            if (st != GPTC_OK) {
+                cli_error("sequence %d of %d: %s", i + 1, np, err.msg);
+                code = cli_exit_code(st);
+            }
+        }
+        double pp_sum = 0, tg_sum = 0;
+        int runs = 0;
+        for (int k = 0; k <= e->reps && code == EXIT_DONE; k++) { /* k = 0: warm-up */
+            double pms, tms;
+            if (run_batched(ss, np, ids, pp, tg, &pms, &tms, &code)) break;
+            if (k == 0) continue;
+            pp_sum += pms;
+            tg_sum += tms;
+            runs++;
+        }
+        if (code == EXIT_DONE && runs > 0) {
+            const double tpp = pp_sum / runs / 1000.0, ttg = tg_sum / runs / 1000.0;
+            printf("| %s | %s | %d | %d | %d | %.3f | %.2f | %.3f | %.2f | %.3f | %.2f |\n", name,
+                   backend, pp, tg, np, tpp, tpp > 0 ? (double)np * pp / tpp : 0.0, ttg,
+                   ttg > 0 ? (double)np * tg / ttg : 0.0, tpp + ttg,
+                   tpp + ttg > 0 ? (double)np * (pp + tg) / (tpp + ttg) : 0.0);
+            fflush(stdout);
+        }
+        for (int i = 0; i < np; i++) gptc_session_free(ss[i]);
+        free(ss);
+        if (cli_stdout_gone()) break;
+    }
+    return code;
+}
+
 static void fmt_size(char *buf, size_t n, uint64_t bytes) {
     if (bytes >= (1ull << 30))
         snprintf(buf, n, "%.2f GiB", bytes / 1073741824.0);
@@ -115,12 +218,19 @@ static void fmt_params(char *buf, size_t n, uint64_t p) {
 int cli_bench(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
-    bench_extra e = {{512}, 1, {128}, 1, 3, 0, 0};
+    bench_extra e = {{512}, 1, {128}, 1, 3, 0, 0, {0}, 0};
     int r = cli_parse_cmd(argc, argv, CLI_G_MODEL | CLI_G_OUTPUT, &o, extra_opts, &e, usage_text);
     if (r != CLI_CONTINUE) return r;
     int max_n = 1;
     for (int i = 0; i < e.n_pp; i++) max_n = e.pp[i] > max_n ? e.pp[i] : max_n;
     for (int i = 0; i < e.n_tg; i++) max_n = e.tg[i] > max_n ? e.tg[i] : max_n;
+    int np_max = 0;
+    for (int i = 0; i < e.n_np; i++) np_max = e.np[i] > np_max ? e.np[i] : np_max;
+    if (e.n_np && !e.pp_set) e.pp[0] = 128;
+    if (e.n_np) { /* one context per sequence: prompt + generation */
+        max_n = (e.n_pp ? e.pp[0] : 0) + (e.n_tg ? e.tg[0] : 0);
+        if (max_n < 1) max_n = 1;
+    }
     if (o.n_ctx == 0) o.n_ctx = max_n;
     if (o.n_ctx < max_n) {
         cli_error("-c %d is smaller than the largest test (%d tokens)", o.n_ctx, max_n);
@@ -144,6 +254,8 @@ int cli_bench(int argc, char **argv) {
         return cli_exit_code(st);
     }
     /* random non-special tokens (fixed seed: every run sees the same prompt) */
+    if (np_max * (e.pp[0] > 0 ? e.pp[0] : 1) + 1 > max_n)
+        max_n = np_max * (e.pp[0] > 0 ? e.pp[0] : 1) + 1; /* every sequence its own prompt */
     int32_t *ids = malloc((size_t)max_n * sizeof *ids);
     if (!ids) {
         cli_error("out of memory");
@@ -176,11 +288,17 @@ int cli_bench(int argc, char **argv) {
         snprintf(threads, sizeof threads, "%d", o.n_threads);
     else
         snprintf(threads, sizeof threads, "all");
-    printf("| model | size | params | backend | threads | test | t/s |\n");
-    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
-    fflush(stdout);
     int code = EXIT_DONE;
-    for (int pass = 0; pass < 2 && code == EXIT_DONE; pass++) {
+    if (e.n_np) {
+        gptc_session_free(s); /* the batched bench makes its own sessions */
+        s = NULL;
+        code = bench_batched(model, &o, &e, ids, name, backend);
+    } else {
+        printf("| model | size | params | backend | threads | test | t/s |\n");
+        printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+        fflush(stdout);
+    }
+    for (int pass = 0; pass < 2 && code == EXIT_DONE && !e.n_np; pass++) {
         int n_tests = pass == 0 ? e.n_pp : e.n_tg;
         for (int t = 0; t < n_tests && code == EXIT_DONE; t++) {
             int n = pass == 0 ? e.pp[t] : e.tg[t];

@@ -4,7 +4,9 @@
 # gen-model (never committed), then compute-sanitizer (memcheck + racecheck) in the time left.
 # Logs go to $OUT.
 #   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs"], timeout_s 600
-# phases (default "build test trace bench san"; also: diag prof): any subset, in that order.
+# phases (default "build test trace bench san"; also: diag batch casan prof): any subset, in
+# that order (batch: the --parallel 1,8,32 throughput table on the full-size gpt-oss-20b;
+# casan: the CUDA tests' host code under AddressSanitizer).
 # Env: B (build folder, default build-cuda), BUDGET_S (seconds this script may use, default 570:
 # the sanitizers get what the earlier phases left), MODELS (bench presets, default
 # "gpt-oss-20b gpt-oss-20b-q4_k_m gpt2-124m").
@@ -26,7 +28,8 @@ nvidia-smi --query-gpu=name --format=csv | tee -a "$OUT/gpu.txt"
 if has build; then
     echo "== build" | tee "$OUT/build.log"
     time make -j"$J" BUILD=$B CUDA=1 SETUP=0 all $B/test/cuda/test_cuda_kernels \
-        $B/test/cuda/test_cuda_model $B/tools/gen-model >>"$OUT/build.log" 2>&1 ||
+        $B/test/cuda/test_cuda_model $B/test/cuda/test_cuda_sample $B/tools/gen-model \
+        >>"$OUT/build.log" 2>&1 ||
         { tail -40 "$OUT/build.log"; exit 1; }
     # the divergence tracer (test/cuda/trace_oss.c; a tool, not a test)
     gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -I. ${CFLAGS:-} -DGPTC_WITH_CUDA \
@@ -41,7 +44,7 @@ preset_args() { # gen-model arguments of a bench preset
     *) echo "--preset $1 --vocab 201088" ;;
     esac
 }
-if has bench; then # generated in the background (one after the other) while the tests run
+if has bench || has batch; then # generated in the background (one after the other) while the tests run
     (
         for p in $MODELS; do
             [ -s /tmp/$p.gguf ] && continue
@@ -97,10 +100,23 @@ if has bench; then
             tee -a "$OUT/bench.log" | grep -iE "memory|vram|GiB|load|tg"
     fi
 fi
+if has batch; then
+    # batched generation (gptc_decode_multi), like llama-batched-bench -npp 128 -ntg 128 -npl 1,8,32
+    M=/tmp/gpt-oss-20b.gguf
+    [ -n "${GEN:-}" ] && wait $GEN
+    echo "== batched bench" | tee "$OUT/batch.log"
+    timeout 240 $B/gptc bench -m $M --parallel ${NPL:-1,8,32} -p 128 -n 128 -r ${BATCH_REPS:-2} \
+        --backend cuda 2>&1 | tee -a "$OUT/batch.log"
+    for np in 8 32; do # where one joint step's time goes
+        GPTC_CUDA_PROFILE=1 timeout 60 $B/gptc bench -m $M --parallel $np -p 16 -n 16 -r 1 \
+            --backend cuda 2>&1 | grep -A40 "decode_multi" | tee -a "$OUT/batch.log"
+    done
+fi
 if has san; then
     echo "== compute-sanitizer ($(left) s left)" | tee "$OUT/san.log"
     export CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 GPTC_BUILD=$B
-    for step in "memcheck test_cuda_kernels" "memcheck test_cuda_model" "racecheck test_cuda_kernels"; do
+    for step in "memcheck test_cuda_kernels" "memcheck test_cuda_sample" "racecheck test_cuda_kernels" \
+        "racecheck test_cuda_sample" "memcheck test_cuda_model"; do
         set -- $step
         lim=$(left)
         [ "$lim" -gt 200 ] && lim=200
@@ -114,6 +130,23 @@ if has san; then
         echo "exit $?" | tee -a "$OUT/san.log"
         grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Checks:" "$OUT/san.log" | tail -2
     done
+fi
+if has casan; then
+    # the host side of the CUDA tests under AddressSanitizer (compute-sanitizer checks the device
+    # side only; a host heap error there shows up as a glibc abort at exit)
+    echo "== host ASan over the CUDA tests ($(left) s left)" | tee "$OUT/casan.log"
+    CA="-gencode arch=compute_90a,code=sm_90a"
+    make -j"$J" BUILD=build-casan CUDA=1 SETUP=0 OPT=-O1 SAN="-fsanitize=address -fno-omit-frame-pointer" \
+        NVCCFLAGS="-O2 -std=c++17 -lineinfo $CA -Iinclude -I. -Xcompiler -fsanitize=address,-fno-omit-frame-pointer" \
+        build-casan/test/cuda/test_cuda_kernels build-casan/test/cuda/test_cuda_model \
+        build-casan/tools/gen-model >>"$OUT/casan.log" 2>&1 || tail -20 "$OUT/casan.log"
+    for t in test_cuda_kernels test_cuda_model; do
+        ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1:replace_intrin=0 LSAN_OPTIONS=suppressions=scripts/lsan-cuda.supp \
+            CK_FORK=no GPTC_BUILD=build-casan timeout $(( $(left) > 240 ? 240 : $(left) )) \
+            build-casan/test/cuda/$t >>"$OUT/casan.log" 2>&1
+        echo "-- $t exit $?" | tee -a "$OUT/casan.log"
+    done
+    grep -E "ERROR: AddressSanitizer|SUMMARY|Checks:" "$OUT/casan.log" | head
 fi
 if has prof; then
     GPTC_CUDA_PROFILE=1 timeout 120 $B/gptc bench -m /tmp/gpt-oss-20b.gguf -p 512 -n 32 -r 1 \
