@@ -467,6 +467,11 @@ int cli_chat_with(cli_opts *o) {
         cli_error("use either --system or --system-file, not both");
         return EXIT_USAGE;
     }
+    if (o->json) { /* one JSON object per run is one-shot generation's; a chat has /save */
+        cli_error("--json is for one-shot generation (-p or stdin); in a chat, /save FILE writes "
+                  "the conversation as JSON");
+        return EXIT_USAGE;
+    }
     chat ct;
     memset(&ct, 0, sizeof ct);
     ct.o = o;

@@ -9,6 +9,11 @@
  *   prefill (n tokens) : weights dequantised to f16 tiles + cuBLAS GEMMs (tensor cores, fp32
  *                        accumulate); MoE grouped by expert (one host sync per layer for the
  *                        routing counts); attention over the prompt by the same kernel.
+ *                        Batches of 2..mmq_max_t tokens: the int8 tensor-core kernels below.
+ *   decode_multi       : one token of each of N sessions in one forward (cu_decode_multi):
+ *                        per-token positions and K/V caches, Q8_0 / MXFP4 products on int8
+ *                        tensor cores (gtc_mmq), MoE grouped by expert on the device.
+ *   sampling           : on the device (cuda/sample.cu); one int crosses per token.
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>

@@ -767,21 +767,12 @@ __device__ __forceinline__ bool mat_fast_mxfp4(const gtc_mat &w, const gtc_act &
     return w.split && w.type == T_MXFP4 && x.qi != NULL;
 }
 
-/* grid (n_ff/32, k, T), 1024 threads: warp w computes gate and up of row 32 bx + w together,
- * then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the down kernel. */
-__global__ void __launch_bounds__(1024)
-    k_moe_gate_up(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
-                  const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h)
+/* gate row sg . x_t and up row su . x_t for one warp (valid in every lane): the two MXFP4 rows
+ * streamed together on the int16 fast path, else two warp_dot */
+__device__ __forceinline__ void gate_up_dots(const gtc_mat &gate, const gtc_mat &up, int64_t sg,
+                                             int64_t su, const gtc_act &x, int t, int lane,
+                                             float &g, float &u)
 {
-    __shared__ float hs[32];
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    const int j = blockIdx.y, t = blockIdx.z;
-    const int e = ids[t * k + j];
-    const int n_ff = (int)gate.n_rows;
-    const int r = blockIdx.x * 32 + wid;
-    const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
-    const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
-    float g, u;
     if (mat_fast_mxfp4(gate, x) && mat_fast_mxfp4(up, x)) {
         const int nb = (int)(gate.n_cols / 32);
         const uint8_t *qs[2] = {gate.base + (size_t)sg * nb * 16, up.base + (size_t)su * nb * 16};
@@ -799,6 +790,24 @@ __global__ void __launch_bounds__(1024)
         g = warp_dot(gate, sg, x, t, lane);
         u = warp_dot(up, su, x, t, lane);
     }
+}
+
+/* grid (n_ff/32, k, T), 1024 threads: warp w computes gate and up of row 32 bx + w together,
+ * then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the down kernel. */
+__global__ void __launch_bounds__(1024)
+    k_moe_gate_up(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
+                  const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h)
+{
+    __shared__ float hs[32];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int j = blockIdx.y, t = blockIdx.z;
+    const int e = ids[t * k + j];
+    const int n_ff = (int)gate.n_rows;
+    const int r = blockIdx.x * 32 + wid;
+    const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
+    const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
+    float g, u;
+    gate_up_dots(gate, up, sg, su, x, t, lane, g, u);
     if (lane == 0) {
         if (bg) g += bg[(size_t)e * bstride + r];
         if (bu) u += bu[(size_t)e * bstride + r];
@@ -1140,8 +1149,6 @@ __global__ void __launch_bounds__(1024)
     const int r = blockIdx.x * 32 + wid;
     const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
     const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
-    const bool fast = mat_fast_mxfp4(gate, x) && mat_fast_mxfp4(up, x);
-    const int nb = (int)(gate.n_cols / 32);
     for (int i0 = 0; i0 < c; i0 += 8) {
         const int nn = min(8, c - i0);
         if (threadIdx.x < nn) pr[threadIdx.x] = list[o + i0 + threadIdx.x];
@@ -1149,24 +1156,7 @@ __global__ void __launch_bounds__(1024)
         for (int ii = 0; ii < nn; ii++) {
             const int t = pr[ii] / k;
             float g, u;
-            if (fast) {
-                const uint8_t *qs[2] = {gate.base + (size_t)sg * nb * 16,
-                                        up.base + (size_t)su * nb * 16};
-                const uint8_t *ep[2] = {
-                    gate.base + (size_t)gate.src_rows * nb * 16 + (size_t)sg * nb,
-                    up.base + (size_t)up.src_rows * nb * 16 + (size_t)su * nb};
-                const int16_t *xq = x.qi + (size_t)t * x.n;
-                const float *xs = x.s + (size_t)t * (x.n / 32);
-                const int16_t *xqs[2] = {xq, xq};
-                const float *xss[2] = {xs, xs};
-                float acc[2] = {0.f, 0.f};
-                lane_mxfp4<2, 2>(qs, ep, xqs, xss, nb, lane, acc);
-                g = warp_sum(acc[0]);
-                u = warp_sum(acc[1]);
-            } else {
-                g = warp_dot(gate, sg, x, t, lane);
-                u = warp_dot(up, su, x, t, lane);
-            }
+            gate_up_dots(gate, up, sg, su, x, t, lane, g, u);
             if (lane == 0) {
                 if (bg) g += bg[(size_t)e * bstride + r];
                 if (bu) u += bu[(size_t)e * bstride + r];

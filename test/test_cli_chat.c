@@ -199,6 +199,20 @@ START_TEST(test_plain_repl) {
 }
 END_TEST
 
+START_TEST(test_json_refused) {
+    /* --json belongs to one-shot generation: chat says so instead of ignoring it */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s chat -m %s --json", tu_gptc(), g2);
+    tu_proc p;
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+    ck_assert_int_eq(p.status, 1);
+    ck_assert_msg(strstr(p.err, "gptc: error: --json is for one-shot generation") != NULL, "%s",
+                  p.err);
+    ck_assert_int_eq((int)p.out_len, 0);
+    tu_proc_free(&p);
+}
+END_TEST
+
 int main(void) {
     tu_cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
                     "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
@@ -209,6 +223,7 @@ int main(void) {
     tcase_add_test(tc, test_ctrl_c_mid_answer);
     tcase_add_test(tc, test_turns_save_reset);
     tcase_add_test(tc, test_plain_repl);
+    tcase_add_test(tc, test_json_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
