@@ -42,7 +42,9 @@ static int parse_list(const char *flag, const char *v, int *out, int *n) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", v);
     *n = 0;
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    for (char *t = buf, *next; t; t = next) { /* every item non-empty: "1,,2" is refused */
+        next = strchr(t, ',');
+        if (next) *next++ = 0;
         if (*n == MAX_TESTS) {
             cli_error("%s: at most %d values", flag, MAX_TESTS);
             return -1;

@@ -1,0 +1,118 @@
+/* test_cli_bench.c — `gptc bench` as a process (CPU backend, tiny random gpt-oss): the
+ * llama-bench table (-p / -n / -r), the llama-batched-bench table (--parallel), whose rates
+ * are checked against the times printed beside them (S_PP = B PP / T_PP, S_TG = B TG / T_TG,
+ * T = T_PP + T_TG, S = B (PP + TG) / T), and bad --parallel values. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test/util/testmodels.h"
+#include "test/util/testutil.h"
+
+static char model[512];
+
+static tu_proc run_bench(const char *args) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s bench -m %s --backend cpu -t 2 %s", tu_gptc(), model, args);
+    tu_proc p;
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, &p), 0);
+    return p;
+}
+
+/* The cells of the first table row whose cell `col` equals `key` (markdown "| a | b |"). */
+static int row_cells(const char *out, int col, const char *key, char cells[16][64]) {
+    for (const char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (line[0] != '|') continue;
+        int n = 0;
+        const char *c = line + 1;
+        while (n < 16) {
+            const char *e = strchr(c, '|');
+            const char *nl = strchr(c, '\n');
+            if (!e || (nl && e > nl)) break;
+            while (*c == ' ') c++;
+            size_t len = (size_t)(e - c);
+            while (len > 0 && c[len - 1] == ' ') len--;
+            if (len > 63) len = 63;
+            memcpy(cells[n], c, len);
+            cells[n][len] = 0;
+            n++;
+            c = e + 1;
+        }
+        if (n > col && !strcmp(cells[col], key)) return n;
+    }
+    return 0;
+}
+
+START_TEST(test_plain_table) {
+    tu_proc p = run_bench("-p 16 -n 4 -r 2");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    char cells[16][64];
+    ck_assert_int_eq(row_cells(p.out, 5, "pp16", cells), 7);
+    ck_assert_str_eq(cells[3], "CPU");
+    ck_assert(atof(cells[6]) > 0);
+    ck_assert_int_eq(row_cells(p.out, 5, "tg4", cells), 7);
+    ck_assert(atof(cells[6]) > 0);
+    ck_assert_msg(strstr(p.err, "2 runs per test") != NULL, "%s", p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_parallel_table) {
+    tu_proc p = run_bench("--parallel 1,3 -p 32 -n 8 -r 1");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    ck_assert_msg(strstr(p.out, "| model | backend | PP | TG | B | T_PP s | S_PP t/s | T_TG s | "
+                                "S_TG t/s | T s | S t/s |") != NULL,
+                  "%s", p.out);
+    const char *bs[2] = {"1", "3"};
+    for (int i = 0; i < 2; i++) {
+        char c[16][64];
+        ck_assert_int_eq(row_cells(p.out, 4, bs[i], c), 11);
+        ck_assert_str_eq(c[1], "CPU");
+        ck_assert_int_eq(atoi(c[2]), 32);
+        ck_assert_int_eq(atoi(c[3]), 8);
+        const double B = atof(c[4]), tpp = atof(c[5]), spp = atof(c[6]), ttg = atof(c[7]);
+        const double stg = atof(c[8]), t = atof(c[9]), st = atof(c[10]);
+        ck_assert_msg(tpp >= 0.001 && ttg >= 0.001 && spp > 0 && stg > 0, "%s", p.out);
+        /* the times are printed to 1 ms: compare the rates with that rounding allowed */
+        ck_assert_msg(fabs(B * 32 / spp - tpp) <= 6e-4, "S_PP %g vs T_PP %g", spp, tpp);
+        ck_assert_msg(fabs(B * 8 / stg - ttg) <= 6e-4, "S_TG %g vs T_TG %g", stg, ttg);
+        ck_assert_msg(fabs(tpp + ttg - t) <= 1.5e-3, "T %g vs %g + %g", t, tpp, ttg);
+        ck_assert_msg(fabs(B * 40 / st - t) <= 6e-4, "S %g vs T %g", st, t);
+    }
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(test_parallel_bad) {
+    const char *bad[] = {"--parallel 0", "--parallel x", "--parallel 1,,2", "--parallel 5000",
+                         "--parallel"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        tu_proc p = run_bench(bad[i]);
+        ck_assert_msg(p.status == 1, "%s: status %d", bad[i], p.status);
+        ck_assert_msg(strncmp(p.err, "gptc: error:", 12) == 0, "%s: %s", bad[i], p.err);
+        ck_assert_int_eq((int)p.out_len, 0);
+        tu_proc_free(&p);
+    }
+}
+END_TEST
+
+int main(void) {
+    /* the o200k-vocabulary tiny model: slow enough (201k-row LM head) that the millisecond
+     * times of the --parallel table carry several digits */
+    tu_cached_model(model, sizeof model, "tiny-gpt-oss-s1",
+                    "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
+    Suite *s = suite_create("cli_bench");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_plain_table);
+    tcase_add_test(tc, test_parallel_table);
+    tcase_add_test(tc, test_parallel_bad);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
