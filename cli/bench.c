@@ -120,8 +120,8 @@ static double run_test(gptc_session *s, const int32_t *ids, int n, int is_pp, in
 
 /* One batched run of np sequences: prompts ids + i * pp (pp tokens each), then tg joint decode
  * steps. Fills the phase times (ms); returns 0, or -1 after printing an error. */
-static int run_batched(gptc_session **ss, int np, const int32_t *ids, int pp, int tg,
-                       double *pp_ms, double *tg_ms, int *code) {
+static int run_batched(gptc_session **ss, int np, const int32_t *ids, int pp, int tg, double *pp_ms,
+                       double *tg_ms, int *code) {
     gptc_error err = {0};
     gptc_status st = GPTC_OK;
     for (int i = 0; i < np && st == GPTC_OK; i++) st = gptc_session_truncate(ss[i], 0, &err);
@@ -156,7 +156,8 @@ static int bench_batched(gptc_model *model, const cli_opts *o, const bench_extra
                          const int32_t *ids, const char *name, const char *backend) {
     const int pp = e->n_pp ? e->pp[0] : 128, tg = e->n_tg ? e->tg[0] : 128;
     int code = EXIT_DONE;
-    printf("| model | backend | PP | TG | B | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |\n");
+    printf("| model | backend | PP | TG | B | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s "
+           "|\n");
     printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     fflush(stdout);
     for (int t = 0; t < e->n_np && code == EXIT_DONE; t++) {

@@ -60,6 +60,11 @@ typedef struct cu_multi {
     float *yk;          /* [cap * k][n_embd] */
     float *g, *u;       /* [cap * k][n_ff] gate / up products */
     int32_t *grp, *list;
+    /* host scratch of cu_decode_multi's grouping (grown, never shrunk) */
+    gptc_session **h_grp;
+    int32_t *h_gid;
+    unsigned char *h_done;
+    int h_cap;
 } cu_multi;
 
 typedef struct cu_model {
@@ -389,6 +394,9 @@ static void cu_model_free(gptc_model *m)
     cudaFree(cm->inv_freq);
     cudaFree(cm->mw.dev);
     cudaFreeHost(cm->mw.pin);
+    free(cm->mw.h_grp);
+    free(cm->mw.h_gid);
+    free(cm->mw.h_done);
     __atomic_fetch_sub((uint64_t *)&m->workspace_bytes, cm->mw.bytes, __ATOMIC_RELAXED);
     free(cm->L);
     free(cm);
@@ -951,35 +959,24 @@ static gptc_status moe_block(fw *F, int l, int T)
                          cs->wts, (gtc_stream)F->st),
          "router_topk");
     const float alpha = hp->swiglu_alpha, limit = hp->swiglu_limit;
-    if (F->sq || (T > 1 && T <= mmq_max_t && use_mmq(F, T, &C->gate, &a) &&
-                  use_mmq(F, T, &C->up, &a) && use_mmq(F, T, &C->down, &cs->hact))) {
+    const int mmq = use_mmq(F, T, &C->gate, &a) && use_mmq(F, T, &C->up, &a) &&
+                    use_mmq(F, T, &C->down, &cs->hact);
+    if (F->sq || mmq) {
         /* grouped by expert on the device (no host sync), each expert's weights read once per
-         * 32 of its tokens; buffers: the multi workspace, or the session's prefill ones */
+         * 8 of its tokens; buffers: the multi workspace, or the session's prefill ones */
         cu_multi *mw = &F->cm->mw;
         int32_t *grp = F->sq ? mw->grp : cs->grp, *list = F->sq ? mw->list : cs->perm_tok;
         float *gb = F->sq ? mw->g : cs->g, *ub = F->sq ? mw->u : cs->g + (size_t)T * k * nff;
         float *yk = F->sq ? mw->yk : cs->y;
         TRYF(gtc_moe_group(cs->ids_exp, T, k, E, grp, list, (gtc_stream)F->st), "moe_group");
-        if (gtc_mmq_supported(&C->gate, &a) && gtc_mmq_supported(&C->up, &a) &&
-            gtc_mmq_supported(&C->down, &cs->hact)) { /* tensor cores */
-            if (C->gate_bs == C->up_bs || !C->gate_b || !C->up_b) { /* gate and up: one launch */
-                TRYF(gtc_mmq_grouped(&C->gate, C->gate_b, &C->up, C->up_b, ub,
-                                     C->gate_b ? C->gate_bs : C->up_bs, E, T * k, grp, list, k,
-                                     NULL, &a,
-                                     gb, nff, (gtc_stream)F->st),
-                     "mmq_moe");
-            } else {
-                TRYF(gtc_mmq_grouped(&C->gate, C->gate_b, NULL, NULL, NULL, C->gate_bs, E, T * k, grp,
-                                     list, k, NULL, &a, gb, nff, (gtc_stream)F->st),
-                     "mmq_moe");
-                TRYF(gtc_mmq_grouped(&C->up, C->up_b, NULL, NULL, NULL, C->up_bs, E, T * k, grp, list, k,
-                                     NULL, &a, ub, nff, (gtc_stream)F->st),
-                     "mmq_moe");
-            }
+        if (mmq) { /* tensor cores (Q8_0 / MXFP4); other types: the grouped GEMV kernels */
+            TRYF(gtc_mmq_grouped(&C->gate, C->gate_b, C->gate_bs, &C->up, C->up_b, C->up_bs, ub,
+                                 E, T * k, grp, list, k, NULL, &a, gb, nff, (gtc_stream)F->st),
+                 "mmq_moe"); /* gate and up in one launch */
             TRYF(gtc_swiglu_q(gb, ub, nff, T * k, alpha, limit, &cs->hact, (gtc_stream)F->st),
                  "swiglu");
-            TRYF(gtc_mmq_grouped(&C->down, C->down_b, NULL, NULL, NULL, C->down_bs, E, T * k, grp, list,
-                                 1, cs->wts, &cs->hact, yk, ne, (gtc_stream)F->st),
+            TRYF(gtc_mmq_grouped(&C->down, C->down_b, C->down_bs, NULL, NULL, 0, NULL, E, T * k,
+                                 grp, list, 1, cs->wts, &cs->hact, yk, ne, (gtc_stream)F->st),
                  "mmq_moe");
             TRYF(gtc_moe_sum(yk, T, k, ne, cs->x, (gtc_stream)F->st), "moe_sum");
             return GPTC_OK;
@@ -1093,7 +1090,7 @@ static gptc_status forward_T(fw *F, int T, float *logits_all, const gptc_session
                             F->sq->pos, (gtc_stream)F->st),
              "embed");
     else
-        TRYF(gtc_embed(&cm->tok_embd, cs->ids_tok, T, cs->x, cm->has_pos ? &cm->pos_embd : NULL,
+        TRYF(gtc_embed(&cm->tok_embd, F->ids, T, cs->x, cm->has_pos ? &cm->pos_embd : NULL,
                        cs->pos, (gtc_stream)F->st),
              "embed");
     gtc_act a = act_view(&cs->a, ne);
@@ -1287,7 +1284,6 @@ static gptc_status multi_reserve(gptc_model *m, cu_model *cm, int n, gptc_error 
     cudaFree(mw->dev);
     cudaFreeHost(mw->pin);
     __atomic_fetch_sub((uint64_t *)&m->workspace_bytes, mw->bytes, __ATOMIC_RELAXED);
-    memset(mw, 0, sizeof *mw);
     mw->cap = cap;
     mw->dev = dev;
     mw->pin = pin;
@@ -1329,13 +1325,7 @@ static gptc_status multi_pass(gptc_session **ss, const int32_t *ids, int n, gptc
     gptc_model *m = ss[0]->model;
     cu_model *cm = (cu_model *)m->backend_data;
     cu_sess *c0 = (cu_sess *)ss[0]->backend_data;
-    if (n == 1) {
-        for (int i = 0; i < n; i++) {
-            gptc_status st = cu_forward(ss[i], ids + i, 1, NULL, err);
-            if (st != GPTC_OK) return st;
-        }
-        return GPTC_OK;
-    }
+    if (n == 1) return cu_forward(ss[0], ids, 1, NULL, err); /* the captured decode graph */
     TRYC(cudaSetDevice(cm->dev));
     gptc_status st = multi_reserve(m, cm, n, err);
     if (st != GPTC_OK) return st;
@@ -1386,16 +1376,22 @@ static gptc_status cu_decode_multi(gptc_session **ss, const int32_t *ids, int n,
         if (m->arch == GT_ARCH_GPT2 && ss[i]->n_past + 1 > m->hp.n_ctx_train)
             return gt_err(err, GPTC_ERR_CONTEXT_FULL, "GPT-2 has only %d positions",
                           m->hp.n_ctx_train);
-    const size_t nn = (size_t)(unsigned)n;
-    gptc_session **grp = (gptc_session **)malloc(sizeof *grp * nn);
-    int32_t *gid = (int32_t *)malloc(sizeof *gid * nn);
-    char *done = (char *)calloc(nn, 1);
-    if (!grp || !gid || !done) {
-        free(grp);
-        free(gid);
-        free(done);
-        return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    cu_multi *mw = &((cu_model *)m->backend_data)->mw;
+    if (n > mw->h_cap) {
+        const size_t nn = (size_t)(unsigned)n;
+        gptc_session **g = (gptc_session **)realloc(mw->h_grp, sizeof *g * nn);
+        if (g) mw->h_grp = g;
+        int32_t *gi = (int32_t *)realloc(mw->h_gid, sizeof *gi * nn);
+        if (gi) mw->h_gid = gi;
+        unsigned char *d = (unsigned char *)realloc(mw->h_done, nn);
+        if (d) mw->h_done = d;
+        if (!g || !gi || !d) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+        mw->h_cap = n;
     }
+    gptc_session **grp = mw->h_grp;
+    int32_t *gid = mw->h_gid;
+    unsigned char *done = mw->h_done;
+    memset(done, 0, (size_t)(unsigned)n);
     gptc_status st = GPTC_OK;
     for (int i = 0; i < n && st == GPTC_OK; i++) {
         if (done[i]) continue;
@@ -1412,9 +1408,6 @@ static gptc_status cu_decode_multi(gptc_session **ss, const int32_t *ids, int n,
         }
         st = multi_pass(grp, gid, g, err);
     }
-    free(grp);
-    free(gid);
-    free(done);
     return st;
 }
 
@@ -1445,17 +1438,11 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err)
     }
     /* on the device (cuda/sample.cu, the twin of gt_sampler_sample): the host keeps the RNG
      * and sends the one uniform of this draw; the penalty window goes up; one id comes back */
-    const double u = p->temperature > 0.f ? gt_rng_uniform(&s->sampler.rng) : 0.0;
+    const double u = gt_sampler_draw_u(&s->sampler);
     gtc_sample_params q = {p->temperature,      p->top_k,          p->top_p,
                            p->min_p,            p->repeat_penalty, p->presence_penalty,
                            p->frequency_penalty, p->penalty_last_n, s->sampler.pen_cap};
-    int w = 0; /* the penalty window (as sampler.c): only those tokens cross */
-    if (p->repeat_penalty != 1.f || p->presence_penalty != 0.f || p->frequency_penalty != 0.f) {
-        w = p->penalty_last_n < 0 ? s->n_past : p->penalty_last_n;
-        if (w > s->n_past) w = s->n_past;
-        if (w > s->sampler.pen_cap) w = s->sampler.pen_cap;
-        if (w < 0) w = 0;
-    }
+    const int w = gt_sampler_penalty_window(&s->sampler, s->n_past); /* only those tokens cross */
     TRYC(cudaStreamSynchronize(cm->st)); /* h_hist / h_tok may still feed an earlier copy */
     if (w > 0) {
         memcpy(cs->h_hist, s->history + s->n_past - w, sizeof(int32_t) * (size_t)w);

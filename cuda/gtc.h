@@ -164,17 +164,18 @@ int gtc_moe_down_grouped(const gtc_mat *down, const float *bdown, int64_t bias_s
  * once per 32 tokens. gtc_mmq_supported: 1 when (w, x) qualify.
  * gtc_mmq: like gtc_gemv (up to 3 segments with the same n_cols, ldy, add, act).
  * gtc_mmq_grouped: per expert e (grouping of gtc_moe_group), for each pair p of e:
- *   y[p][r] = (wts ? wts[p] : 1) * (W_e row r . x[p / xdiv] + bias_e[r]); w2 (may be NULL, same
- *   shape): y2 the same with W2 / bias2 in the same launch (gate and up). n_pairs: T k (the
+ *   y[p][r] = (wts ? wts[p] : 1) * (W_e row r . x[p / xdiv] + bias_e[r]) (expert biases
+ *   bias_stride apart); w2 (may be NULL, same shape): y2 the same with W2 / bias2 in the same
+ *   launch (gate and up). n_pairs: T k (the
  *   expected tokens per expert set the kernel's tile shape).
  * gtc_swiglu_q: h[p] = swiglu(g[p], u[p]) for n_pairs rows of stride ld, with h's int16 copies.
  * gtc_moe_sum: x[t][r] += sum_j yk[t*k + j][r]. */
 int gtc_mmq_supported(const gtc_mat *w, const gtc_act *x);
 int gtc_mmq(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T, gtc_stream st);
-int gtc_mmq_grouped(const gtc_mat *w, const float *bias, const gtc_mat *w2, const float *bias2,
-                    float *y2, int64_t bias_stride, int E, int n_pairs, const int32_t *grp,
-                    const int32_t *list, int xdiv, const float *wts, const gtc_act *x, float *y,
-                    int ldy, gtc_stream st);
+int gtc_mmq_grouped(const gtc_mat *w, const float *bias, int64_t bias_stride, const gtc_mat *w2,
+                    const float *bias2, int64_t bias2_stride, float *y2, int E, int n_pairs,
+                    const int32_t *grp, const int32_t *list, int xdiv, const float *wts,
+                    const gtc_act *x, float *y, int ldy, gtc_stream st);
 int gtc_swiglu_q(const float *g, const float *u, int ld, int n_pairs, float alpha, float limit,
                  const gtc_act *h, gtc_stream st);
 int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st);

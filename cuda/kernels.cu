@@ -401,6 +401,19 @@ __device__ __forceinline__ float swiglu_oai(float g, float u, float alpha, float
 /* position of element i of a 32-block in the MXFP4 activation order 0,16,1,17,... */
 __device__ __forceinline__ int qi_pos(int i) { return i < 16 ? 2 * i : 2 * (i - 16) + 1; }
 
+/* The int16 copies of one 32-element block (block index blk of a, counted over all rows; lane
+ * holds element lane, value v; every lane of the warp calls): q in natural order, qi (if any) in
+ * MXFP4 order, the block's scale amax / 32767. */
+__device__ __forceinline__ void store_q16(const gtc_act &a, size_t blk, int lane, float v)
+{
+    const float amax = warp_max(fabsf(v));
+    const float d = amax / 32767.f;
+    const int q = d > 0.f ? __float2int_rn(v / d) : 0;
+    a.q[blk * 32 + lane] = (int16_t)q;
+    if (a.qi) a.qi[blk * 32 + qi_pos(lane)] = (int16_t)q;
+    if (lane == 0) a.s[blk] = d;
+}
+
 /* ============================== kernels =================================================== */
 /* raw GGUF rows -> split layout */
 __global__ void k_repack(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_t nb,
@@ -483,14 +496,7 @@ __global__ void __launch_bounds__(256)
             out.h[((size_t)gridDim.y + t) * n + i] = f2h(v - h2f(hi));
         }
     }
-    if (out.q) {
-        float amax = warp_max(fabsf(v));
-        float d = amax / 32767.f;
-        int q = d > 0.f ? __float2int_rn(v / d) : 0;
-        out.q[(size_t)t * n + i] = (int16_t)q;
-        if (out.qi) out.qi[(size_t)t * n + c * 32 + qi_pos(lane)] = (int16_t)q;
-        if (lane == 0) out.s[(size_t)t * (n / 32) + c] = d;
-    }
+    if (out.q) store_q16(out, (size_t)t * (n / 32) + c, lane, v);
 }
 
 typedef struct {
@@ -578,53 +584,7 @@ __global__ void k_embed(gtc_mat w, const int32_t *ids, float *dst, gtc_mat pos, 
     }
 }
 
-__global__ void k_topk(const float *logits, int E, int k, int32_t *ids, float *wts)
-{
-    const int t = blockIdx.x, lane = threadIdx.x;
-    float v[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        int e = lane + 32 * i;
-        v[i] = e < E ? logits[(size_t)t * E + e] : -INFINITY;
-    }
-    unsigned taken = 0;
-    float sel[8];
-    int seli[8];
-    for (int j = 0; j < k; j++) {
-        float bv = -INFINITY;
-        int bi = 0x7fffffff; /* lowest index among equal values */
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            int e = lane + 32 * i;
-            if (e < E && !(taken >> i & 1) && (bi == 0x7fffffff || v[i] > bv)) {
-                bv = v[i];
-                bi = e;
-            }
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (oi != 0x7fffffff && (bi == 0x7fffffff || ov > bv || (ov == bv && oi < bi))) {
-                bv = ov;
-                bi = oi;
-            }
-        }
-        sel[j] = bv;
-        seli[j] = bi;
-        if ((bi & 31) == lane) taken |= 1u << (bi >> 5);
-    }
-    if (lane == 0) {
-        float m = sel[0], sum = 0.f;
-        for (int j = 0; j < k; j++) sum += expf(sel[j] - m);
-        for (int j = 0; j < k; j++) {
-            ids[t * k + j] = seli[j];
-            wts[t * k + j] = expf(sel[j] - m) / sum;
-        }
-    }
-}
-
-/* top-k + softmax of logits lg[E] (shared memory) by one warp; ties -> lower index */
+/* top-k + softmax of logits lg[E] (shared or global memory) by one warp; ties -> lower index */
 __device__ void warp_topk(const float *lg, int E, int k, int32_t *ids, float *wts)
 {
     const int lane = threadIdx.x & 31;
@@ -669,6 +629,13 @@ __device__ void warp_topk(const float *lg, int E, int k, int32_t *ids, float *wt
         ids[lane] = myi;
         wts[lane] = expf(myv - m0) / sum;
     }
+}
+
+/* grid T, 32 threads: top-k + softmax of each token's logits row */
+__global__ void k_topk(const float *logits, int E, int k, int32_t *ids, float *wts)
+{
+    const size_t t = blockIdx.x;
+    warp_topk(logits + t * E, E, k, ids + t * k, wts + t * k);
 }
 
 /* grid T, 1024 threads: router logits (warp per expert row) + bias, then top-k softmax */
@@ -819,14 +786,7 @@ __global__ void __launch_bounds__(1024)
         const int i = blockIdx.x * 32 + lane;
         float v = hs[lane];
         h.f[row * n_ff + i] = v;
-        if (h.q) {
-            float amax = warp_max(fabsf(v));
-            float d = amax / 32767.f;
-            int q = d > 0.f ? __float2int_rn(v / d) : 0;
-            h.q[row * n_ff + i] = (int16_t)q;
-            h.qi[row * n_ff + blockIdx.x * 32 + qi_pos(lane)] = (int16_t)q;
-            if (lane == 0) h.s[row * (n_ff / 32) + blockIdx.x] = d;
-        }
+        if (h.q) store_q16(h, row * (n_ff / 32) + blockIdx.x, lane, v);
     }
 }
 
@@ -906,6 +866,7 @@ __device__ __forceinline__ void mxfp4_unpack(uint32_t w, uint32_t &lo, uint32_t 
 typedef struct mmq_seg {
     gtc_mat w;         /* Q8_0 or MXFP4, split layout; every segment has the same n_cols */
     const float *bias; /* [n_rows] per expert, experts bstride apart (or NULL) */
+    int64_t bstride;
     float *y;
     int tile0;         /* first 16-row tile of this segment in grid.x */
 } mmq_seg;
@@ -914,7 +875,6 @@ typedef struct mmq_args {
     mmq_seg seg[3];
     int nseg, tiles;
     gtc_act x;           /* q (natural order) + s */
-    int64_t bstride;
     int ldy, add, act;
     int T;               /* ungrouped: tokens; y row t, x row t */
     const int32_t *grp;  /* grouped (blockIdx.y = expert): see gtc_moe_group */
@@ -979,7 +939,9 @@ __global__ void __launch_bounds__(128) k_mmq(mmq_args P)
 #pragma unroll
         for (int t = 0; t < RT; t++)
 #pragma unroll
-            for (int j = 0; j < NT; j++) acc[t][j][0] = acc[t][j][1] = acc[t][j][2] = acc[t][j][3] = 0.f;
+            for (int j = 0; j < NT; j++)
+#pragma unroll
+                for (int c = 0; c < 4; c++) acc[t][j][c] = 0.f;
         for (int b0 = U * warp; b0 < nb; b0 += 4 * U) {
             /* all loads of the run first: weights, weight scales, activations, their scales */
             uint32_t a[U][2 * RT][2];
@@ -994,7 +956,8 @@ __global__ void __launch_bounds__(128) k_mmq(mmq_args P)
                         const uint8_t *p = qa[h] + (size_t)b * 32 + tig * 4;
                         a[u][h][0] = ldw32(p);
                         a[u][h][1] = ldw32(p + 16);
-                        d[u][h] = h2f((uint16_t)__ldcs((const unsigned short *)sc + sr[h] * nb + b));
+                        const unsigned short *dp = (const unsigned short *)sc + sr[h] * nb;
+                        d[u][h] = h2f((uint16_t)__ldcs(dp + b));
                     } else {
                         a[u][h][0] = ldw32(qa[h] + (size_t)b * 16 + tig * 4);
                         d[u][h] = e8m0_half(__ldcs((const unsigned char *)sc + sr[h] * nb + b));
@@ -1006,7 +969,8 @@ __global__ void __launch_bounds__(128) k_mmq(mmq_args P)
                     s0[u][j] = s1[u][j] = 0.f;
                     if (j < nt) {
                         if (xb[j] >= 0) {
-                            const int16_t *xq = P.x.q + (size_t)xb[j] * n + (size_t)b * 32 + tig * 4;
+                            const int16_t *xq =
+                                P.x.q + (size_t)xb[j] * n + (size_t)b * 32 + tig * 4;
                             v[u][j][0] = __ldg((const int2 *)xq);
                             v[u][j][1] = __ldg((const int2 *)(xq + 16));
                         }
@@ -1067,7 +1031,7 @@ __global__ void __launch_bounds__(128) k_mmq(mmq_args P)
             const int row = idx / (8 * NT), col = idx % (8 * NT), i = tg0 + col, r = r0 + row;
             if (i >= cnt || r >= nr) continue;
             float val = red[0][row][col] + red[1][row][col] + red[2][row][col] + red[3][row][col];
-            if (S.bias) val += S.bias[(size_t)e * P.bstride + r];
+            if (S.bias) val += S.bias[(size_t)e * S.bstride + r];
             if (P.grp) {
                 const int p = P.list[o + i];
                 if (P.wts) val *= P.wts[p];
@@ -1092,14 +1056,7 @@ __global__ void k_swiglu_q(const float *gg, const float *uu, int ld, float alpha
     const float v = swiglu_oai(gg[(size_t)p * ld + i], uu[(size_t)p * ld + i], alpha, limit);
     const size_t row = (size_t)p;
     h.f[row * n_ff + i] = v;
-    if (h.q) {
-        float amax = warp_max(fabsf(v));
-        float d = amax / 32767.f;
-        int q = d > 0.f ? __float2int_rn(v / d) : 0;
-        h.q[row * n_ff + i] = (int16_t)q;
-        h.qi[row * n_ff + c * 32 + qi_pos(lane)] = (int16_t)q;
-        if (lane == 0) h.s[row * (n_ff / 32) + c] = d;
-    }
+    if (h.q) store_q16(h, row * (n_ff / 32) + c, lane, v);
 }
 
 /* ---- MoE grouped by expert (several tokens) -------------------------------------------- */
@@ -1169,14 +1126,7 @@ __global__ void __launch_bounds__(1024)
             const int i = blockIdx.x * 32 + lane;
             float v = hs[wid][lane];
             h.f[row * n_ff + i] = v;
-            if (h.q) {
-                float amax = warp_max(fabsf(v));
-                float d = amax / 32767.f;
-                int q = d > 0.f ? __float2int_rn(v / d) : 0;
-                h.q[row * n_ff + i] = (int16_t)q;
-                h.qi[row * n_ff + blockIdx.x * 32 + qi_pos(lane)] = (int16_t)q;
-                if (lane == 0) h.s[row * (n_ff / 32) + blockIdx.x] = d;
-            }
+            if (h.q) store_q16(h, row * (n_ff / 32) + blockIdx.x, lane, v);
         }
         __syncthreads();
     }
@@ -1353,14 +1303,7 @@ __global__ void k_attn_combine(const float *part, int n_head, int hd, int nsp,
     const size_t i = ((size_t)t * n_head + h) * hd + d;
     if (d < hd) out[i] = v;
     if (qa.q && hd % 32 == 0 && d < hd) { /* the o-projection's int16 input, one block per warp */
-        const int lane = d & 31;
-        const size_t c = i / 32;
-        float amax = warp_max(fabsf(v));
-        float sc = amax / 32767.f;
-        int q = sc > 0.f ? __float2int_rn(v / sc) : 0;
-        qa.q[i] = (int16_t)q;
-        qa.qi[c * 32 + qi_pos(lane)] = (int16_t)q;
-        if (lane == 0) qa.s[c] = sc;
+        store_q16(qa, i / 32, d & 31, v);
     }
 }
 
@@ -1599,28 +1542,29 @@ extern "C" int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t 
     return 0;
 }
 
-extern "C" int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *dst,
-                         const gtc_mat *pos, const int32_t *d_pos0, gtc_stream st)
+/* post: a position per token (else *pos0 + t) */
+static int embed_any(const gtc_mat *w, const int32_t *d_ids, int T, float *dst,
+                     const gtc_mat *pos, const int32_t *pos0, const int32_t *post, gtc_stream st)
 {
     gtc_mat pz;
     memset(&pz, 0, sizeof pz);
     if (T <= 0) return 0;
-    k_embed<<<T, 128, 0, (cudaStream_t)st>>>(*w, d_ids, dst, pos ? *pos : pz, pos != NULL,
-                                             d_pos0, NULL);
+    k_embed<<<T, 128, 0, (cudaStream_t)st>>>(*w, d_ids, dst, pos ? *pos : pz, pos != NULL, pos0,
+                                             post);
     CKL("embed");
     return 0;
+}
+
+extern "C" int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *dst,
+                         const gtc_mat *pos, const int32_t *d_pos0, gtc_stream st)
+{
+    return embed_any(w, d_ids, T, dst, pos, d_pos0, NULL, st);
 }
 
 extern "C" int gtc_embed_seqs(const gtc_mat *w, const int32_t *d_ids, int T, float *dst,
                               const gtc_mat *pos, const int32_t *d_pos, gtc_stream st)
 {
-    gtc_mat pz;
-    memset(&pz, 0, sizeof pz);
-    if (T <= 0) return 0;
-    k_embed<<<T, 128, 0, (cudaStream_t)st>>>(*w, d_ids, dst, pos ? *pos : pz, pos != NULL, d_pos,
-                                             d_pos);
-    CKL("embed");
-    return 0;
+    return embed_any(w, d_ids, T, dst, pos, d_pos, d_pos, st);
 }
 
 extern "C" int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_t *ids,
@@ -1770,9 +1714,9 @@ extern "C" int gtc_mmq(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, i
     return mmq_launch(&P, ws, n_segs, 1, T, st);
 }
 
-extern "C" int gtc_mmq_grouped(const gtc_mat *w, const float *bias, const gtc_mat *w2,
-                               const float *bias2, float *y2, int64_t bias_stride, int E,
-                               int n_pairs,
+extern "C" int gtc_mmq_grouped(const gtc_mat *w, const float *bias, int64_t bias_stride,
+                               const gtc_mat *w2, const float *bias2, int64_t bias2_stride,
+                               float *y2, int E, int n_pairs,
                                const int32_t *grp, const int32_t *list, int xdiv,
                                const float *wts, const gtc_act *x, float *y, int ldy,
                                gtc_stream st)
@@ -1781,11 +1725,12 @@ extern "C" int gtc_mmq_grouped(const gtc_mat *w, const float *bias, const gtc_ma
     memset(&P, 0, sizeof P);
     const gtc_mat *ws[2] = {w, w2};
     P.seg[0].bias = bias;
+    P.seg[0].bstride = bias_stride;
     P.seg[0].y = y;
     P.seg[1].bias = bias2;
+    P.seg[1].bstride = bias2_stride;
     P.seg[1].y = y2;
     P.x = *x;
-    P.bstride = bias_stride;
     P.ldy = ldy;
     P.grp = grp;
     P.list = list;
@@ -1871,18 +1816,34 @@ extern "C" int gtc_moe_down_grouped(const gtc_mat *down, const float *bdown, int
     return 0;
 }
 
+/* 1 when sq gives positions and caches (the *_seqs entry points); else sets the error */
+static int seqs_ok(const gtc_seqs *sq, const char *who)
+{
+    if (sq && sq->pos && sq->kc && sq->vc) return 1;
+    snprintf(g_err, sizeof g_err, "%s: missing positions or caches", who);
+    return 0;
+}
+
+static int rope_any(float *q, const float *k, const float *v, int ld, int T, int n_head,
+                    int n_kv, int hd, const float *inv_freq, float mscale, const int32_t *pos0,
+                    float *kc, float *vc, int ring, const gtc_seqs &sq, gtc_stream st)
+{
+    if (T <= 0) return 0;
+    k_rope_store<<<T, 256, 0, (cudaStream_t)st>>>(q, k, v, ld, n_head, n_kv, hd, inv_freq,
+                                                  mscale, pos0, kc, vc, ring, sq);
+    CKL("rope_store");
+    return 0;
+}
+
 extern "C" int gtc_rope_store(float *q, const float *k, const float *v, int ld, int T,
                               int n_head, int n_kv, int hd, const float *inv_freq, float mscale,
                               const int32_t *d_pos0, float *kc, float *vc, int ring,
                               gtc_stream st)
 {
-    if (T <= 0) return 0;
     gtc_seqs none;
     memset(&none, 0, sizeof none);
-    k_rope_store<<<T, 256, 0, (cudaStream_t)st>>>(q, k, v, ld, n_head, n_kv, hd, inv_freq,
-                                                  mscale, d_pos0, kc, vc, ring, none);
-    CKL("rope_store");
-    return 0;
+    return rope_any(q, k, v, ld, T, n_head, n_kv, hd, inv_freq, mscale, d_pos0, kc, vc, ring,
+                    none, st);
 }
 
 extern "C" int gtc_rope_store_seqs(float *q, const float *k, const float *v, int ld, int T,
@@ -1890,14 +1851,9 @@ extern "C" int gtc_rope_store_seqs(float *q, const float *k, const float *v, int
                                    float mscale, const gtc_seqs *sq, int ring, gtc_stream st)
 {
     if (T <= 0) return 0;
-    if (!sq || !sq->pos || !sq->kc || !sq->vc) {
-        snprintf(g_err, sizeof g_err, "rope_store_seqs: missing positions or caches");
-        return -1;
-    }
-    k_rope_store<<<T, 256, 0, (cudaStream_t)st>>>(q, k, v, ld, n_head, n_kv, hd, inv_freq,
-                                                  mscale, sq->pos, NULL, NULL, ring, *sq);
-    CKL("rope_store");
-    return 0;
+    if (!seqs_ok(sq, "rope_store_seqs")) return -1;
+    return rope_any(q, k, v, ld, T, n_head, n_kv, hd, inv_freq, mscale, sq->pos, NULL, NULL, ring,
+                    *sq, st);
 }
 
 static int attn_split_keys(void) /* keys per decode split; GPTC_CUDA_ATTN_SPLIT overrides */
@@ -1970,10 +1926,7 @@ extern "C" int gtc_attention_seqs(const float *q, int ldq, int T, int n_head, in
                                   const float *sinks, float scale, float *part, float *out,
                                   const gtc_act *qout, gtc_stream st)
 {
-    if (!sq || !sq->pos || !sq->kc || !sq->vc) {
-        snprintf(g_err, sizeof g_err, "attention_seqs: missing positions or caches");
-        return -1;
-    }
+    if (!seqs_ok(sq, "attention_seqs")) return -1;
     return attention_any(q, ldq, T, n_head, n_kv, hd, NULL, NULL, ring, sq->pos, sq, max_pos,
                          window, sinks, scale, part, out, qout, st);
 }

@@ -99,7 +99,7 @@ static int id_cmp(const void *a, const void *b) {
 }
 
 /* tokens in the penalty window (0: penalties off) */
-static int penalty_window(const gt_sampler *smp, int n_hist) {
+int gt_sampler_penalty_window(const gt_sampler *smp, int n_hist) {
     const gptc_sampler_params *p = &smp->p;
     if (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f)
         return 0;
@@ -112,7 +112,7 @@ static int penalty_window(const gt_sampler *smp, int n_hist) {
 /* Penalises l[] in place; touches only the tokens of the window. */
 static void apply_penalties(gt_sampler *smp, float *l, const int32_t *hist, int n_hist) {
     const gptc_sampler_params *p = &smp->p;
-    int n = penalty_window(smp, n_hist);
+    int n = gt_sampler_penalty_window(smp, n_hist);
     if (n <= 0) return;
     int32_t *w = smp->pen;
     memcpy(w, hist + (n_hist - n), (size_t)n * sizeof(int32_t));
@@ -531,9 +531,12 @@ static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n, double u01) {
 
 /* ---- sampling --------------------------------------------------------------------------- */
 int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist) {
+    return gt_sampler_sample_u(smp, logits, hist, n_hist, gt_sampler_draw_u(smp));
+}
+
+double gt_sampler_draw_u(gt_sampler *smp) {
     /* one uniform per non-greedy call, drawn before looking at the logits */
-    const double u = smp->p.temperature > 0.0f ? gt_rng_uniform(&smp->rng) : 0.0;
-    return gt_sampler_sample_u(smp, logits, hist, n_hist, u);
+    return smp->p.temperature > 0.0f ? gt_rng_uniform(&smp->rng) : 0.0;
 }
 
 int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist,
@@ -541,7 +544,8 @@ int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t 
     const gptc_sampler_params *p = &smp->p;
     const int nv = smp->n_vocab;
     const float *l = logits;
-    if (penalty_window(smp, n_hist) > 0) { /* penalise a copy, only the window's tokens */
+    /* penalise a copy, only the window's tokens */
+    if (gt_sampler_penalty_window(smp, n_hist) > 0) {
         memcpy(smp->work, logits, (size_t)nv * sizeof(float));
         apply_penalties(smp, smp->work, hist, n_hist);
         l = smp->work;

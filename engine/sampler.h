@@ -66,6 +66,11 @@ void gt_sampler_set(gt_sampler *smp, const gptc_sampler_params *p);
  * gt_sampler_sample_u with that u, so a device sampler given the same u (cuda/sample.cu) consumes
  * the RNG identically. */
 int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist);
+/* The uniform of one draw (the RNG use of gt_sampler_sample): gt_rng_uniform when temperature
+ * > 0, else 0 without touching the RNG. */
+double gt_sampler_draw_u(gt_sampler *smp);
+/* How many of the last n_hist tokens the penalties look at (0 when no penalty is on). */
+int gt_sampler_penalty_window(const gt_sampler *smp, int n_hist);
 /* The same with the uniform u in [0, 1) given (ignored when greedy); does not touch smp->rng. */
 int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist,
                             double u);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 START_TEST(test_help) {
     char *argv[] = {(char *)tu_gptc(), "--help", NULL};
@@ -33,9 +34,5 @@ int main(void) {
     tcase_add_test(tc, test_help);
     tcase_add_test(tc, test_unknown_command);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

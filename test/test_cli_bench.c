@@ -10,6 +10,7 @@
 
 #include "test/util/testmodels.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 static char model[512];
 
@@ -23,7 +24,8 @@ static tu_proc run_bench(const char *args) {
 
 /* The cells of the first table row whose cell `col` equals `key` (markdown "| a | b |"). */
 static int row_cells(const char *out, int col, const char *key, char cells[16][64]) {
-    for (const char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = out; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (line[0] != '|') continue;
         int n = 0;
         const char *c = line + 1;
@@ -110,9 +112,5 @@ int main(void) {
     tcase_add_test(tc, test_parallel_table);
     tcase_add_test(tc, test_parallel_bad);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -12,6 +12,7 @@
 #include "gptc.h"
 #include "test/util/testmodels.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 static char g2[512], oss[512];
 
@@ -288,10 +289,5 @@ int main(void) {
     tcase_add_test(tc, test_harmony_json);
     tcase_add_test(tc, test_utf8_stream);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 1) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -13,6 +13,7 @@
 
 #include "test/util/testmodels.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 static char g2[512];        /* GPT-2 architecture, synthetic 300-token vocabulary */
 static char oss[512];       /* gpt-oss with the o200k vocabulary (201088 rows) */
@@ -428,9 +429,5 @@ int main(void) {
     tcase_add_test(tc, test_one_line_errors);
     tcase_add_test(tc, test_output_is_an_input);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -24,6 +24,7 @@
 #include "gguf/gguf.h"
 #include "gptc.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 /* ---- model builder ------------------------------------------------------------------------ */
 typedef struct dense {
@@ -1154,9 +1155,5 @@ int main(void) {
     tcase_add_test(tc, test_truncate_window_rebuild);
     tcase_add_test(tc, test_tokenizer_paths);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

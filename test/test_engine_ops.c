@@ -10,6 +10,7 @@
 #include "engine/pool.h"
 #include "engine/quant.h"
 #include "gguf/gguf.h"
+#include "test/util/tucheck.h"
 
 static double rel(double a, double b) {
     return fabs(a - b) / (fabs(b) > 1e-30 ? fabs(b) : 1.0);
@@ -355,9 +356,5 @@ int main(void) {
     tcase_add_test(tc, test_embed_row);
     tcase_add_test(tc, test_pool);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

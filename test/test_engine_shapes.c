@@ -23,6 +23,7 @@
 #include "gptc.h"
 #include "test/util/testmodels.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 static char g_oss[512], g_oss2[512], g_g2[512];
 
@@ -473,10 +474,5 @@ int main(void) {
     tcase_add_test(tc, test_oss_fused_shape);
     tcase_add_test(tc, test_gpt2_shape);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 1) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

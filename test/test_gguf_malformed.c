@@ -14,6 +14,7 @@
 
 #include "gguf/gguf.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 /* ---- a byte builder ---------------------------------------------------------------------- */
 typedef struct buf {
@@ -1026,10 +1027,7 @@ int main(void) {
     tcase_add_test(tc, test_truncation_sweep);
     tcase_add_test(tc, test_random_flips);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int nf = tu_suite_failures(s, 0);
     printf("malformed corpus: %d hand-built files + truncation sweep + 3000 random flips\n",
            N_CASES);
     return nf ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -11,6 +11,7 @@
 
 #include "gguf/gguf.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 static char *tmp_path(const char *name) {
     static char buf[4][4096];
@@ -614,9 +615,5 @@ int main(void) {
     tcase_add_test(tc, test_writer_errors);
     tcase_add_test(tc, test_writer_bytes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

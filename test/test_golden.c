@@ -21,6 +21,7 @@
 #include "gguf/gguf.h"
 #include "gptc.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 #define GOLDEN_DIR "test/data/golden"
 #define TOL 1e-3
@@ -309,10 +310,7 @@ int main(void) {
     tcase_add_test(tg, test_gen_deterministic);
     tcase_add_test(tg, test_gen_20b_layout);
     suite_add_tcase(s, tg);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int nf = tu_suite_failures(s, 0);
     for (int i = 0; i < g_n_files; i++) free(g_files[i]);
     return nf ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -8,6 +8,7 @@
 
 #include "cli/harmony.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 #define TOKENIZER_JSON ".cache/gpt-oss/tokenizer.json"
 
@@ -356,11 +357,7 @@ int main(void) {
     tcase_add_test(tc, test_parser_malformed);
     tcase_add_unchecked_fixture(tc, NULL, teardown_all);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int nf = tu_suite_failures(s, 1);
     teardown_all();
     return nf ? EXIT_FAILURE : EXIT_SUCCESS;
 }

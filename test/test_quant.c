@@ -9,6 +9,7 @@
 
 #include "engine/quant.h"
 #include "gguf/gguf.h"
+#include "test/util/tucheck.h"
 
 enum {
     T_F32 = 0,
@@ -960,9 +961,5 @@ int main(void) {
     tcase_add_test(tc, test_roundtrip_bounds);
     tcase_add_test(tc, test_roundtrip_exact_on_grid);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/sampler.h"
+#include "test/util/tucheck.h"
 
 static gptc_sampler_params base(void) {
     gptc_sampler_params p;
@@ -270,9 +271,5 @@ int main(void) {
     tcase_add_test(tc, test_presence_frequency);
     tcase_add_test(tc, test_big_vocab);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -10,6 +10,7 @@
 
 #include "gptc.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 #define GPT2_JSON "test/data/tokenizer/gpt2/tokenizer.json"
 
@@ -213,9 +214,5 @@ int main(void) {
     tcase_add_test(tc, test_stream_equals_batch);
     tcase_add_test(tc, test_piece_and_bad_ids);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

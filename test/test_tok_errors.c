@@ -9,6 +9,7 @@
 #include "gguf/gguf.h"
 #include "gptc.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 /* Vocab: a=0 b=1 c=2 ab=3 abc=4 Ġ=5 Ġa=6, merges "a b" (rank 0), "ab c" (1), "Ġ a" (2). */
 #define VOCAB "{\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\"abc\":4,\"\\u0120\":5,\"\\u0120a\":6}"
@@ -282,9 +283,5 @@ int main(void) {
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_gguf_keys);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

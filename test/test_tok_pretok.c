@@ -19,6 +19,7 @@
 #include "tokenizer/unicode.h"
 
 #include "test/data/pretok/ucd16_hash.inc"
+#include "test/util/tucheck.h"
 
 /* ---- helpers ---- */
 
@@ -719,10 +720,7 @@ int main(void) {
     tcase_add_test(tc, test_differential_jsonl);
     tcase_add_test(tc, test_long_runs);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int nf = tu_suite_failures(s, 0);
     free(g_hand);
     free(g_ref);
     return nf ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -14,6 +14,7 @@
 #include "gptc.h"
 #include "test/util/testutil.h"
 #include "tokenizer/tokenizer.h"
+#include "test/util/tucheck.h"
 
 #define GPT2_JSON "test/data/tokenizer/gpt2/tokenizer.json"
 #define GPTOSS_JSON ".cache/gpt-oss/tokenizer.json"
@@ -358,9 +359,5 @@ int main(void) {
     tcase_add_test(tc, test_gptoss_gguf);
     tcase_add_test(tc, test_added_options_vs_hf);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -15,6 +15,7 @@
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "gguf/gguf.h"
+#include "test/util/tucheck.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
@@ -209,7 +210,8 @@ START_TEST(test_mmq)
             gtc_act a = act_new(T, (int)n);
             float *dx = dev_upload(x, (size_t)T * n * 4), *db = dev_upload(bias, rows * 4);
             float *dy = dev_upload(y0, (size_t)T * ld * 4);
-            ck_assert_int_eq(gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+            ck_assert_int_eq(
+                gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
             ck_assert(gtc_mmq_supported(&m, &a));
             gtc_gemv_seg sg = {m, db, dy, add, act, (int)ld};
             ck_assert_msg(gtc_mmq(&sg, 1, &a, T, NULL) == 0, "%s", gtc_last_error());
@@ -490,14 +492,15 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
         free(list);
         if (grouped == 2) {
             ck_assert(gtc_mmq_supported(&mg, &a) && gtc_mmq_supported(&md, &h));
-            float *dgg = dev_alloc((size_t)T * k * nff * 4), *duu = dev_alloc((size_t)T * k * nff * 4);
+            float *dgg = dev_alloc((size_t)T * k * nff * 4);
+            float *duu = dev_alloc((size_t)T * k * nff * 4);
             /* gate and up in one launch (two segments) */
-            ck_assert_msg(gtc_mmq_grouped(&mg, dbg, &mu, dbu, duu, nff, E, T * k, dgrp, dlist, k, NULL, &a,
-                                          dgg, nff, NULL) == 0,
+            ck_assert_msg(gtc_mmq_grouped(&mg, dbg, nff, &mu, dbu, nff, duu, E, T * k, dgrp, dlist,
+                                          k, NULL, &a, dgg, nff, NULL) == 0,
                           "%s", gtc_last_error());
             ck_assert_int_eq(gtc_swiglu_q(dgg, duu, nff, T * k, 1.702f, 7.0f, &h, NULL), 0);
-            ck_assert_int_eq(gtc_mmq_grouped(&md, dbd, NULL, NULL, NULL, ne, E, T * k, dgrp, dlist, 1, dwt, &h,
-                                             dyk, ne, NULL),
+            ck_assert_int_eq(gtc_mmq_grouped(&md, dbd, ne, NULL, NULL, 0, NULL, E, T * k, dgrp,
+                                             dlist, 1, dwt, &h, dyk, ne, NULL),
                              0);
             ck_assert_int_eq(gtc_moe_sum(dyk, T, k, ne, dres, NULL), 0);
             gtc_free(dgg);
@@ -735,9 +738,5 @@ int main(void)
     tcase_add_test(tc, test_attention_full);
     tcase_add_test(tc, test_prefill_helpers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -17,6 +17,7 @@
 
 #include "gptc.h"
 #include "test/util/testutil.h"
+#include "test/util/tucheck.h"
 
 #define N_TOK 300
 #define VOCAB 2048
@@ -384,9 +385,5 @@ int main(void)
     tcase_add_test(tc, test_multi_gpt2);
     tcase_add_test(tc, test_device_sampling);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

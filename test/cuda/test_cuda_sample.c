@@ -25,6 +25,7 @@
 
 #include "cuda/gtc.h"
 #include "engine/sampler.h"
+#include "test/util/tucheck.h"
 
 #define DELTA 1e-9
 #define NV_MAX 201088
@@ -449,9 +450,5 @@ int main(void) {
     tcase_add_test(tc, test_big_vocab);
     tcase_add_test(tc, test_latency_info);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
