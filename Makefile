@@ -14,7 +14,6 @@ endif
 NATIVE  ?= 1
 OPT     ?= -O2
 ARCHFLAGS := $(if $(filter 1,$(NATIVE)),-march=native,)
-PKGS    := libcjson libutf8proc
 WARN    := -Wall -Wextra -Werror
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -g $(OPT) $(ARCHFLAGS) -pthread -Iinclude -I.
 DEPFLAGS = -MMD -MP
@@ -42,29 +41,33 @@ WITH_CUDA := 1
 endif
 endif
 
+# --- settings: .cache/config.mk, generated (like redis's settings file) --------------------------
+# The package flags come from pkg-config, but on a fresh machine the packages are not there when
+# make parses this file. So they live in a generated makefile: make builds it first (running
+# scripts/setup.sh, which installs what is missing, then scripts/configure.sh, which writes it),
+# then re-reads it. SETUP=0 skips the installs (e.g. the GPU machine, where nothing is installed).
+CONFIG_MK := .cache/config.mk
+SETUP ?= 1
+NOCONFIG_GOALS := clean format format-check
+ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+-include $(CONFIG_MK)
+endif
+$(CONFIG_MK): scripts/setup.sh scripts/configure.sh scripts/fetch-gptoss-tokenizer.sh
+	@$(if $(filter 1,$(SETUP)),scripts/setup.sh,scripts/configure.sh)
+setup:
+	@scripts/setup.sh
+
 CFLAGS  ?=
-CFLAGS  := $(CFLAGS_BASE) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN) $(CFLAGS)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lutf8proc) -lm -lpthread
-CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+CFLAGS  := $(CFLAGS_BASE) $(CONFIG_CFLAGS) $(SAN) $(CFLAGS)
+LDLIBS  := $(or $(CONFIG_LIBS),-lcjson -lutf8proc) -lm -lpthread
+CHECK_CFLAGS := $(CONFIG_CHECK_CFLAGS)
+CHECK_LIBS   := $(or $(CONFIG_CHECK_LIBS),-lcheck -lsubunit -lrt -lm)
 ifdef WITH_CUDA
 CFLAGS  += -DGPTC_WITH_CUDA
 LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcublas -lcudart -lstdc++ -ldl -lrt
 endif
 LDFLAGS ?=
 LDFLAGS += $(SAN)
-
-# --- setup: run once on a fresh machine (idempotent) -------------------------------------------
-SETUP_STAMP := .cache/setup.stamp
-$(SETUP_STAMP): scripts/setup.sh scripts/fetch-gptoss-tokenizer.sh
-	@scripts/setup.sh
-	@mkdir -p $(@D) && touch $@
-setup: $(SETUP_STAMP)
-# Skip setup entirely with SETUP=0 (e.g. on the GPU machine, where nothing can be installed).
-SETUP ?= 1
-ifeq ($(SETUP),1)
-SETUP_DEP := $(SETUP_STAMP)
-endif
 
 # --- modules -----------------------------------------------------------------------------------
 MODULES := gguf tokenizer engine
@@ -87,15 +90,15 @@ LIB_TESTUTIL  := $(BUILD)/libgptc_testutil.a
 LIB_CLI       := $(BUILD)/libgptc_cli.a
 ALL_LIBS      := $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
 
-$(BUILD)/obj/%.o: %.c $(SETUP_DEP)
+$(BUILD)/obj/%.o: %.c | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/obj/test/%.o: test/%.c $(SETUP_DEP)
+$(BUILD)/obj/test/%.o: test/%.c | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/obj/cuda/%.o: cuda/%.cu $(wildcard cuda/*.cuh cuda/*.h) $(SETUP_DEP)
+$(BUILD)/obj/cuda/%.o: cuda/%.cu $(wildcard cuda/*.cuh cuda/*.h) | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
@@ -128,7 +131,7 @@ all: $(BUILD)/gptc $(if $(filter build,$(BUILD)),gptc) tools
 
 # --- tools (test-model generator etc.): test/tools/*.c -> build/tools/* ------------------------
 TOOLS := $(patsubst test/tools/%.c,$(BUILD)/tools/%,$(wildcard test/tools/*.c))
-$(BUILD)/tools/%: test/tools/%.c $(ALL_LIBS) $(SETUP_DEP)
+$(BUILD)/tools/%: test/tools/%.c $(ALL_LIBS) | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(ALL_LIBS) $(LDLIBS) $(LDFLAGS)
 tools: $(TOOLS)
@@ -155,7 +158,7 @@ test: all tests
 	@$(MAKE) --no-print-directory test-asan
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-test-asan: $(SETUP_DEP)
+test-asan: | $(CONFIG_MK)
 	@echo "== unit tests under ASan+UBSan (build-asan/) =="
 	@$(MAKE) --no-print-directory BUILD=build-asan CUDA=0 NATIVE=$(NATIVE) OPT=-O1 SAN="$(ASAN_FLAGS)" \
 		build-asan-tests
@@ -176,9 +179,8 @@ test-cuda: all $(CUDA_TESTS)
 # --- fuzzers (clang libFuzzer) ------------------------------------------------------------------
 SECONDS ?= 60
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-build/fuzz/%: test/fuzz/%.c $(SETUP_DEP) $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h test/util/*)
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. $(CONFIG_CFLAGS)
+build/fuzz/%: test/fuzz/%.c $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h test/util/*) | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(wildcard gguf/*.c) \
 		$(if $(findstring tok,$*),$(wildcard tokenizer/*.c test/util/*.c),) $(LDLIBS)

@@ -1,7 +1,7 @@
 /* ops.h — the CPU reference ops, one function per layer op. These are the "CPU twins" the CUDA
  * kernels are tested against: plain pointers, shapes in comments, fp32 activations, fixed
  * summation orders (results do not depend on the thread count).
- * Specs: ../shared/spec/gpt-oss.md, gpt2.md. */
+ * Architectures: docs/architecture.md. */
 #ifndef GPTC_ENGINE_OPS_H
 #define GPTC_ENGINE_OPS_H
 

@@ -1,6 +1,6 @@
 /* quant.c — ggml weight formats on the CPU: scalar conversions, block decoders, reference
  * quantisers and the portable (plain C) dot products. The SIMD fast paths live in
- * quant_dot.c. Layouts: ../shared/spec/quant.md (section numbers below refer to it).
+ * quant_dot.c. Layouts: docs/quant.md.
  *
  * Every block is read byte by byte (blocks of 17/18/22/34 bytes are not aligned), multi-byte
  * fields are little-endian. */

@@ -1,5 +1,5 @@
 /* quant.h — ggml weight formats on the CPU: read straight from packed GGUF blocks.
- * Layouts: ../shared/spec/quant.md. Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+ * Layouts: docs/quant.md. Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
  * Q4_K, Q5_K, Q6_K, MXFP4 (ids in gguf/gguf.h). These functions are also the CPU twins the
  * CUDA kernels are tested against. n is the row length in elements (a multiple of the block). */
 #ifndef GPTC_QUANT_H

@@ -7,7 +7,7 @@
  * quant_dot_portable() in quant.c does the work (the tests run both and compare each with a
  * double-precision reference). Also here: the SIMD row decoder behind quant_dequant_row
  * (bit-identical to the portable one), quant_dot_rows and the register-tiled quant_matmul for
- * prompt processing. Layouts: ../shared/spec/quant.md. */
+ * prompt processing. Layouts: docs/quant.md. */
 #include "engine/quant.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 /* gguf.h — GGUF v2/v3 reader (mmap, zero copy, everything validated) and writer.
  * Internal API shared by engine/, tokenizer/, cli/ (through gptc.h) and test tools.
- * Format: ../shared/spec/gguf.md; type layouts: ../shared/spec/quant.md.
+ * Format: docs/gguf.md; type layouts: docs/quant.md.
  */
 #ifndef GPTC_GGUF_H
 #define GPTC_GGUF_H

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gguf_ref.py — a small, independent GGUF reader and dequantiser in numpy.
 
-Written from the format descriptions (shared/spec/gguf.md, quant.md), not from gptc's C code, so
+Written from the format descriptions (docs/gguf.md, docs/quant.md), not from gptc's C code, so
 that the HF comparison (scripts/hf_reference.py) checks gptc against values decoded a second way.
 Formats: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, MXFP4.
 

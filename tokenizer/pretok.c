@@ -3,7 +3,7 @@
  * 16.0 categories from unicode.c. Each call scans its own piece plus a bounded look-ahead; the
  * only longer scans (an upper-ish run that alternative 1 of o200k rejects, a whitespace run
  * without CR/LF) are followed by calls that consume what they scanned, so a whole segment is
- * split in linear time. See ../shared/spec/tokenizer.md §3 and pretok.h. */
+ * split in linear time. See docs/tokenizer.md and pretok.h. */
 #include "tokenizer/pretok.h"
 
 #include "tokenizer/unicode.h"

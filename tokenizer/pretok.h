@@ -1,6 +1,6 @@
 /* pretok.h — pre-tokenizer regexes, exactly as Hugging Face tokenizers runs them (Oniguruma
  * semantics, Unicode 16.0 categories). Hand-written matchers for the two patterns gptc knows;
- * see ../shared/spec/tokenizer.md §3.
+ * see docs/tokenizer.md.
  *
  *   GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  *   o200k: [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?

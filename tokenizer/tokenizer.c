@@ -1,6 +1,6 @@
 /* tokenizer.c — byte-level BPE (GPT-2, o200k/gpt-oss) with Hugging Face tokenizers semantics:
  * building the tables, encoding (added tokens -> pre-tokenizer -> BPE), decoding with lossy
- * UTF-8, and the streaming decoder. Spec: ../shared/spec/tokenizer.md.
+ * UTF-8, and the streaming decoder. Spec: docs/tokenizer.md.
  *
  * Encoding of one text:
  *   1. strict UTF-8 check (error names the byte offset);

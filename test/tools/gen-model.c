@@ -1039,22 +1039,18 @@ int main(int argc, char **argv) {
         vocab_synthetic(&v, c.synth_vocab, c.arch, c.seed);
     } else {
         const char *tp = c.tokenizer;
-        if (!tokenizer_given && c.arch == ARCH_GPT2 && access(tp, R_OK) != 0)
-            tp = "../shared/testdata/tokenizer/gpt2/tokenizer.json";
         vocab_from_json(&v, tp, c.arch == ARCH_GPT_OSS ? c.vocab_rows : 0, c.arch);
     }
     c.vocab_rows = v.n;
 
-    /* chat template (gpt-oss): --chat-template, else the spec's copy when it is around */
+    /* chat template (gpt-oss): --chat-template, else the project's copy when it is around */
     char *tmpl = NULL;
     size_t tmpl_len = 0;
     if (c.chat_template) {
         tmpl = read_file(c.chat_template, &tmpl_len);
         if (!tmpl) die("cannot read %s: %s", c.chat_template, strerror(errno));
     } else if (c.arch == ARCH_GPT_OSS) {
-        const char *cands[] = {"test/data/gpt-oss-chat-template.jinja",
-                               "../shared/spec/gpt-oss-chat-template.jinja"};
-        for (size_t i = 0; i < 2 && !tmpl; i++) tmpl = read_file(cands[i], &tmpl_len);
+        tmpl = read_file("test/data/gpt-oss-chat-template.jinja", &tmpl_len);
     }
 
     gen g;

@@ -1,5 +1,5 @@
 /* gen_quant.h — gen-model's own reference quantisers for the 12 weight formats (layouts:
- * shared/spec/quant.md). Deliberately independent of engine/quant.c: the golden records in
+ * docs/quant.md). Deliberately independent of engine/quant.c: the golden records in
  * test/data/golden/ pin the exact bytes of the generated models, so the generator must not change
  * when the engine's quantiser is tuned. Plain round-to-nearest, no search; deterministic (only
  * IEEE arithmetic, frexpf and integer ops, no libm transcendental).
