@@ -29,4 +29,5 @@ tmp=$(mktemp "$out.XXXXXX")
   echo "CONFIG_CHECK_CFLAGS := $(flags cflags check '')"
   echo "CONFIG_CHECK_LIBS := $(flags libs check '-lcheck -lsubunit -lrt -lm')"
 } >"$tmp"
+chmod 644 "$tmp"
 mv "$tmp" "$out"
