@@ -50,7 +50,7 @@ CONFIG_MK := .cache/config.mk
 SETUP ?= 1
 NOCONFIG_GOALS := clean format format-check
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
--include $(CONFIG_MK)
+include $(CONFIG_MK)
 endif
 $(CONFIG_MK): scripts/setup.sh scripts/configure.sh scripts/fetch-gptoss-tokenizer.sh
 	@$(if $(filter 1,$(SETUP)),scripts/setup.sh,scripts/configure.sh)

