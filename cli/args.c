@@ -16,6 +16,7 @@ void cli_opts_init(cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->backend = GPTC_BACKEND_AUTO;
     o->n_predict = -1;
+    o->logprobs = -1;
     o->effort = "medium";
     o->color = -1;
 }
@@ -122,6 +123,55 @@ int cli_parse_size(const char *flag, const char *s, uint64_t *out) {
     return 0;
 }
 
+int cli_bias_value(double v, float *out) {
+    if (v != v || v > 100.0 || v < -100.0) {
+        if (v == -INFINITY) {
+            *out = -INFINITY;
+            return 0;
+        }
+        return -1;
+    }
+    *out = v <= -100.0 ? -INFINITY : (float)v;
+    return 0;
+}
+
+int cli_bias_put(gptc_logit_bias *list, int *n, int32_t id, float bias) {
+    for (int i = 0; i < *n; i++)
+        if (list[i].id == id) {
+            list[i].bias = bias;
+            return 0;
+        }
+    if (*n >= GPTC_LOGIT_BIAS_MAX) return -1;
+    list[(*n)++] = (gptc_logit_bias){id, bias};
+    return 0;
+}
+
+/* --logit-bias / -l: ID=BIAS, or llama.cpp's ID+BIAS / ID-BIAS; BIAS a number in [-100, 100]
+ * or -inf */
+static int parse_logit_bias(cli_opts *o, const char *flag, const char *v) {
+    char *end;
+    errno = 0;
+    long id = v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : -1;
+    if (id < 0 || errno || id > INT32_MAX || (*end != '=' && *end != '+' && *end != '-')) {
+        cli_error("%s: '%s' is not ID=BIAS (or ID+BIAS, ID-BIAS), e.g. 15043=-inf", flag, v);
+        return -1;
+    }
+    const char *num = *end == '=' ? end + 1 : end;
+    errno = 0;
+    char *e2;
+    double b = strtod(num, &e2);
+    float f;
+    if (!*num || *e2 || (errno && b != -INFINITY) || cli_bias_value(b, &f)) {
+        cli_error("%s: bias '%s' is not a number in [-100, 100] or -inf", flag, num);
+        return -1;
+    }
+    if (cli_bias_put(o->bias, &o->n_bias, (int32_t)id, f)) {
+        cli_error("%s: more than %d logit biases", flag, GPTC_LOGIT_BIAS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* One table entry per shared option. */
 typedef enum {
     O_MODEL,
@@ -151,6 +201,9 @@ typedef enum {
     O_SEED,
     O_RAW,
     O_IGNORE_EOS,
+    O_STOP,
+    O_LOGPROBS,
+    O_LOGIT_BIAS,
     O_JSON,
     O_QUIET,
     O_VERBOSE,
@@ -192,6 +245,9 @@ static const struct {
     {"-s", "--seed", O_SEED, CLI_G_SAMPLE, 1},
     {NULL, "--raw", O_RAW, CLI_G_SAMPLE, 0},
     {NULL, "--ignore-eos", O_IGNORE_EOS, CLI_G_SAMPLE, 0},
+    {NULL, "--stop", O_STOP, CLI_G_SAMPLE, 1},
+    {NULL, "--logprobs", O_LOGPROBS, CLI_G_SAMPLE, 1},
+    {"-l", "--logit-bias", O_LOGIT_BIAS, CLI_G_SAMPLE, 1},
     {NULL, "--json", O_JSON, CLI_G_OUTPUT, 0},
     {"-q", "--quiet", O_QUIET, CLI_G_OUTPUT, 0},
     {"-v", "--verbose", O_VERBOSE, CLI_G_OUTPUT, 0},
@@ -307,6 +363,23 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
     case O_IGNORE_EOS:
         o->ignore_eos = 1;
         return 0;
+    case O_STOP: {
+        const char *why = cli_stop_check(v, strlen(v));
+        if (why) {
+            cli_error("%s: %s", flag, why);
+            return -1;
+        }
+        if (o->n_stops >= CLI_MAX_STOP) {
+            cli_error("%s: at most %d stop strings", flag, CLI_MAX_STOP);
+            return -1;
+        }
+        o->stops[o->n_stops++] = v;
+        return 0;
+    }
+    case O_LOGPROBS:
+        return cli_parse_int(flag, v, 0, 20, &o->logprobs);
+    case O_LOGIT_BIAS:
+        return parse_logit_bias(o, flag, v);
     case O_JSON:
         o->json = 1;
         return 0;
@@ -593,6 +666,8 @@ void cli_session_params(const cli_opts *o, const gptc_model *m, gptc_session_par
     if (set & CLI_SET_PRESENCE) s->presence_penalty = o->samp.presence_penalty;
     if (set & CLI_SET_FREQUENCY) s->frequency_penalty = o->samp.frequency_penalty;
     if (set & CLI_SET_LAST_N) s->penalty_last_n = o->samp.penalty_last_n;
+    s->logit_bias = o->n_bias ? o->bias : NULL;
+    s->n_logit_bias = o->n_bias;
     if (set & CLI_SET_SEED)
         s->seed = o->samp.seed;
     else {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cli/cli.h"
+#include "cli/stopstr.h"
 
 /* Which sampler fields were given on the command line (the rest keep the model's defaults). */
 enum {
@@ -45,6 +46,12 @@ typedef struct cli_opts {
     gptc_sampler_params samp;
     unsigned samp_set; /* CLI_SET_* */
     int raw, ignore_eos, show_reasoning;
+    /* output control: --stop (up to CLI_MAX_STOP), --logprobs N (-1 = off), --logit-bias */
+    const char *stops[CLI_MAX_STOP];
+    int n_stops;
+    int logprobs;
+    gptc_logit_bias bias[GPTC_LOGIT_BIAS_MAX];
+    int n_bias;
     /* output */
     int json, quiet, verbose, timings, interactive;
     /* color: -1 auto (terminal and no NO_COLOR), 0 never, 1 always */
@@ -58,7 +65,7 @@ enum {
     CLI_G_MODEL =
         1 << 0, /* -m --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded */
     CLI_G_PROMPT = 1 << 1,  /* -p -f */
-    CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw */
+    CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw --stop --logprobs -l */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning */
     CLI_G_OUTPUT = 1 << 4,  /* --json --quiet -v --timings --color */
 };
@@ -89,6 +96,12 @@ int cli_is_flag(const char *arg, const char *flag);
 int cli_parse_int(const char *flag, const char *s, long min, long max, int *out);
 int cli_parse_float(const char *flag, const char *s, double min, double max, float *out);
 int cli_parse_u64(const char *flag, const char *s, uint64_t *out);
+/* A logit bias value as OpenAI takes it: [-100, 100], where -100 (and "-inf" on the command line)
+ * bans the token (-INFINITY). Returns -1 (nothing printed) when out of range. */
+int cli_bias_value(double v, float *out);
+/* Sets id's bias in list[0..*n) (a later value for the same id replaces the earlier one).
+ * Returns -1 when the list is full (GPTC_LOGIT_BIAS_MAX). */
+int cli_bias_put(gptc_logit_bias *list, int *n, int32_t id, float bias);
 /* "8G", "512MiB", "1.5GB", "123456" -> bytes. */
 int cli_parse_size(const char *flag, const char *s, uint64_t *out);
 

@@ -3,9 +3,10 @@
  *
  * Input: one JSON object per line, {"id": ..., "prompt": "..."} or {"id": ..., "messages":
  * [{"role": "system"|"developer"|"user"|"assistant", "content": "..."}]}, optional n_predict,
- * temperature, top_p, seed, reasoning_effort. Output: one line per input line, appended and
- * flushed as each finishes: {"id", "text", "reasoning"? (gpt-oss), "tokens", "finish_reason",
- * "ms"}; a bad line gives {"line": N, "id"?: ..., "error": "..."} and the rest continue.
+ * temperature, top_p, seed, reasoning_effort, stop (a string or up to 4), logprobs (bool),
+ * top_logprobs (0..20), logit_bias ({"ID": BIAS}, BIAS in [-100, 100], -100 bans). Output: one
+ * line per input line, appended and flushed as each finishes: {"id", "text", "reasoning"?
+ * (gpt-oss), "tokens", "finish_reason", "logprobs"? ({"content": [...]}), "ms"}; a bad line gives {"line": N, "id"?: ..., "error": "..."} and the rest continue.
  * Rerunning with the same -o skips ids (and error lines) already there, so a killed run resumes.
  * --shard I/N takes the lines whose 0-based index is I modulo N. --parallel N decodes N
  * sequences together (gptc_decode_multi); a finished slot is refilled at once. */
@@ -28,13 +29,14 @@ static const char usage_text[] =
     "                         {\"id\":..., \"prompt\":\"...\"} or {\"id\":..., "
     "\"messages\":[...]}\n"
     "                         optional per line: n_predict, temperature, top_p, seed,\n"
-    "                         reasoning_effort\n"
+    "                         reasoning_effort, stop, logprobs, top_logprobs, logit_bias\n"
     "  -o, --output FILE      results, appended one JSON line per prompt as each finishes;\n"
     "                         ids already in FILE are skipped (resume); - for stdout\n"
     "  --parallel N           sequences decoded together (default 1)\n"
     "  --shard I/N            only lines with 0-based index % N == I (e.g. $SLURM_ARRAY_TASK_ID)\n"
     "  generation defaults:   -n --temp --top-k --top-p --min-p --repeat-penalty -s --raw\n"
-    "                         --ignore-eos --system --reasoning-effort -c --backend -t ...\n"
+    "                         --ignore-eos --stop --logprobs -l --system --reasoning-effort\n"
+    "                         -c --backend -t ...\n"
     "  -q, --quiet            no progress bar (it is shown only on a terminal anyway)\n";
 
 typedef struct batch_extra {
@@ -156,6 +158,16 @@ static void on_sigint(int sig) {
 
 /* ---- slots ------------------------------------------------------------------------------------
  */
+/* a line's stop strings, logprobs and logit bias (each replaces its command-line default) */
+typedef struct line_ctl {
+    const char *stops[CLI_MAX_STOP];
+    int n_stops;
+    int logprobs; /* -1 off, else top alternatives */
+    gptc_logit_bias bias[GPTC_LOGIT_BIAS_MAX];
+    int n_bias;
+    int bias_given;
+} line_ctl;
+
 typedef struct slot {
     gptc_session *s;
     cli_gen g;
@@ -164,6 +176,7 @@ typedef struct slot {
     long line;
     cJSON *id; /* copy of the input id */
     double t0;
+    line_ctl ctl; /* the line's stop / logprobs / logit_bias */
 } slot;
 
 static int slot_sink(void *user, harmony_channel ch, const char *s, size_t n) {
@@ -178,6 +191,7 @@ typedef struct batch {
     const gptc_tokenizer *tok;
     int harmony;
     harmony_ids h;
+    int n_vocab; /* ids a logit bias may name (those the sampler draws) */
     gptc_session_params sp;
     FILE *out;
     strset done;
@@ -239,6 +253,90 @@ static int num_field(const cJSON *j, const char *name, double lo, double hi, con
     return 1;
 }
 
+/* The output-control fields of a line (each replaces its command-line default): stop,
+ * logprobs / top_logprobs, logit_bias. Returns 0, or -1 with msg set. */
+static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, size_t cap) {
+    const cJSON *v;
+    c->n_stops = b->o->n_stops;
+    memcpy(c->stops, b->o->stops, sizeof c->stops);
+    c->logprobs = b->o->logprobs;
+    c->n_bias = 0;
+    c->bias_given = 0;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "stop")) && !cJSON_IsNull(v)) {
+        c->n_stops = 0;
+        const cJSON *it = v;
+        int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 1;
+        if (!(cJSON_IsString(v) || cJSON_IsArray(v)) || n > CLI_MAX_STOP) {
+            snprintf(msg, cap, "\"stop\" must be a string or an array of up to %d strings",
+                     CLI_MAX_STOP);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            if (cJSON_IsArray(v)) it = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsString(it)) {
+                snprintf(msg, cap, "\"stop\" must be a string or an array of up to %d strings",
+                         CLI_MAX_STOP);
+                return -1;
+            }
+            const char *why = cli_stop_check(it->valuestring, strlen(it->valuestring));
+            if (why) {
+                snprintf(msg, cap, "\"stop\": %s", why);
+                return -1;
+            }
+            c->stops[c->n_stops++] = it->valuestring;
+        }
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "logprobs")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) {
+            snprintf(msg, cap, "\"logprobs\" must be true or false");
+            return -1;
+        }
+        c->logprobs = cJSON_IsTrue(v) ? (c->logprobs >= 0 ? c->logprobs : 0) : -1;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "top_logprobs")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+            v->valuedouble < 0 || v->valuedouble > 20) {
+            snprintf(msg, cap, "\"top_logprobs\" must be an integer in [0, 20]");
+            return -1;
+        }
+        if (c->logprobs < 0) {
+            snprintf(msg, cap, "\"top_logprobs\" needs \"logprobs\": true");
+            return -1;
+        }
+        c->logprobs = (int)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "logit_bias")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsObject(v)) {
+            snprintf(msg, cap, "\"logit_bias\" must be an object {\"TOKEN_ID\": BIAS}");
+            return -1;
+        }
+        c->bias_given = 1;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) {
+            const char *k = e->string;
+            char *end;
+            errno = 0;
+            long id = k && k[0] >= '0' && k[0] <= '9' ? strtol(k, &end, 10) : -1;
+            if (id < 0 || errno || *end || id >= b->n_vocab) {
+                snprintf(msg, cap, "\"logit_bias\": \"%.40s\" is not a token id in [0, %d)", k ? k : "",
+                         b->n_vocab);
+                return -1;
+            }
+            float f;
+            if (!cJSON_IsNumber(e) || cli_bias_value(e->valuedouble, &f)) {
+                snprintf(msg, cap, "\"logit_bias\": the bias of %ld must be a number in [-100, 100]",
+                         id);
+                return -1;
+            }
+            if (cli_bias_put(c->bias, &c->n_bias, (int32_t)id, f)) {
+                snprintf(msg, cap, "\"logit_bias\": more than %d entries", GPTC_LOGIT_BIAS_MAX);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Parses one input line into a prompt for the slot and starts it. Returns 0 when started, 1
  * when an error record was written instead, -1 on a fatal error (exit code in *code). */
 static int start_job(batch *b, slot *sl, const char *line, long lineno, int *code) {
@@ -292,6 +390,11 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
             goto bad;
         }
         effort = v->valuestring;
+    }
+    if (ctl_fields(b, j, &sl->ctl, msg, sizeof msg)) goto bad;
+    if (sl->ctl.bias_given) {
+        samp.logit_bias = sl->ctl.n_bias ? sl->ctl.bias : NULL;
+        samp.n_logit_bias = sl->ctl.n_bias;
     }
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(j, "messages");
@@ -384,11 +487,14 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
         goto bad;
     }
     sl->t0 = cli_now_ms();
-    st = gptc_session_truncate(sl->s, 0, &err);
-    if (st == GPTC_OK) {
-        gptc_session_set_sampling(sl->s, &samp);
-        st = gptc_session_feed(sl->s, ids, n_ids, &err);
+    if (gptc_session_set_sampling(sl->s, &samp) != GPTC_OK) {
+        snprintf(msg, sizeof msg, "invalid sampling parameters");
+        goto bad;
     }
+    if (cli_gen_set_stops(&sl->g, sl->ctl.stops, sl->ctl.n_stops)) goto nomem;
+    cli_gen_set_logprobs(&sl->g, sl->s, sl->ctl.logprobs);
+    st = gptc_session_truncate(sl->s, 0, &err);
+    if (st == GPTC_OK) st = gptc_session_feed(sl->s, ids, n_ids, &err);
     if (st == GPTC_ERR_INTERRUPTED) {
         g_stop = 1;
         goto quiet_fail;
@@ -446,6 +552,8 @@ static int finish_job(batch *b, slot *sl) {
         cJSON_AddStringToObject(rec, "reasoning", sl->reasoning.s ? sl->reasoning.s : "");
     cJSON_AddNumberToObject(rec, "tokens", sl->g.n_gen);
     cJSON_AddStringToObject(rec, "finish_reason", cli_finish_name(sl->g.finish));
+    cJSON *lp = cli_gen_take_logprobs(&sl->g);
+    if (lp) cJSON_AddItemToObject(rec, "logprobs", lp);
     cJSON_AddNumberToObject(rec, "ms", (double)(long)(cli_now_ms() - sl->t0));
     b->n_tokens += sl->g.n_gen;
     sl->active = 0;
@@ -606,6 +714,12 @@ int cli_batch(int argc, char **argv) {
     b.tok = gptc_model_tokenizer(b.model);
     b.harmony = !o.raw && cli_model_harmony(b.model, &b.h);
     cli_session_params(&o, b.model, &b.sp);
+    {
+        gptc_model_info info;
+        gptc_model_get_info(b.model, &info);
+        int tv = (int)gptc_tokenizer_n_vocab(b.tok);
+        b.n_vocab = tv > 0 && tv < info.n_vocab ? tv : info.n_vocab;
+    }
     int n_slots = e.parallel < (int)n_jobs ? e.parallel : (int)n_jobs;
     slots = calloc((size_t)n_slots, sizeof *slots);
     if (!slots) {

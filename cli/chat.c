@@ -28,6 +28,7 @@ static const char usage_text[] =
     "  --reasoning-effort low|medium|high   (default medium)\n"
     "  --show-reasoning                     show the analysis channel dimmed on stderr\n"
     "  -n N                                 max tokens per answer (default: until the end token)\n"
+    "  --stop S, -l ID=BIAS                 stop strings and logit bias for every answer\n"
     "  -c, --temp, --top-p, ... , --backend, -t: as in one-shot mode (gptc --help)\n"
     "In the chat: /help /reset /system TEXT /effort low|medium|high /save FILE /load FILE /stats\n"
     "/quit. End a line with \\ to continue it, or wrap several lines in \"\"\" ... \"\"\".\n"
@@ -467,6 +468,10 @@ int cli_chat_with(cli_opts *o) {
         cli_error("use either --system or --system-file, not both");
         return EXIT_USAGE;
     }
+    if (o->logprobs >= 0) {
+        cli_error("--logprobs is for --json output (one-shot) and gptc batch, not a chat");
+        return EXIT_USAGE;
+    }
     if (o->json) { /* one JSON object per run is one-shot generation's; a chat has /save */
         cli_error("--json is for one-shot generation (-p or stdin); in a chat, /save FILE writes "
                   "the conversation as JSON");
@@ -508,6 +513,10 @@ int cli_chat_with(cli_opts *o) {
     gptc_status st = gptc_session_new(ct.model, &sp, &ct.s, &err);
     if (st == GPTC_OK)
         st = cli_gen_init(&ct.g, ct.tok, ct.harmony, &ct.h, o->raw, chat_sink, &ct, &err);
+    if (st == GPTC_OK && cli_gen_set_stops(&ct.g, o->stops, o->n_stops)) {
+        st = GPTC_ERR_NOMEM;
+        snprintf(err.msg, sizeof err.msg, "out of memory");
+    }
     if (st != GPTC_OK) {
         cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
         gptc_session_free(ct.s);

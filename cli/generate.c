@@ -48,6 +48,12 @@ static const char usage_text[] =
     "  --repeat-penalty R  --presence-penalty P  --frequency-penalty P  --repeat-last-n N\n"
     "  -s, --seed N              random seed (default: random)\n"
     "  --ignore-eos              do not stop at end tokens\n"
+    "  --stop S                  end the answer before text S (repeatable, up to 4; never\n"
+    "                            printed; finish reason stop)\n"
+    "  -l, --logit-bias ID=BIAS  add BIAS (-100..100; -100 or -inf bans) to token ID's logit\n"
+    "                            (repeatable; llama.cpp's ID+BIAS / ID-BIAS also accepted)\n"
+    "  --logprobs N              with --json: each token's log-probability and the N (0..20)\n"
+    "                            most likely alternatives (OpenAI's logprobs.content shape)\n"
     "output:\n"
     "  --show-reasoning          show the analysis channel on stderr (dimmed on a terminal)\n"
     "  --json                    one JSON object at the end instead of streamed text\n"
@@ -270,6 +276,10 @@ int cli_generate(int argc, char **argv) {
     if (r == -2) return EXIT_DONE;
     if (r) return r;
     if (o.interactive) return cli_chat_with(&o);
+    if (o.logprobs >= 0 && !o.json) {
+        cli_error("--logprobs needs --json (the log-probabilities are part of the JSON result)");
+        return EXIT_USAGE;
+    }
     if (!o.model) {
         cli_error("no model given (use -m MODEL.gguf)");
         return EXIT_USAGE;
@@ -366,6 +376,15 @@ int cli_generate(int argc, char **argv) {
         gptc_model_free(model);
         return cli_exit_code(st);
     }
+    if (cli_gen_set_stops(&g, o.stops, o.n_stops)) {
+        cli_error("out of memory");
+        cli_gen_free(&g);
+        free(ids);
+        gptc_session_free(s);
+        gptc_model_free(model);
+        return EXIT_RUNTIME;
+    }
+    cli_gen_set_logprobs(&g, s, o.logprobs);
     cli_gen_begin(&g, o.n_predict, o.ignore_eos);
     g_session = s;
     if (g_interrupted) gptc_session_cancel(s);
@@ -388,6 +407,8 @@ int cli_generate(int argc, char **argv) {
                 cJSON_AddStringToObject(j, "reasoning", os.reasoning.s ? os.reasoning.s : "");
             cJSON_AddNumberToObject(j, "tokens", g.n_gen);
             cJSON_AddStringToObject(j, "finish_reason", cli_finish_name(g.finish));
+            cJSON *lp = cli_gen_take_logprobs(&g);
+            if (lp) cJSON_AddItemToObject(j, "logprobs", lp);
             cJSON_AddItemToObject(j, "timings", timings_json(&info, &t));
             char *js = cJSON_PrintUnformatted(j);
             if (js) {

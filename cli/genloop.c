@@ -1,8 +1,11 @@
 /* genloop.c — see genloop.h. */
 #include "cli/genloop.h"
 
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cli/logprobs.h"
 
 int tokvec_push(tokvec *t, int32_t id) {
     return tokvec_append(t, &id, 1);
@@ -72,17 +75,48 @@ int cli_model_harmony(const gptc_model *m, harmony_ids *h) {
     return harmony_ids_find(gptc_model_tokenizer(m), h);
 }
 
-/* The parser's emit callback: forwards to the sink, remembers a request to stop. */
+/* final-channel text that passed the stop-string check */
+static void emit_final(void *user, const char *text, size_t len) {
+    cli_gen *g = user;
+    if (g->finish == CLI_FINISH_CLOSED || !len) return;
+    if (g->sink(g->user, HARMONY_FINAL, text, len)) g->finish = CLI_FINISH_CLOSED;
+}
+
+/* The parser's emit callback: forwards to the sink (final text through the stop strings),
+ * remembers a request to stop. */
 static void on_text(void *user, harmony_channel ch, const char *text, size_t len) {
     cli_gen *g = user;
     if (g->finish == CLI_FINISH_CLOSED || !len) return;
+    if (ch == HARMONY_FINAL) {
+        cli_stop_push(&g->stop, text, len, emit_final, g);
+        return;
+    }
     if (g->sink(g->user, ch, text, len)) g->finish = CLI_FINISH_CLOSED;
+}
+
+int cli_gen_set_stops(cli_gen *g, const char *const *stops, int n) {
+    return cli_stop_set(&g->stop, stops, n);
+}
+
+void cli_gen_set_logprobs(cli_gen *g, gptc_session *s, int n_top) {
+    g->lp_session = s;
+    g->lp_top = n_top;
+}
+
+cJSON *cli_gen_take_logprobs(cli_gen *g) {
+    if (g->lp_top < 0 || !g->lp_session) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddItemToObject(o, "content", g->lp_content ? g->lp_content : cJSON_CreateArray());
+    g->lp_content = NULL;
+    return o;
 }
 
 gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
                          const harmony_ids *h, int raw, cli_sink_fn sink, void *user,
                          gptc_error *err) {
     memset(g, 0, sizeof *g);
+    g->lp_top = -1;
     g->tok = tok;
     g->sink = sink;
     g->user = user;
@@ -110,6 +144,9 @@ void cli_gen_free(cli_gen *g) {
     gptc_decoder_free(g->dec);
     g->hp = NULL;
     g->dec = NULL;
+    cli_stop_free(&g->stop);
+    cJSON_Delete(g->lp_content);
+    g->lp_content = NULL;
 }
 
 void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
@@ -119,6 +156,9 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
     g->finish = CLI_FINISH_NONE;
     if (g->hp) harmony_parser_reset(g->hp);
     if (g->dec) gptc_decoder_reset(g->dec);
+    cli_stop_reset(&g->stop);
+    cJSON_Delete(g->lp_content);
+    g->lp_content = NULL;
 }
 
 gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
@@ -134,6 +174,12 @@ gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
     }
     g->n_gen++;
     gptc_status st;
+    if (g->lp_top >= 0 && g->lp_session) {
+        if (!g->lp_content && !(g->lp_content = cJSON_CreateArray())) goto nomem;
+        cJSON *e = cli_logprob_entry(g->lp_session, g->tok, id, g->lp_top, err);
+        if (!e) return err ? err->status : GPTC_ERR_NOMEM;
+        cJSON_AddItemToArray(g->lp_content, e);
+    }
     if (g->hp) {
         st = harmony_parser_push(g->hp, id, err);
     } else {
@@ -143,13 +189,22 @@ gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
         if (st == GPTC_OK) on_text(g, HARMONY_FINAL, s, n);
     }
     if (st != GPTC_OK) return st;
-    if (g->finish == CLI_FINISH_CLOSED)
+    if (g->finish == CLI_FINISH_CLOSED) {
         *done = 1;
-    else if (g->n_predict >= 0 && g->n_gen >= g->n_predict) {
+    } else if (g->stop.hit) {
+        g->finish = CLI_FINISH_STOP;
+        *done = 1;
+    } else if (g->n_predict >= 0 && g->n_gen >= g->n_predict) {
         g->finish = CLI_FINISH_LENGTH;
         *done = 1;
     }
     return GPTC_OK;
+nomem:
+    if (err) {
+        err->status = GPTC_ERR_NOMEM;
+        strcpy(err->msg, "out of memory");
+    }
+    return GPTC_ERR_NOMEM;
 }
 
 void cli_gen_end(cli_gen *g) {
@@ -161,6 +216,9 @@ void cli_gen_end(cli_gen *g) {
         gptc_decoder_flush(g->dec, &s, &n);
         on_text(g, HARMONY_FINAL, s, n);
     }
+    /* a stop string completed by the flushed text still ends the answer there */
+    if (g->stop.hit && g->finish != CLI_FINISH_CLOSED) g->finish = CLI_FINISH_STOP;
+    cli_stop_flush(&g->stop, emit_final, g);
 }
 
 gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size_t n, tokvec *hist,

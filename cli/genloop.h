@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cli/harmony.h"
+#include "cli/stopstr.h"
 #include "gptc.h"
 
 /* A growable list of token ids. */
@@ -28,7 +29,7 @@ typedef int (*cli_sink_fn)(void *user, harmony_channel ch, const char *text, siz
 
 typedef enum cli_finish {
     CLI_FINISH_NONE = 0,
-    CLI_FINISH_STOP,        /* a stop token */
+    CLI_FINISH_STOP,        /* a stop token or a stop string */
     CLI_FINISH_LENGTH,      /* -n reached */
     CLI_FINISH_CONTEXT,     /* the context window is full */
     CLI_FINISH_INTERRUPTED, /* Ctrl-C / gptc_session_cancel */
@@ -46,6 +47,12 @@ typedef struct cli_gen {
     gptc_decoder *dec;
     cli_sink_fn sink;
     void *user;
+    /* stop strings on the final channel's text (cli_gen_set_stops) */
+    cli_stop stop;
+    /* logprobs (cli_gen_set_logprobs): n_top < 0 = off */
+    gptc_session *lp_session;
+    int lp_top;
+    struct cJSON *lp_content; /* the answer's content[] array */
     /* per generation */
     int n_predict, ignore_eos;
     int n_gen; /* tokens produced (stop token not counted) */
@@ -61,6 +68,14 @@ gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
                          const harmony_ids *h, int raw, cli_sink_fn sink, void *user,
                          gptc_error *err);
 void cli_gen_free(cli_gen *g);
+/* Stop strings for the next answers (copies; checked with cli_stop_check): the final channel's
+ * text ends before the first one that appears (finish "stop"). Returns -1 when out of memory. */
+int cli_gen_set_stops(cli_gen *g, const char *const *stops, int n);
+/* Log-probabilities of every generated token (those counted in n_gen) of session s, with n_top
+ * alternatives (0..20); n_top < 0 turns them off. */
+void cli_gen_set_logprobs(cli_gen *g, gptc_session *s, int n_top);
+/* The answer's {"content": [...]} (moved out: the caller owns it), or NULL when off. */
+struct cJSON *cli_gen_take_logprobs(cli_gen *g);
 /* Starts a new answer. n_predict < 0: no limit. */
 void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos);
 /* Handles one sampled id. *done = 1 when generation ends here (the id must then not be fed):

@@ -38,6 +38,9 @@ extern "C" {
 #include "cuda/gtc.h"
 
 #define ALIGN256(x) (((x) + 255) & ~(size_t)255)
+static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
+                  offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
+              "gtc_bias must have gptc_logit_bias's layout");
 
 /* ---- per-model device state ------------------------------------------------------------- */
 typedef struct cu_layer {
@@ -102,6 +105,7 @@ typedef struct cu_sess {
     void *smp_ws; /* gtc_sample workspace (its own cudaMalloc) */
     size_t smp_ws_bytes;
     int32_t *d_hist, *h_hist; /* [n_ctx] penalty window: device copy, pinned staging */
+    gtc_bias *d_bias, *h_bias; /* [GPTC_LOGIT_BIAS_MAX] logit biases (after the window) */
     cudaGraphExec_t graph;
     int graph_ok;
     struct cu_prof *prof;
@@ -708,10 +712,11 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err)
     cs->h_logits = (float *)hp8;
     /* the device sampler: its workspace and the penalty window */
     cs->smp_ws_bytes = gtc_sample_ws_bytes(s->sampler.n_vocab);
+    const size_t hist_bytes = ALIGN256(sizeof(int32_t) * (size_t)s->n_ctx);
+    const size_t hb_bytes = hist_bytes + sizeof(gtc_bias) * GPTC_LOGIT_BIAS_MAX;
     if (cudaMalloc(&cs->smp_ws, cs->smp_ws_bytes) != cudaSuccess ||
-        cudaMalloc((void **)&cs->d_hist, sizeof(int32_t) * (size_t)s->n_ctx) != cudaSuccess ||
-        cudaHostAlloc((void **)&cs->h_hist, sizeof(int32_t) * (size_t)s->n_ctx,
-                      cudaHostAllocDefault) != cudaSuccess) {
+        cudaMalloc((void **)&cs->d_hist, hb_bytes) != cudaSuccess ||
+        cudaHostAlloc((void **)&cs->h_hist, hb_bytes, cudaHostAllocDefault) != cudaSuccess) {
         cudaGetLastError();
         cudaFree(cs->smp_ws);
         cudaFree(cs->d_hist);
@@ -720,7 +725,9 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err)
         free(cs);
         return gt_err(err, GPTC_ERR_DEVICE_NOMEM, "CUDA: cannot allocate the sampler workspace");
     }
-    cs->ws_bytes += cs->smp_ws_bytes + sizeof(int32_t) * (size_t)s->n_ctx;
+    cs->d_bias = (gtc_bias *)((uint8_t *)cs->d_hist + hist_bytes);
+    cs->h_bias = (gtc_bias *)((uint8_t *)cs->h_hist + hist_bytes);
+    cs->ws_bytes += cs->smp_ws_bytes + hb_bytes;
     cs->prof = prof_new();
     s->backend_data = cs;
     __atomic_fetch_add((uint64_t *)&m->kv_bytes, cs->kv_bytes, __ATOMIC_RELAXED);
@@ -1425,7 +1432,7 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err)
     cu_sess *cs = (cu_sess *)s->backend_data;
     const gptc_sampler_params *p = &s->sampler.p;
     int greedy = p->temperature <= 0.f && p->repeat_penalty == 1.f && p->presence_penalty == 0.f &&
-                 p->frequency_penalty == 0.f;
+                 p->frequency_penalty == 0.f && s->sampler.n_bias == 0;
     if (greedy) {
         /* over the ids the sampler may pick (the tokenizer's vocabulary), not padding rows */
         TRYK(gtc_argmax(cs->logits, s->sampler.n_vocab, cs->sampled, (gtc_stream)cm->st),
@@ -1441,9 +1448,15 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err)
     const double u = gt_sampler_draw_u(&s->sampler);
     gtc_sample_params q = {p->temperature,      p->top_k,          p->top_p,
                            p->min_p,            p->repeat_penalty, p->presence_penalty,
-                           p->frequency_penalty, p->penalty_last_n, s->sampler.pen_cap};
+                           p->frequency_penalty, p->penalty_last_n, s->sampler.pen_cap,
+                           cs->d_bias,          s->sampler.n_bias};
     const int w = gt_sampler_penalty_window(&s->sampler, s->n_past); /* only those tokens cross */
     TRYC(cudaStreamSynchronize(cm->st)); /* h_hist / h_tok may still feed an earlier copy */
+    if (s->sampler.n_bias > 0) { /* the same layout (gtc_bias = gptc_logit_bias) */
+        memcpy(cs->h_bias, s->sampler.bias, sizeof(gtc_bias) * (size_t)s->sampler.n_bias);
+        TRYC(cudaMemcpyAsync(cs->d_bias, cs->h_bias, sizeof(gtc_bias) * (size_t)s->sampler.n_bias,
+                             cudaMemcpyHostToDevice, cm->st));
+    }
     if (w > 0) {
         memcpy(cs->h_hist, s->history + s->n_past - w, sizeof(int32_t) * (size_t)w);
         TRYC(cudaMemcpyAsync(cs->d_hist, cs->h_hist, sizeof(int32_t) * (size_t)w,

@@ -236,7 +236,7 @@ int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b,
 /* ---- sampling ----------------------------------------------------------------------------- */
 /* *out = argmax(logits[n]) (ties -> lower index), on the device. */
 int gtc_argmax(const float *logits, int n, int32_t *out, gtc_stream st);
-/* Device twin of gt_sampler_sample_u (engine/sampler.h; cuda/sample.cu): penalties, greedy,
+/* Device twin of gt_sampler_sample_u (engine/sampler.h; cuda/sample.cu): logit bias, penalties, greedy,
  * top-k, top-p, min-p, temperature and the draw with the host's uniform u in [0, 1) (the host
  * keeps the RNG: u = gt_rng_uniform() when temperature > 0, as gt_sampler_sample). Writes the id
  * to *d_out; no allocation, no host sync. d_hist[n_hist]: the context on the device (only its
@@ -244,6 +244,10 @@ int gtc_argmax(const float *logits, int n, int32_t *out, gtc_stream st);
  * ws: gtc_sample_ws_bytes(n_vocab) bytes of device memory, reused across calls (one call at a
  * time per workspace); call gtc_sample_ws_bytes once at setup (it opts the selection kernel in
  * to 128 KiB of shared memory). Returns 0, or -1 with gtc_sample_last_error(). */
+typedef struct gtc_bias { /* the layout of gptc_logit_bias (include/gptc.h) */
+    int32_t id;
+    float bias;
+} gtc_bias;
 typedef struct gtc_sample_params {
     float temperature; /* <= 0: greedy */
     int top_k;
@@ -251,6 +255,8 @@ typedef struct gtc_sample_params {
     float repeat_penalty, presence_penalty, frequency_penalty;
     int penalty_last_n; /* -1: the whole history */
     int n_ctx;          /* the CPU sampler's window cap (gt_sampler_init's n_ctx) */
+    const gtc_bias *d_bias; /* device array: logit biases added first (distinct ids) */
+    int n_bias;
 } gtc_sample_params;
 size_t gtc_sample_ws_bytes(int n_vocab);
 int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_params *p,

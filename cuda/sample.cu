@@ -1,5 +1,5 @@
 /* sample.cu — token sampling on the device, the twin of engine/sampler.c (same order and rules:
- * penalties -> greedy if temperature <= 0 -> top-k -> top-p -> min-p -> temperature -> draw;
+ * logit bias -> penalties -> greedy if temperature <= 0 -> top-k -> top-p -> min-p -> temperature -> draw;
  * ties to the lower id; NaN counts as -inf; with +inf logits the first one wins).
  *
  * The RNG stays on the host: the caller draws u = gt_rng_uniform() (one per non-greedy call, as
@@ -9,9 +9,10 @@
  * parameters and u are kernel arguments: a captured graph freezes them).
  *
  * Kernels (n = n_vocab; "1 block" kernels use 1024 threads):
- *   penalties (3 small launches, only when a penalty is on and the window is not empty):
- *     copy logits -> work, clear counts[id] of the window's ids; count (atomicAdd); apply once
- *     per distinct id (atomicExch hands the count to one thread, which also clears it).
+ *   bias and penalties (only when a bias is given, or a penalty is on and the window is not
+ *     empty): copy logits -> work, clear counts[id] of the window's ids; add each bias (one
+ *     thread per listed id: the ids are distinct); count (atomicAdd); apply once per distinct id
+ *     (atomicExch hands the count to one thread, which also clears it).
  *   k_reduce (<=128 blocks) + k_final (1 warp): max and first argmax (NaN ignored); greedy, an
  *     all -inf/NaN vocabulary (-> 0) and a +inf (-> its first id) finish here.
  *   no filter / min-p alone (draw in id order): k_exp (one block per GT_SAMPLER_BLOCK = 256
@@ -211,6 +212,14 @@ __global__ void k_pen_copy(const float *src, float *dst, int nv, const int32_t *
         int id = win[i];
         if (id >= 0 && id < nv) cnt[id] = 0;
     }
+}
+/* sampler.c: work[id] += bias for each listed id (float add) */
+__global__ void k_bias(float *l, int nv, const gtc_bias *b, int n)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const int id = b[i].id;
+    if (id >= 0 && id < nv) l[id] = __fadd_rn(l[id], b[i].bias);
 }
 __global__ void k_pen_count(int nv, const int32_t *win, int n_win, int *cnt)
 {
@@ -835,19 +844,23 @@ extern "C" int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_p
         if (win > cap) win = cap;
         if (win < 0 || !d_hist) win = 0;
     }
-    if (win > 0) {
+    const int n_bias = p->d_bias && p->n_bias > 0 ? p->n_bias : 0;
+    if (win > 0 || n_bias > 0) {
         float *work = (float *)(ws + w.work);
         int *cnt = (int *)(ws + w.cnt);
-        const int32_t *wt = d_hist + (n_hist - win);
+        const int32_t *wt = win > 0 ? d_hist + (n_hist - win) : NULL;
         int g = (n_vocab + 255) / 256;
         if (g > 1024) g = 1024;
-        int gw = (win + 255) / 256;
-        if (gw > 256) gw = 256;
         k_pen_copy<<<g, 256, 0, s>>>(d_logits, work, n_vocab, wt, win, cnt);
-        k_pen_count<<<gw, 256, 0, s>>>(n_vocab, wt, win, cnt);
-        k_pen_apply<<<gw, 256, 0, s>>>(work, n_vocab, wt, win, cnt, p->repeat_penalty,
-                                       p->presence_penalty, p->frequency_penalty);
-        CKS("sample: penalties");
+        if (n_bias > 0) k_bias<<<(n_bias + 255) / 256, 256, 0, s>>>(work, n_vocab, p->d_bias, n_bias);
+        if (win > 0) {
+            int gw = (win + 255) / 256;
+            if (gw > 256) gw = 256;
+            k_pen_count<<<gw, 256, 0, s>>>(n_vocab, wt, win, cnt);
+            k_pen_apply<<<gw, 256, 0, s>>>(work, n_vocab, wt, win, cnt, p->repeat_penalty,
+                                           p->presence_penalty, p->frequency_penalty);
+        }
+        CKS("sample: bias and penalties");
         a.l = work;
     }
 

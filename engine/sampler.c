@@ -2,6 +2,7 @@
 #include "engine/sampler.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +53,8 @@ gptc_status gt_sampler_init(gt_sampler *smp, const gptc_sampler_params *p, int n
     smp->bsum = malloc(((size_t)n_vocab / GT_SAMPLER_BLOCK + 1) * sizeof(double));
     smp->pen_cap = n_ctx > 0 ? n_ctx : 1;
     smp->pen = malloc((size_t)smp->pen_cap * sizeof(int32_t));
-    if (!smp->work || !smp->cand || !smp->cand2 || !smp->bsum || !smp->pen) {
+    smp->bias = malloc(GPTC_LOGIT_BIAS_MAX * sizeof(gptc_logit_bias));
+    if (!smp->work || !smp->cand || !smp->cand2 || !smp->bsum || !smp->pen || !smp->bias) {
         gt_sampler_free(smp);
         return gt_err(err, GPTC_ERR_NOMEM, "out of memory allocating the sampler (%d tokens)",
                       n_vocab);
@@ -67,6 +69,9 @@ void gt_sampler_free(gt_sampler *smp) {
     free(smp->cand2);
     free(smp->bsum);
     free(smp->pen);
+    free(smp->bias);
+    smp->bias = NULL;
+    smp->n_bias = 0;
     smp->work = NULL;
     smp->cand = NULL;
     smp->cand2 = NULL;
@@ -76,7 +81,47 @@ void gt_sampler_free(gt_sampler *smp) {
 
 void gt_sampler_set(gt_sampler *smp, const gptc_sampler_params *p) {
     smp->p = *p;
+    int n = p->logit_bias && p->n_logit_bias > 0 ? p->n_logit_bias : 0;
+    if (n > GPTC_LOGIT_BIAS_MAX) n = GPTC_LOGIT_BIAS_MAX;
+    if (n) memmove(smp->bias, p->logit_bias, (size_t)n * sizeof(gptc_logit_bias));
+    smp->n_bias = n;
+    smp->p.logit_bias = n ? smp->bias : NULL;
+    smp->p.n_logit_bias = n;
     gt_rng_seed(&smp->rng, p->seed);
+}
+
+int gt_sampler_check_bias(const gptc_sampler_params *p, int n_vocab, char *msg, size_t cap) {
+    const int n = p->n_logit_bias;
+    if (n < 0 || n > GPTC_LOGIT_BIAS_MAX) {
+        snprintf(msg, cap, "%d logit biases (at most %d)", n, GPTC_LOGIT_BIAS_MAX);
+        return -1;
+    }
+    if (n > 0 && !p->logit_bias) {
+        snprintf(msg, cap, "the logit bias list is NULL");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const gptc_logit_bias *b = &p->logit_bias[i];
+        if (b->id < 0 || b->id >= n_vocab) {
+            snprintf(msg, cap, "logit bias: token id %ld is out of range (vocabulary of %d)",
+                     (long)b->id, n_vocab);
+            return -1;
+        }
+        if (b->bias != b->bias) {
+            snprintf(msg, cap, "logit bias: the bias of token %ld is NaN", (long)b->id);
+            return -1;
+        }
+        for (int j = 0; j < i; j++)
+            if (p->logit_bias[j].id == b->id) {
+                snprintf(msg, cap, "logit bias: token %ld is listed twice", (long)b->id);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int gt_sampler_modifies(const gt_sampler *smp, int n_hist) {
+    return smp->n_bias > 0 || gt_sampler_penalty_window(smp, n_hist) > 0;
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -544,9 +589,11 @@ int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t 
     const gptc_sampler_params *p = &smp->p;
     const int nv = smp->n_vocab;
     const float *l = logits;
-    /* penalise a copy, only the window's tokens */
-    if (gt_sampler_penalty_window(smp, n_hist) > 0) {
+    /* bias and penalise a copy: only the listed ids, then only the window's tokens */
+    if (gt_sampler_modifies(smp, n_hist)) {
         memcpy(smp->work, logits, (size_t)nv * sizeof(float));
+        for (int i = 0; i < smp->n_bias; i++)
+            if (smp->bias[i].id >= 0 && smp->bias[i].id < nv) smp->work[smp->bias[i].id] += smp->bias[i].bias;
         apply_penalties(smp, smp->work, hist, n_hist);
         l = smp->work;
     }

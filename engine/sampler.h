@@ -1,5 +1,5 @@
 /* sampler.h — token sampling on the host (llama.cpp semantics, no globals).
- * Order: penalties (over the last penalty_last_n tokens of the history) -> greedy if
+ * Order: logit bias -> penalties (over the last penalty_last_n tokens of the history) -> greedy if
  * temperature <= 0 -> top-k -> top-p -> min-p -> temperature -> draw with the seeded RNG.
  * Repeat penalty divides positive logits and multiplies negative ones (once per distinct token);
  * frequency subtracts count * f, presence subtracts p once. top-p and min-p act on the softmax of
@@ -50,6 +50,8 @@ typedef struct gt_sampler {
     double *bsum;   /* [n_vocab / GT_SAMPLER_BLOCK + 1] block sums of the full-vocabulary draw */
     int32_t *pen;   /* [n_ctx] scratch for penalty counting */
     int pen_cap;
+    gptc_logit_bias *bias; /* [GPTC_LOGIT_BIAS_MAX] the copy p.logit_bias points to */
+    int n_bias;
 } gt_sampler;
 
 /* Elements per block sum of the full-vocabulary draw (sampler.c). */
@@ -58,7 +60,8 @@ typedef struct gt_sampler {
 gptc_status gt_sampler_init(gt_sampler *smp, const gptc_sampler_params *p, int n_vocab, int n_ctx,
                             gptc_error *err);
 void gt_sampler_free(gt_sampler *smp);
-/* Replaces the parameters and reseeds the RNG with p->seed. */
+/* Replaces the parameters and reseeds the RNG with p->seed; copies the logit bias list (its first
+ * GPTC_LOGIT_BIAS_MAX entries: the session checks it first, gt_sampler_check_bias). */
 void gt_sampler_set(gt_sampler *smp, const gptc_sampler_params *p);
 /* Draws one token from logits[n_vocab]; hist[n_hist] is the context (penalties use its last
  * penalty_last_n entries; -1 = all). RNG use: exactly one gt_rng_uniform per call when
@@ -69,6 +72,11 @@ int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *h
 /* The uniform of one draw (the RNG use of gt_sampler_sample): gt_rng_uniform when temperature
  * > 0, else 0 without touching the RNG. */
 double gt_sampler_draw_u(gt_sampler *smp);
+/* Checks a logit bias list against the sampled vocabulary: 0, or -1 with the reason in msg. */
+int gt_sampler_check_bias(const gptc_sampler_params *p, int n_vocab, char *msg, size_t cap);
+/* Does the sampler work on a modified copy of the logits (a logit bias, or a penalty window of
+ * n_hist tokens)? */
+int gt_sampler_modifies(const gt_sampler *smp, int n_hist);
 /* How many of the last n_hist tokens the penalties look at (0 when no penalty is on). */
 int gt_sampler_penalty_window(const gt_sampler *smp, int n_hist);
 /* The same with the uniform u in [0, 1) given (ignored when greedy); does not touch smp->rng. */

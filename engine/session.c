@@ -68,6 +68,8 @@ gptc_status gptc_session_new(gptc_model *m, const gptc_session_params *p, gptc_s
     if (!s) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     s->model = m;
     s->params = *p;
+    s->params.sampling.logit_bias = NULL; /* the sampler's copy, below */
+    s->params.sampling.n_logit_bias = 0;
     s->n_ctx = p->n_ctx > 0 ? p->n_ctx : (train < DEFAULT_N_CTX ? train : DEFAULT_N_CTX);
     s->n_batch = p->n_batch > 0 ? p->n_batch : DEFAULT_N_BATCH;
     if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
@@ -84,12 +86,19 @@ gptc_status gptc_session_new(gptc_model *m, const gptc_session_params *p, gptc_s
         int tv = (int)gptc_tokenizer_n_vocab(m->tok);
         if (tv > 0 && tv < n_sample) n_sample = tv;
     }
+    char why[160];
+    if (gt_sampler_check_bias(&p->sampling, n_sample, why, sizeof why)) {
+        free(s->history);
+        free(s);
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "%s", why);
+    }
     st = gt_sampler_init(&s->sampler, &p->sampling, n_sample, s->n_ctx, err);
     if (st != GPTC_OK) {
         free(s->history);
         free(s);
         return st;
     }
+    s->params.sampling = s->sampler.p;
     st = m->backend->session_init(s, err);
     if (st != GPTC_OK) {
         gt_sampler_free(&s->sampler);
@@ -105,6 +114,7 @@ void gptc_session_free(gptc_session *s) {
     if (!s) return;
     s->model->backend->session_free(s);
     gt_sampler_free(&s->sampler);
+    free(s->lp_logits);
     free(s->history);
     free(s);
 }
@@ -217,11 +227,14 @@ gptc_status gptc_session_truncate(gptc_session *s, int n, gptc_error *err) {
     return GPTC_OK;
 }
 
-void gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp) {
-    if (!s || !sp) return;
-    if (check_sampling(sp, NULL) != GPTC_OK) return;
-    s->params.sampling = *sp;
+gptc_status gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp) {
+    if (!s || !sp) return GPTC_ERR_INVALID_ARG;
+    if (check_sampling(sp, NULL) != GPTC_OK) return GPTC_ERR_INVALID_ARG;
+    char why[160];
+    if (gt_sampler_check_bias(sp, s->sampler.n_vocab, why, sizeof why)) return GPTC_ERR_INVALID_ARG;
     gt_sampler_set(&s->sampler, sp);
+    s->params.sampling = s->sampler.p; /* its bias list is the sampler's copy */
+    return GPTC_OK;
 }
 
 void gptc_session_cancel(gptc_session *s) {

@@ -45,6 +45,7 @@ struct gptc_session {
     void *cpu;        /* CPU backend per-session state (engine/cpu.h) */
 
     void *backend_data; /* device backend private */
+    float *lp_logits;   /* [n_vocab] host copy for gptc_session_logprobs (allocated on first use) */
 };
 
 static inline int gt_session_cancelled(const gptc_session *s) {

@@ -168,6 +168,15 @@ gptc_status gptc_model_residency(const gptc_model *m, gptc_residency *r, gptc_er
  * ------------------------------------------------------------------------------------------- */
 typedef struct gptc_session gptc_session;
 
+/* One logit bias: `bias` is added to token `id`'s logit before anything else samples (llama.cpp's
+ * order: bias, penalties, greedy/top-k/top-p/min-p/temperature). -INFINITY bans the token (it is
+ * never sampled, even when it was the argmax); a large positive bias (+100) forces it. */
+typedef struct gptc_logit_bias {
+    int32_t id;
+    float bias;
+} gptc_logit_bias;
+#define GPTC_LOGIT_BIAS_MAX 1024 /* entries per sampler */
+
 typedef struct gptc_sampler_params {
     float temperature;       /* 0 = greedy */
     int top_k;               /* 0 = off */
@@ -178,6 +187,11 @@ typedef struct gptc_sampler_params {
     float frequency_penalty; /* 0 = off */
     int penalty_last_n;      /* window of previous tokens for penalties; -1 = whole context */
     uint64_t seed;
+    /* logit_bias[0..n_logit_bias): distinct ids below the sampled vocabulary (the tokenizer's),
+     * biases not NaN, at most GPTC_LOGIT_BIAS_MAX. The session copies the array (gptc_session_new,
+     * gptc_session_set_sampling): the caller's may be freed afterwards. NULL/0 = none. */
+    const gptc_logit_bias *logit_bias;
+    int n_logit_bias;
 } gptc_sampler_params;
 
 typedef struct gptc_session_params {
@@ -209,7 +223,22 @@ gptc_status gptc_session_sample(gptc_session *s, int32_t *id, gptc_error *err);
 gptc_status gptc_session_logits(gptc_session *s, float *logits, gptc_error *err);
 /* Drops the context back to its first n tokens (n <= n_past); rewinding keeps the prefix. */
 gptc_status gptc_session_truncate(gptc_session *s, int n, gptc_error *err);
-void gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp);
+/* Replaces the sampler parameters (and reseeds). Invalid parameters are refused (the old ones
+ * stay): GPTC_ERR_INVALID_ARG. */
+gptc_status gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp);
+
+/* Log-probabilities of the last logits (those gptc_session_sample draws from; call it after
+ * sample, before the next feed). They are of the model's own distribution: log_softmax of the
+ * raw logits over the ids the tokenizer can write -- before logit bias, penalties, temperature
+ * and top-k/top-p/min-p (OpenAI's choice: a banned or filtered token keeps its model logprob).
+ * *logprob: that of `id`. top[0..n_top): the n_top most likely ids, most likely first (equal
+ * logprobs: lower id first); n_top in [0, vocabulary]. -INFINITY for a NaN or -inf logit. */
+typedef struct gptc_token_logprob {
+    int32_t id;
+    float logprob;
+} gptc_token_logprob;
+gptc_status gptc_session_logprobs(gptc_session *s, int32_t id, float *logprob,
+                                  gptc_token_logprob *top, int n_top, gptc_error *err);
 /* Thread-safe, async-signal-safe: makes the running/next feed return GPTC_ERR_INTERRUPTED. */
 void gptc_session_cancel(gptc_session *s);
 void gptc_session_clear_cancel(gptc_session *s);

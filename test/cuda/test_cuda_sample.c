@@ -4,7 +4,8 @@
  * 0.9, 0.5, 0.01; min-p 0, 0.05; repeat / presence / frequency penalties over windows of
  * penalty_last_n -1, 0, 64 on histories of 0..300 tokens; logits normal, peaked, with ties,
  * with -inf / NaN / +inf / -0, all equal, no number at all; and the slow paths (top-k of 5000 and
- * n_vocab - 1, top-p over ~100k flat candidates, top-k 40 over 201088 equal logits).
+ * n_vocab - 1, top-p over ~100k flat candidates, top-k 40 over 201088 equal logits); the same
+ * grid with logit bias lists (bans, +3/-2, +100).
  *
  * Criterion: the ids must be equal, except where the CPU's own choice changes when u moves by
  * 1e-9 (the draw lies within 1e-9 of a CDF boundary: the GPU adds the same weights in another
@@ -48,6 +49,7 @@ static float nrand(void) /* ~N(0,1): sum of 4 uniforms, scaled */
 /* ---- device state shared by the cases ----------------------------------------------------- */
 static float *d_l;
 static int32_t *d_h, *d_out;
+static gtc_bias *d_b; /* [GPTC_LOGIT_BIAS_MAX] */
 static void *d_ws;
 static size_t ws_bytes;
 
@@ -57,12 +59,14 @@ static void dev_setup(void) {
     ck_assert_msg(gtc_malloc((void **)&d_l, NV_MAX * sizeof(float)) == 0, "%s", gtc_last_error());
     ck_assert(gtc_malloc((void **)&d_h, NH_MAX * sizeof(int32_t)) == 0);
     ck_assert(gtc_malloc((void **)&d_out, sizeof(int32_t)) == 0);
+    ck_assert(gtc_malloc((void **)&d_b, GPTC_LOGIT_BIAS_MAX * sizeof(gtc_bias)) == 0);
     ck_assert(gtc_malloc(&d_ws, ws_bytes) == 0);
 }
 static void dev_teardown(void) {
     gtc_free(d_l);
     gtc_free(d_h);
     gtc_free(d_out);
+    gtc_free(d_b);
     gtc_free(d_ws);
 }
 
@@ -77,6 +81,8 @@ static gtc_sample_params to_dev(const gptc_sampler_params *p, int n_ctx) {
     q.frequency_penalty = p->frequency_penalty;
     q.penalty_last_n = p->penalty_last_n;
     q.n_ctx = n_ctx;
+    q.d_bias = p->n_logit_bias > 0 ? d_b : NULL; /* check_case uploads p->logit_bias */
+    q.n_bias = p->n_logit_bias;
     return q;
 }
 
@@ -101,6 +107,8 @@ static void check_case(const char *what, const float *l, int nv, gptc_sampler_pa
     ck_assert_int_eq(gt_sampler_init(&smp, &p, nv, n_ctx, NULL), GPTC_OK);
     ck_assert_int_eq(gtc_h2d(d_l, l, (size_t)nv * sizeof(float)), 0);
     if (nh) ck_assert_int_eq(gtc_h2d(d_h, h, (size_t)nh * sizeof(int32_t)), 0);
+    if (p.n_logit_bias > 0)
+        ck_assert_int_eq(gtc_h2d(d_b, p.logit_bias, (size_t)p.n_logit_bias * sizeof(gtc_bias)), 0);
     gt_rng rng;
     gt_rng_seed(&rng, p.seed);
     for (int r = 0; r < draws; r++) {
@@ -206,16 +214,44 @@ static void set_pen(gptc_sampler_params *p, int which) {
     }
 }
 
+/* A logit bias list for logits l[nv] (distinct ids): the argmax banned (-inf), a few random
+ * ids banned, raised by 3 or forced by +100 (force), lowered by 2; out-of-range ids never. */
+static int make_bias(const float *l, int nv, int force, gptc_logit_bias *b) {
+    int n = 0, am = 0;
+    for (int i = 1; i < nv; i++)
+        if (l[i] > l[am]) am = i;
+    b[n++] = (gptc_logit_bias){am, -INFINITY};
+    const int want = nv < 12 ? nv : 12;
+    for (int tries = 0; n < want && tries < 1000; tries++) {
+        const int32_t id = (int32_t)(urand() * nv) % nv;
+        int dup = 0;
+        for (int k = 0; k < n; k++) dup |= b[k].id == id;
+        if (dup) continue;
+        const int r = n % 4;
+        b[n++] = (gptc_logit_bias){id, r == 0   ? -INFINITY
+                                       : r == 1 ? 3.0f
+                                       : r == 2 ? -2.0f
+                                                : (force ? 100.0f : 0.5f)};
+    }
+    return n;
+}
+
+static void grid_bias(int nv, int kinds_mask, int draws, tally *t, int bias);
 static void grid(int nv, int kinds_mask, int draws, tally *t) {
+    grid_bias(nv, kinds_mask, draws, t, 0);
+}
+static void grid_bias(int nv, int kinds_mask, int draws, tally *t, int bias) {
     static const float temps[] = {0.0f, 0.5f, 1.0f, 2.0f};
     static const float tps[] = {1.0f, 0.9f, 0.5f, 0.01f};
     static const float mps[] = {0.0f, 0.05f};
     const int tks[] = {0, 1, 40, nv};
     float *l = malloc((size_t)nv * sizeof(float));
     int32_t h[NH_MAX];
+    gptc_logit_bias bl[16];
     for (int kind = 0; kind < N_KIND; kind++) {
         if (!(kinds_mask & (1 << kind))) continue;
         make_logits(l, nv, kind);
+        const int nbl = bias ? make_bias(l, nv, bias == 2, bl) : 0;
         for (int ti = 0; ti < 4; ti++)
             for (int ki = 0; ki < 4; ki++)
                 for (int pi = 0; pi < 4; pi++)
@@ -228,6 +264,8 @@ static void grid(int nv, int kinds_mask, int draws, tally *t) {
                             p.min_p = mps[mi];
                             set_pen(&p, pen);
                             p.seed = xs;
+                            p.logit_bias = nbl ? bl : NULL;
+                            p.n_logit_bias = nbl;
                             /* history: 0, 5, 100 or 300 tokens, some repeated, some out of
                              * range (ignored by both) */
                             static const int nhs[] = {0, 5, 100, 300};
@@ -301,6 +339,43 @@ START_TEST(test_slow_paths) {
     }
     free(l);
     tally_check("slow paths", &t);
+    dev_teardown();
+}
+END_TEST
+
+/* logit bias (added before the penalties, -inf bans, +100 forces) on the whole grid: the device
+ * adds the same float bias to the same ids, so the ids must match as without a bias; and a
+ * banned argmax is never drawn, a +100 id always is (checked on the CPU twin for the same u) */
+START_TEST(test_logit_bias) {
+    dev_setup();
+    tally t = {0, 0, 0, 0};
+    grid_bias(7, 0x7f, 3, &t, 1);
+    grid_bias(1000, 0x7f, 3, &t, 1);
+    grid_bias(1000, (1 << L_NORMAL) | (1 << L_TIES), 2, &t, 2);
+    grid_bias(NV_MAX, 1 << L_NORMAL, 2, &t, 1);
+    tally_check("logit bias", &t);
+    /* the argmax banned at temperature 0, and a forced token */
+    const int nv = 1000;
+    float *l = malloc(nv * sizeof(float));
+    make_logits(l, nv, L_PEAKED);
+    int am = 0;
+    for (int i = 1; i < nv; i++)
+        if (l[i] > l[am]) am = i;
+    gptc_sampler_params p = base();
+    p.temperature = 0.0f;
+    gptc_logit_bias ban = {am, -INFINITY}, force = {(am + 17) % nv, 100.0f};
+    p.logit_bias = &ban;
+    p.n_logit_bias = 1;
+    ck_assert_int_eq(gtc_h2d(d_l, l, nv * sizeof(float)), 0);
+    ck_assert_int_eq(gtc_h2d(d_b, &ban, sizeof ban), 0);
+    ck_assert_int_ne(gpu_sample(nv, &p, 64, 0, 0.0), am);
+    p.temperature = 1.0f;
+    for (int r = 0; r < 50; r++) ck_assert_int_ne(gpu_sample(nv, &p, 64, 0, (r + 0.5) / 50), am);
+    p.logit_bias = &force;
+    ck_assert_int_eq(gtc_h2d(d_b, &force, sizeof force), 0);
+    for (int r = 0; r < 50; r++)
+        ck_assert_int_eq(gpu_sample(nv, &p, 64, 0, (r + 0.5) / 50), force.id);
+    free(l);
     dev_teardown();
 }
 END_TEST
@@ -448,6 +523,7 @@ int main(void) {
     tcase_add_test(tc, test_small_vocab);
     tcase_add_test(tc, test_slow_paths);
     tcase_add_test(tc, test_big_vocab);
+    tcase_add_test(tc, test_logit_bias);
     tcase_add_test(tc, test_latency_info);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
