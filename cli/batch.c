@@ -6,8 +6,9 @@
  * temperature, top_p, seed, reasoning_effort, stop (a string or up to 4), logprobs (bool),
  * top_logprobs (0..20), logit_bias ({"ID": BIAS}, BIAS in [-100, 100], -100 bans). Output: one
  * line per input line, appended and flushed as each finishes: {"id", "text", "reasoning"?
- * (gpt-oss), "tokens", "finish_reason", "logprobs"? ({"content": [...]}), "ms"}; a bad line gives {"line": N, "id"?: ..., "error": "..."} and the rest continue.
- * Rerunning with the same -o skips ids (and error lines) already there, so a killed run resumes.
+ * (gpt-oss), "tokens", "finish_reason", "logprobs"? ({"content": [...]}), "ms"}; a bad line gives
+ * {"line": N, "id"?: ..., "error": "..."} and the rest continue. Rerunning with the same -o skips
+ * ids (and error lines) already there, so a killed run resumes.
  * --shard I/N takes the lines whose 0-based index is I modulo N. --parallel N decodes N
  * sequences together (gptc_decode_multi); a finished slot is refilled at once. */
 #include <cJSON.h>
@@ -294,8 +295,8 @@ static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, si
         c->logprobs = cJSON_IsTrue(v) ? (c->logprobs >= 0 ? c->logprobs : 0) : -1;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "top_logprobs")) && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-            v->valuedouble < 0 || v->valuedouble > 20) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
+            v->valuedouble > 20) {
             snprintf(msg, cap, "\"top_logprobs\" must be an integer in [0, 20]");
             return -1;
         }
@@ -318,14 +319,14 @@ static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, si
             errno = 0;
             long id = k && k[0] >= '0' && k[0] <= '9' ? strtol(k, &end, 10) : -1;
             if (id < 0 || errno || *end || id >= b->n_vocab) {
-                snprintf(msg, cap, "\"logit_bias\": \"%.40s\" is not a token id in [0, %d)", k ? k : "",
-                         b->n_vocab);
+                snprintf(msg, cap, "\"logit_bias\": \"%.40s\" is not a token id in [0, %d)",
+                         k ? k : "", b->n_vocab);
                 return -1;
             }
             float f;
             if (!cJSON_IsNumber(e) || cli_bias_value(e->valuedouble, &f)) {
-                snprintf(msg, cap, "\"logit_bias\": the bias of %ld must be a number in [-100, 100]",
-                         id);
+                snprintf(msg, cap,
+                         "\"logit_bias\": the bias of %ld must be a number in [-100, 100]", id);
                 return -1;
             }
             if (cli_bias_put(c->bias, &c->n_bias, (int32_t)id, f)) {

@@ -593,7 +593,8 @@ int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t 
     if (gt_sampler_modifies(smp, n_hist)) {
         memcpy(smp->work, logits, (size_t)nv * sizeof(float));
         for (int i = 0; i < smp->n_bias; i++)
-            if (smp->bias[i].id >= 0 && smp->bias[i].id < nv) smp->work[smp->bias[i].id] += smp->bias[i].bias;
+            if (smp->bias[i].id >= 0 && smp->bias[i].id < nv)
+                smp->work[smp->bias[i].id] += smp->bias[i].bias;
         apply_penalties(smp, smp->work, hist, n_hist);
         l = smp->work;
     }

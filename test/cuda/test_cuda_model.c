@@ -7,7 +7,8 @@
  *     1e-2 * max |logit| per position, argmax equal at >= 99.9% of positions;
  *   - a model over --vram-budget is refused with GPTC_ERR_DEVICE_NOMEM and a message giving the
  *     largest context that fits, and the same process then loads and runs another model;
- *   - the residency query reports every weight on the device.
+ *   - the residency query reports every weight on the device;
+ *   - logit bias on the device sampler and the CUDA session's log-probabilities.
  * GPU machine only: `make test-cuda`. */
 #include <check.h>
 #include <math.h>
@@ -336,6 +337,83 @@ START_TEST(test_device_sampling)
 }
 END_TEST
 
+/* Logit bias on the device path (the list goes up with each draw): -inf on the argmax bans it
+ * at temperature 0 (the second best comes) and 1, +100 forces the least likely token; the
+ * log-probabilities of the CUDA session are the log-softmax (computed here in double) of the
+ * logits gptc_session_logits returns, the top 5 in order. */
+START_TEST(test_device_bias_logprobs)
+{
+    setup_models();
+    gptc_error err;
+    gptc_status st;
+    gptc_model *m = load(oss_path, GPTC_BACKEND_CUDA, 0, &st, &err);
+    ck_assert_msg(st == GPTC_OK, "%s", err.msg);
+    int32_t ids[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    gptc_session *s = session(m);
+    ck_assert_int_eq(gptc_session_feed(s, ids, 8, &err), GPTC_OK);
+    float *l = (float *)malloc(sizeof(float) * VOCAB);
+    double *ref = (double *)malloc(sizeof(double) * VOCAB);
+    ck_assert_int_eq(gptc_session_logits(s, l, &err), GPTC_OK);
+    int best = 0, second = -1, worst = 0;
+    for (int i = 1; i < VOCAB; i++) {
+        if (l[i] > l[best]) {
+            second = best;
+            best = i;
+        } else if (second < 0 || l[i] > l[second]) {
+            second = i;
+        }
+        if (l[i] < l[worst]) worst = i;
+    }
+    double mx = l[best], z = 0.0;
+    for (int i = 0; i < VOCAB; i++) z += exp((double)l[i] - mx);
+    for (int i = 0; i < VOCAB; i++) ref[i] = (double)l[i] - mx - log(z);
+    int32_t id;
+    ck_assert_int_eq(gptc_session_sample(s, &id, &err), GPTC_OK);
+    ck_assert_int_eq(id, best);
+    float lp;
+    gptc_token_logprob top[5];
+    ck_assert_int_eq(gptc_session_logprobs(s, id, &lp, top, 5, &err), GPTC_OK);
+    ck_assert_msg(fabs(lp - ref[best]) < 1e-4, "%g vs %g", lp, ref[best]);
+    ck_assert_int_eq(top[0].id, best);
+    ck_assert_int_eq(top[1].id, second);
+    for (int i = 0; i < 5; i++) {
+        ck_assert(fabs(top[i].logprob - ref[top[i].id]) < 1e-4);
+        if (i) ck_assert(top[i].logprob <= top[i - 1].logprob);
+    }
+    gptc_logit_bias ban = {best, -INFINITY}, force = {worst, 100.0f};
+    gptc_sampler_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.top_p = 1.0f;
+    sp.repeat_penalty = 1.0f;
+    sp.penalty_last_n = 64;
+    sp.seed = 3;
+    sp.logit_bias = &ban;
+    sp.n_logit_bias = 1;
+    for (int t = 0; t < 2; t++) {
+        sp.temperature = (float)t;
+        ck_assert_int_eq(gptc_session_set_sampling(s, &sp), GPTC_OK);
+        for (int r = 0; r < 30; r++) {
+            ck_assert_int_eq(gptc_session_sample(s, &id, &err), GPTC_OK);
+            if (t == 0) ck_assert_int_eq(id, second);
+            ck_assert_int_ne(id, best);
+        }
+    }
+    sp.logit_bias = &force;
+    ck_assert_int_eq(gptc_session_set_sampling(s, &sp), GPTC_OK);
+    for (int r = 0; r < 30; r++) {
+        ck_assert_int_eq(gptc_session_sample(s, &id, &err), GPTC_OK);
+        ck_assert_int_eq(id, worst);
+    }
+    /* the logprobs do not move with the bias (the raw distribution) */
+    ck_assert_int_eq(gptc_session_logprobs(s, best, &lp, NULL, 0, &err), GPTC_OK);
+    ck_assert(fabs(lp - ref[best]) < 1e-4);
+    free(l);
+    free(ref);
+    gptc_session_free(s);
+    gptc_model_free(m);
+}
+END_TEST
+
 START_TEST(test_gpt_oss_vs_cpu)
 {
     setup_models();
@@ -384,6 +462,7 @@ int main(void)
     tcase_add_test(tc, test_multi_oss);
     tcase_add_test(tc, test_multi_gpt2);
     tcase_add_test(tc, test_device_sampling);
+    tcase_add_test(tc, test_device_bias_logprobs);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
