@@ -70,13 +70,14 @@ LDFLAGS ?=
 LDFLAGS += $(SAN)
 
 # --- modules -----------------------------------------------------------------------------------
-MODULES := gguf tokenizer engine
+MODULES := gguf tokenizer engine convert
 define module_objs
 $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
 endef
 GGUF_OBJS      := $(call module_objs,gguf)
 TOKENIZER_OBJS := $(call module_objs,tokenizer)
 ENGINE_OBJS    := $(call module_objs,engine)
+CONVERT_OBJS   := $(call module_objs,convert)
 CLI_OBJS       := $(call module_objs,cli)
 MAIN_OBJ       := $(BUILD)/obj/main.o
 CUDA_OBJS      := $(patsubst cuda/%.cu,$(BUILD)/obj/cuda/%.o,$(CUDA_SRCS))
@@ -85,10 +86,11 @@ TESTUTIL_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/util/*.c))
 LIB_GGUF      := $(BUILD)/libgptc_gguf.a
 LIB_TOKENIZER := $(BUILD)/libgptc_tokenizer.a
 LIB_ENGINE    := $(BUILD)/libgptc_engine.a
+LIB_CONVERT   := $(BUILD)/libgptc_convert.a
 LIB_CUDA      := $(if $(WITH_CUDA),$(BUILD)/libgptc_cuda.a,)
 LIB_TESTUTIL  := $(BUILD)/libgptc_testutil.a
 LIB_CLI       := $(BUILD)/libgptc_cli.a
-ALL_LIBS      := $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
+ALL_LIBS      := $(LIB_CONVERT) $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
 
 $(BUILD)/obj/%.o: %.c | $(CONFIG_MK)
 	@mkdir -p $(@D)
@@ -105,6 +107,7 @@ $(BUILD)/obj/cuda/%.o: cuda/%.cu $(wildcard cuda/*.cuh cuda/*.h) | $(CONFIG_MK)
 $(LIB_GGUF): $(GGUF_OBJS)
 $(LIB_TOKENIZER): $(TOKENIZER_OBJS)
 $(LIB_ENGINE): $(ENGINE_OBJS)
+$(LIB_CONVERT): $(CONVERT_OBJS)
 $(BUILD)/libgptc_cuda.a: $(CUDA_OBJS)
 $(LIB_TESTUTIL): $(TESTUTIL_OBJS)
 $(LIB_CLI): $(CLI_OBJS)
@@ -118,7 +121,7 @@ $(BUILD)/empty.o:
 	echo "" | $(CC) -x c -c - -o $@
 
 # an empty module still yields a valid archive
-$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_TESTUTIL) $(LIB_CLI): | $(BUILD)/empty.o
+$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_CONVERT) $(LIB_TESTUTIL) $(LIB_CLI): | $(BUILD)/empty.o
 
 $(BUILD)/gptc: $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS) $(LDLIBS)

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
           "       gptc bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]   speed benchmark\n"
           "       gptc perplexity -m MODEL.gguf -f FILE               perplexity / KL\n"
           "       gptc inspect FILE.gguf [--tensors] [--json]         describe a GGUF file\n"
+          "       gptc convert DIR [-o OUT.gguf] [--outtype T]        HF checkpoint -> GGUF\n"
           "       gptc tokenize (--tokenizer F.json | -m F.gguf)      text on stdin -> ids\n"
           "       gptc detokenize (--tokenizer F.json | -m F.gguf)    ids on stdin -> text\n"
           "Run 'gptc SUBCOMMAND --help' for the options of each.\n",
@@ -26,7 +27,7 @@ int main(int argc, char **argv) {
     } cmds[] = {
         {"inspect", cli_inspect}, {"tokenize", cli_tokenize}, {"detokenize", cli_detokenize},
         {"chat", cli_chat},       {"batch", cli_batch},       {"bench", cli_bench},
-        {"perplexity", cli_perplexity},
+        {"perplexity", cli_perplexity}, {"convert", cli_convert},
     };
     if (argc < 2) {
         usage(stderr);

@@ -53,6 +53,30 @@ enum {
 gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_error *err);
 
 /* ---------------------------------------------------------------------------------------------
+ * Conversion of Hugging Face checkpoints (convert/)
+ * ------------------------------------------------------------------------------------------- */
+typedef enum gptc_convert_type {
+    GPTC_CONVERT_AUTO = 0, /* f16 when the checkpoint's first tensor is f16, else bf16 */
+    GPTC_CONVERT_F32,
+    GPTC_CONVERT_F16,
+    GPTC_CONVERT_BF16,
+    GPTC_CONVERT_Q8_0,
+} gptc_convert_type;
+
+typedef struct gptc_convert_params {
+    const char *dir;     /* config.json, *.safetensors (+ index), tokenizer.json, ... */
+    const char *out;     /* GGUF file written */
+    int outtype;         /* gptc_convert_type: the matrices' type (MXFP4 experts stay MXFP4;
+                          * norms, biases, routers stay F32), as llama.cpp's --outtype */
+    FILE *log;           /* one line per tensor and a summary; NULL for none */
+} gptc_convert_params;
+
+/* Converts a GptOssForCausalLM (incl. OpenAI's MXFP4 expert layout) or GPT2LMHeadModel
+ * checkpoint folder to one GGUF file with the tensors and keys llama.cpp's converter writes.
+ * Bad input: GPTC_ERR_IO / FORMAT / UNSUPPORTED with a message naming the file and tensor. */
+gptc_status gptc_convert(const gptc_convert_params *p, gptc_error *err);
+
+/* ---------------------------------------------------------------------------------------------
  * Tokenizer (tokenizer/)
  * ------------------------------------------------------------------------------------------- */
 typedef struct gptc_tokenizer gptc_tokenizer;
