@@ -25,8 +25,9 @@ int main(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"inspect", cli_inspect}, {"tokenize", cli_tokenize}, {"detokenize", cli_detokenize},
-        {"chat", cli_chat},       {"batch", cli_batch},       {"bench", cli_bench},
+        {"inspect", cli_inspect},       {"tokenize", cli_tokenize},
+        {"detokenize", cli_detokenize}, {"chat", cli_chat},
+        {"batch", cli_batch},           {"bench", cli_bench},
         {"perplexity", cli_perplexity}, {"convert", cli_convert},
     };
     if (argc < 2) {
