@@ -1,48 +1,75 @@
 #!/usr/bin/env bash
-# demo.sh — `make demo`: streams a completion from a small gpt-oss-architecture model.
+# demo.sh — `make demo`: one harmony turn with a small gpt-oss-architecture model.
 #
-# The model is made once by the generator tool (test/tools/gen-model.c) into .cache/demo/:
-# 4 layers, d 256, 8 experts (top 4) in MXFP4, Q8_0 elsewhere, and the REAL o200k_harmony
-# tokenizer. Its weights are RANDOM, so the text is noise -- but every stage is the real one:
-# GGUF loading, tokenizer, harmony prompt, forward pass, sampling, streaming UTF-8 decode.
-# Uses the GPU when one is present, else the CPU.
+# The model is demo/gpt-oss-demo.gguf: a toy gpt-oss (4 layers, d 256, 8 MXFP4 experts top 4, its
+# own 8192-token byte-level BPE vocabulary) that the project trained on WordNet glosses turned into
+# question/answer conversations and on the King James Bible (docs/demo-model.md), converted from
+# its transformers checkpoint by `gptc convert`. Its checksum is checked against
+# demo/SHA256SUMS. The answer goes to stdout, the reasoning (analysis channel) dimmed to stderr,
+# then the timings. Uses the GPU when one is present, else the CPU.
+#
+# Without that file (a checkout from before the model was committed) it falls back to a
+# random-weight model made by test/tools/gen-model.c with the real o200k tokenizer: noise, but
+# every stage is the real one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 GPTC=$BUILD/gptc
-GEN=$BUILD/tools/gen-model
-TOK=.cache/gpt-oss/tokenizer.json
-MODEL=.cache/demo/tiny-gpt-oss.gguf
+MODEL=demo/gpt-oss-demo.gguf
+PROMPT=${PROMPT:-What does serendipity mean?}
 
-for f in "$GPTC" "$GEN"; do
-  [ -x "$f" ] || { echo "demo: $f is missing; run 'make' first" >&2; exit 1; }
-done
-if [ ! -f "$TOK" ]; then
-  scripts/fetch-gptoss-tokenizer.sh
-fi
-if [ ! -f "$MODEL" ]; then
-  mkdir -p "$(dirname "$MODEL")"
-  echo "demo: generating $MODEL (random weights, real o200k tokenizer) ..." >&2
-  "$GEN" --preset tiny-gpt-oss --tokenizer "$TOK" --seed 1 --out "$MODEL.tmp"
-  mv "$MODEL.tmp" "$MODEL"
-fi
-
+[ -x "$GPTC" ] || { echo "demo: $GPTC is missing; run 'make' first" >&2; exit 1; }
 backend=cpu
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   backend=auto
 fi
 
+if [ -f "$MODEL" ]; then
+  if ! (cd demo && sha256sum --quiet -c SHA256SUMS) >&2; then
+    echo "demo: $MODEL does not match demo/SHA256SUMS" >&2
+    exit 1
+  fi
+  cat >&2 <<'EOF'
+------------------------------------------------------------------------------------------
+ gptc demo: a TOY model (12M parameters, gpt-oss architecture) trained by this project on
+ WordNet definitions and the King James Bible. It knows what many English words mean and
+ little else; do not expect facts or reasoning. Reasoning (analysis) is dimmed on stderr,
+ the answer is on stdout. Try: PROMPT="What is a lighthouse?" make demo
+------------------------------------------------------------------------------------------
+EOF
+  echo "prompt: $PROMPT" >&2
+  echo >&2
+  "$GPTC" -m "$MODEL" --backend "$backend" -p "$PROMPT" -n 160 --temp 0 --show-reasoning \
+    --timings
+  echo
+  exit 0
+fi
+
+# ---- fallback: random weights ----------------------------------------------------------------
+GEN=$BUILD/tools/gen-model
+TOK=.cache/gpt-oss/tokenizer.json
+RMODEL=.cache/demo/tiny-gpt-oss.gguf
+[ -x "$GEN" ] || { echo "demo: $GEN is missing; run 'make' first" >&2; exit 1; }
+if [ ! -f "$TOK" ]; then
+  scripts/fetch-gptoss-tokenizer.sh
+fi
+if [ ! -f "$RMODEL" ]; then
+  mkdir -p "$(dirname "$RMODEL")"
+  echo "demo: generating $RMODEL (random weights, real o200k tokenizer) ..." >&2
+  "$GEN" --preset tiny-gpt-oss --tokenizer "$TOK" --seed 1 --out "$RMODEL.tmp"
+  mv "$RMODEL.tmp" "$RMODEL"
+fi
 cat >&2 <<'EOF'
 ------------------------------------------------------------------------------------------
- gptc demo. NOTE: this model's weights are RANDOM, so the text below is noise. Everything
- else is real: GGUF loading, the o200k_harmony tokenizer, the harmony chat prompt, the
- forward pass (MXFP4 experts), sampling and UTF-8-safe streaming. With random weights the
- model never writes a proper channel header, so gptc shows its text as the answer.
+ gptc demo. NOTE: demo/gpt-oss-demo.gguf is not here, so this model's weights are RANDOM and
+ the text below is noise. Everything else is real: GGUF loading, the o200k_harmony
+ tokenizer, the harmony chat prompt, the forward pass (MXFP4 experts), sampling and
+ UTF-8-safe streaming.
 ------------------------------------------------------------------------------------------
 EOF
 prompt="Explain in one paragraph why the sky is blue."
 echo "prompt: $prompt" >&2
 echo >&2
-"$GPTC" -m "$MODEL" --backend "$backend" -p "$prompt" -n 64 -s 42 --timings
+"$GPTC" -m "$RMODEL" --backend "$backend" -p "$prompt" -n 64 -s 42 --timings
 echo
