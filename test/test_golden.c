@@ -2,10 +2,12 @@
  * transformers (float64, eager) by scripts/hf-compare.sh on the GPU machine.
  *
  * Each JSON file in test/data/golden/ holds: the gen-model arguments of a random-weight model (so
- * the identical file is regenerated here), the token ids, and per position the top-20 reference
- * logits with their ids, the logsumexp and max|logit|. The model is run through the public API
- * only (gptc.h) with the ids fed in pieces (a multi-batch prefill, single-token decode steps,
- * then the rest), and at every position:
+ * the identical file is regenerated here) or the path and SHA-256 of a committed trained model
+ * ("model", "sha256": the demo model, whose record also has the "text" the ids come from, so
+ * gptc's tokenizer must give HF tokenizers' ids), the token ids, and per position the top-20
+ * reference logits with their ids, the logsumexp and max|logit|. The model is run through the
+ * public API only (gptc.h) with the ids fed in pieces (a multi-batch prefill, single-token decode
+ * steps, then the rest), and at every position:
  *   - each recorded top-20 logit is within 1e-3 x max|logit| of gptc's,
  *   - gptc's logsumexp over the whole vocabulary is within 1e-3 x max|logit|,
  *   - gptc's argmax is the reference's top-1 id.
@@ -87,6 +89,44 @@ static void check_checksum(const cJSON *root, const char *name, const char *mode
                   name, got, want);
 }
 
+/* A committed model: the file must be the one the record was made from (demo/SHA256SUMS names
+ * the same checksum; sha256sum from coreutils computes it). */
+static void check_sha256(const cJSON *root, const char *name, const char *model_path) {
+    const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(root, "sha256"));
+    ck_assert_msg(want != NULL, "%s: record has no sha256", name);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", model_path);
+    tu_proc p;
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+    ck_assert_msg(p.status == 0, "%s: sha256sum %s: %s", name, model_path, p.err);
+    ck_assert_msg(p.out_len >= 64 && !strncmp(p.out, want, 64),
+                  "%s: %s has sha256 %.64s, the record was made from %s", name, model_path, p.out,
+                  want);
+    tu_proc_free(&p);
+}
+
+/* The record's ids are Hugging Face tokenizers' encoding of its text: gptc's tokenizer (from the
+ * GGUF) must give the same. */
+static void check_tokens(const char *name, const char *model_path, const char *text,
+                         const cJSON *jids) {
+    gptc_tokenizer *tok = NULL;
+    gptc_error err;
+    ck_assert_msg(gptc_tokenizer_load_gguf(model_path, &tok, &err) == GPTC_OK, "%s: %s", name,
+                  err.msg);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ck_assert_msg(gptc_tokenize(tok, text, strlen(text), GPTC_TOKENIZE_SPECIAL, &ids, &n, &err) ==
+                      GPTC_OK,
+                  "%s: %s", name, err.msg);
+    ck_assert_msg(n == (size_t)cJSON_GetArraySize(jids), "%s: %zu tokens, reference %d", name, n,
+                  cJSON_GetArraySize(jids));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(ids[i] == (int32_t)num_at(jids, (int)i), "%s: token %zu is %d, reference %d",
+                      name, i, ids[i], (int)num_at(jids, (int)i));
+    gptc_free(ids);
+    gptc_tokenizer_free(tok);
+}
+
 START_TEST(test_golden_record) {
     ck_assert_msg(g_n_files > 0, "no golden records in %s", GOLDEN_DIR);
     const char *path = g_files[_i];
@@ -103,29 +143,38 @@ START_TEST(test_golden_record) {
     const cJSON *lse = cJSON_GetObjectItem(root, "lse");
     const cJSON *top_ids = cJSON_GetObjectItem(root, "top_ids");
     const cJSON *top_logits = cJSON_GetObjectItem(root, "top_logits");
-    ck_assert(name && cJSON_IsArray(gen) && cJSON_IsArray(jids) && cJSON_IsArray(max_abs) &&
-              cJSON_IsArray(lse) && cJSON_IsArray(top_ids) && cJSON_IsArray(top_logits));
+    const char *committed = cJSON_GetStringValue(cJSON_GetObjectItem(root, "model"));
+    ck_assert(name && (cJSON_IsArray(gen) || committed) && cJSON_IsArray(jids) &&
+              cJSON_IsArray(max_abs) && cJSON_IsArray(lse) && cJSON_IsArray(top_ids) &&
+              cJSON_IsArray(top_logits));
     const int T = cJSON_GetArraySize(jids);
     const int n_vocab = cJSON_GetObjectItem(root, "n_vocab")->valueint;
     ck_assert_int_gt(T, 8);
 
-    /* regenerate the model: gen-model ARGS... --out TMP/NAME.gguf */
     char model_path[4096];
-    snprintf(model_path, sizeof model_path, "%s/%s.gguf", tu_tmpdir(), name);
-    int n_gen = cJSON_GetArraySize(gen);
-    char **argv = calloc((size_t)n_gen + 4, sizeof(char *));
-    char tool[4096];
-    snprintf(tool, sizeof tool, "%s", tu_tool("gen-model"));
-    argv[0] = tool;
-    for (int i = 0; i < n_gen; i++) argv[1 + i] = cJSON_GetArrayItem(gen, i)->valuestring;
-    argv[1 + n_gen] = "--out";
-    argv[2 + n_gen] = model_path;
-    tu_proc p;
-    ck_assert_int_eq(tu_run(argv, NULL, 0, 300, &p), 0);
-    ck_assert_msg(p.status == 0, "%s: gen-model failed (%d): %s", name, p.status, p.err);
-    tu_proc_free(&p);
-    free(argv);
-    check_checksum(root, name, model_path);
+    if (committed) {
+        snprintf(model_path, sizeof model_path, "%s", committed);
+        check_sha256(root, name, model_path);
+    } else {
+        /* regenerate the model: gen-model ARGS... --out TMP/NAME.gguf */
+        snprintf(model_path, sizeof model_path, "%s/%s.gguf", tu_tmpdir(), name);
+        int n_gen = cJSON_GetArraySize(gen);
+        char **argv = calloc((size_t)n_gen + 4, sizeof(char *));
+        char tool[4096];
+        snprintf(tool, sizeof tool, "%s", tu_tool("gen-model"));
+        argv[0] = tool;
+        for (int i = 0; i < n_gen; i++) argv[1 + i] = cJSON_GetArrayItem(gen, i)->valuestring;
+        argv[1 + n_gen] = "--out";
+        argv[2 + n_gen] = model_path;
+        tu_proc p;
+        ck_assert_int_eq(tu_run(argv, NULL, 0, 300, &p), 0);
+        ck_assert_msg(p.status == 0, "%s: gen-model failed (%d): %s", name, p.status, p.err);
+        tu_proc_free(&p);
+        free(argv);
+        check_checksum(root, name, model_path);
+    }
+    const char *rec_text = cJSON_GetStringValue(cJSON_GetObjectItem(root, "text"));
+    if (rec_text) check_tokens(name, model_path, rec_text, jids);
 
     /* run it */
     gptc_error err;
