@@ -9,7 +9,8 @@
 #      transformers checkpoint, gpt-oss layout with MXFP4 experts), golden.json (transformers'
 #      logits on it), samples.txt, stats.json and log.txt.
 #   3. here:  cat $OUT/demo-ckpt.tar.gz.part* | tar xz -C .dev    # -> .dev/gpt-oss-demo/
-#             build/gptc convert .dev/gpt-oss-demo --outtype bf16 -o models/demo/...gguf
+#             build/gptc convert .dev/gpt-oss-demo --outtype bf16 -o demo/gpt-oss-demo.gguf
+#             (all steps: docs/demo-model.md)
 # Data: WordNet 3.0 (Princeton licence) and the King James Bible (public domain); see
 # docs/demo-model.md.
 set -euo pipefail
@@ -17,18 +18,23 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/demo-train-out}
 DATA=${DATA:-.dev/demo-data}
 mkdir -p "$OUT"
-exec > >(tee "$OUT/log.txt") 2>&1
-echo "train-demo-model: $(date -u +%FT%TZ) on $(hostname), $(nproc) cores"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-if [ ! -f "$DATA/wordnet.tsv.gz" ]; then
-    if [ -f /usr/share/wordnet/data.noun ] && command -v bible >/dev/null; then
-        python3 scripts/demo_data.py --out "$DATA"
-    else
-        echo "train-demo-model: error: $DATA is missing; run scripts/demo_data.py where the" \
-            "Debian packages wordnet-base and bible-kjv are installed and carry $DATA here" >&2
-        exit 1
+
+run() {
+    echo "train-demo-model: $(date -u +%FT%TZ) on $(hostname), $(nproc) cores"
+    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    if [ ! -f "$DATA/wordnet.tsv.gz" ]; then
+        if [ -f /usr/share/wordnet/data.noun ] && command -v bible >/dev/null; then
+            python3 scripts/demo_data.py --out "$DATA" || return 1
+        else
+            echo "train-demo-model: error: $DATA is missing; run scripts/demo_data.py where the" \
+                "Debian packages wordnet-base and bible-kjv are installed and carry $DATA here" >&2
+            return 1
+        fi
     fi
-fi
-cat "$DATA/SOURCES.txt"
-PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true exec python3 scripts/train_demo_model.py \
-    --data "$DATA" --out "$OUT" "$@"
+    cat "$DATA/SOURCES.txt"
+    PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true python3 scripts/train_demo_model.py \
+        --data "$DATA" --out "$OUT" "$@"
+}
+# the log goes to $OUT/log.txt as well; the pipeline waits for tee
+run "$@" 2>&1 | tee "$OUT/log.txt"
+exit "${PIPESTATUS[0]}"

@@ -730,10 +730,14 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    import numpy as np
-    import tokenizers
-    import torch
-    import transformers
+    try:
+        import numpy as np
+        import tokenizers
+        import torch
+        import transformers
+    except ImportError as e:
+        die(f"{e}: this script needs numpy, torch, transformers and tokenizers (the GPU machine "
+            "has them)")
     versions = {"python": sys.version.split()[0], "torch": torch.__version__,
                 "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
                 "numpy": np.__version__}
