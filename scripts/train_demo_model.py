@@ -714,6 +714,27 @@ def greedy(model, tok, prompt_text, stop_ids, n=120):
     return tok.decode(ids[start:], skip_special_tokens=False)
 
 
+def pack(ckpt, ckpt_name, out):
+    """ckpt folder -> out/demo-ckpt.tar.gz.partNN (gzip tar, fixed mtimes and owners, parts of
+    15 MiB); returns (part names, total bytes). Unpack: cat demo-ckpt.tar.gz.part* | tar xz"""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tf:
+        for fn in sorted(os.listdir(ckpt)):
+            ti = tf.gettarinfo(os.path.join(ckpt, fn), arcname=f"{ckpt_name}/{fn}")
+            ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = 0, 0, 0, "", ""
+            with open(os.path.join(ckpt, fn), "rb") as fh:
+                tf.addfile(ti, fh)
+    blob = buf.getvalue()
+    part = 15 * 1024 * 1024
+    names = []
+    for i in range(0, len(blob), part):
+        nm = f"demo-ckpt.tar.gz.part{i // part:02d}"
+        with open(os.path.join(out, nm), "wb") as f:
+            f.write(blob[i:i + part])
+        names.append(nm)
+    return names, len(blob)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", default=".dev/demo-data")
@@ -860,26 +881,12 @@ def main():
                                        for f in sorted(os.listdir(ckpt))))
 
     # -- pack the checkpoint first (parts of <= 15 MB: the device tool returns files up to 16 MB)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tf:
-        for fn in sorted(os.listdir(ckpt)):
-            ti = tf.gettarinfo(os.path.join(ckpt, fn), arcname=f"{ckpt_name}/{fn}")
-            ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = 0, 0, 0, "", ""
-            with open(os.path.join(ckpt, fn), "rb") as fh:
-                tf.addfile(ti, fh)
-    blob = buf.getvalue()
-    part = 15 * 1024 * 1024
-    names = []
-    for i in range(0, len(blob), part):
-        nm = f"demo-ckpt.tar.gz.part{i // part:02d}"
-        with open(os.path.join(args.out, nm), "wb") as f:
-            f.write(blob[i:i + part])
-        names.append(nm)
+    names, blob_len = pack(ckpt, ckpt_name, args.out)
     stats.update(versions=versions, params=nparam, expert_params=nexp, shape=SHAPE, vocab=VOCAB,
                  rope=ROPE, train_tokens=int(arr.size), heldout_tokens=int(varr.size),
                  experts_impl=impl_used, args=vars(args), ckpt_parts=names,
-                 ckpt_tar_bytes=len(blob))
-    log(f"packed: {', '.join(names)} ({len(blob)} bytes)")
+                 ckpt_tar_bytes=blob_len)
+    log(f"packed: {', '.join(names)} ({blob_len} bytes)")
 
     def write_stats():
         stats["total_seconds"] = time.time() - T0
