@@ -601,6 +601,78 @@ START_TEST(test_oss_mxfp4) {
 }
 END_TEST
 
+/* The converter and the model generator (test/tools/gen-model.c, whose 20b table is checked
+ * against the ggml-org file in test_golden) agree on the tensor table and the gpt-oss.* keys
+ * for the same shape: every tensor with the same name, type and shape, every key with the same
+ * value. */
+START_TEST(test_oss_same_as_generator) {
+    char dir[2048], out[4096], gen[4096], cmd[8192];
+    snprintf(dir, sizeof dir, "%s/oss-g", tu_tmpdir());
+    snprintf(out, sizeof out, "%s/oss-g.gguf", tu_tmpdir());
+    snprintf(gen, sizeof gen, "%s/oss-gen.gguf", tu_tmpdir());
+    ckpt *c = calloc(1, sizeof *c);
+    int split = 0;
+    oss_tensors(c, 1, &split);
+    write_oss(dir, c, split, 1);
+    free_ckpt(c);
+    free(c);
+    convert_ok(dir, out, "bf16");
+    snprintf(cmd, sizeof cmd,
+             "%s --preset tiny-gpt-oss --vocab %d --layers %d --embd %d --ff %d --heads %d "
+             "--kv-heads %d --head-dim %d --experts %d --experts-used %d --window 8 --ctx 131072 "
+             "--rope-orig-ctx 4096 --rope-theta 150000 --yarn-betas "
+             "--types all=BF16,router=F32,experts=MXFP4 --out %s",
+             tu_tool("gen-model"), V, L, D, FF, H, HKV, HD, E, K, gen);
+    tu_proc p;
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, &p), 0);
+    ck_assert_msg(p.status == 0, "gen-model: %s", p.err);
+    tu_proc_free(&p);
+    gguf_file *a = open_gguf(out), *b = open_gguf(gen);
+    ck_assert_uint_eq(gguf_n_tensors(a), gguf_n_tensors(b));
+    for (uint64_t i = 0; i < gguf_n_tensors(b); i++) {
+        const gguf_tensor *tb = gguf_tensor_at(b, i);
+        char name[96];
+        snprintf(name, sizeof name, "%.*s", (int)tb->name.len, tb->name.ptr);
+        const gguf_tensor *ta = gguf_find_tensor(a, name);
+        ck_assert_msg(ta != NULL, "converter lacks %s", name);
+        ck_assert_msg(ta->type == tb->type, "%s: type %u vs generator %u", name, ta->type,
+                      tb->type);
+        ck_assert_uint_eq(ta->n_dims, tb->n_dims);
+        for (int d = 0; d < 4; d++) ck_assert_int_eq(ta->ne[d], tb->ne[d]);
+    }
+    int n_arch = 0;
+    for (uint64_t i = 0; i < gguf_n_kv(b); i++) {
+        const gguf_kv *kb = gguf_kv_at(b, i);
+        if (kb->key.len < 8 || memcmp(kb->key.ptr, "gpt-oss.", 8)) continue;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)kb->key.len, kb->key.ptr);
+        const gguf_kv *ka = gguf_find_kv(a, key);
+        ck_assert_msg(ka != NULL, "converter lacks %s", key);
+        ck_assert_msg(ka->value.type == kb->value.type, "%s: value type", key);
+        if (kb->value.type == GGUF_VT_STRING)
+            ck_assert(ka->value.v.str.len == kb->value.v.str.len &&
+                      !memcmp(ka->value.v.str.ptr, kb->value.v.str.ptr, kb->value.v.str.len));
+        else if (kb->value.type == GGUF_VT_F32)
+            ck_assert_msg(ka->value.v.f64 == kb->value.v.f64, "%s: %g vs %g", key, ka->value.v.f64,
+                          kb->value.v.f64);
+        else
+            ck_assert_msg(ka->value.v.u64 == kb->value.v.u64, "%s: %llu vs %llu", key,
+                          (unsigned long long)ka->value.v.u64, (unsigned long long)kb->value.v.u64);
+        n_arch++;
+    }
+    ck_assert_int_eq(n_arch, 19);
+    for (uint64_t i = 0; i < gguf_n_kv(a); i++) { /* and nothing more */
+        const gguf_kv *ka = gguf_kv_at(a, i);
+        if (ka->key.len < 8 || memcmp(ka->key.ptr, "gpt-oss.", 8)) continue;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)ka->key.len, ka->key.ptr);
+        ck_assert_msg(gguf_find_kv(b, key) != NULL, "generator lacks %s", key);
+    }
+    gguf_close(a);
+    gguf_close(b);
+}
+END_TEST
+
 /* A dequantised checkpoint (experts as F32 [E, D, 2FF] / [E, FF, D], one file, no index) gives
  * the same expert values as the MXFP4 one. */
 START_TEST(test_oss_float_experts) {
@@ -878,6 +950,7 @@ int main(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_oss_mxfp4);
+    tcase_add_test(tc, test_oss_same_as_generator);
     tcase_add_test(tc, test_oss_float_experts);
     tcase_add_test(tc, test_gpt2);
     tcase_add_test(tc, test_errors);
