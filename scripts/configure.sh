@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.cache/config.mk
-command -v pkg-config >/dev/null || { echo "gptc configure: error: pkg-config is missing (run scripts/setup.sh)" >&2; exit 1; }
+have_pc() { command -v pkg-config >/dev/null && pkg-config --exists "$1"; }
 missing=()
 for p in libcjson libutf8proc check; do
-  pkg-config --exists "$p" || missing+=("$p")
+  have_pc "$p" || missing+=("$p")
 done
 if ((${#missing[@]})) && [ "${GPTC_CONFIG_FALLBACK:-0}" != 1 ]; then
   echo "gptc configure: error: pkg-config does not find ${missing[*]} (run scripts/setup.sh)" >&2
@@ -18,7 +18,7 @@ fi
 # GPTC_CONFIG_FALLBACK=1 (scripts/gpu-env.sh, packages unpacked into a private prefix whose
 # include/lib paths are already in CFLAGS/LDFLAGS): plain -l flags for what pkg-config lacks.
 flags() { # flags KIND PKG FALLBACK
-  if pkg-config --exists "$2"; then pkg-config "--$1" "$2"; else echo "$3"; fi
+  if have_pc "$2"; then pkg-config "--$1" "$2"; else echo "$3"; fi
 }
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp "$out.XXXXXX")
