@@ -181,6 +181,10 @@ static int conv_load(conv *c, const char *path) {
 #define CHAT_MAX_LINE (4 << 20)
 static int g_line_too_long;
 
+/* Bytes read from fd 0 but not yet returned (input is read in blocks, not a byte per call). */
+static char g_in_buf[1 << 16];
+static size_t g_in_pos, g_in_len;
+
 /* Reads one line from fd 0 (without the newline). Returns 1 ok, 0 EOF, -1 interrupted.
  * poll() with a short timeout so a SIGINT that lands just before a blocking read is not lost. */
 static int read_line(strbuf *line) {
@@ -188,21 +192,29 @@ static int read_line(strbuf *line) {
     if (strbuf_add(line, "", 0)) return 0;
     for (;;) {
         if (g_sigint) return -1;
-        struct pollfd pf = {0, POLLIN, 0};
-        int pr = poll(&pf, 1, 100);
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr == 0) continue;
-        char ch;
-        ssize_t r = read(0, &ch, 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return line->n ? 1 : 0;
-        if (ch == '\n') return 1;
-        if (line->n >= CHAT_MAX_LINE) { /* e.g. stdin is /dev/zero: end like EOF, exit 1 */
+        if (g_in_pos == g_in_len) {
+            struct pollfd pf = {0, POLLIN, 0};
+            int pr = poll(&pf, 1, 100);
+            if (pr < 0 && errno == EINTR) continue;
+            if (pr == 0) continue;
+            ssize_t r = read(0, g_in_buf, sizeof g_in_buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return line->n ? 1 : 0;
+            g_in_pos = 0;
+            g_in_len = (size_t)r;
+        }
+        const char *p = g_in_buf + g_in_pos;
+        size_t avail = g_in_len - g_in_pos;
+        const char *nl = memchr(p, '\n', avail);
+        size_t take = nl ? (size_t)(nl - p) : avail;
+        if (line->n + take > CHAT_MAX_LINE) { /* e.g. stdin is /dev/zero: end like EOF, exit 1 */
             cli_error("stdin: a line longer than %d MiB", CHAT_MAX_LINE >> 20);
             g_line_too_long = 1;
             return 0;
         }
-        if (strbuf_add(line, &ch, 1)) return 0;
+        if (strbuf_add(line, p, take)) return 0;
+        g_in_pos += take + (nl ? 1 : 0);
+        if (nl) return 1;
     }
 }
 
