@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # demo.sh — `make demo`: one harmony turn with a small gpt-oss-architecture model.
 #
-# The model is demo/gpt-oss-demo.gguf: a toy gpt-oss (4 layers, d 256, 8 MXFP4 experts top 4, its
-# own 8192-token byte-level BPE vocabulary) that the project trained on WordNet glosses turned into
-# question/answer conversations and on the King James Bible (docs/demo-model.md), converted from
-# its transformers checkpoint by `gptc convert`. Its checksum is checked against
-# demo/SHA256SUMS. The answer goes to stdout, the reasoning (analysis channel) dimmed to stderr,
-# then the timings. Uses the GPU when one is present, else the CPU.
+# The model is a toy gpt-oss (4 layers, d 256, 8 MXFP4 experts top 4, its own 8192-token
+# byte-level BPE vocabulary) that the project trained on WordNet glosses turned into
+# question/answer conversations and on the King James Bible (docs/demo-model.md). Its transformers
+# checkpoint is committed in demo/gpt-oss-demo/ (checksums in demo/SHA256SUMS); this script
+# converts it with `gptc convert --outtype bf16` into $BUILD/demo/gpt-oss-demo.gguf, the way a
+# user's checkpoint would be, whenever the GGUF is missing or older than the checkpoint or gptc.
+# The answer goes to stdout, the reasoning (analysis channel) dimmed to stderr, then the timings.
+# Uses the GPU when one is present, else the CPU.
 #
-# Without that file (a checkout from before the model was committed) it falls back to a
-# random-weight model made by test/tools/gen-model.c with the real o200k tokenizer: noise, but
-# every stage is the real one.
+# Without the checkpoint (a partial checkout) it falls back to a random-weight model made by
+# test/tools/gen-model.c with the real o200k tokenizer: noise, but every stage is the real one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 GPTC=$BUILD/gptc
-MODEL=demo/gpt-oss-demo.gguf
-PROMPT=${PROMPT:-What does serendipity mean?}
+CKPT=demo/gpt-oss-demo
+MODEL=$BUILD/demo/gpt-oss-demo.gguf
+PROMPT=${PROMPT:-Who are you?}
 
 [ -x "$GPTC" ] || { echo "demo: $GPTC is missing; run 'make' first" >&2; exit 1; }
 backend=cpu
@@ -25,24 +27,40 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   backend=auto
 fi
 
-if [ -f "$MODEL" ]; then
+if [ -f "$CKPT/config.json" ]; then
   if ! (cd demo && sha256sum --quiet -c SHA256SUMS) >&2; then
-    echo "demo: $MODEL does not match demo/SHA256SUMS" >&2
+    echo "demo: $CKPT does not match demo/SHA256SUMS" >&2
     exit 1
+  fi
+  stale=0
+  [ -f "$MODEL" ] || stale=1
+  for f in "$GPTC" "$CKPT"/*; do
+    [ "$stale" = 1 ] || [ "$MODEL" -nt "$f" ] || stale=1
+  done
+  if [ "$stale" = 1 ]; then
+    mkdir -p "$(dirname "$MODEL")"
+    echo "demo: gptc convert $CKPT --outtype bf16 -o $MODEL" >&2
+    if ! "$GPTC" convert "$CKPT" --outtype bf16 -o "$MODEL.tmp" >/dev/null 2>"$MODEL.log"; then
+      cat "$MODEL.log" >&2
+      exit 1
+    fi
+    rm -f "$MODEL.log"
+    mv "$MODEL.tmp" "$MODEL"
   fi
   cat >&2 <<'EOF'
 ------------------------------------------------------------------------------------------
- gptc demo: a TOY model (12M parameters, gpt-oss architecture) trained by this project on
- WordNet definitions and the King James Bible. It knows what many English words mean and
- little else; do not expect facts or reasoning. Reasoning (analysis) is dimmed on stderr,
- the answer is on stdout. Try: PROMPT="What is a lighthouse?" make demo
+ gptc demo: a TOY model (12M parameters, gpt-oss architecture, trained for 3 minutes by
+ this project on WordNet definitions and the King James Bible). It has learned the harmony
+ format and the shape of a dictionary answer, but most definitions it gives are WRONG; do
+ not expect facts or reasoning. Reasoning (analysis) is dimmed on stderr, the answer is on
+ stdout. Try: PROMPT="What does serendipity mean?" make demo
 ------------------------------------------------------------------------------------------
 EOF
   echo "prompt: $PROMPT" >&2
   echo >&2
   "$GPTC" -m "$MODEL" --backend "$backend" -p "$PROMPT" -n 160 --temp 0 --show-reasoning \
     --timings
-  echo
+  [ -t 1 ] || echo # on a terminal gptc itself ends the answer's line
   exit 0
 fi
 
@@ -62,7 +80,7 @@ if [ ! -f "$RMODEL" ]; then
 fi
 cat >&2 <<'EOF'
 ------------------------------------------------------------------------------------------
- gptc demo. NOTE: demo/gpt-oss-demo.gguf is not here, so this model's weights are RANDOM and
+ gptc demo. NOTE: demo/gpt-oss-demo/ is not here, so this model's weights are RANDOM and
  the text below is noise. Everything else is real: GGUF loading, the o200k_harmony
  tokenizer, the harmony chat prompt, the forward pass (MXFP4 experts), sampling and
  UTF-8-safe streaming.
