@@ -2,15 +2,19 @@
  * transformers (float64, eager) by scripts/hf-compare.sh on the GPU machine.
  *
  * Each JSON file in test/data/golden/ holds: the gen-model arguments of a random-weight model (so
- * the identical file is regenerated here) or the path and SHA-256 of a committed trained model
- * ("model", "sha256": the demo model, whose record also has the "text" the ids come from, so
- * gptc's tokenizer must give HF tokenizers' ids), the token ids, and per position the top-20
- * reference logits with their ids, the logsumexp and max|logit|. The model is run through the
- * public API only (gptc.h) with the ids fed in pieces (a multi-batch prefill, single-token decode
- * steps, then the rest), and at every position:
- *   - each recorded top-20 logit is within 1e-3 x max|logit| of gptc's,
- *   - gptc's logsumexp over the whole vocabulary is within 1e-3 x max|logit|,
- *   - gptc's argmax is the reference's top-1 id.
+ * the identical file is regenerated here) or a committed trained checkpoint ("checkpoint",
+ * "outtype", "sha256" of each of its files: the demo model demo/gpt-oss-demo/, converted here
+ * with `gptc convert`, whose record also has the "text" the ids come from, so gptc's tokenizer
+ * must give HF tokenizers' ids), the token ids, and per position the top-20 reference logits with
+ * their ids, the logsumexp and max|logit|. The model is run through the public API only (gptc.h)
+ * with the ids fed in pieces (a multi-batch prefill, single-token decode steps, then the rest),
+ * and at every position, with tol = TOL (generated models) or TOL_EXACT (the checkpoint) times
+ * max|logit|:
+ *   - each recorded top-20 logit is within tol of gptc's,
+ *   - gptc's logsumexp over the whole vocabulary is within tol,
+ *   - gptc's argmax is the reference's top-1 id; where the reference's top-1 and top-2 are within
+ *     2 tol of each other (a near-tie that tol cannot order), gptc's argmax must be one of the
+ *     recorded ids within 2 tol of the reference's top-1 logit.
  */
 #include <cJSON.h>
 #include <check.h>
@@ -27,6 +31,11 @@
 
 #define GOLDEN_DIR "test/data/golden"
 #define TOL 1e-3
+/* The demo checkpoint's conversion is exact (bf16 tensors copied, MXFP4 experts repacked bit for
+ * bit), the reference ran in float64, gptc's CPU engine in float32: the only differences are
+ * float32 rounding through 4 layers of width 256-512 (unit roundoff 6e-8; measured worst
+ * |diff|/max|logit| 3.0e-7 on x86-64 AVX2) and the reference's printed digits (~8 significant). */
+#define TOL_EXACT 1e-5
 #define MAX_FILES 32
 
 static char *g_files[MAX_FILES];
@@ -89,19 +98,38 @@ static void check_checksum(const cJSON *root, const char *name, const char *mode
                   name, got, want);
 }
 
-/* A committed model: the file must be the one the record was made from (demo/SHA256SUMS names
- * the same checksum; sha256sum from coreutils computes it). */
-static void check_sha256(const cJSON *root, const char *name, const char *model_path) {
-    const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(root, "sha256"));
-    ck_assert_msg(want != NULL, "%s: record has no sha256", name);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "sha256sum '%s'", model_path);
+/* A committed checkpoint: every file must be the one the record was made from (demo/SHA256SUMS
+ * names the same checksums; sha256sum from coreutils computes them), then `gptc convert` turns it
+ * into model_path. */
+static void convert_checkpoint(const cJSON *root, const char *name, const char *ckpt,
+                               char *model_path, size_t cap) {
+    const cJSON *sums = cJSON_GetObjectItem(root, "sha256");
+    const char *outtype = cJSON_GetStringValue(cJSON_GetObjectItem(root, "outtype"));
+    ck_assert_msg(cJSON_IsObject(sums) && cJSON_GetArraySize(sums) > 0 && outtype,
+                  "%s: record has no sha256 table or outtype", name);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sums) {
+        const char *want = cJSON_GetStringValue(e);
+        ck_assert(want != NULL && strlen(want) == 64);
+        char cmd[4400];
+        snprintf(cmd, sizeof cmd, "sha256sum '%s/%s'", ckpt, e->string);
+        tu_proc p;
+        ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+        ck_assert_msg(p.status == 0, "%s: sha256sum %s/%s: %s", name, ckpt, e->string, p.err);
+        ck_assert_msg(p.out_len >= 64 && !strncmp(p.out, want, 64),
+                      "%s: %s/%s has sha256 %.64s, the record was made from %s", name, ckpt,
+                      e->string, p.out, want);
+        tu_proc_free(&p);
+    }
+    snprintf(model_path, cap, "%s/%s.gguf", tu_tmpdir(), name);
+    char gptc[4096];
+    snprintf(gptc, sizeof gptc, "%s", tu_gptc());
+    char *argv[] = {gptc, "convert",  (char *)ckpt, "--outtype", (char *)outtype,
+                    "-o", model_path, NULL};
     tu_proc p;
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
-    ck_assert_msg(p.status == 0, "%s: sha256sum %s: %s", name, model_path, p.err);
-    ck_assert_msg(p.out_len >= 64 && !strncmp(p.out, want, 64),
-                  "%s: %s has sha256 %.64s, the record was made from %s", name, model_path, p.out,
-                  want);
+    ck_assert_int_eq(tu_run(argv, NULL, 0, 120, &p), 0);
+    ck_assert_msg(p.status == 0, "%s: gptc convert %s failed (%d): %s", name, ckpt, p.status,
+                  p.err);
     tu_proc_free(&p);
 }
 
@@ -143,7 +171,7 @@ START_TEST(test_golden_record) {
     const cJSON *lse = cJSON_GetObjectItem(root, "lse");
     const cJSON *top_ids = cJSON_GetObjectItem(root, "top_ids");
     const cJSON *top_logits = cJSON_GetObjectItem(root, "top_logits");
-    const char *committed = cJSON_GetStringValue(cJSON_GetObjectItem(root, "model"));
+    const char *committed = cJSON_GetStringValue(cJSON_GetObjectItem(root, "checkpoint"));
     ck_assert(name && (cJSON_IsArray(gen) || committed) && cJSON_IsArray(jids) &&
               cJSON_IsArray(max_abs) && cJSON_IsArray(lse) && cJSON_IsArray(top_ids) &&
               cJSON_IsArray(top_logits));
@@ -153,8 +181,7 @@ START_TEST(test_golden_record) {
 
     char model_path[4096];
     if (committed) {
-        snprintf(model_path, sizeof model_path, "%s", committed);
-        check_sha256(root, name, model_path);
+        convert_checkpoint(root, name, committed, model_path, sizeof model_path);
     } else {
         /* regenerate the model: gen-model ARGS... --out TMP/NAME.gguf */
         snprintf(model_path, sizeof model_path, "%s/%s.gguf", tu_tmpdir(), name);
@@ -215,7 +242,7 @@ START_TEST(test_golden_record) {
     int worst_pos = -1;
     for (int t = 0; t < T; t++) {
         const float *row = logits + (size_t)t * (size_t)n_vocab;
-        const double scale = num_at(max_abs, t), tol = TOL * scale;
+        const double scale = num_at(max_abs, t), tol = (committed ? TOL_EXACT : TOL) * scale;
         const cJSON *ti = cJSON_GetArrayItem(top_ids, t), *tl = cJSON_GetArrayItem(top_logits, t);
         const int k = cJSON_GetArraySize(ti);
         double mx = -INFINITY;
@@ -240,7 +267,13 @@ START_TEST(test_golden_record) {
             worst_pos = t;
         }
         const int ref_arg = (int)num_at(ti, 0);
-        if (d > tol || arg != ref_arg) {
+        int arg_ok = arg == ref_arg;
+        if (!arg_ok && k > 1 && num_at(tl, 0) - num_at(tl, 1) <= 2 * tol) {
+            /* a near-tie: any recorded id within 2 tol of the reference's top-1 will do */
+            for (int j = 1; j < k && !arg_ok; j++)
+                arg_ok = (int)num_at(ti, j) == arg && num_at(tl, 0) - num_at(tl, j) <= 2 * tol;
+        }
+        if (d > tol || !arg_ok) {
             if (n_bad < 5)
                 fprintf(stderr,
                         "golden %s: position %d: max |diff| %.3g (tol %.3g), argmax %d vs "
