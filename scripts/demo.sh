@@ -40,11 +40,7 @@ if [ -f "$CKPT/config.json" ]; then
   if [ "$stale" = 1 ]; then
     mkdir -p "$(dirname "$MODEL")"
     echo "demo: gptc convert $CKPT --outtype bf16 -o $MODEL" >&2
-    if ! "$GPTC" convert "$CKPT" --outtype bf16 -o "$MODEL.tmp" >/dev/null 2>"$MODEL.log"; then
-      cat "$MODEL.log" >&2
-      exit 1
-    fi
-    rm -f "$MODEL.log"
+    "$GPTC" convert "$CKPT" --outtype bf16 -q -o "$MODEL.tmp"
     mv "$MODEL.tmp" "$MODEL"
   fi
   cat >&2 <<'EOF'

@@ -3,14 +3,15 @@
 #
 #   1. here (Debian, network):  apt-get install wordnet-base bible-kjv
 #                               python3 scripts/demo_data.py        # -> .dev/demo-data/ (~7 MB)
-#   2. GPU machine (torch, transformers, tokenizers; no network), about 6 minutes on one H100:
+#   2. GPU machine (torch, transformers, tokenizers; no network), about 4 minutes on one H100:
 #        OUT=/some/dir bash scripts/train-demo-model.sh [train_demo_model.py options]
 #      with .dev/demo-data carried along. Writes to $OUT: demo-ckpt.tar.gz.partNN (the
 #      transformers checkpoint, gpt-oss layout with MXFP4 experts), golden.json (transformers'
 #      logits on it), samples.txt, stats.json and log.txt.
-#   3. here:  cat $OUT/demo-ckpt.tar.gz.part* | tar xz -C .dev    # -> .dev/gpt-oss-demo/
-#             build/gptc convert .dev/gpt-oss-demo --outtype bf16 -o demo/gpt-oss-demo.gguf
-#             (all steps: docs/demo-model.md)
+#   3. here:  rm -rf demo/gpt-oss-demo && cat $OUT/demo-ckpt.tar.gz.part* | tar xz -C demo
+#             (cd demo && sha256sum gpt-oss-demo/* > SHA256SUMS)
+#             python3 scripts/demo_golden.py $OUT/golden.json demo/gpt-oss-demo
+#             (all steps: docs/demo-model.md; make demo converts the checkpoint to GGUF)
 # Data: WordNet 3.0 (Princeton licence) and the King James Bible (public domain); see
 # docs/demo-model.md.
 set -euo pipefail
