@@ -1,5 +1,5 @@
 # gptc — GNU Make build. `make` builds ./gptc; `make test` runs every CPU test (+ ASan/UBSan);
-# `make demo` asks the committed trained toy model (demo/) one question; `make test-cuda` runs GPU tests.
+# `make demo` asks the trained toy model in demo/ one question; `make test-cuda` runs GPU tests.
 # Each folder is one module and one static library; tests link only what they need:
 #   test/test_gguf*.c -> gguf, test/test_tok*.c -> tokenizer+gguf, other test/test_*.c -> all
 #   (cli/*.c is a library too, so tests can call the harmony renderer etc.; main.c is not).
