@@ -12,6 +12,7 @@ static void usage(FILE *f) {
           "       gptc batch -m MODEL.gguf -i IN.jsonl -o OUT.jsonl   batch generation\n"
           "       gptc bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]   speed benchmark\n"
           "       gptc perplexity -m MODEL.gguf -f FILE               perplexity / KL\n"
+          "       gptc render -m MODEL.gguf --messages FILE [--tools F] the prompt gpt-oss sees\n"
           "       gptc inspect FILE.gguf [--tensors] [--json]         describe a GGUF file\n"
           "       gptc convert DIR [-o OUT.gguf] [--outtype T]        HF checkpoint -> GGUF\n"
           "       gptc tokenize (--tokenizer F.json | -m F.gguf)      text on stdin -> ids\n"
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
         {"detokenize", cli_detokenize}, {"chat", cli_chat},
         {"batch", cli_batch},           {"bench", cli_bench},
         {"perplexity", cli_perplexity}, {"convert", cli_convert},
+        {"render", cli_render},
     };
     if (argc < 2) {
         usage(stderr);

@@ -189,6 +189,10 @@ typedef enum {
     O_SYSTEM_FILE,
     O_EFFORT,
     O_SHOW_REASONING,
+    O_MESSAGES,
+    O_TOOLS,
+    O_TOOL_EXEC,
+    O_YES,
     O_NPREDICT,
     O_TEMP,
     O_TOPK,
@@ -233,6 +237,10 @@ static const struct {
     {NULL, "--system-file", O_SYSTEM_FILE, CLI_G_HARMONY, 1},
     {NULL, "--reasoning-effort", O_EFFORT, CLI_G_HARMONY, 1},
     {NULL, "--show-reasoning", O_SHOW_REASONING, CLI_G_HARMONY, 0},
+    {NULL, "--messages", O_MESSAGES, CLI_G_HARMONY, 1},
+    {NULL, "--tools", O_TOOLS, CLI_G_HARMONY, 1},
+    {NULL, "--tool-exec", O_TOOL_EXEC, CLI_G_HARMONY, 1},
+    {"-y", "--yes", O_YES, CLI_G_HARMONY, 0},
     {"-n", "--n-predict", O_NPREDICT, CLI_G_SAMPLE, 1},
     {NULL, "--temp", O_TEMP, CLI_G_SAMPLE, 1},
     {NULL, "--top-k", O_TOPK, CLI_G_SAMPLE, 1},
@@ -312,6 +320,18 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
         return 0;
     case O_SHOW_REASONING:
         o->show_reasoning = 1;
+        return 0;
+    case O_MESSAGES:
+        o->messages_file = v;
+        return 0;
+    case O_TOOLS:
+        o->tools_file = v;
+        return 0;
+    case O_TOOL_EXEC:
+        o->tool_exec = v;
+        return 0;
+    case O_YES:
+        o->yes = 1;
         return 0;
     case O_NPREDICT:
         return cli_parse_int(flag, v, -1, 1 << 30, &o->n_predict);

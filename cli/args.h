@@ -41,6 +41,10 @@ typedef struct cli_opts {
     const char *system;      /* developer instructions (harmony) */
     const char *system_file; /* file holding them */
     const char *effort;      /* "low" | "medium" | "high" */
+    const char *messages_file; /* --messages: a conversation in OpenAI's shape (messages.h) */
+    const char *tools_file;    /* --tools: function tools in OpenAI's shape (tooldefs.h) */
+    const char *tool_exec;     /* chat --tool-exec CMD: runs each call (toolexec.h) */
+    int yes;                   /* chat --yes: run tools without asking */
     /* generation */
     int n_predict; /* -1 = until a stop token or the context is full */
     gptc_sampler_params samp;
@@ -66,7 +70,8 @@ enum {
         1 << 0, /* -m --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded */
     CLI_G_PROMPT = 1 << 1,  /* -p -f */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw --stop --logprobs -l */
-    CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning */
+    CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning
+                               --messages --tools --tool-exec --yes */
     CLI_G_OUTPUT = 1 << 4,  /* --json --quiet -v --timings --color */
 };
 

@@ -412,7 +412,7 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
         }
         msgs = calloc(1, sizeof *msgs);
         if (!msgs) goto nomem;
-        msgs[0] = (harmony_msg){"user", NULL, prompt->valuestring};
+        msgs[0] = (harmony_msg){.role = "user", .content = prompt->valuestring};
         n_msgs = 1;
         if (strbuf_add(&plain, prompt->valuestring, strlen(prompt->valuestring))) goto nomem;
     } else if (cJSON_IsArray(messages)) {
@@ -435,7 +435,7 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
                 snprintf(msg, sizeof msg, "unknown role \"%.100s\"", r->valuestring);
                 goto bad;
             }
-            msgs[n_msgs++] = (harmony_msg){r->valuestring, NULL, c->valuestring};
+            msgs[n_msgs++] = (harmony_msg){.role = r->valuestring, .content = c->valuestring};
             if (plain.n && strbuf_add(&plain, "\n", 1)) goto nomem;
             if (strbuf_add(&plain, c->valuestring, strlen(c->valuestring))) goto nomem;
         }
@@ -453,7 +453,7 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     if (b->harmony) {
         char date[16];
         cli_today(date);
-        harmony_conv c = {NULL, date, effort, developer, msgs, n_msgs};
+        harmony_conv c = {.date = date, .effort = effort, .developer = developer, .msgs = msgs, .n_msgs = n_msgs};
         st = harmony_render(b->tok, &b->h, &c, 1, &ids, &n_ids, &err);
     } else {
         int32_t *t = NULL;

@@ -371,10 +371,10 @@ static int chat_turn_harmony(chat *ct, const char *text) {
     harmony_msg *msgs = calloc(ct->c.n ? ct->c.n : 1, sizeof *msgs);
     if (!msgs) return EXIT_RUNTIME;
     for (size_t i = 0; i < ct->c.n; i++)
-        msgs[i] = (harmony_msg){ct->c.role[i], NULL, ct->c.content[i]};
+        msgs[i] = (harmony_msg){.role = ct->c.role[i], .content = ct->c.content[i]};
     char date[16];
     cli_today(date);
-    harmony_conv hc = {NULL, date, ct->c.effort, ct->c.system, msgs, ct->c.n};
+    harmony_conv hc = {.date = date, .effort = ct->c.effort, .developer = ct->c.system, .msgs = msgs, .n_msgs = ct->c.n};
     int32_t *ids = NULL;
     size_t n = 0;
     gptc_error err = {0};

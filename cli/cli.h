@@ -40,5 +40,6 @@ int cli_batch(int argc, char **argv);      /* gptc batch -m MODEL -i in.jsonl -o
 int cli_bench(int argc, char **argv);      /* gptc bench -m MODEL -p 512 -n 128 -r 3 */
 int cli_perplexity(int argc, char **argv); /* gptc perplexity -m MODEL -f FILE */
 int cli_convert(int argc, char **argv);    /* gptc convert DIR [-o OUT.gguf] [--outtype T] */
+int cli_render(int argc, char **argv);     /* gptc render -m MODEL --messages FILE */
 
 #endif

@@ -199,8 +199,8 @@ static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmon
         }
         char date[16];
         cli_today(date);
-        harmony_msg msg = {"user", NULL, text};
-        harmony_conv c = {NULL, date, o->effort, dev ? dev : o->system, &msg, 1};
+        harmony_msg msg = {.role = "user", .content = text};
+        harmony_conv c = {.date = date, .effort = o->effort, .developer = dev ? dev : o->system, .msgs = &msg, .n_msgs = 1};
         if (memchr(text, 0, len)) {
             free(dev);
             cli_error("the prompt contains a NUL byte");

@@ -1,6 +1,8 @@
 /* harmony.c — see harmony.h. */
 #include "cli/harmony.h"
 
+#include "cli/jval.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,117 +44,282 @@ static int tb_push(tokbuf *b, int32_t id) {
     return 0;
 }
 
-static gptc_status tb_text(tokbuf *b, const gptc_tokenizer *tok, const char *text, size_t len,
-                           gptc_error *err) {
-    if (len == 0) return GPTC_OK;
+/* The prompt being built: text (special tokens spelled out) and/or ids. The text between two
+ * special tokens is tokenized in one piece when the next special token (or the end) comes. */
+typedef struct rbuf {
+    const gptc_tokenizer *tok;
+    const harmony_ids *h;
+    int want_ids, want_text;
+    tokbuf ids;
+    jbuf text, pend;
+    gptc_status st;
+    gptc_error *err;
+} rbuf;
+
+static void rb_fail(rbuf *b, gptc_status st, const char *msg) {
+    if (b->st != GPTC_OK) return;
+    b->st = st;
+    set_err(b->err, st, msg);
+}
+
+static void rb_text(rbuf *b, const char *s, size_t n) {
+    if (b->want_text) jbuf_add(&b->text, s, n);
+    if (b->want_ids) jbuf_add(&b->pend, s, n);
+}
+
+static void rb_str(rbuf *b, const char *s) {
+    rb_text(b, s, strlen(s));
+}
+
+static void rb_flush(rbuf *b) {
+    if (!b->want_ids || b->st != GPTC_OK || b->pend.n == 0) return;
     int32_t *ids = NULL;
     size_t n = 0;
-    gptc_status st = gptc_tokenize(tok, text, len, 0, &ids, &n, err);
-    if (st != GPTC_OK) return st;
+    gptc_status st = gptc_tokenize(b->tok, b->pend.s, b->pend.n, 0, &ids, &n, b->err);
+    b->pend.n = 0;
+    if (st != GPTC_OK) {
+        b->st = st;
+        return;
+    }
     for (size_t i = 0; i < n; i++)
-        if (tb_push(b, ids[i])) {
-            gptc_free(ids);
-            set_err(err, GPTC_ERR_NOMEM, "out of memory");
-            return GPTC_ERR_NOMEM;
-        }
+        if (tb_push(&b->ids, ids[i])) rb_fail(b, GPTC_ERR_NOMEM, "out of memory");
     gptc_free(ids);
-    return GPTC_OK;
 }
 
-static gptc_status tb_str(tokbuf *b, const gptc_tokenizer *tok, const char *s, gptc_error *err) {
-    return tb_text(b, tok, s, strlen(s), err);
+enum { SP_START, SP_END, SP_MESSAGE, SP_CHANNEL, SP_CALL, SP_RETURN };
+
+static void rb_special(rbuf *b, int which) {
+    static const char *names[] = {"<|start|>", "<|end|>",  "<|message|>",
+                                  "<|channel|>", "<|call|>", "<|return|>"};
+    if (b->want_text) jbuf_adds(&b->text, names[which]);
+    if (!b->want_ids) return;
+    rb_flush(b);
+    const harmony_ids *h = b->h;
+    int32_t id = which == SP_START     ? h->start
+                 : which == SP_END     ? h->end
+                 : which == SP_MESSAGE ? h->message
+                 : which == SP_CHANNEL ? h->channel
+                 : which == SP_CALL    ? h->call
+                                       : h->ret;
+    if (id < 0) rb_fail(b, GPTC_ERR_FORMAT, "the vocabulary lacks a harmony token");
+    if (tb_push(&b->ids, id)) rb_fail(b, GPTC_ERR_NOMEM, "out of memory");
 }
 
-static gptc_status tb_special(tokbuf *b, int32_t id, gptc_error *err) {
-    if (tb_push(b, id)) {
-        set_err(err, GPTC_ERR_NOMEM, "out of memory");
-        return GPTC_ERR_NOMEM;
+/* <|start|>assistant<|channel|>CHANNEL<|message|>TEXT(<|end|> or END) */
+static void rb_assistant(rbuf *b, const char *channel, const char *text, int end) {
+    rb_special(b, SP_START);
+    rb_str(b, "assistant");
+    rb_special(b, SP_CHANNEL);
+    rb_str(b, channel);
+    rb_special(b, SP_MESSAGE);
+    rb_str(b, text ? text : "");
+    rb_special(b, end);
+}
+
+static int is_role(const harmony_msg *m, const char *role) {
+    return m->role && !strcmp(m->role, role);
+}
+
+static int has_channel_tags(const char *s) {
+    return s && (strstr(s, "<|channel|>analysis<|message|>") || strstr(s, "<|channel|>final<|message|>"));
+}
+
+/* Arguments as the template writes them (tool_call.arguments|tojson of the parsed object). */
+static void rb_arguments(rbuf *b, const char *args) {
+    if (!args) args = "{}";
+    jval *v = jval_parse(args, strlen(args), NULL, 0);
+    if (!v) {
+        rb_str(b, args);
+        return;
+    }
+    jbuf j = {0};
+    jval_dump_py(&j, v);
+    jval_free(v);
+    if (j.oom) rb_fail(b, GPTC_ERR_NOMEM, "out of memory");
+    rb_text(b, j.s ? j.s : "", j.n);
+    jbuf_free(&j);
+}
+
+/* The function a tool message answers: its tool_call_id's call, else the latest call. */
+static const char *tool_name_for(const harmony_conv *c, size_t upto, const harmony_msg *m,
+                                 const char *latest) {
+    if (!m->tool_call_id) return latest;
+    for (size_t i = upto; i-- > 0;) {
+        const harmony_msg *a = &c->msgs[i];
+        for (size_t k = 0; k < a->n_calls; k++)
+            if (a->calls[k].id && !strcmp(a->calls[k].id, m->tool_call_id))
+                return a->calls[k].name;
+    }
+    return latest;
+}
+
+static void render_conv(rbuf *b, const harmony_conv *c, int add_generation_prompt) {
+    /* system message */
+    const char *identity = c->identity ? c->identity : HARMONY_DEFAULT_IDENTITY;
+    rb_special(b, SP_START);
+    rb_str(b, "system");
+    rb_special(b, SP_MESSAGE);
+    rb_str(b, identity);
+    rb_str(b, "\nKnowledge cutoff: 2024-06\n");
+    if (c->date) {
+        rb_str(b, "Current date: ");
+        rb_str(b, c->date);
+        rb_str(b, "\n");
+    }
+    rb_str(b, "\nReasoning: ");
+    rb_str(b, c->effort ? c->effort : "medium");
+    rb_str(b, "\n\n# Valid channels: analysis, commentary, final. Channel must be included for "
+              "every message.");
+    if (c->tools) rb_str(b, "\nCalls to these tools must go to the commentary channel: 'functions'.");
+    rb_special(b, SP_END);
+
+    /* developer message: --system, else a first system/developer message */
+    size_t first = 0;
+    const char *dev = c->developer;
+    if (c->n_msgs && (is_role(&c->msgs[0], "system") || is_role(&c->msgs[0], "developer"))) {
+        if (!dev) dev = c->msgs[0].content;
+        first = 1;
+    }
+    if ((dev && dev[0]) || c->tools) {
+        rb_special(b, SP_START);
+        rb_str(b, "developer");
+        rb_special(b, SP_MESSAGE);
+        if (dev && dev[0]) {
+            rb_str(b, "# Instructions\n\n");
+            rb_str(b, dev);
+            rb_str(b, "\n\n");
+        }
+        if (c->tools) {
+            rb_str(b, "# Tools\n\n");
+            rb_str(b, c->tools);
+        }
+        rb_special(b, SP_END);
+    }
+
+    const char *last_call = NULL;
+    for (size_t i = first; i < c->n_msgs && b->st == GPTC_OK; i++) {
+        const harmony_msg *m = &c->msgs[i];
+        if (is_role(m, "assistant")) {
+            if (has_channel_tags(m->content) || has_channel_tags(m->thinking)) {
+                rb_fail(b, GPTC_ERR_FORMAT,
+                        "an assistant message contains <|channel|> tags: give the reasoning in "
+                        "\"thinking\" and the answer in \"content\"");
+                return;
+            }
+            int future_final = 0; /* a later assistant message without calls */
+            for (size_t k = i + 1; k < c->n_msgs; k++)
+                if (is_role(&c->msgs[k], "assistant") && c->msgs[k].n_calls == 0 &&
+                    (!c->msgs[k].channel || !strcmp(c->msgs[k].channel, "final")))
+                    future_final = 1;
+            if (m->channel && strcmp(m->channel, "final")) { /* legacy channel message */
+                if (!strcmp(m->channel, "analysis") && future_final) continue;
+                rb_assistant(b, m->channel, m->content, SP_END);
+            } else if (m->n_calls > 0) {
+                int has_content = m->content && m->content[0];
+                int has_thinking = m->thinking && m->thinking[0];
+                if (has_content && has_thinking) {
+                    rb_fail(b, GPTC_ERR_FORMAT,
+                            "an assistant message with tool calls has both content and "
+                            "thinking: give its reasoning in one of them");
+                    return;
+                }
+                if (!future_final && (has_content || has_thinking))
+                    rb_assistant(b, "analysis", has_content ? m->content : m->thinking, SP_END);
+                for (size_t k = 0; k < m->n_calls; k++) {
+                    const harmony_tool_call *tc = &m->calls[k];
+                    rb_special(b, SP_START);
+                    rb_str(b, "assistant to=functions.");
+                    rb_str(b, tc->name ? tc->name : "");
+                    rb_special(b, SP_CHANNEL);
+                    rb_str(b, "commentary json");
+                    rb_special(b, SP_MESSAGE);
+                    rb_arguments(b, tc->arguments);
+                    rb_special(b, SP_CALL);
+                    last_call = tc->name;
+                }
+            } else if (i + 1 == c->n_msgs && !add_generation_prompt) {
+                /* a finished last turn (training-style): its reasoning, then <|return|> */
+                if (m->thinking) rb_assistant(b, "analysis", m->thinking, SP_END);
+                rb_assistant(b, "final", m->content, SP_RETURN);
+            } else {
+                rb_assistant(b, "final", m->content, SP_END);
+                last_call = NULL;
+            }
+        } else if (is_role(m, "tool")) {
+            const char *name = tool_name_for(c, i, m, last_call);
+            if (!name) {
+                rb_fail(b, GPTC_ERR_FORMAT,
+                        "a tool message comes before any assistant message with a tool call");
+                return;
+            }
+            rb_special(b, SP_START);
+            rb_str(b, "functions.");
+            rb_str(b, name);
+            rb_str(b, " to=assistant");
+            rb_special(b, SP_CHANNEL);
+            rb_str(b, "commentary");
+            rb_special(b, SP_MESSAGE);
+            const char *ct = m->content ? m->content : ""; /* written as a JSON string */
+            jbuf j = {0};
+            jval_dump_py_str(&j, ct, strlen(ct));
+            if (j.oom) rb_fail(b, GPTC_ERR_NOMEM, "out of memory");
+            rb_text(b, j.s ? j.s : "", j.n);
+            jbuf_free(&j);
+            rb_special(b, SP_END);
+        } else if (is_role(m, "user")) {
+            rb_special(b, SP_START);
+            rb_str(b, "user");
+            rb_special(b, SP_MESSAGE);
+            rb_str(b, m->content ? m->content : "");
+            rb_special(b, SP_END);
+        }
+        /* later system/developer messages (and unknown roles) are not rendered (template) */
+    }
+    if (add_generation_prompt) {
+        rb_special(b, SP_START);
+        rb_str(b, "assistant");
+    }
+}
+
+gptc_status harmony_render_ex(const gptc_tokenizer *tok, const harmony_ids *h,
+                              const harmony_conv *c, int add_generation_prompt, int32_t **ids,
+                              size_t *n_ids, char **text, gptc_error *err) {
+    rbuf b;
+    memset(&b, 0, sizeof b);
+    b.tok = tok;
+    b.h = h;
+    b.want_ids = ids != NULL;
+    b.want_text = text != NULL;
+    b.err = err;
+    if (ids) {
+        *ids = NULL;
+        *n_ids = 0;
+    }
+    if (text) *text = NULL;
+    render_conv(&b, c, add_generation_prompt);
+    rb_flush(&b);
+    if (b.text.oom || b.pend.oom) rb_fail(&b, GPTC_ERR_NOMEM, "out of memory");
+    jbuf_free(&b.pend);
+    if (b.st != GPTC_OK) {
+        free(b.ids.v);
+        jbuf_free(&b.text);
+        return b.st;
+    }
+    if (ids) {
+        *ids = b.ids.v;
+        *n_ids = b.ids.n;
+    }
+    if (text) {
+        if (!b.text.s) jbuf_add(&b.text, "", 0);
+        *text = b.text.s;
     }
     return GPTC_OK;
 }
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        if ((st = (x)) != GPTC_OK) goto fail;                                                      \
-    } while (0)
 
 gptc_status harmony_render(const gptc_tokenizer *tok, const harmony_ids *h, const harmony_conv *c,
                            int add_generation_prompt, int32_t **ids, size_t *n_ids,
                            gptc_error *err) {
-    tokbuf b = {0};
-    gptc_status st = GPTC_OK;
-    char *sys = NULL;
-    *ids = NULL;
-    *n_ids = 0;
-
-    /* system message */
-    const char *identity = c->identity ? c->identity : HARMONY_DEFAULT_IDENTITY;
-    const char *effort = c->effort ? c->effort : "medium";
-    size_t cap = strlen(identity) + 256;
-    sys = malloc(cap);
-    if (!sys) {
-        set_err(err, GPTC_ERR_NOMEM, "out of memory");
-        return GPTC_ERR_NOMEM;
-    }
-    int k = snprintf(sys, cap, "%s\nKnowledge cutoff: 2024-06\n", identity);
-    if (c->date) k += snprintf(sys + k, cap - (size_t)k, "Current date: %s\n", c->date);
-    snprintf(sys + k, cap - (size_t)k,
-             "\nReasoning: %s\n\n# Valid channels: analysis, commentary, final. Channel must be "
-             "included for every message.",
-             effort);
-    TRY(tb_special(&b, h->start, err));
-    TRY(tb_str(&b, tok, "system", err));
-    TRY(tb_special(&b, h->message, err));
-    TRY(tb_str(&b, tok, sys, err));
-    TRY(tb_special(&b, h->end, err));
-
-    /* developer message */
-    if (c->developer && c->developer[0]) {
-        TRY(tb_special(&b, h->start, err));
-        TRY(tb_str(&b, tok, "developer", err));
-        TRY(tb_special(&b, h->message, err));
-        TRY(tb_str(&b, tok, "# Instructions\n\n", err));
-        TRY(tb_str(&b, tok, c->developer, err));
-        TRY(tb_special(&b, h->end, err));
-    }
-
-    /* analysis before the last final assistant message is dropped */
-    size_t last_final = 0;
-    int have_final = 0;
-    for (size_t i = 0; i < c->n_msgs; i++) {
-        const harmony_msg *m = &c->msgs[i];
-        if (!strcmp(m->role, "assistant") && (!m->channel || !strcmp(m->channel, "final"))) {
-            last_final = i;
-            have_final = 1;
-        }
-    }
-    for (size_t i = 0; i < c->n_msgs; i++) {
-        const harmony_msg *m = &c->msgs[i];
-        int is_asst = !strcmp(m->role, "assistant");
-        const char *chan = is_asst ? (m->channel ? m->channel : "final") : m->channel;
-        if (is_asst && !strcmp(chan, "analysis") && have_final && i < last_final) continue;
-        TRY(tb_special(&b, h->start, err));
-        TRY(tb_str(&b, tok, m->role, err));
-        if (chan) {
-            TRY(tb_special(&b, h->channel, err));
-            TRY(tb_str(&b, tok, chan, err));
-        }
-        TRY(tb_special(&b, h->message, err));
-        TRY(tb_str(&b, tok, m->content ? m->content : "", err));
-        TRY(tb_special(&b, h->end, err));
-    }
-    if (add_generation_prompt) {
-        TRY(tb_special(&b, h->start, err));
-        TRY(tb_str(&b, tok, "assistant", err));
-    }
-    free(sys);
-    *ids = b.v;
-    *n_ids = b.n;
-    return GPTC_OK;
-fail:
-    free(sys);
-    free(b.v);
-    return st;
+    return harmony_render_ex(tok, h, c, add_generation_prompt, ids, n_ids, NULL, err);
 }
 
 /* ---- streaming parser ----------------------------------------------------------------------- */

@@ -1,18 +1,27 @@
 /* harmony.h — OpenAI's harmony chat format for gpt-oss (spec gpt-oss.md §8): rendering a
- * conversation to token ids, and a streaming parser that splits what the model generates into
- * its channels (analysis / commentary / final).
+ * conversation to token ids (and to text: gptc render), and a streaming parser that splits what
+ * the model generates into its channels (analysis / commentary / final) and picks out its tool
+ * calls.
  *
- * Rendering (harmony's render_conversation_for_completion):
+ * Rendering follows gpt-oss's chat template (the Jinja in tokenizer.chat_template) byte for
+ * byte; docs/harmony.md lists where that template and OpenAI's harmony library differ and which
+ * one gptc follows. In short:
  *   <|start|>system<|message|>{identity}\nKnowledge cutoff: 2024-06\n[Current date: D\n]
  *       \nReasoning: {effort}\n\n# Valid channels: analysis, commentary, final. Channel must be
- *       included for every message.<|end|>
- *   [<|start|>developer<|message|># Instructions\n\n{instructions}<|end|>]
+ *       included for every message.[\nCalls to these tools must go to the commentary channel:
+ *       'functions'.]<|end|>
+ *   [<|start|>developer<|message|>[# Instructions\n\n{instructions}\n\n][# Tools\n\n{tools}]<|end|>]
  *   <|start|>user<|message|>{text}<|end|>
- *   <|start|>assistant<|channel|>final<|message|>{text}<|end|>   (earlier turns)
+ *   [<|start|>assistant<|channel|>analysis<|message|>{thinking}<|end|>]   (before a call, until
+ *                                                                         the turn's answer)
+ *   <|start|>assistant to=functions.NAME<|channel|>commentary json<|message|>{args}<|call|>
+ *   <|start|>functions.NAME to=assistant<|channel|>commentary<|message|>{"result" as JSON}<|end|>
+ *   <|start|>assistant<|channel|>final<|message|>{text}<|end|>   (earlier answers)
  *   ...
  *   <|start|>assistant                                           (generation prompt)
- * Special tokens are emitted by id; every text part goes through the BPE without special-token
- * parsing. Analysis messages before the last final message are dropped (harmony's rule). */
+ * Special tokens are emitted by id; the text between two of them is tokenized in one piece
+ * without special-token parsing (so the ids equal tokenizing the rendered text, and a message
+ * that contains "<|end|>" stays text). */
 #ifndef GPTC_CLI_HARMONY_H
 #define GPTC_CLI_HARMONY_H
 
@@ -29,28 +38,50 @@ typedef struct harmony_ids {
 /* Fills h; returns 1 when the vocabulary has every token harmony needs, else 0. */
 int harmony_ids_find(const gptc_tokenizer *tok, harmony_ids *h);
 
+/* One function call of an assistant message. */
+typedef struct harmony_tool_call {
+    const char *id;        /* "call_..." (matches a tool message's tool_call_id) or NULL */
+    const char *name;      /* function name, without "functions." */
+    const char *arguments; /* JSON text; rendered as Python's json.dumps writes it when it
+                              parses (the template's |tojson), else as is */
+} harmony_tool_call;
+
 typedef struct harmony_msg {
-    const char *role;    /* "user" | "assistant" (others are rendered as their author name) */
-    const char *channel; /* assistant only: "final" (NULL = final), "analysis", "commentary" */
-    const char *content;
+    const char *role;    /* "user" | "assistant" | "tool"; a first "system"/"developer" message
+                            gives the developer instructions, later ones are skipped (template) */
+    const char *channel; /* legacy, assistant only: "analysis"/"commentary" render as a message
+                            on that channel; NULL or "final" is an ordinary assistant message */
+    const char *content; /* NULL = absent */
+    const char *thinking; /* assistant: its reasoning (NULL = absent) */
+    const harmony_tool_call *calls; /* assistant: function calls */
+    size_t n_calls;
+    const char *tool_call_id; /* tool: the call it answers (NULL: the latest call) */
 } harmony_msg;
 
 typedef struct harmony_conv {
     const char *identity;  /* NULL: "You are ChatGPT, a large language model trained by OpenAI." */
     const char *date;      /* "YYYY-MM-DD" or NULL for no "Current date:" line */
     const char *effort;    /* "low" | "medium" | "high"; NULL = medium */
-    const char *developer; /* developer instructions or NULL */
+    const char *developer; /* developer instructions or NULL (else a first system message's) */
     const harmony_msg *msgs;
     size_t n_msgs;
+    const char *tools; /* the rendered functions namespace (tooldefs_render) or NULL */
 } harmony_conv;
 
 #define HARMONY_DEFAULT_IDENTITY "You are ChatGPT, a large language model trained by OpenAI."
 
 /* Renders the conversation; with add_generation_prompt, ends with <|start|>assistant.
- * *ids is malloc'd (free()). */
+ * *ids is malloc'd (free()). A conversation the template refuses (a tool message before any
+ * call, "<|channel|>" tags inside a message, both content and thinking on a call) is
+ * GPTC_ERR_FORMAT with the reason. */
 gptc_status harmony_render(const gptc_tokenizer *tok, const harmony_ids *h, const harmony_conv *c,
                            int add_generation_prompt, int32_t **ids, size_t *n_ids,
                            gptc_error *err);
+/* The same, also (or only: ids NULL) as text with the special tokens spelled out; *text is
+ * malloc'd and NUL-terminated (tok may be NULL when ids is NULL). */
+gptc_status harmony_render_ex(const gptc_tokenizer *tok, const harmony_ids *h,
+                              const harmony_conv *c, int add_generation_prompt, int32_t **ids,
+                              size_t *n_ids, char **text, gptc_error *err);
 
 /* ---- streaming channel parser ---------------------------------------------------------------
  * Push the ids the model generates after the generation prompt (<|start|>assistant). Text of
