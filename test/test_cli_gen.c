@@ -221,7 +221,8 @@ START_TEST(test_harmony_json) {
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
     /* the prompt is the harmony layout of spec 8.3 with today's date, low effort and the
-     * developer message: count its tokens from the hand-written text (special tokens parsed) */
+     * developer message (ended by a blank line, as gpt-oss's chat template writes it): count its
+     * tokens from the hand-written text (special tokens parsed) */
     char date[16], want[1024];
     time_t now = time(NULL);
     struct tm tm;
@@ -232,7 +233,7 @@ START_TEST(test_harmony_json) {
              "OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: %s\n\nReasoning: low\n\n# "
              "Valid channels: analysis, commentary, final. Channel must be included for every "
              "message.<|end|><|start|>developer<|message|># Instructions\n\nBe "
-             "brief.<|end|><|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant",
+             "brief.\n\n<|end|><|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant",
              date);
     gptc_tokenizer *tok = NULL;
     gptc_error err = {0};

@@ -118,8 +118,8 @@ END_TEST
 /* harmony test-data/test_simple_convo.txt (spec §8.3), by hand */
 START_TEST(test_simple_convo) {
     setup();
-    harmony_msg m = {"user", NULL, "What is 2 + 2?"};
-    harmony_conv c = {NULL, NULL, "medium", NULL, &m, 1};
+    harmony_msg m = {.role = "user", .content = "What is 2 + 2?"};
+    harmony_conv c = {.effort = "medium", .msgs = &m, .n_msgs = 1};
     int32_t *ids = NULL;
     size_t n = 0;
     gptc_error err = {0};
@@ -152,19 +152,27 @@ END_TEST
 START_TEST(test_multi_turn) {
     setup();
     harmony_msg m[] = {
-        {"user", NULL, "What is 2 + 2?"},
-        {"assistant", "analysis", "User asks: \"What is 2 + 2?\" Simple arithmetic."},
-        {"assistant", "final", "2 + 2 = 4."},
-        {"user", NULL, "And times 3?"},
+        {.role = "user", .content = "What is 2 + 2?"},
+        {.role = "assistant",
+         .channel = "analysis",
+         .content = "User asks: \"What is 2 + 2?\" Simple arithmetic."},
+        {.role = "assistant", .channel = "final", .content = "2 + 2 = 4."},
+        {.role = "user", .content = "And times 3?"},
     };
-    harmony_conv c = {NULL, "2025-06-28", "low", "Answer briefly.", m, 4};
+    harmony_conv c = {.date = "2025-06-28",
+                      .effort = "low",
+                      .developer = "Answer briefly.",
+                      .msgs = m,
+                      .n_msgs = 4};
     int32_t *ids = NULL;
     size_t n = 0;
     gptc_error err = {0};
     ck_assert_int_eq(harmony_render(tok, &H, &c, 1, &ids, &n, &err), GPTC_OK);
     seq w = {.n = 0};
     msg(&w, "system", SYS_HEAD "Current date: 2025-06-28\n\nReasoning: low" SYS_TAIL);
-    msg(&w, "developer", "# Instructions\n\nAnswer briefly.");
+    /* gpt-oss's chat template ends the instructions with a blank line (harmony's library does
+     * not: docs/harmony.md); gptc follows the template */
+    msg(&w, "developer", "# Instructions\n\nAnswer briefly.\n\n");
     msg(&w, "user", "What is 2 + 2?");
     /* analysis dropped: the turn ended in final */
     amsg(&w, 17196 /* final */, "2 + 2 = 4.");
@@ -175,8 +183,9 @@ START_TEST(test_multi_turn) {
     free(ids);
 
     /* analysis of the current turn (no final after it) is kept */
-    harmony_msg m2[] = {{"user", NULL, "Hi"}, {"assistant", "analysis", "Greet."}};
-    harmony_conv c2 = {NULL, NULL, "high", NULL, m2, 2};
+    harmony_msg m2[] = {{.role = "user", .content = "Hi"},
+                        {.role = "assistant", .channel = "analysis", .content = "Greet."}};
+    harmony_conv c2 = {.effort = "high", .msgs = m2, .n_msgs = 2};
     ck_assert_int_eq(harmony_render(tok, &H, &c2, 0, &ids, &n, &err), GPTC_OK);
     seq w2 = {.n = 0};
     msg(&w2, "system", SYS_HEAD "\nReasoning: high" SYS_TAIL);
