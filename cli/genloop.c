@@ -87,6 +87,7 @@ static void emit_final(void *user, const char *text, size_t len) {
 static void on_text(void *user, harmony_channel ch, const char *text, size_t len) {
     cli_gen *g = user;
     if (g->finish == CLI_FINISH_CLOSED || !len) return;
+    if (g->hp && harmony_parser_in_call(g->hp)) return; /* call arguments: see the parser's calls */
     if (ch == HARMONY_FINAL) {
         cli_stop_push(&g->stop, text, len, emit_final, g);
         return;

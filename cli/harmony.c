@@ -325,6 +325,10 @@ gptc_status harmony_render(const gptc_tokenizer *tok, const harmony_ids *h, cons
 /* ---- streaming parser ----------------------------------------------------------------------- */
 
 enum { P_HEADER, P_CONTENT, P_BETWEEN, P_DONE };
+
+typedef struct harmony_call_rec {
+    char *recipient, *args;
+} harmony_call_rec;
 #define HDR_MAX 128
 #define HDR_IDS_MAX 96
 
@@ -347,6 +351,14 @@ struct harmony_parser {
     int has_chan; /* a <|channel|> was seen in this header */
     int malformed;
     int done;
+    /* tool calls */
+    char recip[HDR_MAX + 1]; /* the recipient named in this header ("functions.NAME"), or "" */
+    int in_call;             /* the current message's content is a call's arguments */
+    harmony_call_rec *calls;
+    size_t n_calls, cap_calls;
+    char *args; /* arguments of the call being read */
+    size_t args_n, args_cap;
+    int oom;
 };
 
 const char *harmony_channel_name(harmony_channel ch) {
@@ -362,6 +374,7 @@ const char *harmony_channel_name(harmony_channel ch) {
 }
 
 static void header_reset(harmony_parser *p) {
+    p->recip[0] = 0;
     p->hdr_len = 0;
     p->chan_len = 0;
     p->in_chan = 0;
@@ -369,7 +382,19 @@ static void header_reset(harmony_parser *p) {
     p->n_hdr_ids = 0;
 }
 
+static void calls_clear(harmony_parser *p) {
+    for (size_t i = 0; i < p->n_calls; i++) {
+        free(p->calls[i].recipient);
+        free(p->calls[i].args);
+    }
+    p->n_calls = 0;
+    p->in_call = 0;
+    p->args_n = 0;
+}
+
 void harmony_parser_reset(harmony_parser *p) {
+    calls_clear(p);
+    p->oom = 0;
     gptc_decoder_reset(p->dec);
     p->state = P_HEADER;
     p->ch = HARMONY_FINAL;
@@ -402,6 +427,9 @@ gptc_status harmony_parser_new(const gptc_tokenizer *tok, const harmony_ids *h,
 
 void harmony_parser_free(harmony_parser *p) {
     if (!p) return;
+    calls_clear(p);
+    free(p->calls);
+    free(p->args);
     gptc_decoder_free(p->dec);
     free(p);
 }
@@ -413,11 +441,94 @@ int harmony_parser_done(const harmony_parser *p) {
     return p->done;
 }
 
+int harmony_parser_in_call(const harmony_parser *p) {
+    return p->in_call;
+}
+
+size_t harmony_parser_n_calls(const harmony_parser *p) {
+    return p->n_calls;
+}
+
+void harmony_parser_call(const harmony_parser *p, size_t i, const char **recipient,
+                         const char **args) {
+    *recipient = p->calls[i].recipient;
+    *args = p->calls[i].args;
+}
+
+/* Content text: to the emit callback, and to the arguments when the message is a call. */
+static void out(harmony_parser *p, harmony_channel ch, const char *s, size_t n) {
+    if (p->in_call && n) {
+        if (p->args_n + n + 1 > p->args_cap) {
+            size_t nc = p->args_cap ? p->args_cap : 256;
+            while (nc < p->args_n + n + 1) nc *= 2;
+            char *na = realloc(p->args, nc);
+            if (!na) {
+                p->oom = 1;
+                return;
+            }
+            p->args = na;
+            p->args_cap = nc;
+        }
+        memcpy(p->args + p->args_n, s, n);
+        p->args_n += n;
+        p->args[p->args_n] = 0;
+    }
+    p->emit(p->user, ch, s, n);
+}
+
+/* The call whose arguments were being read is complete. */
+static void end_call(harmony_parser *p) {
+    if (!p->in_call) return;
+    p->in_call = 0;
+    if (p->n_calls == p->cap_calls) {
+        size_t nc = p->cap_calls ? p->cap_calls * 2 : 4;
+        harmony_call_rec *ncalls = realloc(p->calls, nc * sizeof *ncalls);
+        if (!ncalls) {
+            p->oom = 1;
+            return;
+        }
+        p->calls = ncalls;
+        p->cap_calls = nc;
+    }
+    harmony_call_rec *c = &p->calls[p->n_calls];
+    c->recipient = strdup(p->recip);
+    c->args = strndup(p->args ? p->args : "", p->args_n);
+    p->args_n = 0;
+    if (!c->recipient || !c->args) {
+        free(c->recipient);
+        free(c->args);
+        p->oom = 1;
+        return;
+    }
+    p->n_calls++;
+}
+
 static void flush_content(harmony_parser *p) {
     const char *s = NULL;
     size_t n = 0;
     gptc_decoder_flush(p->dec, &s, &n);
-    if (n) p->emit(p->user, p->ch, s, n);
+    if (n) out(p, p->ch, s, n);
+    end_call(p);
+}
+
+/* Looks for "to=NAME" in text (NAME ends at whitespace; special tokens already ended the
+ * text): a recipient other than the assistant/user/all makes the message a call. */
+static void scan_recipient(harmony_parser *p, const char *text, size_t n) {
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if (memcmp(text + i, "to=", 3) || (i > 0 && text[i - 1] != ' ' && text[i - 1] != '\n'))
+            continue;
+        size_t a = i + 3, b = a;
+        while (b < n && text[b] != ' ' && text[b] != '\n' && text[b] != '\t') b++;
+        size_t len = b - a;
+        if (len == 0 || len > HDR_MAX) continue;
+        if ((len == 9 && !memcmp(text + a, "assistant", 9)) ||
+            (len == 4 && !memcmp(text + a, "user", 4)) || (len == 3 && !memcmp(text + a, "all", 3))) {
+            p->recip[0] = 0;
+            continue;
+        }
+        memcpy(p->recip, text + a, len);
+        p->recip[len] = 0;
+    }
 }
 
 static gptc_status header_fallback(harmony_parser *p, gptc_error *err);
@@ -480,6 +591,44 @@ static gptc_status header_fallback(harmony_parser *p, gptc_error *err) {
     return GPTC_OK;
 }
 
+/* A header that ends in <|call|> without <|message|> ("commentary to=functions.x json{...}"):
+ * the recipient, and the arguments from the first '{' or '[' after it. 1 when recovered. */
+static int header_call(harmony_parser *p) {
+    scan_recipient(p, p->hdr, p->hdr_len);
+    scan_recipient(p, p->chan, p->chan_len);
+    if (!p->recip[0]) return 0;
+    const char *buf = p->chan_len ? p->chan : p->hdr;
+    size_t n = p->chan_len ? p->chan_len : p->hdr_len;
+    const char *to = memmem(buf, n, "to=", 3);
+    if (!to) { /* the recipient stood before <|channel|>: arguments follow the channel name */
+        to = buf;
+    }
+    const char *a = NULL;
+    for (const char *q = to; q < buf + n; q++)
+        if (*q == '{' || *q == '[') {
+            a = q;
+            break;
+        }
+    if (!a) return 0;
+    p->malformed++;
+    p->in_call = 1;
+    p->args_n = 0;
+    size_t len = (size_t)(buf + n - a);
+    char *na = realloc(p->args, len + 1);
+    if (!na) {
+        p->oom = 1;
+        p->in_call = 0;
+        return 0;
+    }
+    p->args = na;
+    p->args_cap = len + 1;
+    memcpy(p->args, a, len);
+    p->args[len] = 0;
+    p->args_n = len;
+    end_call(p);
+    return 1;
+}
+
 static void enter_header(harmony_parser *p) {
     p->state = P_HEADER;
     header_reset(p);
@@ -490,7 +639,7 @@ static gptc_status push_content(harmony_parser *p, int32_t id, gptc_error *err) 
     size_t n = 0;
     gptc_status st = gptc_decoder_push(p->dec, id, &s, &n, err);
     if (st != GPTC_OK) return st;
-    if (n) p->emit(p->user, p->ch, s, n);
+    if (n) out(p, p->ch, s, n);
     return GPTC_OK;
 }
 
@@ -520,6 +669,10 @@ gptc_status harmony_parser_push(harmony_parser *p, int32_t id, gptc_error *err) 
             } else if (p->state == P_BETWEEN) {
                 enter_header(p);
             }
+            /* the recipient may stand before the channel ("assistant to=functions.x") or in a
+             * channel name a second <|channel|> replaces */
+            scan_recipient(p, p->hdr, p->hdr_len);
+            scan_recipient(p, p->chan, p->chan_len);
             p->in_chan = 1;
             p->has_chan = 1;
             p->chan_len = 0;
@@ -527,17 +680,29 @@ gptc_status harmony_parser_push(harmony_parser *p, int32_t id, gptc_error *err) 
         }
         if (id == h->message) {
             if (p->state == P_HEADER || p->state == P_BETWEEN) {
+                scan_recipient(p, p->hdr, p->hdr_len);
+                scan_recipient(p, p->chan, p->chan_len);
                 p->ch = p->has_chan ? classify(p) : HARMONY_FINAL;
+                if (p->recip[0]) { /* a call: commentary unless a channel said otherwise */
+                    if (!p->has_chan) p->ch = HARMONY_COMMENTARY;
+                    p->in_call = 1;
+                    p->args_n = 0;
+                }
                 p->state = P_CONTENT;
                 gptc_decoder_reset(p->dec);
+                char keep[HDR_MAX + 1];
+                memcpy(keep, p->recip, sizeof keep);
                 header_reset(p);
+                memcpy(p->recip, keep, sizeof keep);
             }
             return GPTC_OK; /* a stray <|message|> inside content is dropped */
         }
         if (id == h->end || id == h->ret || id == h->call || id == h->endoftext) {
             if (p->state == P_CONTENT)
                 flush_content(p);
-            else if (p->state == P_HEADER && (p->hdr_len || p->chan_len)) {
+            else if (p->state == P_HEADER && id == h->call && header_call(p)) {
+                /* a call whose <|message|> was left out: recovered from the header */
+            } else if (p->state == P_HEADER && (p->hdr_len || p->chan_len)) {
                 gptc_status st = header_fallback(p, err);
                 if (st != GPTC_OK) return st;
                 flush_content(p);
@@ -551,7 +716,14 @@ gptc_status harmony_parser_push(harmony_parser *p, int32_t id, gptc_error *err) 
             header_reset(p);
             return GPTC_OK;
         }
-        /* <|constrain|> and reserved tokens carry no text */
+        /* <|constrain|> separates the recipient from the content type even when the model glues
+         * them ("to=functions.x<|constrain|>json"); reserved tokens carry no text */
+        if (id == h->constrain && p->state == P_HEADER) {
+            if (p->in_chan && p->chan_len + 1 < sizeof p->chan)
+                p->chan[p->chan_len++] = ' ';
+            else if (!p->in_chan && p->hdr_len < HDR_MAX)
+                p->hdr[p->hdr_len++] = ' ';
+        }
         return GPTC_OK;
     }
 

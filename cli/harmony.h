@@ -111,6 +111,20 @@ void harmony_parser_reset(harmony_parser *p);
 int harmony_parser_malformed(const harmony_parser *p);
 /* 1 once <|return|> or <|call|> was seen. */
 int harmony_parser_done(const harmony_parser *p);
+
+/* Tool calls. A message whose header names a recipient ("to=functions.get_weather", before or
+ * after <|channel|>, with or without <|constrain|>json, even glued to it) is a call: its content
+ * is still emitted (on its channel, commentary by default) and also collected as the call's
+ * arguments, complete at <|call|>, <|end|>, <|return|>, a new <|start|> or the flush. A
+ * recipient of "assistant", "user" or "all" is no call. The recipient is kept as written
+ * (tooldefs_resolve maps it to a declared tool). */
+/* 1 while the current message's content is a call's arguments. */
+int harmony_parser_in_call(const harmony_parser *p);
+/* Calls completed since the last reset; the i-th one's recipient and arguments (valid until
+ * the next reset). */
+size_t harmony_parser_n_calls(const harmony_parser *p);
+void harmony_parser_call(const harmony_parser *p, size_t i, const char **recipient,
+                         const char **args);
 void harmony_parser_free(harmony_parser *p);
 
 const char *harmony_channel_name(harmony_channel ch);

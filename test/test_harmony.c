@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/harmony.h"
+#include "cli/tooldefs.h"
 #include "test/util/testutil.h"
 #include "test/util/tucheck.h"
 
@@ -274,7 +275,7 @@ START_TEST(test_parser_wellformed) {
                 {MESSAGE, 0},   {0, "{\"location\":\"Tokyo\"}"},
                 {CALL, 0}};
     RUN(t, &c, &mal, &done);
-    ck_assert_str_eq(c.text[HARMONY_COMMENTARY], "{\"location\":\"Tokyo\"}");
+    ck_assert_str_eq(c.text[HARMONY_COMMENTARY], "{\"location\":\"Tokyo\"}"); /* (also a call) */
     ck_assert_uint_eq(c.len[HARMONY_FINAL], 0);
     ck_assert_int_eq(mal, 0);
     ck_assert_int_eq(done, 1);
@@ -350,6 +351,177 @@ START_TEST(test_parser_malformed) {
 }
 END_TEST
 
+/* ---- tool calls ---------------------------------------------------------------------------- */
+
+typedef struct calls {
+    size_t n;
+    char recipient[4][256];
+    char args[4][512];
+    collected c;
+    int malformed;
+} calls;
+
+/* Runs a stream like run_stream and keeps the parser's calls. */
+static void run_calls(const item *it, size_t n, calls *out) {
+    memset(out, 0, sizeof *out);
+    out->c.last = -1;
+    harmony_parser *p = NULL;
+    gptc_error err = {0};
+    ck_assert_int_eq(harmony_parser_new(tok, &H, collect, &out->c, &p, &err), GPTC_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (it[i].special) {
+            ck_assert_int_eq(harmony_parser_push(p, it[i].special, &err), GPTC_OK);
+            continue;
+        }
+        int32_t *ids = NULL;
+        size_t k = 0;
+        ck_assert_int_eq(gptc_tokenize(tok, it[i].text, strlen(it[i].text), 0, &ids, &k, &err),
+                         GPTC_OK);
+        for (size_t j = 0; j < k; j++) ck_assert_int_eq(harmony_parser_push(p, ids[j], &err), GPTC_OK);
+        gptc_free(ids);
+    }
+    harmony_parser_flush(p);
+    out->n = harmony_parser_n_calls(p);
+    ck_assert_uint_le(out->n, 4);
+    for (size_t i = 0; i < out->n; i++) {
+        const char *r, *a;
+        harmony_parser_call(p, i, &r, &a);
+        snprintf(out->recipient[i], sizeof out->recipient[i], "%s", r);
+        snprintf(out->args[i], sizeof out->args[i], "%s", a);
+    }
+    out->malformed = harmony_parser_malformed(p);
+    harmony_parser_free(p);
+}
+
+#define CALLS(items, out) run_calls(items, sizeof items / sizeof items[0], out)
+#define ARGS "{\"location\":\"Tokyo\"}"
+
+/* The call header as harmony documents it and the variants models emit (ollama, llama.cpp and
+ * vLLM reports): each gives one call with its recipient and arguments. */
+START_TEST(test_parser_calls) {
+    setup();
+    calls k;
+    /* documented: <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>..<|call|> */
+    item a[] = {{CHANNEL, 0}, {0, "analysis"}, {MESSAGE, 0}, {0, "Need weather."}, {END, 0},
+                {START, 0},   {0, "assistant"}, {CHANNEL, 0}, {0, "commentary to=functions.get_weather "},
+                {CONSTRAIN, 0}, {0, "json"}, {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    CALLS(a, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weather");
+    ck_assert_str_eq(k.args[0], ARGS);
+    ck_assert_str_eq(k.c.text[HARMONY_ANALYSIS], "Need weather.");
+    ck_assert_int_eq(k.malformed, 0);
+
+    /* the recipient before <|channel|> (the chat template's own layout) */
+    item b[] = {{0, " to=functions.get_weather"}, {CHANNEL, 0}, {0, "commentary json"},
+                {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    CALLS(b, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weather");
+    ck_assert_str_eq(k.args[0], ARGS);
+
+    /* <|constrain|> left out */
+    item c[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather json"}, {MESSAGE, 0},
+                {0, ARGS}, {CALL, 0}};
+    CALLS(c, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weather");
+
+    /* <|constrain|> glued to the name */
+    item d[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather"}, {CONSTRAIN, 0},
+                {0, "json"}, {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    CALLS(d, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weather");
+
+    /* "json" glued to the name: the recipient as written, resolved against the tools below */
+    item e[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weatherjson"}, {MESSAGE, 0},
+                {0, ARGS}, {CALL, 0}};
+    CALLS(e, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weatherjson");
+
+    /* a second <|channel|> in the header: the name stops at the special token (never
+     * "functions.get_weather<|channel|>analysis") */
+    item f[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather"}, {CHANNEL, 0},
+                {0, "analysis"}, {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    CALLS(f, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weather");
+    ck_assert_str_eq(k.args[0], ARGS);
+
+    /* "to=assistant" is no call: an ordinary analysis message */
+    item g[] = {{0, " to=assistant"}, {CHANNEL, 0}, {0, "analysis"}, {MESSAGE, 0}, {0, "hmm"},
+                {END, 0}, {START, 0}, {0, "assistant"}, {CHANNEL, 0}, {0, "final"}, {MESSAGE, 0},
+                {0, "Done."}, {RETURN, 0}};
+    CALLS(g, &k);
+    ck_assert_uint_eq(k.n, 0);
+    ck_assert_str_eq(k.c.text[HARMONY_ANALYSIS], "hmm");
+    ck_assert_str_eq(k.c.text[HARMONY_FINAL], "Done.");
+
+    /* <|message|> left out: the call is recovered from the header, nothing lost */
+    item h[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather json" ARGS}, {CALL, 0}};
+    CALLS(h, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.recipient[0], "functions.get_weather");
+    ck_assert_str_eq(k.args[0], ARGS);
+    ck_assert_int_ge(k.malformed, 1);
+
+    /* a call cut off by the end of generation (-n): still reported */
+    item i2[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather "}, {CONSTRAIN, 0},
+                 {0, "json"}, {MESSAGE, 0}, {0, "{\"loc"}};
+    CALLS(i2, &k);
+    ck_assert_uint_eq(k.n, 1);
+    ck_assert_str_eq(k.args[0], "{\"loc");
+
+    /* "to=" with no name: no call, the text is kept */
+    item j[] = {{CHANNEL, 0}, {0, "commentary to= json"}, {MESSAGE, 0}, {0, "text"}, {RETURN, 0}};
+    CALLS(j, &k);
+    ck_assert_uint_eq(k.n, 0);
+    ck_assert_str_eq(k.c.text[HARMONY_COMMENTARY], "text");
+
+    /* two calls in a row (as with --ignore-eos) */
+    item m[] = {{CHANNEL, 0}, {0, "commentary to=functions.a"}, {MESSAGE, 0}, {0, "{}"},
+                {CALL, 0}, {START, 0}, {0, "assistant to=functions.b"}, {CHANNEL, 0},
+                {0, "commentary"}, {MESSAGE, 0}, {0, "{\"x\": 1}"}, {CALL, 0}};
+    CALLS(m, &k);
+    ck_assert_uint_eq(k.n, 2);
+    ck_assert_str_eq(k.recipient[0], "functions.a");
+    ck_assert_str_eq(k.args[0], "{}");
+    ck_assert_str_eq(k.recipient[1], "functions.b");
+    ck_assert_str_eq(k.args[1], "{\"x\": 1}");
+
+    /* the recipients above against a declared tool list */
+    tooldefs t;
+    char why[200];
+    const char *tools = "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}, "
+                        "{\"type\": \"function\", \"function\": {\"name\": \"get\"}}]";
+    ck_assert_int_eq(tooldefs_parse(tools, strlen(tools), &t, why, sizeof why), 0);
+    static const struct {
+        const char *recipient, *want;
+    } r[] = {{"functions.get_weather", "get_weather"},
+             {"get_weather", "get_weather"},
+             {"functions.get_weatherjson", "get_weather"},
+             {"functions.get_weather json", "get_weather"},
+             {"functions.get_weather<|constrain|>json", "get_weather"},
+             {"functions.get_weather<|channel|>analysis", "get_weather"},
+             {"functions.get", "get"},
+             {"functions.getjson", "get"},
+             {"functions.lookup", NULL},
+             {"assistant<|channel|>analysis", NULL},
+             {"functions.", NULL}};
+    for (size_t q = 0; q < sizeof r / sizeof r[0]; q++) {
+        const char *got = tooldefs_resolve(&t, r[q].recipient);
+        if (r[q].want)
+            ck_assert_msg(got && !strcmp(got, r[q].want), "%s -> %s", r[q].recipient,
+                          got ? got : "(none)");
+        else
+            ck_assert_msg(!got, "%s -> %s", r[q].recipient, got);
+    }
+    tooldefs_free(&t);
+}
+END_TEST
+
 static void teardown_all(void) {
     gptc_tokenizer_free(tok);
     tok = NULL;
@@ -364,6 +536,7 @@ int main(void) {
     tcase_add_test(tc, test_multi_turn);
     tcase_add_test(tc, test_parser_wellformed);
     tcase_add_test(tc, test_parser_malformed);
+    tcase_add_test(tc, test_parser_calls);
     tcase_add_unchecked_fixture(tc, NULL, teardown_all);
     suite_add_tcase(s, tc);
     int nf = tu_suite_failures(s, 1);
