@@ -15,6 +15,8 @@
 
 #include "cli/args.h"
 #include "cli/genloop.h"
+#include "cli/prompt.h"
+#include "cli/toolcalls.h"
 
 static const char usage_text[] =
     "usage: gptc -m MODEL.gguf [-p TEXT | -f FILE | stdin] [options]\n"
@@ -187,27 +189,18 @@ int cli_chat_with(cli_opts *o); /* chat.c */
 
 /* Builds the prompt ids: harmony for gpt-oss, else the text (+BOS when the vocab adds one). */
 static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmony,
-                        const harmony_ids *h, const char *text, size_t len, int32_t **ids,
-                        size_t *n) {
+                        const harmony_ids *h, const cli_prompt *pr, const char *text, size_t len,
+                        int32_t **ids, size_t *n) {
     gptc_error err = {0};
     gptc_status st;
     if (harmony) {
-        char *dev = NULL;
-        if (o->system_file) {
-            dev = cli_slurp_file(o->system_file, NULL);
-            if (!dev) return EXIT_USAGE;
-        }
-        char date[16];
-        cli_today(date);
-        harmony_msg msg = {.role = "user", .content = text};
-        harmony_conv c = {.date = date, .effort = o->effort, .developer = dev ? dev : o->system, .msgs = &msg, .n_msgs = 1};
         if (memchr(text, 0, len)) {
-            free(dev);
             cli_error("the prompt contains a NUL byte");
             return EXIT_USAGE;
         }
+        harmony_conv c;
+        cli_prompt_conv(pr, &c);
         st = harmony_render(tok, h, &c, 1, ids, n, &err);
-        free(dev);
     } else {
         int32_t *t = NULL;
         size_t nt = 0;
@@ -288,10 +281,10 @@ int cli_generate(int argc, char **argv) {
         cli_error("use either --system or --system-file, not both");
         return EXIT_USAGE;
     }
-    if (o.system_file) { /* a bad file is an error even where the model ignores it (GPT-2) */
-        char *t = cli_slurp_file(o.system_file, NULL);
-        if (!t) return EXIT_USAGE;
-        free(t);
+    if (o.tool_exec) {
+        cli_error("--tool-exec runs tools in a chat (gptc chat); a one-shot run reports its calls "
+                  "(--json: tool_calls)");
+        return EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
 
@@ -300,7 +293,20 @@ int cli_generate(int argc, char **argv) {
     int no_prompt = 0;
     r = gather_prompt(&o, &text, &text_len, &no_prompt);
     if (r) return r;
-    if (no_prompt) return cli_chat_with(&o);
+    if (no_prompt && !o.messages_file) return cli_chat_with(&o);
+    if (!text && !(text = strdup(""))) {
+        cli_error("out of memory");
+        return EXIT_RUNTIME;
+    }
+    /* the conversation (checked before the model loads; a bad --system-file is an error even
+     * where the model ignores it, GPT-2); with --messages, -p/stdin text is one more user
+     * message when there is some */
+    cli_prompt pr;
+    r = cli_prompt_load(&o, o.messages_file && text_len == 0 ? NULL : text, &pr);
+    if (r) {
+        free(text);
+        return r;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -311,6 +317,7 @@ int cli_generate(int argc, char **argv) {
     r = cli_load_model(&o, 1, &model);
     if (r) {
         free(text);
+        cli_prompt_free(&pr);
         return r;
     }
     const gptc_tokenizer *tok = gptc_model_tokenizer(model);
@@ -327,9 +334,14 @@ int cli_generate(int argc, char **argv) {
 
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    r = build_prompt(&o, tok, harmony, &h, text, text_len, &ids, &n_ids);
+    if (!harmony && (o.messages_file || o.tools_file)) {
+        cli_error("--messages and --tools need a gpt-oss model (harmony)");
+        r = EXIT_USAGE;
+    } else
+        r = build_prompt(&o, tok, harmony, &h, &pr, text, text_len, &ids, &n_ids);
     free(text);
     if (r) {
+        cli_prompt_free(&pr);
         gptc_model_free(model);
         return r;
     }
@@ -343,6 +355,7 @@ int cli_generate(int argc, char **argv) {
         cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
         free(ids);
         gptc_model_free(model);
+        cli_prompt_free(&pr);
         return cli_exit_code(st);
     }
     int n_ctx = gptc_session_n_ctx(s);
@@ -358,6 +371,7 @@ int cli_generate(int argc, char **argv) {
         free(ids);
         gptc_session_free(s);
         gptc_model_free(model);
+        cli_prompt_free(&pr);
         return EXIT_CONTEXT;
     }
     cli_log(&o, "prompt: %zu tokens, context %d\n", n_ids, n_ctx);
@@ -374,6 +388,7 @@ int cli_generate(int argc, char **argv) {
         free(ids);
         gptc_session_free(s);
         gptc_model_free(model);
+        cli_prompt_free(&pr);
         return cli_exit_code(st);
     }
     if (cli_gen_set_stops(&g, o.stops, o.n_stops)) {
@@ -382,6 +397,7 @@ int cli_generate(int argc, char **argv) {
         free(ids);
         gptc_session_free(s);
         gptc_model_free(model);
+        cli_prompt_free(&pr);
         return EXIT_RUNTIME;
     }
     cli_gen_set_logprobs(&g, s, o.logprobs);
@@ -400,13 +416,17 @@ int cli_generate(int argc, char **argv) {
     } else {
         gptc_timings t;
         gptc_session_timings(s, &t);
+        size_t n_calls = harmony ? harmony_parser_n_calls(g.hp) : 0;
+        const char *finish = cli_finish_name(g.finish);
+        if (n_calls && g.finish == CLI_FINISH_STOP) finish = "tool_calls";
         if (o.json) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "text", os.text.s ? os.text.s : "");
             if (harmony)
                 cJSON_AddStringToObject(j, "reasoning", os.reasoning.s ? os.reasoning.s : "");
+            if (n_calls) cJSON_AddItemToObject(j, "tool_calls", toolcalls_json(g.hp, &pr.tools));
             cJSON_AddNumberToObject(j, "tokens", g.n_gen);
-            cJSON_AddStringToObject(j, "finish_reason", cli_finish_name(g.finish));
+            cJSON_AddStringToObject(j, "finish_reason", finish);
             cJSON *lp = cli_gen_take_logprobs(&g);
             if (lp) cJSON_AddItemToObject(j, "logprobs", lp);
             cJSON_AddItemToObject(j, "timings", timings_json(&info, &t));
@@ -418,9 +438,12 @@ int cli_generate(int argc, char **argv) {
             }
             free(js);
             cJSON_Delete(j);
-        } else if (os.wrote && !os.last_nl && isatty(1) && g.finish != CLI_FINISH_CLOSED) {
-            fputc('\n', stdout);
-            fflush(stdout);
+        } else {
+            if (os.wrote && !os.last_nl && isatty(1) && g.finish != CLI_FINISH_CLOSED) {
+                fputc('\n', stdout);
+                fflush(stdout);
+            }
+            if (n_calls && !o.quiet) toolcalls_print(stderr, g.hp, &pr.tools);
         }
         if (g.finish == CLI_FINISH_CONTEXT) {
             cli_error("the context is full (%d tokens); use -c to enlarge it", n_ctx);
@@ -434,6 +457,7 @@ int cli_generate(int argc, char **argv) {
                     harmony_parser_malformed(g.hp));
     }
     cli_gen_free(&g);
+    cli_prompt_free(&pr);
     strbuf_free(&os.text);
     strbuf_free(&os.reasoning);
     gptc_session_free(s);

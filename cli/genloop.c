@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/logprobs.h"
+#include "cli/scripted.h"
 
 int tokvec_push(tokvec *t, int32_t id) {
     return tokvec_append(t, &id, 1);
@@ -143,6 +144,8 @@ gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
 void cli_gen_free(cli_gen *g) {
     harmony_parser_free(g->hp);
     gptc_decoder_free(g->dec);
+    free(g->script);
+    g->script = NULL;
     g->hp = NULL;
     g->dec = NULL;
     cli_stop_free(&g->stop);
@@ -160,6 +163,9 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
     cli_stop_reset(&g->stop);
     cJSON_Delete(g->lp_content);
     g->lp_content = NULL;
+    free(g->script);
+    g->i_script = 0;
+    cli_scripted_next(g->tok, &g->script, &g->n_script);
 }
 
 gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
@@ -244,7 +250,11 @@ gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size
     }
     for (;;) {
         int32_t id;
-        st = gptc_session_sample(s, &id, err);
+        if (g->i_script < g->n_script) {
+            id = g->script[g->i_script++];
+            st = GPTC_OK;
+        } else
+            st = gptc_session_sample(s, &id, err);
         if (st == GPTC_ERR_INTERRUPTED) {
             g->finish = CLI_FINISH_INTERRUPTED;
             break;

@@ -57,6 +57,8 @@ typedef struct cli_gen {
     int n_predict, ignore_eos;
     int n_gen; /* tokens produced (stop token not counted) */
     cli_finish finish;
+    int32_t *script; /* scripted tokens of this generation (GPTC_TEST_SCRIPT, scripted.h) */
+    size_t n_script, i_script;
 } cli_gen;
 
 /* Is this a harmony (gpt-oss) model whose vocabulary has harmony's tokens? */
