@@ -19,6 +19,9 @@
 
 #include "cli/args.h"
 #include "cli/genloop.h"
+#include "cli/prompt.h"
+#include "cli/toolcalls.h"
+#include "cli/toolexec.h"
 
 static const char usage_text[] =
     "usage: gptc chat -m MODEL.gguf [options]     (or gptc -m MODEL.gguf -i)\n"
@@ -27,11 +30,16 @@ static const char usage_text[] =
     "  --system TEXT / --system-file FILE   developer instructions\n"
     "  --reasoning-effort low|medium|high   (default medium)\n"
     "  --show-reasoning                     show the analysis channel dimmed on stderr\n"
+    "  --tools FILE                         functions the model may call (OpenAI's tools list)\n"
+    "  --tool-exec CMD                      run each call: `sh -c CMD`, arguments (JSON) on\n"
+    "                                       stdin, name in $GPTC_TOOL_NAME; stdout is the result\n"
+    "  -y, --yes                            run --tool-exec without asking each time\n"
+    "  --messages FILE                      continue a conversation (OpenAI messages JSON)\n"
     "  -n N                                 max tokens per answer (default: until the end token)\n"
     "  --stop S, -l ID=BIAS                 stop strings and logit bias for every answer\n"
     "  -c, --temp, --top-p, ... , --backend, -t: as in one-shot mode (gptc --help)\n"
     "In the chat: /help /reset /system TEXT /effort low|medium|high /save FILE /load FILE /stats\n"
-    "/quit. End a line with \\ to continue it, or wrap several lines in \"\"\" ... \"\"\".\n"
+    "/tools /quit. End a line with \\ to continue it, or wrap several lines in \"\"\" ... \"\"\".\n"
     "Ctrl-C stops an answer; Ctrl-C at the prompt or Ctrl-D exits.\n";
 
 static const char help_text[] =
@@ -43,6 +51,7 @@ static const char help_text[] =
     "  /save FILE            save the conversation as JSON\n"
     "  /load FILE            load a conversation saved with /save\n"
     "  /stats                context use and speed\n"
+    "  /tools                the tools the model may call (--tools FILE)\n"
     "  /quit                 exit (also Ctrl-D)\n"
     "multi-line: end a line with \\, or start and end a block with \"\"\"\n";
 
@@ -57,53 +66,25 @@ static void on_sigint(int sig) {
 }
 
 /* ---- conversation -----------------------------------------------------------------------------
- */
-typedef struct conv {
-    char **role, **content;
-    size_t n, cap;
-    char *system; /* developer instructions, malloc'd or NULL */
-    char effort[8];
-} conv;
+ * The chat's conversation is a cli_prompt (prompt.h): messages in OpenAI's shape (tool calls and
+ * results included), the tools, the developer instructions and the effort. */
+typedef cli_prompt conv;
 
 static int conv_add(conv *c, const char *role, const char *content) {
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 16;
-        char **nr = realloc(c->role, nc * sizeof *nr);
-        if (!nr) return -1;
-        c->role = nr;
-        char **nt = realloc(c->content, nc * sizeof *nt);
-        if (!nt) return -1;
-        c->content = nt;
-        c->cap = nc;
-    }
-    c->role[c->n] = strdup(role);
-    c->content[c->n] = strdup(content);
-    if (!c->role[c->n] || !c->content[c->n]) {
-        free(c->role[c->n]);
-        free(c->content[c->n]);
-        return -1;
-    }
-    c->n++;
-    return 0;
+    harmony_msg m = {.role = role, .content = content};
+    return msglist_add(&c->msgs, &m);
 }
 
 static void conv_pop(conv *c) {
-    if (!c->n) return;
-    c->n--;
-    free(c->role[c->n]);
-    free(c->content[c->n]);
+    msglist_pop(&c->msgs);
 }
 
 static void conv_clear(conv *c) {
-    while (c->n) conv_pop(c);
+    msglist_clear(&c->msgs);
 }
 
 static void conv_free(conv *c) {
-    conv_clear(c);
-    free(c->role);
-    free(c->content);
-    free(c->system);
-    memset(c, 0, sizeof *c);
+    cli_prompt_free(c);
 }
 
 static int conv_set_system(conv *c, const char *s) {
@@ -112,17 +93,24 @@ static int conv_set_system(conv *c, const char *s) {
     return 0;
 }
 
+/* {"reasoning_effort", "system"?, "tools"?, "messages": [...]} (messages.h reads it back) */
 static int conv_save(const conv *c, const char *path) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "reasoning_effort", c->effort);
     if (c->system) cJSON_AddStringToObject(j, "system", c->system);
-    cJSON *arr = cJSON_AddArrayToObject(j, "messages");
-    for (size_t i = 0; i < c->n; i++) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", c->role[i]);
-        cJSON_AddStringToObject(m, "content", c->content[i]);
-        cJSON_AddItemToArray(arr, m);
+    if (c->tools.n) {
+        cJSON *tools = cJSON_AddArrayToObject(j, "tools");
+        for (size_t i = 0; i < c->tools.n; i++) {
+            jbuf b = {0};
+            jval_dump_py(&b, c->tools.fn[i]);
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "type", "function");
+            cJSON_AddItemToObject(t, "function", cJSON_Parse(b.s ? b.s : "{}"));
+            cJSON_AddItemToArray(tools, t);
+            jbuf_free(&b);
+        }
     }
+    cJSON_AddItemToObject(j, "messages", msglist_to_cjson(&c->msgs));
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     if (!s) return -1;
@@ -137,41 +125,20 @@ static int conv_save(const conv *c, const char *path) {
     return 0;
 }
 
+/* A conversation saved with /save, or any --messages file. Its tools replace the chat's when it
+ * has some. */
 static int conv_load(conv *c, const char *path) {
-    char *txt = cli_slurp_file(path, NULL);
-    if (!txt) return -1;
-    cJSON *j = cJSON_Parse(txt);
-    free(txt);
-    cJSON *msgs = j ? cJSON_GetObjectItemCaseSensitive(j, "messages") : NULL;
-    if (!cJSON_IsArray(msgs)) {
-        cli_error("%s: not a saved conversation (no \"messages\" array)", path);
-        cJSON_Delete(j);
-        return -1;
-    }
-    cJSON *m;
-    cJSON_ArrayForEach(m, msgs) {
-        cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role");
-        cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (!cJSON_IsString(r) || !cJSON_IsString(t) ||
-            (strcmp(r->valuestring, "user") && strcmp(r->valuestring, "assistant"))) {
-            cli_error("%s: each message needs a role (user|assistant) and a content string", path);
-            cJSON_Delete(j);
-            return -1;
-        }
-    }
-    conv_clear(c);
-    cJSON_ArrayForEach(m, msgs) {
-        conv_add(c, cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring,
-                 cJSON_GetObjectItemCaseSensitive(m, "content")->valuestring);
-    }
-    cJSON *sys = cJSON_GetObjectItemCaseSensitive(j, "system");
-    conv_set_system(c, cJSON_IsString(sys) ? sys->valuestring : NULL);
-    cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "reasoning_effort");
-    if (cJSON_IsString(eff) &&
-        (!strcmp(eff->valuestring, "low") || !strcmp(eff->valuestring, "medium") ||
-         !strcmp(eff->valuestring, "high")))
-        snprintf(c->effort, sizeof c->effort, "%s", eff->valuestring);
-    cJSON_Delete(j);
+    msglist l = {0};
+    tooldefs t = {0};
+    char *effort = NULL, *system = NULL;
+    if (messages_load(path, &l, &t, &effort, &system)) return -1;
+    msglist_free(&c->msgs);
+    c->msgs = l;
+    if (t.n && cli_prompt_set_tools(c, &t)) tooldefs_free(&t);
+    conv_set_system(c, system);
+    if (effort) snprintf(c->effort, sizeof c->effort, "%s", effort);
+    free(effort);
+    free(system);
     return 0;
 }
 
@@ -231,6 +198,7 @@ typedef struct chat {
     conv c;
     tokvec hist; /* ids in the session's KV cache */
     strbuf answer;
+    strbuf thinking; /* this generation's analysis text (kept with a tool call) */
     int color_out, color_err, tty_in, tty_out;
     int reasoning_open;
     int last_nl;
@@ -240,6 +208,7 @@ typedef struct chat {
 
 static int chat_sink(void *user, harmony_channel ch, const char *s, size_t n) {
     chat *ct = user;
+    if (ch == HARMONY_ANALYSIS) strbuf_add(&ct->thinking, s, n);
     if (ch != HARMONY_FINAL) {
         if (ct->o->show_reasoning) {
             if (!ct->reasoning_open && ct->color_err) fputs("\033[2m", stderr);
@@ -312,6 +281,7 @@ static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
     if (cli_log_enabled(ct->o) && ct->o->verbose)
         fprintf(stderr, "[kv cache: %zu tokens reused, %zu to process]\n", p, n - p);
     ct->answer.n = 0;
+    ct->thinking.n = 0;
     ct->last_nl = 1;
     gptc_session_clear_cancel(ct->s);
     /* g_sigint is cleared before each prompt: a Ctrl-C that lands after the line was read
@@ -366,39 +336,158 @@ static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
     return 0;
 }
 
+/* Reads a tool result typed by the user: one line, or a \"\"\" block. 1 ok, 0 EOF, -1 Ctrl-C. */
+static int read_result(chat *ct, strbuf *out) {
+    strbuf line = {0};
+    out->n = 0;
+    strbuf_add(out, "", 0);
+    int rl = read_line(&line);
+    if (rl > 0 && line.s && !strcmp(line.s, "\"\"\"")) {
+        for (;;) {
+            prompt_marker(ct, 1);
+            rl = read_line(&line);
+            if (rl <= 0 || !strcmp(line.s, "\"\"\"")) break;
+            if (out->n) strbuf_add(out, "\n", 1);
+            strbuf_add(out, line.s, line.n);
+        }
+    } else if (rl > 0) {
+        strbuf_add(out, line.s, line.n);
+    }
+    strbuf_free(&line);
+    return rl;
+}
+
+/* Asks a yes/no question on the terminal; 1 for y/yes. -1 on Ctrl-C or EOF. */
+static int ask_yes(chat *ct, const char *q) {
+    fputs(q, stderr);
+    fflush(stderr);
+    strbuf line = {0};
+    int rl = read_line(&line);
+    int yes = rl > 0 && line.s && (!strcmp(line.s, "y") || !strcmp(line.s, "Y") ||
+                                    !strcmp(line.s, "yes"));
+    strbuf_free(&line);
+    (void)ct;
+    return rl <= 0 ? -1 : yes;
+}
+
+/* The result of one call: the --tool-exec program's output (after asking, unless --yes), or
+ * what the user types. *result is malloc'd. Returns 0, or -1 when the user ended the chat. */
+static int tool_result(chat *ct, const char *name, int known, const char *args, char **result) {
+    *result = NULL;
+    if (!known) {
+        *result = strdup("Error: no such tool. Use one of the declared functions.");
+        return *result ? 0 : -1;
+    }
+    if (ct->o->tool_exec) {
+        if (!ct->o->yes) {
+            char q[512];
+            snprintf(q, sizeof q, "run %.200s for %s? [y/N] ", ct->o->tool_exec, name);
+            int y = ask_yes(ct, q);
+            if (y < 0) return -1;
+            if (!y) {
+                *result = strdup("The user declined to run this tool.");
+                return *result ? 0 : -1;
+            }
+        }
+        toolexec_result r;
+        toolexec_run(ct->o->tool_exec, name, args, TOOLEXEC_TIMEOUT_S, TOOLEXEC_MAX_OUTPUT, &r);
+        *result = toolexec_result_text(&r);
+        if (r.status != 0 || r.timed_out || r.truncated)
+            fprintf(stderr, "[tool %s: %s]\n", name,
+                    r.timed_out   ? "stopped at its time limit"
+                    : r.truncated ? "output cut"
+                    : r.status < 0 ? "could not start"
+                                  : "failed");
+        toolexec_result_free(&r);
+        return *result ? 0 : -1;
+    }
+    fprintf(stderr, "result of %s (one line, or a \"\"\" block): ", name);
+    fflush(stderr);
+    strbuf b = {0};
+    int rl = read_result(ct, &b);
+    if (rl <= 0) {
+        strbuf_free(&b);
+        return -1;
+    }
+    *result = b.s;
+    return 0;
+}
+
+/* At most this many tool rounds per user message (a model calling tools forever). */
+#define CHAT_MAX_TOOL_ROUNDS 16
+
 static int chat_turn_harmony(chat *ct, const char *text) {
     if (conv_add(&ct->c, "user", text)) return EXIT_RUNTIME;
-    harmony_msg *msgs = calloc(ct->c.n ? ct->c.n : 1, sizeof *msgs);
-    if (!msgs) return EXIT_RUNTIME;
-    for (size_t i = 0; i < ct->c.n; i++)
-        msgs[i] = (harmony_msg){.role = ct->c.role[i], .content = ct->c.content[i]};
-    char date[16];
-    cli_today(date);
-    harmony_conv hc = {.date = date, .effort = ct->c.effort, .developer = ct->c.system, .msgs = msgs, .n_msgs = ct->c.n};
-    int32_t *ids = NULL;
-    size_t n = 0;
-    gptc_error err = {0};
-    gptc_status st = harmony_render(ct->tok, &ct->h, &hc, 1, &ids, &n, &err);
-    free(msgs);
-    if (st != GPTC_OK) {
-        cli_error("%s", err.msg);
-        conv_pop(&ct->c);
-        return 0;
+    size_t turn_start = ct->c.msgs.n - 1;
+    for (int round = 0;; round++) {
+        cli_today(ct->c.date);
+        harmony_conv hc;
+        cli_prompt_conv(&ct->c, &hc);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        gptc_error err = {0};
+        gptc_status st = harmony_render(ct->tok, &ct->h, &hc, 1, &ids, &n, &err);
+        if (st != GPTC_OK) {
+            cli_error("%s", err.msg);
+            while (ct->c.msgs.n > turn_start) conv_pop(&ct->c);
+            return 0;
+        }
+        int r = chat_generate(ct, ids, n);
+        free(ids);
+        if (r < 0) { /* did not fit: forget this turn */
+            while (ct->c.msgs.n > turn_start) conv_pop(&ct->c);
+            return 0;
+        }
+        size_t n_calls = harmony_parser_n_calls(ct->g.hp);
+        if (r || n_calls == 0 || ct->g.finish != CLI_FINISH_STOP) {
+            if (ct->answer.n > 0) {
+                if (conv_add(&ct->c, "assistant", ct->answer.s)) return EXIT_RUNTIME;
+            } else if (ct->g.finish == CLI_FINISH_INTERRUPTED ||
+                       ct->g.finish == CLI_FINISH_CONTEXT) {
+                if (ct->c.msgs.n == turn_start + 1) conv_pop(&ct->c); /* nothing answered */
+            } else {
+                if (conv_add(&ct->c, "assistant", "")) return EXIT_RUNTIME;
+            }
+            return r;
+        }
+        if (round >= CHAT_MAX_TOOL_ROUNDS) {
+            fprintf(stderr, "gptc: %d tool rounds for one message; stopping here\n", round);
+            return 0;
+        }
+        /* the model called tools: remember the calls, get each result, let it continue */
+        harmony_tool_call calls[8];
+        char ids_buf[8][32], names[8][160];
+        const char *args[8];
+        int known[8];
+        size_t nc = n_calls < 8 ? n_calls : 8;
+        for (size_t i = 0; i < nc; i++) {
+            const char *recipient;
+            harmony_parser_call(ct->g.hp, i, &recipient, &args[i]);
+            const char *nm = toolcall_name(&ct->c.tools, recipient, names[i], sizeof names[i],
+                                           &known[i]);
+            if (nm != names[i]) snprintf(names[i], sizeof names[i], "%s", nm);
+            toolcall_id(ids_buf[i]);
+            calls[i] = (harmony_tool_call){ids_buf[i], names[i], args[i]};
+        }
+        harmony_msg am = {.role = "assistant",
+                          .thinking = ct->thinking.n ? ct->thinking.s : NULL,
+                          .calls = calls,
+                          .n_calls = nc};
+        if (msglist_add(&ct->c.msgs, &am)) return EXIT_RUNTIME;
+        for (size_t i = 0; i < nc; i++) {
+            fprintf(stderr, "%s[tool call] %s %s%s\n", ct->color_err ? "\033[1;33m" : "", names[i],
+                    args[i], ct->color_err ? "\033[0m" : "");
+            char *res = NULL; /* (args stay valid until the next generation resets the parser) */
+            if (tool_result(ct, names[i], known[i], args[i], &res)) {
+                free(res);
+                return EXIT_INTERRUPTED;
+            }
+            harmony_msg tm = {.role = "tool", .content = res, .tool_call_id = ids_buf[i]};
+            int bad = msglist_add(&ct->c.msgs, &tm);
+            free(res);
+            if (bad) return EXIT_RUNTIME;
+        }
     }
-    int r = chat_generate(ct, ids, n);
-    free(ids);
-    if (r < 0) { /* did not fit: forget this user message */
-        conv_pop(&ct->c);
-        return 0;
-    }
-    if (ct->answer.n > 0) {
-        if (conv_add(&ct->c, "assistant", ct->answer.s)) return EXIT_RUNTIME;
-    } else if (ct->g.finish == CLI_FINISH_INTERRUPTED || ct->g.finish == CLI_FINISH_CONTEXT) {
-        conv_pop(&ct->c); /* nothing answered: drop the question */
-    } else {
-        if (conv_add(&ct->c, "assistant", "")) return EXIT_RUNTIME;
-    }
-    return r;
 }
 
 static int chat_turn_plain(chat *ct, const char *text) {
@@ -428,7 +517,7 @@ static void chat_stats(chat *ct) {
     gptc_model_get_info(ct->model, &info);
     fprintf(stderr,
             "context: %d / %d tokens | turns: %zu | last answer: %d tokens, %.2f t/s | %s\n",
-            gptc_session_n_past(ct->s), gptc_session_n_ctx(ct->s), ct->c.n, ct->last_tokens,
+            gptc_session_n_past(ct->s), gptc_session_n_ctx(ct->s), ct->c.msgs.n, ct->last_tokens,
             ct->last_tps,
             info.device_name[0] ? info.device_name
                                 : (info.backend == GPTC_BACKEND_CUDA ? "CUDA" : "CPU"));
@@ -461,14 +550,27 @@ static int chat_command(chat *ct, const char *line) {
         if (!arg)
             fputs("usage: /save FILE\n", stderr);
         else if (!cli_check_output(ct->o, arg, NULL) && !conv_save(&ct->c, arg))
-            fprintf(stderr, "saved %zu messages to %s\n", ct->c.n, arg);
+            fprintf(stderr, "saved %zu messages to %s\n", ct->c.msgs.n, arg);
     } else if (IS("/load")) {
         if (!arg)
             fputs("usage: /load FILE\n", stderr);
         else if (!conv_load(&ct->c, arg))
-            fprintf(stderr, "loaded %zu messages from %s\n", ct->c.n, arg);
+            fprintf(stderr, "loaded %zu messages from %s\n", ct->c.msgs.n, arg);
     } else if (IS("/stats"))
         chat_stats(ct);
+    else if (IS("/tools")) {
+        if (!ct->c.tools.n) fputs("no tools (start the chat with --tools FILE)\n", stderr);
+        for (size_t i = 0; i < ct->c.tools.n; i++) {
+            const char *d = jval_str(jval_get(ct->c.tools.fn[i], "description"));
+            fprintf(stderr, "  %-20s %s\n", ct->c.tools.name[i], d ? d : "");
+        }
+        if (ct->c.tools.n)
+            fprintf(stderr, "%s\n",
+                    ct->o->tool_exec
+                        ? (ct->o->yes ? "calls run --tool-exec without asking"
+                                      : "calls run --tool-exec after asking")
+                        : "you type each call's result (or start with --tool-exec CMD)");
+    }
     else
         fprintf(stderr, "unknown command %.*s (try /help)\n", (int)cl, line);
 #undef IS
@@ -492,22 +594,16 @@ int cli_chat_with(cli_opts *o) {
     chat ct;
     memset(&ct, 0, sizeof ct);
     ct.o = o;
-    snprintf(ct.c.effort, sizeof ct.c.effort, "%s", o->effort ? o->effort : "medium");
-    if (o->system_file) {
-        char *t = cli_slurp_file(o->system_file, NULL);
-        if (!t) return EXIT_USAGE;
-        conv_set_system(&ct.c, t);
-        free(t);
-    } else if (o->system) {
-        conv_set_system(&ct.c, o->system);
-    }
+    /* --system/--system-file, --tools, and a conversation to continue (--messages) */
+    int r = cli_prompt_load(o, NULL, &ct.c);
+    if (r) return r;
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns EINTR */
     sigaction(SIGINT, &sa, NULL);
 
-    int r = cli_load_model(o, 1, &ct.model);
+    r = cli_load_model(o, 1, &ct.model);
     if (r) {
         conv_free(&ct.c);
         return r;
@@ -519,6 +615,12 @@ int cli_chat_with(cli_opts *o) {
     }
     ct.tok = gptc_model_tokenizer(ct.model);
     ct.harmony = !o->raw && cli_model_harmony(ct.model, &ct.h);
+    if (!ct.harmony && (ct.c.tools.n || ct.c.msgs.n)) {
+        cli_error("--messages and --tools need a gpt-oss model (harmony)");
+        gptc_model_free(ct.model);
+        conv_free(&ct.c);
+        return EXIT_USAGE;
+    }
     gptc_session_params sp;
     cli_session_params(o, ct.model, &sp);
     gptc_error err = {0};
@@ -614,6 +716,7 @@ int cli_chat_with(cli_opts *o) {
     strbuf_free(&line);
     strbuf_free(&msg);
     strbuf_free(&ct.answer);
+    strbuf_free(&ct.thinking);
     tokvec_free(&ct.hist);
     cli_gen_free(&ct.g);
     conv_free(&ct.c);

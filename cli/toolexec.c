@@ -157,14 +157,13 @@ char *toolexec_result_text(const toolexec_result *r) {
     if (!t) return NULL;
     int k = snprintf(t, n, "%s", r->out ? r->out : "");
     if (r->status == -1) return t; /* could not start: the reason is the text */
+    while (k > 0 && t[k - 1] == '\n') t[--k] = 0; /* like $(...) in the shell */
     if (r->timed_out)
         snprintf(t + k, n - (size_t)k, "%s[the tool was stopped after its time limit]",
-                 k && t[k - 1] != '\n' ? "\n" : "");
+                 k ? "\n" : "");
     else if (r->truncated)
-        snprintf(t + k, n - (size_t)k, "%s[output cut at %zu bytes]",
-                 k && t[k - 1] != '\n' ? "\n" : "", r->len);
+        snprintf(t + k, n - (size_t)k, "%s[output cut at %zu bytes]", k ? "\n" : "", r->len);
     else if (r->status != 0)
-        snprintf(t + k, n - (size_t)k, "%s[exit status %d]", k && t[k - 1] != '\n' ? "\n" : "",
-                 r->status);
+        snprintf(t + k, n - (size_t)k, "%s[exit status %d]", k ? "\n" : "", r->status);
     return t;
 }
