@@ -38,9 +38,9 @@ typedef struct cli_opts {
     /* prompt */
     const char *prompt;
     const char *prompt_file;
-    const char *system;      /* developer instructions (harmony) */
-    const char *system_file; /* file holding them */
-    const char *effort;      /* "low" | "medium" | "high" */
+    const char *system;        /* developer instructions (harmony) */
+    const char *system_file;   /* file holding them */
+    const char *effort;        /* "low" | "medium" | "high" */
     const char *messages_file; /* --messages: a conversation in OpenAI's shape (messages.h) */
     const char *tools_file;    /* --tools: function tools in OpenAI's shape (tooldefs.h) */
     const char *tool_exec;     /* chat --tool-exec CMD: runs each call (toolexec.h) */

@@ -453,7 +453,8 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     if (b->harmony) {
         char date[16];
         cli_today(date);
-        harmony_conv c = {.date = date, .effort = effort, .developer = developer, .msgs = msgs, .n_msgs = n_msgs};
+        harmony_conv c = {
+            .date = date, .effort = effort, .developer = developer, .msgs = msgs, .n_msgs = n_msgs};
         st = harmony_render(b->tok, &b->h, &c, 1, &ids, &n_ids, &err);
     } else {
         int32_t *t = NULL;

@@ -5,7 +5,9 @@
  * is hidden, or dimmed on stderr with --show-reasoning. The KV cache is kept between turns: each
  * turn re-renders the conversation, keeps the longest common prefix with what the session holds
  * (earlier analysis is dropped per harmony, so the cache is truncated there) and feeds the rest.
- * GPT-2 and --raw: a plain continuation REPL.
+ * Tools (--tools): a call ends the generation at <|call|>; its result (the --tool-exec program's
+ * output, or what the user types) is added as a tool message and the model continues, until it
+ * answers. GPT-2 and --raw: a plain continuation REPL.
  *
  * Ctrl-C while generating stops that answer; Ctrl-C at the prompt or Ctrl-D exits. */
 #include <cJSON.h>
@@ -363,8 +365,8 @@ static int ask_yes(chat *ct, const char *q) {
     fflush(stderr);
     strbuf line = {0};
     int rl = read_line(&line);
-    int yes = rl > 0 && line.s && (!strcmp(line.s, "y") || !strcmp(line.s, "Y") ||
-                                    !strcmp(line.s, "yes"));
+    int yes = rl > 0 && line.s &&
+              (!strcmp(line.s, "y") || !strcmp(line.s, "Y") || !strcmp(line.s, "yes"));
     strbuf_free(&line);
     (void)ct;
     return rl <= 0 ? -1 : yes;
@@ -394,10 +396,10 @@ static int tool_result(chat *ct, const char *name, int known, const char *args, 
         *result = toolexec_result_text(&r);
         if (r.status != 0 || r.timed_out || r.truncated)
             fprintf(stderr, "[tool %s: %s]\n", name,
-                    r.timed_out   ? "stopped at its time limit"
-                    : r.truncated ? "output cut"
+                    r.timed_out    ? "stopped at its time limit"
+                    : r.truncated  ? "output cut"
                     : r.status < 0 ? "could not start"
-                                  : "failed");
+                                   : "failed");
         toolexec_result_free(&r);
         return *result ? 0 : -1;
     }
@@ -463,8 +465,8 @@ static int chat_turn_harmony(chat *ct, const char *text) {
         for (size_t i = 0; i < nc; i++) {
             const char *recipient;
             harmony_parser_call(ct->g.hp, i, &recipient, &args[i]);
-            const char *nm = toolcall_name(&ct->c.tools, recipient, names[i], sizeof names[i],
-                                           &known[i]);
+            const char *nm =
+                toolcall_name(&ct->c.tools, recipient, names[i], sizeof names[i], &known[i]);
             if (nm != names[i]) snprintf(names[i], sizeof names[i], "%s", nm);
             toolcall_id(ids_buf[i]);
             calls[i] = (harmony_tool_call){ids_buf[i], names[i], args[i]};
@@ -570,8 +572,7 @@ static int chat_command(chat *ct, const char *line) {
                         ? (ct->o->yes ? "calls run --tool-exec without asking"
                                       : "calls run --tool-exec after asking")
                         : "you type each call's result (or start with --tool-exec CMD)");
-    }
-    else
+    } else
         fprintf(stderr, "unknown command %.*s (try /help)\n", (int)cl, line);
 #undef IS
     return 0;

@@ -89,7 +89,7 @@ static void rb_flush(rbuf *b) {
 enum { SP_START, SP_END, SP_MESSAGE, SP_CHANNEL, SP_CALL, SP_RETURN };
 
 static void rb_special(rbuf *b, int which) {
-    static const char *names[] = {"<|start|>", "<|end|>",  "<|message|>",
+    static const char *names[] = {"<|start|>",   "<|end|>",  "<|message|>",
                                   "<|channel|>", "<|call|>", "<|return|>"};
     if (b->want_text) jbuf_adds(&b->text, names[which]);
     if (!b->want_ids) return;
@@ -121,7 +121,8 @@ static int is_role(const harmony_msg *m, const char *role) {
 }
 
 static int has_channel_tags(const char *s) {
-    return s && (strstr(s, "<|channel|>analysis<|message|>") || strstr(s, "<|channel|>final<|message|>"));
+    return s && (strstr(s, "<|channel|>analysis<|message|>") ||
+                 strstr(s, "<|channel|>final<|message|>"));
 }
 
 /* Arguments as the template writes them (tool_call.arguments|tojson of the parsed object). */
@@ -147,8 +148,7 @@ static const char *tool_name_for(const harmony_conv *c, size_t upto, const harmo
     for (size_t i = upto; i-- > 0;) {
         const harmony_msg *a = &c->msgs[i];
         for (size_t k = 0; k < a->n_calls; k++)
-            if (a->calls[k].id && !strcmp(a->calls[k].id, m->tool_call_id))
-                return a->calls[k].name;
+            if (a->calls[k].id && !strcmp(a->calls[k].id, m->tool_call_id)) return a->calls[k].name;
     }
     return latest;
 }
@@ -170,7 +170,8 @@ static void render_conv(rbuf *b, const harmony_conv *c, int add_generation_promp
     rb_str(b, c->effort ? c->effort : "medium");
     rb_str(b, "\n\n# Valid channels: analysis, commentary, final. Channel must be included for "
               "every message.");
-    if (c->tools) rb_str(b, "\nCalls to these tools must go to the commentary channel: 'functions'.");
+    if (c->tools)
+        rb_str(b, "\nCalls to these tools must go to the commentary channel: 'functions'.");
     rb_special(b, SP_END);
 
     /* developer message: --system, else a first system/developer message */
@@ -522,7 +523,8 @@ static void scan_recipient(harmony_parser *p, const char *text, size_t n) {
         size_t len = b - a;
         if (len == 0 || len > HDR_MAX) continue;
         if ((len == 9 && !memcmp(text + a, "assistant", 9)) ||
-            (len == 4 && !memcmp(text + a, "user", 4)) || (len == 3 && !memcmp(text + a, "all", 3))) {
+            (len == 4 && !memcmp(text + a, "user", 4)) ||
+            (len == 3 && !memcmp(text + a, "all", 3))) {
             p->recip[0] = 0;
             continue;
         }

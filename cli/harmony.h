@@ -10,7 +10,8 @@
  *       \nReasoning: {effort}\n\n# Valid channels: analysis, commentary, final. Channel must be
  *       included for every message.[\nCalls to these tools must go to the commentary channel:
  *       'functions'.]<|end|>
- *   [<|start|>developer<|message|>[# Instructions\n\n{instructions}\n\n][# Tools\n\n{tools}]<|end|>]
+ *   [<|start|>developer<|message|>[# Instructions\n\n{instructions}\n\n][#
+ * Tools\n\n{tools}]<|end|>]
  *   <|start|>user<|message|>{text}<|end|>
  *   [<|start|>assistant<|channel|>analysis<|message|>{thinking}<|end|>]   (before a call, until
  *                                                                         the turn's answer)
@@ -47,11 +48,11 @@ typedef struct harmony_tool_call {
 } harmony_tool_call;
 
 typedef struct harmony_msg {
-    const char *role;    /* "user" | "assistant" | "tool"; a first "system"/"developer" message
-                            gives the developer instructions, later ones are skipped (template) */
-    const char *channel; /* legacy, assistant only: "analysis"/"commentary" render as a message
-                            on that channel; NULL or "final" is an ordinary assistant message */
-    const char *content; /* NULL = absent */
+    const char *role;     /* "user" | "assistant" | "tool"; a first "system"/"developer" message
+                             gives the developer instructions, later ones are skipped (template) */
+    const char *channel;  /* legacy, assistant only: "analysis"/"commentary" render as a message
+                             on that channel; NULL or "final" is an ordinary assistant message */
+    const char *content;  /* NULL = absent */
     const char *thinking; /* assistant: its reasoning (NULL = absent) */
     const harmony_tool_call *calls; /* assistant: function calls */
     size_t n_calls;

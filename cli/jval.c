@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- buffer ----------------------------------------------------------------------------------- */
+/* ---- buffer -----------------------------------------------------------------------------------
+ */
 
 void jbuf_add(jbuf *b, const char *s, size_t n) {
     if (b->oom) return;
@@ -35,7 +36,8 @@ void jbuf_free(jbuf *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* ---- parser ----------------------------------------------------------------------------------- */
+/* ---- parser -----------------------------------------------------------------------------------
+ */
 
 typedef struct jp {
     const char *s, *end;
@@ -342,7 +344,8 @@ jval *jval_parse(const char *text, size_t len, char *why, size_t why_n) {
     return v;
 }
 
-/* ---- access ----------------------------------------------------------------------------------- */
+/* ---- access -----------------------------------------------------------------------------------
+ */
 
 const jval *jval_get(const jval *obj, const char *key) {
     if (!obj || obj->type != JV_OBJ) return NULL;

@@ -20,13 +20,13 @@ typedef enum jval_type { JV_NULL, JV_BOOL, JV_NUM, JV_STR, JV_ARR, JV_OBJ } jval
 typedef struct jval jval;
 struct jval {
     jval_type type;
-    int b;         /* JV_BOOL */
-    char *s;       /* JV_STR: decoded UTF-8 (NUL-terminated; may hold NULs, see len);
-                      JV_NUM: the number as written */
-    size_t len;    /* bytes in s */
-    jval **items;  /* JV_ARR / JV_OBJ values */
-    char **keys;   /* JV_OBJ keys (decoded, NUL-terminated) */
-    size_t n;      /* items */
+    int b;        /* JV_BOOL */
+    char *s;      /* JV_STR: decoded UTF-8 (NUL-terminated; may hold NULs, see len);
+                     JV_NUM: the number as written */
+    size_t len;   /* bytes in s */
+    jval **items; /* JV_ARR / JV_OBJ values */
+    char **keys;  /* JV_OBJ keys (decoded, NUL-terminated) */
+    size_t n;     /* items */
 };
 
 /* Parses exactly one JSON value (RFC 8259: strict; surrounding whitespace allowed; strings

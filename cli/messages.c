@@ -228,8 +228,8 @@ int messages_load(const char *path, msglist *l, tooldefs *tools, char **effort, 
         const jval *e = jval_get(root, "reasoning_effort");
         const jval *s = jval_get(root, "system");
         if (e && e->type != JV_NULL) {
-            if (!jval_str(e) || (strcmp(e->s, "low") && strcmp(e->s, "medium") &&
-                                 strcmp(e->s, "high"))) {
+            if (!jval_str(e) ||
+                (strcmp(e->s, "low") && strcmp(e->s, "medium") && strcmp(e->s, "high"))) {
                 cli_error("%s: reasoning_effort must be low, medium or high", path);
                 goto fail;
             }

@@ -6,8 +6,8 @@
 
 #include "cli/args.h"
 
-static char *g_script;   /* the file, read once */
-static size_t g_pos;     /* next line */
+static char *g_script; /* the file, read once */
+static size_t g_pos;   /* next line */
 static int g_loaded;
 
 int cli_scripted_next(const gptc_tokenizer *tok, int32_t **ids, size_t *n) {

@@ -33,8 +33,8 @@ static int fail(toolexec_result *r, const char *what) {
     return -1;
 }
 
-int toolexec_run(const char *cmd, const char *name, const char *args, double timeout_s,
-                 size_t cap, toolexec_result *r) {
+int toolexec_run(const char *cmd, const char *name, const char *args, double timeout_s, size_t cap,
+                 toolexec_result *r) {
     memset(r, 0, sizeof *r);
     int in[2], outp[2];
     if (pipe2(in, O_CLOEXEC)) return fail(r, "pipe");
@@ -156,7 +156,7 @@ char *toolexec_result_text(const toolexec_result *r) {
     char *t = malloc(n);
     if (!t) return NULL;
     int k = snprintf(t, n, "%s", r->out ? r->out : "");
-    if (r->status == -1) return t; /* could not start: the reason is the text */
+    if (r->status == -1) return t;                /* could not start: the reason is the text */
     while (k > 0 && t[k - 1] == '\n') t[--k] = 0; /* like $(...) in the shell */
     if (r->timed_out)
         snprintf(t + k, n - (size_t)k, "%s[the tool was stopped after its time limit]",

@@ -21,8 +21,8 @@ typedef struct toolexec_result {
 
 /* Runs cmd for one call. Returns 0 when the program ran (whatever its exit status), -1 when it
  * could not be started (r->out then holds the reason). */
-int toolexec_run(const char *cmd, const char *name, const char *args, double timeout_s,
-                 size_t cap, toolexec_result *r);
+int toolexec_run(const char *cmd, const char *name, const char *args, double timeout_s, size_t cap,
+                 toolexec_result *r);
 /* The text given back to the model: stdout without its trailing newlines (as $(...) in the
  * shell), plus a bracketed note when the program failed, timed out or was cut (malloc'd). */
 char *toolexec_result_text(const toolexec_result *r);

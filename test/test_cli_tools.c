@@ -118,12 +118,12 @@ END_TEST
 /* --messages in a one-shot run: the prompt is exactly gptc render's. */
 START_TEST(test_oneshot_messages) {
     const char *msgs = tmpfile_with(
-        "msgs.json", "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": "
-                     "\"assistant\", \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", "
-                     "\"function\": {\"name\": \"get_weather\", \"arguments\": "
-                     "\"{\\\"location\\\": \\\"Oslo\\\"}\"}}]}, {\"role\": \"tool\", "
-                     "\"tool_call_id\": \"c1\", \"content\": \"rain\"}], \"tools\": " WEATHER_TOOLS
-                     "}");
+        "msgs.json",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": "
+        "\"assistant\", \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", "
+        "\"function\": {\"name\": \"get_weather\", \"arguments\": "
+        "\"{\\\"location\\\": \\\"Oslo\\\"}\"}}]}, {\"role\": \"tool\", "
+        "\"tool_call_id\": \"c1\", \"content\": \"rain\"}], \"tools\": " WEATHER_TOOLS "}");
     tu_proc p, q;
     run(&p, NULL, NULL, "-m %s --messages %s -n 2 --json -s 1 < /dev/null", oss, msgs);
     ck_assert_msg(p.status == 0, "%s", p.err);
@@ -154,7 +154,7 @@ static cJSON *saved_messages(const char *path, cJSON **root) {
 
 #define CALC_SCRIPT                                                                                \
     "<|channel|>analysis<|message|>Use calc.<|end|><|start|>assistant<|channel|>commentary "       \
-    "to=functions.calc <|constrain|>json<|message|>{\"expr\":\"(17 + 4) * 3\"}<|call|>\n"           \
+    "to=functions.calc <|constrain|>json<|message|>{\"expr\":\"(17 + 4) * 3\"}<|call|>\n"          \
     "<|channel|>final<|message|>It is 63.<|return|>\n"
 
 /* The chat runs the tool, feeds its output back and the model answers. */
@@ -164,12 +164,12 @@ START_TEST(test_chat_tool_exec) {
     snprintf(save, sizeof save, "%s/tools-conv.json", tu_tmpdir());
     snprintf(in, sizeof in, "What is (17+4)*3?\n/tools\n/save %s\n", save);
     tu_proc p;
-    run(&p, script, in, "chat -m %s -s 1 --tools %s --tool-exec docs/tools/demo-tool.py --yes",
-        oss, TOOLS);
+    run(&p, script, in, "chat -m %s -s 1 --tools %s --tool-exec docs/tools/demo-tool.py --yes", oss,
+        TOOLS);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_str_eq(p.out, "It is 63.\n");
     ck_assert_ptr_nonnull(strstr(p.err, "[tool call] calc {\"expr\":\"(17 + 4) * 3\"}"));
-    ck_assert_ptr_nonnull(strstr(p.err, "calc "));               /* /tools */
+    ck_assert_ptr_nonnull(strstr(p.err, "calc "));                  /* /tools */
     ck_assert_ptr_nonnull(strstr(p.err, "The current local date")); /* /tools: now */
     tu_proc_free(&p);
     cJSON *root;
@@ -179,8 +179,8 @@ START_TEST(test_chat_tool_exec) {
     ck_assert_str_eq(cJSON_GetObjectItem(call, "role")->valuestring, "assistant");
     ck_assert_str_eq(cJSON_GetObjectItem(call, "thinking")->valuestring, "Use calc.");
     cJSON *tc = cJSON_GetArrayItem(cJSON_GetObjectItem(call, "tool_calls"), 0);
-    ck_assert_str_eq(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(tc, "function"), "name")->valuestring, "calc");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(tc, "function"), "name")->valuestring,
+                     "calc");
     cJSON *res = cJSON_GetArrayItem(m, 2);
     ck_assert_str_eq(cJSON_GetObjectItem(res, "role")->valuestring, "tool");
     ck_assert_str_eq(cJSON_GetObjectItem(res, "content")->valuestring, "63");
@@ -269,8 +269,8 @@ START_TEST(test_chat_typed_and_declined) {
     ck_assert_str_eq(p.out, "Sorry.\n");
     tu_proc_free(&p);
     m = saved_messages(save, &root);
-    ck_assert_ptr_nonnull(
-        strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "content")->valuestring, "no such tool"));
+    ck_assert_ptr_nonnull(strstr(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "content")->valuestring, "no such tool"));
     cJSON_Delete(root);
 }
 END_TEST
@@ -278,9 +278,9 @@ END_TEST
 /* The runner: stdin, GPTC_TOOL_NAME, status, time limit, output cap. */
 START_TEST(test_toolexec) {
     toolexec_result r;
-    ck_assert_int_eq(toolexec_run("cat; printf ' %s' \"$GPTC_TOOL_NAME\"", "calc", "{\"a\": 1}",
-                                  10, 1000, &r),
-                     0);
+    ck_assert_int_eq(
+        toolexec_run("cat; printf ' %s' \"$GPTC_TOOL_NAME\"", "calc", "{\"a\": 1}", 10, 1000, &r),
+        0);
     ck_assert_str_eq(r.out, "{\"a\": 1} calc");
     ck_assert_int_eq(r.status, 0);
     toolexec_result_free(&r);

@@ -377,7 +377,8 @@ static void run_calls(const item *it, size_t n, calls *out) {
         size_t k = 0;
         ck_assert_int_eq(gptc_tokenize(tok, it[i].text, strlen(it[i].text), 0, &ids, &k, &err),
                          GPTC_OK);
-        for (size_t j = 0; j < k; j++) ck_assert_int_eq(harmony_parser_push(p, ids[j], &err), GPTC_OK);
+        for (size_t j = 0; j < k; j++)
+            ck_assert_int_eq(harmony_parser_push(p, ids[j], &err), GPTC_OK);
         gptc_free(ids);
     }
     harmony_parser_flush(p);
@@ -402,9 +403,20 @@ START_TEST(test_parser_calls) {
     setup();
     calls k;
     /* documented: <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>..<|call|> */
-    item a[] = {{CHANNEL, 0}, {0, "analysis"}, {MESSAGE, 0}, {0, "Need weather."}, {END, 0},
-                {START, 0},   {0, "assistant"}, {CHANNEL, 0}, {0, "commentary to=functions.get_weather "},
-                {CONSTRAIN, 0}, {0, "json"}, {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    item a[] = {{CHANNEL, 0},
+                {0, "analysis"},
+                {MESSAGE, 0},
+                {0, "Need weather."},
+                {END, 0},
+                {START, 0},
+                {0, "assistant"},
+                {CHANNEL, 0},
+                {0, "commentary to=functions.get_weather "},
+                {CONSTRAIN, 0},
+                {0, "json"},
+                {MESSAGE, 0},
+                {0, ARGS},
+                {CALL, 0}};
     CALLS(a, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weather");
@@ -413,47 +425,62 @@ START_TEST(test_parser_calls) {
     ck_assert_int_eq(k.malformed, 0);
 
     /* the recipient before <|channel|> (the chat template's own layout) */
-    item b[] = {{0, " to=functions.get_weather"}, {CHANNEL, 0}, {0, "commentary json"},
-                {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    item b[] = {{0, " to=functions.get_weather"},
+                {CHANNEL, 0},
+                {0, "commentary json"},
+                {MESSAGE, 0},
+                {0, ARGS},
+                {CALL, 0}};
     CALLS(b, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weather");
     ck_assert_str_eq(k.args[0], ARGS);
 
     /* <|constrain|> left out */
-    item c[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather json"}, {MESSAGE, 0},
-                {0, ARGS}, {CALL, 0}};
+    item c[] = {{CHANNEL, 0},
+                {0, "commentary to=functions.get_weather json"},
+                {MESSAGE, 0},
+                {0, ARGS},
+                {CALL, 0}};
     CALLS(c, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weather");
 
     /* <|constrain|> glued to the name */
-    item d[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather"}, {CONSTRAIN, 0},
-                {0, "json"}, {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    item d[] = {{CHANNEL, 0},   {0, "commentary to=functions.get_weather"},
+                {CONSTRAIN, 0}, {0, "json"},
+                {MESSAGE, 0},   {0, ARGS},
+                {CALL, 0}};
     CALLS(d, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weather");
 
     /* "json" glued to the name: the recipient as written, resolved against the tools below */
-    item e[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weatherjson"}, {MESSAGE, 0},
-                {0, ARGS}, {CALL, 0}};
+    item e[] = {{CHANNEL, 0},
+                {0, "commentary to=functions.get_weatherjson"},
+                {MESSAGE, 0},
+                {0, ARGS},
+                {CALL, 0}};
     CALLS(e, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weatherjson");
 
     /* a second <|channel|> in the header: the name stops at the special token (never
      * "functions.get_weather<|channel|>analysis") */
-    item f[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather"}, {CHANNEL, 0},
-                {0, "analysis"}, {MESSAGE, 0}, {0, ARGS}, {CALL, 0}};
+    item f[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather"},
+                {CHANNEL, 0}, {0, "analysis"},
+                {MESSAGE, 0}, {0, ARGS},
+                {CALL, 0}};
     CALLS(f, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weather");
     ck_assert_str_eq(k.args[0], ARGS);
 
     /* "to=assistant" is no call: an ordinary analysis message */
-    item g[] = {{0, " to=assistant"}, {CHANNEL, 0}, {0, "analysis"}, {MESSAGE, 0}, {0, "hmm"},
-                {END, 0}, {START, 0}, {0, "assistant"}, {CHANNEL, 0}, {0, "final"}, {MESSAGE, 0},
-                {0, "Done."}, {RETURN, 0}};
+    item g[] = {{0, " to=assistant"}, {CHANNEL, 0}, {0, "analysis"}, {MESSAGE, 0},
+                {0, "hmm"},           {END, 0},     {START, 0},      {0, "assistant"},
+                {CHANNEL, 0},         {0, "final"}, {MESSAGE, 0},    {0, "Done."},
+                {RETURN, 0}};
     CALLS(g, &k);
     ck_assert_uint_eq(k.n, 0);
     ck_assert_str_eq(k.c.text[HARMONY_ANALYSIS], "hmm");
@@ -468,8 +495,9 @@ START_TEST(test_parser_calls) {
     ck_assert_int_ge(k.malformed, 1);
 
     /* a call cut off by the end of generation (-n): still reported */
-    item i2[] = {{CHANNEL, 0}, {0, "commentary to=functions.get_weather "}, {CONSTRAIN, 0},
-                 {0, "json"}, {MESSAGE, 0}, {0, "{\"loc"}};
+    item i2[] = {{CHANNEL, 0},   {0, "commentary to=functions.get_weather "},
+                 {CONSTRAIN, 0}, {0, "json"},
+                 {MESSAGE, 0},   {0, "{\"loc"}};
     CALLS(i2, &k);
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.args[0], "{\"loc");
@@ -481,9 +509,18 @@ START_TEST(test_parser_calls) {
     ck_assert_str_eq(k.c.text[HARMONY_COMMENTARY], "text");
 
     /* two calls in a row (as with --ignore-eos) */
-    item m[] = {{CHANNEL, 0}, {0, "commentary to=functions.a"}, {MESSAGE, 0}, {0, "{}"},
-                {CALL, 0}, {START, 0}, {0, "assistant to=functions.b"}, {CHANNEL, 0},
-                {0, "commentary"}, {MESSAGE, 0}, {0, "{\"x\": 1}"}, {CALL, 0}};
+    item m[] = {{CHANNEL, 0},
+                {0, "commentary to=functions.a"},
+                {MESSAGE, 0},
+                {0, "{}"},
+                {CALL, 0},
+                {START, 0},
+                {0, "assistant to=functions.b"},
+                {CHANNEL, 0},
+                {0, "commentary"},
+                {MESSAGE, 0},
+                {0, "{\"x\": 1}"},
+                {CALL, 0}};
     CALLS(m, &k);
     ck_assert_uint_eq(k.n, 2);
     ck_assert_str_eq(k.recipient[0], "functions.a");

@@ -53,8 +53,9 @@ static void report_diff(const char *name, const char *got, const char *want) {
     size_t i = 0;
     while (got[i] && got[i] == want[i]) i++;
     size_t from = i > 60 ? i - 60 : 0;
-    ck_abort_msg("%s: differs from the template at byte %zu:\n  gptc:     %.120s\n  template: %.120s",
-                 name, i, got + from, want + from);
+    ck_abort_msg(
+        "%s: differs from the template at byte %zu:\n  gptc:     %.120s\n  template: %.120s", name,
+        i, got + from, want + from);
 }
 
 START_TEST(test_corpus) {
@@ -107,13 +108,13 @@ START_TEST(test_corpus) {
             /* token for token: the reference text tokenized with special tokens recognised */
             int32_t *ref = NULL;
             size_t nref = 0;
-            ck_assert_int_eq(gptc_tokenize(tok, want, wlen, GPTC_TOKENIZE_SPECIAL, &ref, &nref, &err),
-                             GPTC_OK);
+            ck_assert_int_eq(
+                gptc_tokenize(tok, want, wlen, GPTC_TOKENIZE_SPECIAL, &ref, &nref, &err), GPTC_OK);
             if (tokens) {
                 size_t k = 0;
                 while (k < n && k < nref && ids[k] == ref[k]) k++;
-                ck_assert_msg(k == n && n == nref, "%s: token %zu differs (%zu vs %zu tokens)", name,
-                              k, n, nref);
+                ck_assert_msg(k == n && n == nref, "%s: token %zu differs (%zu vs %zu tokens)",
+                              name, k, n, nref);
                 n_tokens++;
             } else {
                 /* special-token strings inside a message stay text in gptc (never control
@@ -148,12 +149,13 @@ END_TEST
 /* gptc render as a process: the same text, --ids equal to gptc tokenize of that text. */
 START_TEST(test_render_cli) {
     setup_once();
-    const char *req = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
-                      "{\"role\": \"user\", \"content\": \"Weather in Tokyo?\"}, {\"role\": "
-                      "\"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"c1\", \"type\": "
-                      "\"function\", \"function\": {\"name\": \"get_weather\", \"arguments\": "
-                      "\"{\\\"location\\\":\\\"Tokyo\\\"}\"}}]}, {\"role\": \"tool\", "
-                      "\"tool_call_id\": \"c1\", \"content\": \"sunny\"}]}";
+    const char *req =
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+        "{\"role\": \"user\", \"content\": \"Weather in Tokyo?\"}, {\"role\": "
+        "\"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"c1\", \"type\": "
+        "\"function\", \"function\": {\"name\": \"get_weather\", \"arguments\": "
+        "\"{\\\"location\\\":\\\"Tokyo\\\"}\"}}]}, {\"role\": \"tool\", "
+        "\"tool_call_id\": \"c1\", \"content\": \"sunny\"}]}";
     const char *tools = "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
                         "\"description\": \"Weather.\", \"parameters\": {\"type\": \"object\", "
                         "\"properties\": {\"location\": {\"type\": \"string\"}}, \"required\": "
