@@ -446,6 +446,10 @@ int harmony_parser_in_call(const harmony_parser *p) {
     return p->in_call;
 }
 
+const char *harmony_parser_recipient(const harmony_parser *p) {
+    return p->in_call ? p->recip : NULL;
+}
+
 size_t harmony_parser_n_calls(const harmony_parser *p) {
     return p->n_calls;
 }

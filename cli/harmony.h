@@ -119,8 +119,12 @@ int harmony_parser_done(const harmony_parser *p);
  * arguments, complete at <|call|>, <|end|>, <|return|>, a new <|start|> or the flush. A
  * recipient of "assistant", "user" or "all" is no call. The recipient is kept as written
  * (tooldefs_resolve maps it to a declared tool). */
-/* 1 while the current message's content is a call's arguments. */
+/* 1 while the current message's content is a call's arguments, and that call's recipient
+ * (NULL otherwise). This is where constrained decoding plugs in: from the <|message|> that makes
+ * in_call 1 until the call ends, sample under the JSON Schema of the declared tool
+ * (tooldefs_resolve of the recipient, its "parameters"). */
 int harmony_parser_in_call(const harmony_parser *p);
+const char *harmony_parser_recipient(const harmony_parser *p);
 /* Calls completed since the last reset; the i-th one's recipient and arguments (valid until
  * the next reset). */
 size_t harmony_parser_n_calls(const harmony_parser *p);

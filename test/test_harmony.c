@@ -359,6 +359,7 @@ typedef struct calls {
     char args[4][512];
     collected c;
     int malformed;
+    char seen[256]; /* harmony_parser_recipient() while the first call's arguments came */
 } calls;
 
 /* Runs a stream like run_stream and keeps the parser's calls. */
@@ -377,8 +378,12 @@ static void run_calls(const item *it, size_t n, calls *out) {
         size_t k = 0;
         ck_assert_int_eq(gptc_tokenize(tok, it[i].text, strlen(it[i].text), 0, &ids, &k, &err),
                          GPTC_OK);
-        for (size_t j = 0; j < k; j++)
+        for (size_t j = 0; j < k; j++) {
             ck_assert_int_eq(harmony_parser_push(p, ids[j], &err), GPTC_OK);
+            if (harmony_parser_in_call(p) && !out->seen[0])
+                snprintf(out->seen, sizeof out->seen, "%s", harmony_parser_recipient(p));
+            ck_assert(!harmony_parser_in_call(p) == !harmony_parser_recipient(p));
+        }
         gptc_free(ids);
     }
     harmony_parser_flush(p);
@@ -421,6 +426,7 @@ START_TEST(test_parser_calls) {
     ck_assert_uint_eq(k.n, 1);
     ck_assert_str_eq(k.recipient[0], "functions.get_weather");
     ck_assert_str_eq(k.args[0], ARGS);
+    ck_assert_str_eq(k.seen, "functions.get_weather"); /* known while the arguments come */
     ck_assert_str_eq(k.c.text[HARMONY_ANALYSIS], "Need weather.");
     ck_assert_int_eq(k.malformed, 0);
 
