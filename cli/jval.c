@@ -2,6 +2,7 @@
 #include "cli/jval.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,43 @@ static int push_item(jval *v, jval *item, char *key) {
     return 0;
 }
 
+/* Python's dict semantics for repeated keys: the last value, at the first key's place.
+ * A hash table over the keys keeps this linear. -1 when out of memory. */
+static int dedup_keys(jval *v) {
+    if (v->n < 2) return 0;
+    size_t cap = 4;
+    while (cap < v->n * 2) cap *= 2;
+    size_t *slot = malloc(cap * sizeof *slot); /* index + 1, 0 = empty */
+    if (!slot) return -1;
+    memset(slot, 0, cap * sizeof *slot);
+    size_t out = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        uint64_t h = 1469598103934665603ull;
+        for (const unsigned char *k = (const unsigned char *)v->keys[i]; *k; k++)
+            h = (h ^ *k) * 1099511628211ull;
+        size_t at = (size_t)h & (cap - 1);
+        for (;;) {
+            if (!slot[at]) {
+                v->keys[out] = v->keys[i];
+                v->items[out] = v->items[i];
+                slot[at] = ++out;
+                break;
+            }
+            size_t j = slot[at] - 1;
+            if (!strcmp(v->keys[j], v->keys[i])) { /* repeated: new value, first place */
+                jval_free(v->items[j]);
+                v->items[j] = v->items[i];
+                free(v->keys[i]);
+                break;
+            }
+            at = (at + 1) & (cap - 1);
+        }
+    }
+    v->n = out;
+    free(slot);
+    return 0;
+}
+
 static jval *parse_container(jp *p, int obj) {
     if (++p->depth > JP_MAX_DEPTH) return p->why = "nested too deep", NULL;
     jval *v = jv_new(obj ? JV_OBJ : JV_ARR);
@@ -253,6 +291,10 @@ static jval *parse_container(jp *p, int obj) {
         if (p->s < p->end && *p->s == (obj ? '}' : ']')) {
             p->s++;
             p->depth--;
+            if (obj && dedup_keys(v)) {
+                p->why = "out of memory";
+                goto fail;
+            }
             return v;
         }
         p->why = obj ? "expected ',' or '}'" : "expected ',' or ']'";

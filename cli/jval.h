@@ -4,11 +4,13 @@
  * transformers gives chat templates. gpt-oss's template writes tool-call arguments, tool
  * results and schema defaults with it, so gptc must produce the same bytes.
  *
- * Python's rules, followed here: separators ", " and ": "; strings escape " \ \n \r \t \b \f
- * and other control characters as \u00XX, everything else (non-ASCII too) as is; integers
- * (no '.', 'e' or 'E' in the source) keep their digits (-0 becomes 0); other numbers are
- * doubles written as repr(float): the shortest digits that read back to the same double,
- * exponent form (1e+16, 1.5e-05) below 1e-4 or from 1e16 on, else with at least one decimal
+ * Parsing follows Python's json.loads where JSON leaves a choice: a repeated object key keeps
+ * the last value at the first key's place. Python's rules for writing, followed here: separators ",
+ * " and ": "; strings escape " \ \n \r \t \b \f and other control characters as \u00XX, everything
+ * else (non-ASCII too) as is; integers (no '.', 'e' or 'E' in the source) keep their digits (-0
+ * becomes 0); other numbers are doubles written as repr(float): the shortest digits that read back
+ * to the same double, exponent form (1e+16, 1.5e-05) below 1e-4 or from 1e16 on, else with at least
+ * one decimal
  * ("100.0"); out-of-range numbers are Infinity / -Infinity. */
 #ifndef GPTC_CLI_JVAL_H
 #define GPTC_CLI_JVAL_H
