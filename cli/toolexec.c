@@ -64,6 +64,11 @@ int toolexec_run(const char *cmd, const char *name, const char *args, double tim
     setpgid(pid, pid);
     close(in[0]);
     close(outp[1]);
+    /* a program that exits without reading all its arguments: EPIPE, not SIGPIPE */
+    struct sigaction ign, old_pipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old_pipe);
     fcntl(in[1], F_SETFL, O_NONBLOCK);
     size_t alen = strlen(args), sent = 0;
     int in_fd = in[1];
@@ -126,6 +131,7 @@ int toolexec_run(const char *cmd, const char *name, const char *args, double tim
     }
     if (in_fd >= 0) close(in_fd);
     close(outp[0]);
+    sigaction(SIGPIPE, &old_pipe, NULL);
     if (r->timed_out || r->truncated) kill(-pid, SIGKILL);
     int ws = 0;
     for (;;) { /* stdout closed: the program still gets the rest of its time to exit */
