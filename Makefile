@@ -59,7 +59,7 @@ setup:
 
 CFLAGS  ?=
 CFLAGS  := $(CFLAGS_BASE) $(CONFIG_CFLAGS) $(SAN) $(CFLAGS)
-LDLIBS  := $(or $(CONFIG_LIBS),-lcjson -lutf8proc) -lm -lpthread
+LDLIBS  := $(or $(CONFIG_LIBS),-lcjson -lutf8proc -lcurl) -lm -lpthread
 CHECK_CFLAGS := $(CONFIG_CHECK_CFLAGS)
 CHECK_LIBS   := $(or $(CONFIG_CHECK_LIBS),-lcheck -lsubunit -lrt -lm)
 ifdef WITH_CUDA

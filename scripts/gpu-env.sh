@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # gpu-env.sh — source this on the GPU machine (nothing can be installed there) before `make`:
 #   . scripts/gpu-env.sh
-# When cJSON / utf8proc / Check headers are missing, unpacks the .debs carried in .dev/debs
-# (fetched here with `apt-get download libutf8proc-dev libutf8proc2 libcjson-dev libcjson1 check
-# libsubunit-dev libsubunit0`; pass `carry: [".dev/debs"]` to the run tool) into a private prefix
-# and points CFLAGS / LDFLAGS / LD_LIBRARY_PATH at it. Also sets SETUP=0 (no apt on that machine).
+# When cJSON / utf8proc / Check / libcurl headers are missing, unpacks the .debs carried in
+# .dev/debs (fetched here with `apt-get download libutf8proc-dev libutf8proc2 libcjson-dev libcjson1
+# check libsubunit-dev libsubunit0 libcurl4-openssl-dev libcurl4`; pass `carry: [".dev/debs"]` to
+# the run tool) into a private prefix and points CFLAGS / LDFLAGS / LD_LIBRARY_PATH at it. Also
+# sets SETUP=0 (no apt on that machine).
 GPTC_PREFIX=${GPTC_PREFIX:-/tmp/gptc-prefix}
 export SETUP=0
 export GPTC_CONFIG_FALLBACK=1
 if [ ! -e /usr/include/cjson/cJSON.h ] || [ ! -e /usr/include/utf8proc.h ] ||
-    [ ! -e /usr/include/check.h ]; then
+    [ ! -e /usr/include/check.h ] || [ ! -e /usr/include/x86_64-linux-gnu/curl/curl.h ]; then
     debdir=${GPTC_DEBS:-.dev/debs}
     if ls "$debdir"/*.deb >/dev/null 2>&1; then
         mkdir -p "$GPTC_PREFIX"
         for f in "$debdir"/*.deb; do dpkg -x "$f" "$GPTC_PREFIX"; done
         inc=$GPTC_PREFIX/usr/include
         lib=$GPTC_PREFIX/usr/lib/x86_64-linux-gnu
-        export CFLAGS="${CFLAGS:-} -I$inc -I$inc/cjson"
+        export CFLAGS="${CFLAGS:-} -I$inc -I$inc/cjson -I$inc/x86_64-linux-gnu"
         export LDFLAGS="${LDFLAGS:-} -L$lib"
         export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
         # the prefix's .pc files say prefix=/usr: hide them so the Makefile's fallbacks apply
