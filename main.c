@@ -17,6 +17,9 @@ static void usage(FILE *f) {
           "       gptc convert DIR [-o OUT.gguf] [--outtype T]        HF checkpoint -> GGUF\n"
           "       gptc tokenize (--tokenizer F.json | -m F.gguf)      text on stdin -> ids\n"
           "       gptc detokenize (--tokenizer F.json | -m F.gguf)    ids on stdin -> text\n"
+          "       gptc pull REPO[:QUANT]    download from the Hugging Face hub (gpt-oss-20b)\n"
+          "       gptc models | gptc rm REPO[:QUANT]   list / remove downloaded models\n"
+          "Every -m MODEL.gguf above also takes -hf REPO[:QUANT] (e.g. -hf gpt-oss-20b).\n"
           "Run 'gptc SUBCOMMAND --help' for the options of each.\n",
           f);
 }
@@ -30,7 +33,8 @@ int main(int argc, char **argv) {
         {"detokenize", cli_detokenize}, {"chat", cli_chat},
         {"batch", cli_batch},           {"bench", cli_bench},
         {"perplexity", cli_perplexity}, {"convert", cli_convert},
-        {"render", cli_render},
+        {"render", cli_render},         {"pull", cli_pull},
+        {"models", cli_models},         {"rm", cli_rm},
     };
     if (argc < 2) {
         usage(stderr);

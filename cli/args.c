@@ -175,6 +175,7 @@ static int parse_logit_bias(cli_opts *o, const char *flag, const char *v) {
 /* One table entry per shared option. */
 typedef enum {
     O_MODEL,
+    O_HF,
     O_TOKENIZER,
     O_BACKEND,
     O_DEVICE,
@@ -223,6 +224,7 @@ static const struct {
     int has_val;
 } opts_table[] = {
     {"-m", "--model", O_MODEL, CLI_G_MODEL, 1},
+    {"-hf", "--hf-repo", O_HF, CLI_G_MODEL, 1},
     {NULL, "--tokenizer", O_TOKENIZER, CLI_G_MODEL, 1},
     {NULL, "--backend", O_BACKEND, CLI_G_MODEL, 1},
     {NULL, "--device", O_DEVICE, CLI_G_MODEL, 1},
@@ -270,6 +272,9 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
     switch (id) {
     case O_MODEL:
         o->model = v;
+        return 0;
+    case O_HF:
+        o->hf_repo = v;
         return 0;
     case O_TOKENIZER:
         o->tokenizer = v;
@@ -474,6 +479,13 @@ int cli_parse(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra_fn 
         if (apply(o, opts_table[found].id, flag, v)) return EXIT_USAGE;
         i += used;
     }
+    if (o->hf_repo) { /* the model from the hub cache (downloaded when missing) */
+        if (o->model) {
+            cli_error("use either -m or -hf, not both");
+            return EXIT_USAGE;
+        }
+        return cli_hub_model(o->hf_repo, o->quiet, &o->model);
+    }
     return 0;
 }
 
@@ -483,7 +495,7 @@ int cli_parse_cmd(int argc, char **argv, unsigned groups, cli_opts *o, cli_extra
     if (r == -2) return EXIT_DONE;
     if (r) return r;
     if (!o->model) {
-        cli_error("no model given (use -m MODEL.gguf)");
+        cli_error("no model given (use -m MODEL.gguf or -hf REPO)");
         return EXIT_USAGE;
     }
     return CLI_CONTINUE;
@@ -638,7 +650,7 @@ static void load_progress(void *user, uint64_t done, uint64_t total) {
 int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
     *out = NULL;
     if (!o->model) {
-        cli_error("no model given (use -m MODEL.gguf)");
+        cli_error("no model given (use -m MODEL.gguf or -hf REPO)");
         return EXIT_USAGE;
     }
     gptc_model_params mp;

@@ -27,6 +27,7 @@ enum {
 typedef struct cli_opts {
     /* model */
     const char *model;
+    const char *hf_repo; /* -hf REPO[:QUANT-OR-FILE]: sets model from the hub cache (pull.c) */
     const char *tokenizer;
     gptc_backend backend;
     int device;
@@ -67,7 +68,7 @@ void cli_opts_init(cli_opts *o);
 /* Option groups a subcommand accepts. */
 enum {
     CLI_G_MODEL =
-        1 << 0, /* -m --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded */
+        1 << 0, /* -m -hf --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded */
     CLI_G_PROMPT = 1 << 1,  /* -p -f */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw --stop --logprobs -l */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning

@@ -41,5 +41,11 @@ int cli_bench(int argc, char **argv);      /* gptc bench -m MODEL -p 512 -n 128 
 int cli_perplexity(int argc, char **argv); /* gptc perplexity -m MODEL -f FILE */
 int cli_convert(int argc, char **argv);    /* gptc convert DIR [-o OUT.gguf] [--outtype T] */
 int cli_render(int argc, char **argv);     /* gptc render -m MODEL --messages FILE */
+int cli_pull(int argc, char **argv);       /* gptc pull REPO[:QUANT-OR-FILE] (pull.c) */
+int cli_models(int argc, char **argv);     /* gptc models: the cached hub models */
+int cli_rm(int argc, char **argv);         /* gptc rm REPO[:QUANT-OR-FILE] */
+/* -hf REPO[:QUANT-OR-FILE]: the model's path from the hub cache, downloaded first when missing.
+ * Returns 0 (path valid until exit) or an exit code after one error line. */
+int cli_hub_model(const char *spec, int quiet, const char **path);
 
 #endif

@@ -7,17 +7,19 @@
 #include "cli/cli.h"
 
 static const char USAGE[] =
-    "usage: gptc inspect FILE.gguf [--tensors] [--json]\n"
+    "usage: gptc inspect (FILE.gguf | -hf REPO[:QUANT]) [--tensors] [--json]\n"
     "Validates a GGUF file and describes it: version, alignment, metadata (long arrays\n"
     "summarised), tensor count, bytes per type, parameter count, architecture.\n"
+    "  -hf REPO    a model from the Hugging Face hub cache (downloaded when missing)\n"
     "  --tensors   also list every tensor: name, type, shape (ne order), offset, bytes\n"
     "  --json      print one JSON object instead (full metadata values; arrays longer than\n"
     "              64 items as {\"type\", \"length\"}; every tensor)\n"
     "  -h, --help  show this help\n"
-    "Exit status: 0 ok, 1 bad usage, 2 unreadable or malformed file.\n";
+    "Exit status: 0 ok, 1 bad usage, 2 unreadable or malformed file (with -hf also: not on\n"
+    "the hub or gated), 3 a download failed.\n";
 
 int cli_inspect(int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *hf = NULL;
     unsigned flags = 0;
     int no_more_flags = 0;
     for (int i = 1; i < argc; i++) {
@@ -28,6 +30,12 @@ int cli_inspect(int argc, char **argv) {
             } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
                 fputs(USAGE, stdout);
                 return EXIT_DONE;
+            } else if (!strcmp(a, "-hf") || !strcmp(a, "--hf-repo")) {
+                if (i + 1 >= argc) {
+                    cli_error("inspect: %s needs a value (REPO[:QUANT])", a);
+                    return EXIT_USAGE;
+                }
+                hf = argv[++i];
             } else if (!strcmp(a, "--tensors")) {
                 flags |= GPTC_INSPECT_TENSORS;
             } else if (!strcmp(a, "--json")) {
@@ -42,6 +50,14 @@ int cli_inspect(int argc, char **argv) {
         } else {
             path = a;
         }
+    }
+    if (hf && path) {
+        cli_error("inspect: use either FILE.gguf or -hf, not both");
+        return EXIT_USAGE;
+    }
+    if (hf) {
+        int r = cli_hub_model(hf, 0, &path);
+        if (r) return r;
     }
     if (!path) {
         cli_error("inspect: no file given (usage: gptc inspect FILE.gguf [--tensors] [--json])");
