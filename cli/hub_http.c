@@ -36,6 +36,9 @@ typedef struct req {
     int has_linked_size, has_content_length;
     int body_started;
     int write_errno; /* download: a write to fd failed */
+    int stalled;     /* no byte for e->timeout_s */
+    double stall_ms, last_data_ms;
+    curl_off_t last_dn;
     int range_bad;   /* download: the 206 did not start where asked */
 } req;
 
@@ -202,11 +205,19 @@ static void draw(hub_progress *pg, uint64_t have) {
 }
 
 static int on_progress(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
-    (void)dt, (void)dn, (void)ut, (void)un;
+    (void)dt, (void)ut, (void)un;
     req *r = user;
     if (hub_interrupted) return 1;
+    double t = now_ms();
+    if (dn != r->last_dn) {
+        r->last_dn = dn;
+        r->last_data_ms = t;
+    } else if (t - r->last_data_ms > r->stall_ms) { /* curl's own low-speed check averages over
+                                                      seconds; this one is exact */
+        r->stalled = 1;
+        return 1;
+    }
     if (r->pg && r->pg->bar && r->have) {
-        double t = now_ms();
         if (t - r->pg->last >= 200) {
             r->pg->last = t;
             draw(r->pg, *r->have);
@@ -285,8 +296,6 @@ static CURLcode perform(const hub_env *e, const char *url, req *r, char *cerr) {
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, t);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, t);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
@@ -298,7 +307,15 @@ static CURLcode perform(const hub_env *e, const char *url, req *r, char *cerr) {
     if (r->head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     r->status = 0;
     r->body_started = 0;
+    r->stalled = 0;
+    r->stall_ms = e->timeout_s * 1000;
+    r->last_data_ms = now_ms();
+    r->last_dn = 0;
     CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_ABORTED_BY_CALLBACK && r->stalled) {
+        rc = CURLE_OPERATION_TIMEDOUT;
+        snprintf(cerr, CURL_ERROR_SIZE, "no data for %.0f s", e->timeout_s);
+    }
     if (r->status == 0) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
@@ -433,10 +450,7 @@ int hub_http_download(const hub_env *e, const char *url, int fd, uint64_t *have,
             return HUB_DL_FAIL;
         }
         if (rc != CURLE_OK) {
-            if (rc == CURLE_OPERATION_TIMEDOUT)
-                snprintf(msg, msg_cap, "no data for %.0f s (%s)", e->timeout_s, cerr);
-            else
-                snprintf(msg, msg_cap, "%s", cerr);
+            snprintf(msg, msg_cap, "%s", cerr);
             return transient(rc) ? HUB_DL_RETRY : HUB_DL_FAIL;
         }
         if (r.status >= 300 && r.status < 400 && r.location[0] && hop < MAX_HOPS) {
