@@ -315,7 +315,9 @@ static int download(const hub_env *e, const hub_pull_opts *o, const char *repo,
     hub_progress pg = {base ? base + 1 : p->path, !o->quiet && isatty(2), m->size, 0, 0, 0};
     char msg[CURL_ERROR_SIZE + 128];
     int r = HUB_DL_FAIL;
-    for (int attempt = 0;; attempt++) {
+    if (m->has_size && m->size && have == m->size) /* all there: stopped before the check */
+        r = HUB_DL_OK;
+    for (int attempt = 0; r != HUB_DL_OK; attempt++) {
         r = hub_http_download(e, m->location, fd, &have, &sha, &pg, msg, sizeof msg);
         if (r != HUB_DL_RETRY || attempt >= e->retries) break;
         note(o, "%s: %s; resuming at %.0f%% (retry %d of %d)", p->path, msg,

@@ -561,6 +561,19 @@ START_TEST(test_resume_across_runs) {
     free(l);
     ck_assert_int_eq(count_requests("GET", "/storage/test-org/resume-GGUF/", 0, NULL), 1);
     ck_assert_int_eq(count_files(dir, "*.incomplete"), 0);
+    /* a whole file left as .incomplete (stopped before its check): checked, moved, no GET */
+    new_home(home, sizeof home);
+    cache_dir(dir, sizeof dir, home, "test-org", "resume-GGUF");
+    sfmt(part, sizeof part, "mkdir -p '%s/blobs' && cp '%s' '%s/blobs/%s.incomplete'", dir, orig,
+         dir, sha);
+    ck_assert_int_eq(system(part), 0);
+    run_gptc(&p, home, NULL, 60, "pull test-org/resume-GGUF");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    *strchr(p.out, '\n') = 0;
+    ck_assert(same_bytes(p.out, orig));
+    tu_proc_free(&p);
+    ck_assert_int_eq(count_requests("GET", "/storage/test-org/resume-GGUF/", 0, NULL), 1);
+    ck_assert_int_eq(count_files(dir, "*.incomplete"), 0);
 }
 END_TEST
 
