@@ -516,7 +516,7 @@ int hub_pull(const char *spec, const hub_pull_opts *o, char *out, size_t cap) {
     if (rc) return rc;
     hub_env e;
     hub_env_init(&e);
-    if (!o->network && hub_cache_find(&e, &s, out, cap) == 0) return 0;
+    if ((!o->network || e.offline) && hub_cache_find(&e, &s, out, cap) == 0) return 0;
     if (e.offline) {
         cli_error("%s%s%s is not in the cache (%s) and HF_HUB_OFFLINE is set: unset it to "
                   "download",

@@ -410,6 +410,12 @@ START_TEST(test_pull_layout_and_noop) {
     ck_assert_ptr_nonnull(strstr(p.err, "already in the cache"));
     tu_proc_free(&p);
     ck_assert_int_eq(count_requests("GET", "/storage/test-org/tiny-GGUF/", 0, NULL), gets);
+    /* offline, pull answers from the cache */
+    int heads = count_requests("HEAD", "/test-org/tiny-GGUF/", 0, NULL);
+    run_gptc(&p, home, "HF_HUB_OFFLINE=1", 60, "pull test-org/tiny-GGUF");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    tu_proc_free(&p);
+    ck_assert_int_eq(count_requests("HEAD", "/test-org/tiny-GGUF/", 0, NULL), heads);
     /* and -hf uses the cache without asking at all: the endpoint is a closed port */
     char env[200];
     sfmt(env, sizeof env, "HF_ENDPOINT=http://127.0.0.1:1");
