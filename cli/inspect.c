@@ -7,7 +7,8 @@
 #include "cli/cli.h"
 
 static const char USAGE[] =
-    "usage: gptc inspect (FILE.gguf | -hf REPO[:QUANT]) [--tensors] [--json]\n"
+    "usage: gptc inspect FILE.gguf [--tensors] [--json]\n"
+    "       gptc inspect -hf REPO[:QUANT] [--tensors] [--json]\n"
     "Validates a GGUF file and describes it: version, alignment, metadata (long arrays\n"
     "summarised), tensor count, bytes per type, parameter count, architecture.\n"
     "  -hf REPO    a model from the Hugging Face hub cache (downloaded when missing)\n"

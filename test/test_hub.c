@@ -280,6 +280,66 @@ START_TEST(test_sha256_matches_coreutils) {
 }
 END_TEST
 
+/* ---- the environment, as huggingface_hub reads it ------------------------------------------ */
+
+START_TEST(test_env) {
+    static const char *vars[] = {
+        "HF_HOME",  "HF_HUB_CACHE",  "HUGGINGFACE_HUB_CACHE",  "XDG_CACHE_HOME", "HF_ENDPOINT",
+        "HF_TOKEN", "HF_TOKEN_PATH", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HOME"};
+    char *saved[sizeof vars / sizeof *vars];
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        saved[i] = v ? strdup(v) : NULL;
+        unsetenv(vars[i]);
+    }
+    hub_env e;
+    setenv("HOME", "/home/u", 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.cache, "/home/u/.cache/huggingface/hub");
+    ck_assert_str_eq(e.endpoint, "https://huggingface.co");
+    ck_assert_str_eq(e.token, "");
+    ck_assert_int_eq(e.offline, 0);
+    setenv("XDG_CACHE_HOME", "/xdg", 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.cache, "/xdg/huggingface/hub");
+    setenv("HF_HOME", "/hf", 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.cache, "/hf/hub");
+    setenv("HF_HUB_CACHE", "/cache", 1);
+    setenv("HF_ENDPOINT", "http://mirror.example:8080//", 1);
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.cache, "/cache");
+    ck_assert_str_eq(e.endpoint, "http://mirror.example:8080");
+    ck_assert_int_eq(e.offline, 1);
+    /* the token: HF_TOKEN, else HF_TOKEN_PATH's file, else $HF_HOME/token (trimmed) */
+    char tok[700];
+    sfmt(tok, sizeof tok, "%s/tokfile", tu_tmpdir());
+    ck_assert_int_eq(tu_write_file(tok, "  hf_fromfile \n", 15), 0);
+    setenv("HF_TOKEN_PATH", tok, 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.token, "hf_fromfile");
+    setenv("HF_TOKEN", "hf_fromenv", 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.token, "hf_fromenv");
+    setenv("HF_TOKEN", "bad token", 1); /* would break the header: dropped */
+    hub_env_init(&e);
+    ck_assert_str_eq(e.token, "");
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        if (saved[i])
+            setenv(vars[i], saved[i], 1);
+        else
+            unsetenv(vars[i]);
+        free(saved[i]);
+    }
+    /* the repo folder name */
+    char dir[HUB_PATH_MAX];
+    sfmt(e.cache, sizeof e.cache, "/c");
+    hub_repo_dir(&e, "ggml-org/gpt-oss-20b-GGUF", dir, sizeof dir);
+    ck_assert_str_eq(dir, "/c/models--ggml-org--gpt-oss-20b-GGUF");
+}
+END_TEST
+
 /* ---- specs and file choice ------------------------------------------------------------------ */
 
 START_TEST(test_parse_spec) {
@@ -837,6 +897,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_sha256_vectors);
     tcase_add_test(tc, test_sha256_matches_coreutils);
+    tcase_add_test(tc, test_env);
     tcase_add_test(tc, test_parse_spec);
     tcase_add_test(tc, test_select);
     tcase_add_test(tc, test_pull_layout_and_noop);
