@@ -270,7 +270,12 @@ static int download(const hub_env *e, const hub_pull_opts *o, const char *repo,
         note(o, "%s: waiting for another download of this file to finish", p->path);
         while (flock(lfd, LOCK_EX)) {
             if (errno != EINTR || hub_interrupted) {
+                int err = errno;
                 close(lfd);
+                if (!hub_interrupted) {
+                    cli_error("cannot lock %s: %s", lock, strerror(err));
+                    return EXIT_RUNTIME;
+                }
                 cli_error("interrupted while waiting for %s", lock);
                 return EXIT_INTERRUPTED;
             }
