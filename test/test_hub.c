@@ -765,6 +765,41 @@ START_TEST(test_interrupted) {
 }
 END_TEST
 
+START_TEST(test_two_at_once) {
+    /* two pulls of one file at the same time: one downloads, the other waits for its lock and
+     * finds the blob; both succeed, the bytes come once */
+    char home[700], cmd[3000], orig[900];
+    new_home(home, sizeof home);
+    tu_proc p;
+    const char *env = "NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost";
+    sfmt(cmd, sizeof cmd,
+         "export HF_HOME='%s' HF_ENDPOINT='%s' %s; %s pull test-org/trickle-GGUF > %s/a 2>&1 & "
+         "sleep 0.5; %s pull test-org/trickle-GGUF > %s/b 2>&1; rb=$?; wait $!; "
+         "echo \"$? $rb\"",
+         home, endpoint, env, tu_gptc(), home, tu_gptc(), home);
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+    ck_assert_str_eq(p.out, "0 0\n");
+    tu_proc_free(&p);
+    ck_assert_int_eq(count_requests("GET", "/storage/test-org/trickle-GGUF/", 0, NULL), 1);
+    /* whichever came second waited for the first one's lock */
+    char out[900], *log[2];
+    for (int i = 0; i < 2; i++) {
+        sfmt(out, sizeof out, "%s/%c", home, "ab"[i]);
+        log[i] = tu_read_file(out, NULL);
+        ck_assert_ptr_nonnull(log[i]);
+    }
+    ck_assert_msg(strstr(log[0], "waiting for another download") ||
+                      strstr(log[1], "waiting for another download"),
+                  "%s\n%s", log[0], log[1]);
+    free(log[0]);
+    char *b = log[1];
+    *strrchr(b, '\n') = 0;
+    sfmt(orig, sizeof orig, "%s/test-org/trickle-GGUF/t.gguf", root);
+    ck_assert(same_bytes(strrchr(b, '\n') + 1, orig));
+    free(b);
+}
+END_TEST
+
 START_TEST(test_disk_space) {
     char home[700];
     new_home(home, sizeof home);
@@ -883,6 +918,8 @@ static void make_repos(void) {
     repo_file("test-org/huge-GGUF", "h.gguf", 1000, 9, NULL);
     repo_conf("test-org/huge-GGUF", "{\"huge\": {\"h.gguf\": 1152921504606846976}}");
     repo_file("test-org/placed-GGUF", "p.gguf", 4000, 20, NULL);
+    repo_file("test-org/trickle-GGUF", "t.gguf", 2000000, 22, NULL);
+    repo_conf("test-org/trickle-GGUF", "{\"trickle\": [\"t.gguf\"]}");
     repo_file("test-org/docs-only", "README.md", 100, 21, NULL);
 }
 
@@ -910,6 +947,7 @@ int main(void) {
     tcase_add_test(tc, test_not_found);
     tcase_add_test(tc, test_stalled_server);
     tcase_add_test(tc, test_interrupted);
+    tcase_add_test(tc, test_two_at_once);
     tcase_add_test(tc, test_disk_space);
     tcase_add_test(tc, test_found_in_hf_layout);
     tcase_add_test(tc, test_usage_errors);

@@ -17,6 +17,7 @@ Repos are folders ROOT/ORG/NAME/ holding the files; ROOT/ORG/NAME.json may say h
    "corrupt": ["FILE", ...], the advertised SHA-256 is not that of the bytes
    "stall": ["FILE", ...],   the bytes: 1 kB, then nothing for 30 s
    "no_range": ["FILE"],     Range ignored (200 with everything)
+   "trickle": ["FILE"],      the bytes in 64 kB pieces, 100 ms apart
    "huge": {"FILE": SIZE}}   a file advertised (listing and X-Linked-Size) with that size
 
 Every request is appended to ROOT/requests.log as one JSON object per line (method, path,
@@ -209,6 +210,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(30)
             self.close_connection = True
+            return
+        if rel in conf.get("trickle", []):
+            for i in range(0, len(body), 65536):
+                self.wfile.write(body[i:i + 65536])
+                self.wfile.flush()
+                time.sleep(0.1)
             return
         self.wfile.write(body)
 
