@@ -659,6 +659,16 @@ START_TEST(test_corruption_detected) {
     sfmt(snaps, sizeof snaps, "%s/snapshots", dir);
     ck_assert_int_eq(count_files(blobs, "?*"), 1); /* the empty folder only */
     ck_assert_int_eq(count_files(snaps, "*.gguf"), 0);
+    /* the size the hub names is checked as well */
+    run_gptc(&p, home, NULL, 60, "pull test-org/short-GGUF");
+    ck_assert_int_eq(p.status, 3);
+    ck_assert_ptr_nonnull(strstr(p.err, "got 5000 bytes, the hub says 5010"));
+    ck_assert_ptr_nonnull(strstr(p.err, "deleted"));
+    tu_proc_free(&p);
+    cache_dir(dir, sizeof dir, home, "test-org", "short-GGUF");
+    ck_assert_int_eq(count_files(dir, "*.incomplete"), 0);
+    sfmt(snaps, sizeof snaps, "%s/snapshots", dir);
+    ck_assert_int_eq(count_files(snaps, "*.gguf"), 0);
     /* nothing to use: -hf fails the same way, not with a half file */
     run_gptc(&p, home, NULL, 60, "-hf test-org/corrupt-GGUF -p hi -n 1");
     ck_assert_int_eq(p.status, 3);
@@ -918,6 +928,8 @@ static void make_repos(void) {
     repo_file("test-org/huge-GGUF", "h.gguf", 1000, 9, NULL);
     repo_conf("test-org/huge-GGUF", "{\"huge\": {\"h.gguf\": 1152921504606846976}}");
     repo_file("test-org/placed-GGUF", "p.gguf", 4000, 20, NULL);
+    repo_file("test-org/short-GGUF", "s.gguf", 5000, 23, NULL);
+    repo_conf("test-org/short-GGUF", "{\"huge\": {\"s.gguf\": 5010}}");
     repo_file("test-org/trickle-GGUF", "t.gguf", 2000000, 22, NULL);
     repo_conf("test-org/trickle-GGUF", "{\"trickle\": [\"t.gguf\"]}");
     repo_file("test-org/docs-only", "README.md", 100, 21, NULL);

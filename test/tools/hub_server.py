@@ -19,6 +19,7 @@ Repos are folders ROOT/ORG/NAME/ holding the files; ROOT/ORG/NAME.json may say h
    "no_range": ["FILE"],     Range ignored (200 with everything)
    "trickle": ["FILE"],      the bytes in 64 kB pieces, 100 ms apart
    "huge": {"FILE": SIZE}}   a file advertised (listing and X-Linked-Size) with that size
+                             (too large for the disk, or just not its size)
 
 Every request is appended to ROOT/requests.log as one JSON object per line (method, path,
 range, authorization, host). The port goes to --port-file once listening. The server stops by
