@@ -627,7 +627,24 @@ START_TEST(test_resume_across_runs) {
     free(l);
     ck_assert_int_eq(count_requests("GET", "/storage/test-org/resume-GGUF/", 0, NULL), 1);
     ck_assert_int_eq(count_files(dir, "*.incomplete"), 0);
+    /* a server that ignores Range sends it all again: the partial file starts over */
+    new_home(home, sizeof home);
+    sfmt(orig, sizeof orig, "%s/test-org/norange-GGUF/n.gguf", root);
+    coreutils_sha(orig, sha);
+    cache_dir(dir, sizeof dir, home, "test-org", "norange-GGUF");
+    sfmt(part, sizeof part, "%s/blobs", dir);
+    mkdir_p(part);
+    sfmt(part, sizeof part, "%s/blobs/%s.incomplete", dir, sha);
+    ck_assert_int_eq(tu_write_file(part, "not the first bytes", 19), 0);
+    run_gptc(&p, home, NULL, 60, "pull test-org/norange-GGUF");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    *strchr(p.out, '\n') = 0;
+    ck_assert(same_bytes(p.out, orig));
+    tu_proc_free(&p);
+    ck_assert_int_eq(count_requests("GET", "/storage/test-org/norange-GGUF/", 1, NULL), 1);
     /* a whole file left as .incomplete (stopped before its check): checked, moved, no GET */
+    sfmt(orig, sizeof orig, "%s/test-org/resume-GGUF/r.gguf", root);
+    coreutils_sha(orig, sha);
     new_home(home, sizeof home);
     cache_dir(dir, sizeof dir, home, "test-org", "resume-GGUF");
     sfmt(part, sizeof part, "mkdir -p '%s/blobs' && cp '%s' '%s/blobs/%s.incomplete'", dir, orig,
@@ -928,6 +945,8 @@ static void make_repos(void) {
     repo_file("test-org/huge-GGUF", "h.gguf", 1000, 9, NULL);
     repo_conf("test-org/huge-GGUF", "{\"huge\": {\"h.gguf\": 1152921504606846976}}");
     repo_file("test-org/placed-GGUF", "p.gguf", 4000, 20, NULL);
+    repo_file("test-org/norange-GGUF", "n.gguf", 30000, 24, NULL);
+    repo_conf("test-org/norange-GGUF", "{\"no_range\": [\"n.gguf\"]}");
     repo_file("test-org/short-GGUF", "s.gguf", 5000, 23, NULL);
     repo_conf("test-org/short-GGUF", "{\"huge\": {\"s.gguf\": 5010}}");
     repo_file("test-org/trickle-GGUF", "t.gguf", 2000000, 22, NULL);
