@@ -17,9 +17,10 @@ static void usage(FILE *f) {
           "       gptc convert DIR [-o OUT.gguf] [--outtype T]        HF checkpoint -> GGUF\n"
           "       gptc tokenize (--tokenizer F.json | -m F.gguf)      text on stdin -> ids\n"
           "       gptc detokenize (--tokenizer F.json | -m F.gguf)    ids on stdin -> text\n"
-          "       gptc pull REPO[:QUANT]    download from the Hugging Face hub (gpt-oss-20b)\n"
-          "       gptc models | gptc rm REPO[:QUANT]   list / remove downloaded models\n"
-          "Every -m MODEL.gguf above also takes -hf REPO[:QUANT] (e.g. -hf gpt-oss-20b).\n"
+          "       gptc pull REPO[:QUANT]                              download from the hub\n"
+          "       gptc models | gptc rm REPO[:QUANT]                  list / remove downloads\n"
+          "-hf REPO[:QUANT] (e.g. -hf gpt-oss-20b) replaces -m MODEL.gguf in generate, chat,\n"
+          "batch, bench, perplexity and inspect: the model comes from the Hugging Face hub.\n"
           "Run 'gptc SUBCOMMAND --help' for the options of each.\n",
           f);
 }
