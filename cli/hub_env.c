@@ -32,19 +32,27 @@ static int truthy(const char *v) {
                  !strcasecmp(v, "on"));
 }
 
+/* A path from the environment, "~/..." expanded as Python's expanduser does. */
+static void expand_user(char *out, size_t cap, const char *v) {
+    if (v[0] == '~' && (v[1] == '/' || v[1] == 0) && env("HOME"))
+        hub_path(out, cap, "%s%s", env("HOME"), v + 1);
+    else
+        hub_path(out, cap, "%s", v);
+}
+
 void hub_env_init(hub_env *e) {
     memset(e, 0, sizeof *e);
     char home[HUB_PATH_MAX];
     const char *hf_home = env("HF_HOME");
     if (hf_home)
-        snprintf(home, sizeof home, "%s", hf_home);
+        expand_user(home, sizeof home, hf_home);
     else if (env("XDG_CACHE_HOME"))
         snprintf(home, sizeof home, "%s/huggingface", env("XDG_CACHE_HOME"));
     else
         snprintf(home, sizeof home, "%s/.cache/huggingface", env("HOME") ? env("HOME") : "/tmp");
     const char *hub = env("HF_HUB_CACHE") ? env("HF_HUB_CACHE") : env("HUGGINGFACE_HUB_CACHE");
     if (hub)
-        snprintf(e->cache, sizeof e->cache, "%s", hub);
+        expand_user(e->cache, sizeof e->cache, hub);
     else
         hub_path(e->cache, sizeof e->cache, "%s/hub", home);
 

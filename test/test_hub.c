@@ -302,6 +302,9 @@ START_TEST(test_env) {
     setenv("XDG_CACHE_HOME", "/xdg", 1);
     hub_env_init(&e);
     ck_assert_str_eq(e.cache, "/xdg/huggingface/hub");
+    setenv("HF_HOME", "~/hf", 1);
+    hub_env_init(&e);
+    ck_assert_str_eq(e.cache, "/home/u/hf/hub");
     setenv("HF_HOME", "/hf", 1);
     hub_env_init(&e);
     ck_assert_str_eq(e.cache, "/hf/hub");
