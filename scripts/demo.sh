@@ -23,7 +23,7 @@ PROMPT=${PROMPT:-Who are you?}
 
 [ -x "$GPTC" ] || { echo "demo: $GPTC is missing; run 'make' first" >&2; exit 1; }
 # With a GPU and the network: the real gpt-oss-20b, if the user says yes (scripts/demo-hub.sh).
-scripts/demo-hub.sh "$GPTC" "Explain in one paragraph why the sky is blue." && exit 0
+scripts/demo-hub.sh "$GPTC" "$PROMPT" && exit 0
 backend=cpu
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   backend=auto
