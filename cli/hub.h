@@ -77,6 +77,11 @@ void hub_files_free(hub_file *f, size_t n);
 int hub_cache_find(const hub_env *e, const hub_spec *s, char *out, size_t cap);
 
 /* --- HTTP (libcurl) ------------------------------------------------------------------------- */
+/* Room for a transfer error message. */
+#define HUB_ERR_SIZE 512
+/* Starts libcurl: 0, or -1 after an error line (a build without libcurl: GPTC_NO_CURL). */
+int hub_http_init(void);
+void hub_http_cleanup(void);
 typedef struct hub_meta {
     long status;     /* final HTTP status of the HEAD */
     char commit[64]; /* X-Repo-Commit */

@@ -4,7 +4,6 @@
  * Redirects are followed here, not by curl, so that the Authorization header goes only to the
  * endpoint's own scheme, host and port: the hub sends large files to a storage host with a signed
  * URL, which must not receive the user's token. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +12,56 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/hub.h"
 
 volatile int hub_interrupted;
+
+#ifdef GPTC_NO_CURL
+/* Built without libcurl (scripts/configure.sh found no curl/curl.h, e.g. on a machine where
+ * nothing can be installed): models already in the cache work, downloads do not. */
+int hub_http_init(void) {
+    cli_error("this gptc was built without libcurl, so it cannot download: install "
+              "libcurl4-openssl-dev and rebuild (models already in the cache still work)");
+    return -1;
+}
+void hub_http_cleanup(void) {}
+int hub_http_get_text(const hub_env *e, const char *url, char **body, long *status,
+                      char *error_code, size_t ec_cap, char *msg, size_t msg_cap) {
+    (void)e, (void)url, (void)status, (void)error_code, (void)ec_cap;
+    *body = NULL;
+    snprintf(msg, msg_cap, "built without libcurl");
+    return -1;
+}
+int hub_http_head(const hub_env *e, const char *url, hub_meta *m, char *msg, size_t msg_cap) {
+    (void)e, (void)url, (void)m;
+    snprintf(msg, msg_cap, "built without libcurl");
+    return -1;
+}
+int hub_http_download(const hub_env *e, const char *url, int fd, uint64_t *have, sha256_ctx *sha,
+                      hub_progress *pg, char *msg, size_t msg_cap) {
+    (void)e, (void)url, (void)fd, (void)have, (void)sha, (void)pg;
+    snprintf(msg, msg_cap, "built without libcurl");
+    return HUB_DL_FAIL;
+}
+#else
+#include <curl/curl.h>
+
+#if CURL_ERROR_SIZE > HUB_ERR_SIZE
+#error "HUB_ERR_SIZE must hold a libcurl error message"
+#endif
+
+int hub_http_init(void) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        cli_error("cannot start libcurl");
+        return -1;
+    }
+    return 0;
+}
+
+void hub_http_cleanup(void) {
+    curl_global_cleanup();
+}
 
 #define MAX_HOPS 10
 
@@ -39,7 +85,7 @@ typedef struct req {
     int stalled;     /* no byte for e->timeout_s */
     double stall_ms, last_data_ms;
     curl_off_t last_dn;
-    int range_bad;   /* download: the 206 did not start where asked */
+    int range_bad; /* download: the 206 did not start where asked */
 } req;
 
 static double now_ms(void) {
@@ -484,6 +530,8 @@ int hub_http_download(const hub_env *e, const char *url, int fd, uint64_t *have,
         return HUB_DL_OK;
     }
 }
+
+#endif /* GPTC_NO_CURL */
 
 void hub_url_path(const char *path, char *out, size_t cap) {
     static const char hex[] = "0123456789ABCDEF";

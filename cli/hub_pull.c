@@ -3,7 +3,6 @@
  * blobs/ETAG.incomplete (resumed, retried), verify it, move it into place and link the snapshot
  * (see hub.h). */
 #include <cJSON.h>
-#include <curl/curl.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -118,7 +117,7 @@ static int http_fail(const hub_env *e, const char *repo, const char *file, long 
 
 /* The repo's files from /api/models/REPO/tree/main. */
 static int list_repo(const hub_env *e, const char *repo, hub_file **out, size_t *n_out) {
-    char url[2048], msg[CURL_ERROR_SIZE + 64], ec[64];
+    char url[2048], msg[HUB_ERR_SIZE + 64], ec[64];
     hub_path(url, sizeof url, "%s/api/models/%s/tree/main?recursive=true", e->endpoint, repo);
     char *body = NULL;
     long status = 0;
@@ -318,7 +317,7 @@ static int download(const hub_env *e, const hub_pull_opts *o, const char *repo,
         note(o, "%s/%s: downloading %s", repo, p->path, total);
     const char *base = strrchr(p->path, '/');
     hub_progress pg = {base ? base + 1 : p->path, !o->quiet && isatty(2), m->size, 0, 0, 0};
-    char msg[CURL_ERROR_SIZE + 128];
+    char msg[HUB_ERR_SIZE + 128];
     int r = HUB_DL_FAIL;
     if (m->has_size && m->size && have == m->size) /* all there: stopped before the check */
         r = HUB_DL_OK;
@@ -528,10 +527,7 @@ int hub_pull(const char *spec, const hub_pull_opts *o, char *out, size_t cap) {
                   s.repo, s.sel[0] ? ":" : "", s.sel, e.cache);
         return EXIT_LOAD;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-        cli_error("cannot start libcurl");
-        return EXIT_RUNTIME;
-    }
+    if (hub_http_init()) return EXIT_RUNTIME;
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint; /* no SA_RESTART: a blocked wait returns */
@@ -540,7 +536,7 @@ int hub_pull(const char *spec, const hub_pull_opts *o, char *out, size_t cap) {
     sigaction(SIGINT, &sa, &old);
     rc = pull_online(&e, &s, o, out, cap);
     sigaction(SIGINT, &old, NULL);
-    curl_global_cleanup();
+    hub_http_cleanup();
     if (rc == 0 && hub_interrupted) rc = EXIT_INTERRUPTED;
     return rc;
 }
