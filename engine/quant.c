@@ -5,6 +5,7 @@
  * Every block is read byte by byte (blocks of 17/18/22/34 bytes are not aligned), multi-byte
  * fields are little-endian. */
 #include "engine/quant.h"
+#include "gguf/gguf.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -12,31 +13,9 @@
 
 /* ---- type table ---------------------------------------------------------------------------- */
 
-typedef struct {
-    uint32_t type;
-    int elems; /* elements per block */
-    int bytes; /* bytes per block */
-} qtype;
-
-static const qtype QTYPES[] = {
-    {0, 1, 4},      /* F32 */
-    {1, 1, 2},      /* F16 */
-    {2, 32, 18},    /* Q4_0 */
-    {3, 32, 20},    /* Q4_1 */
-    {6, 32, 22},    /* Q5_0 */
-    {7, 32, 24},    /* Q5_1 */
-    {8, 32, 34},    /* Q8_0 */
-    {12, 256, 144}, /* Q4_K */
-    {13, 256, 176}, /* Q5_K */
-    {14, 256, 210}, /* Q6_K */
-    {30, 1, 2},     /* BF16 */
-    {39, 32, 17},   /* MXFP4 */
-};
-
-static const qtype *qtype_get(uint32_t type) {
-    for (size_t i = 0; i < sizeof QTYPES / sizeof QTYPES[0]; i++)
-        if (QTYPES[i].type == type) return &QTYPES[i];
-    return NULL;
+/* The computed types of the shared table (gguf/ggml_types.h). */
+static const ggml_type_info *qtype_get(uint32_t type) {
+    return ggml_type_computed(type) ? ggml_type_get(type) : NULL;
 }
 
 int quant_supported(uint32_t type) {
@@ -44,16 +23,16 @@ int quant_supported(uint32_t type) {
 }
 
 int quant_block_elems(uint32_t type) {
-    const qtype *t = qtype_get(type);
-    return t ? t->elems : 0;
+    const ggml_type_info *t = qtype_get(type);
+    return t ? t->block_elems : 0;
 }
 
 size_t quant_row_size(uint32_t type, int64_t n) {
-    const qtype *t = qtype_get(type);
-    if (!t || n < 0 || n % t->elems) return 0;
-    const uint64_t blocks = (uint64_t)n / (uint64_t)t->elems;
-    if (blocks > SIZE_MAX / (uint64_t)t->bytes) return 0;
-    return (size_t)(blocks * (uint64_t)t->bytes);
+    const ggml_type_info *t = qtype_get(type);
+    if (!t || n < 0 || n % t->block_elems) return 0;
+    const uint64_t blocks = (uint64_t)n / (uint64_t)t->block_elems;
+    if (blocks > SIZE_MAX / (uint64_t)t->block_bytes) return 0;
+    return (size_t)(blocks * (uint64_t)t->block_bytes);
 }
 
 /* ---- scalar conversions (§2, §5) ----------------------------------------------------------- */
@@ -271,23 +250,23 @@ typedef void (*deq_fn)(const uint8_t *, float *);
 
 static deq_fn deq_get(uint32_t type) {
     switch (type) {
-    case 2:
+    case GGML_TYPE_Q4_0:
         return deq_q4_0;
-    case 3:
+    case GGML_TYPE_Q4_1:
         return deq_q4_1;
-    case 6:
+    case GGML_TYPE_Q5_0:
         return deq_q5_0;
-    case 7:
+    case GGML_TYPE_Q5_1:
         return deq_q5_1;
-    case 8:
+    case GGML_TYPE_Q8_0:
         return deq_q8_0;
-    case 12:
+    case GGML_TYPE_Q4_K:
         return deq_q4_k;
-    case 13:
+    case GGML_TYPE_Q5_K:
         return deq_q5_k;
-    case 14:
+    case GGML_TYPE_Q6_K:
         return deq_q6_k;
-    case 39:
+    case GGML_TYPE_MXFP4:
         return deq_mxfp4;
     default:
         return NULL;
@@ -295,29 +274,29 @@ static deq_fn deq_get(uint32_t type) {
 }
 
 void quant_dequant_row_portable(uint32_t type, const void *src, float *dst, int64_t n) {
-    const qtype *t = qtype_get(type);
-    if (!t || n <= 0 || n % t->elems) {
+    const ggml_type_info *t = qtype_get(type);
+    if (!t || n <= 0 || n % t->block_elems) {
         for (int64_t i = 0; i < n; i++) dst[i] = NAN; /* invalid call: make it visible */
         return;
     }
     const uint8_t *restrict p = (const uint8_t *)src;
     float *restrict y = dst;
     switch (type) {
-    case 0:
+    case GGML_TYPE_F32:
         memcpy(dst, src, (size_t)n * 4);
         return;
-    case 1:
+    case GGML_TYPE_F16:
         for (int64_t i = 0; i < n; i++)
             y[i] = f16_to_f32_inl((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
         return;
-    case 30:
+    case GGML_TYPE_BF16:
         for (int64_t i = 0; i < n; i++)
             y[i] = u2f((uint32_t)(p[2 * i] | (p[2 * i + 1] << 8)) << 16);
         return;
     default: {
         deq_fn f = deq_get(type);
-        const int64_t nb = n / t->elems;
-        for (int64_t i = 0; i < nb; i++) f(p + i * t->bytes, dst + i * t->elems);
+        const int64_t nb = n / t->block_elems;
+        for (int64_t i = 0; i < nb; i++) f(p + i * t->block_bytes, dst + i * t->block_elems);
     }
     }
 }
@@ -336,23 +315,23 @@ static inline float sum8(const float acc[8]) {
 }
 
 float quant_dot_portable(uint32_t type, const void *row, const float *x, int64_t n) {
-    const qtype *t = qtype_get(type);
-    if (!t || n <= 0 || n % t->elems) return n == 0 && t ? 0.0f : NAN;
+    const ggml_type_info *t = qtype_get(type);
+    if (!t || n <= 0 || n % t->block_elems) return n == 0 && t ? 0.0f : NAN;
     const uint8_t *p = (const uint8_t *)row;
     float acc[8] = {0};
     float buf[256];
     int64_t i = 0;
     switch (type) {
-    case 0:
-    case 1:
-    case 30:
+    case GGML_TYPE_F32:
+    case GGML_TYPE_F16:
+    case GGML_TYPE_BF16:
         for (; i + 256 <= n; i += 256) {
-            quant_dequant_row_portable(type, p + (size_t)i * (size_t)t->bytes, buf, 256);
+            quant_dequant_row_portable(type, p + (size_t)i * (size_t)t->block_bytes, buf, 256);
             acc8(acc, buf, x + i, 256);
         }
         if (i < n) { /* tail: < 256 elements, pad to a multiple of 8 with zeros */
             int r = (int)(n - i), r8 = (r + 7) & ~7;
-            quant_dequant_row_portable(type, p + (size_t)i * (size_t)t->bytes, buf, r);
+            quant_dequant_row_portable(type, p + (size_t)i * (size_t)t->block_bytes, buf, r);
             float xb[256];
             memcpy(xb, x + i, (size_t)r * 4);
             for (int k = r; k < r8; k++) buf[k] = xb[k] = 0.0f;
@@ -361,10 +340,10 @@ float quant_dot_portable(uint32_t type, const void *row, const float *x, int64_t
         return sum8(acc);
     default: {
         deq_fn f = deq_get(type);
-        const int64_t nb = n / t->elems;
+        const int64_t nb = n / t->block_elems;
         for (int64_t b = 0; b < nb; b++) {
-            f(p + b * t->bytes, buf);
-            acc8(acc, buf, x + b * t->elems, t->elems);
+            f(p + b * t->block_bytes, buf);
+            acc8(acc, buf, x + b * t->block_elems, t->block_elems);
         }
         return sum8(acc);
     }
@@ -660,47 +639,47 @@ void quant_mxfp4_from_hf(uint8_t scale, const uint8_t hf[16], uint8_t out[17]) {
 size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n) {
     const size_t size = quant_row_size(type, n);
     if (size == 0) return 0;
-    const qtype *t = qtype_get(type);
+    const ggml_type_info *t = qtype_get(type);
     uint8_t *p = (uint8_t *)dst;
-    const int64_t nb = n / t->elems;
+    const int64_t nb = n / t->block_elems;
     for (int64_t i = 0; i < nb; i++) {
-        const float *x = src + i * t->elems;
-        uint8_t *b = p + i * t->bytes;
+        const float *x = src + i * t->block_elems;
+        uint8_t *b = p + i * t->block_bytes;
         switch (type) {
-        case 0:
+        case GGML_TYPE_F32:
             memcpy(b, x, 4);
             break;
-        case 1:
+        case GGML_TYPE_F16:
             wr_f16(b, quant_f32_to_f16(x[0]));
             break;
-        case 30:
+        case GGML_TYPE_BF16:
             wr_f16(b, quant_f32_to_bf16(x[0]));
             break;
-        case 2:
+        case GGML_TYPE_Q4_0:
             quant_qx_0(x, b, 4);
             break;
-        case 6:
+        case GGML_TYPE_Q5_0:
             quant_qx_0(x, b, 5);
             break;
-        case 3:
+        case GGML_TYPE_Q4_1:
             quant_qx_1(x, b, 4);
             break;
-        case 7:
+        case GGML_TYPE_Q5_1:
             quant_qx_1(x, b, 5);
             break;
-        case 8:
+        case GGML_TYPE_Q8_0:
             quant_q8_0(x, b);
             break;
-        case 12:
+        case GGML_TYPE_Q4_K:
             quant_qx_k(x, b, 4);
             break;
-        case 13:
+        case GGML_TYPE_Q5_K:
             quant_qx_k(x, b, 5);
             break;
-        case 14:
+        case GGML_TYPE_Q6_K:
             quant_q6_k(x, b);
             break;
-        case 39:
+        case GGML_TYPE_MXFP4:
             quant_mxfp4(x, b);
             break;
         default:

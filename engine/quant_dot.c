@@ -9,6 +9,7 @@
  * (bit-identical to the portable one), quant_dot_rows and the register-tiled quant_matmul for
  * prompt processing. Layouts: docs/quant.md. */
 #include "engine/quant.h"
+#include "gguf/gguf.h"
 
 #include <math.h>
 #include <string.h>
@@ -378,11 +379,11 @@ static inline void st32m(__m256i q, __m256 d, __m256 m, int sub, float *y) {
 static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
     __m128i lo, hi;
     switch (type) {
-    case 8:
+    case GGML_TYPE_Q8_0:
         for (int64_t b = 0; b < nb; b++, p += 34, y += 32)
             st32(_mm256_loadu_si256((const __m256i *)(p + 2)), _mm256_set1_ps(f16s(p)), y);
         return 1;
-    case 39: {
+    case GGML_TYPE_MXFP4: {
         const __m128i tbl = _mm_loadu_si128((const __m128i *)quant_kvalues_mxfp4);
         for (int64_t b = 0; b < nb; b++, p += 17, y += 32) {
             nib_lookup(p + 1, tbl, &lo, &hi);
@@ -392,7 +393,7 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
         }
         return 1;
     }
-    case 2: {
+    case GGML_TYPE_Q4_0: {
         const __m128i tbl = _mm_setr_epi8(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
         for (int64_t b = 0; b < nb; b++, p += 18, y += 32) {
             nib_lookup(p + 2, tbl, &lo, &hi);
@@ -402,7 +403,7 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
         }
         return 1;
     }
-    case 3: {
+    case GGML_TYPE_Q4_1: {
         const __m128i tbl = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int64_t b = 0; b < nb; b++, p += 20, y += 32) {
             nib_lookup(p + 4, tbl, &lo, &hi);
@@ -412,20 +413,20 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
         }
         return 1;
     }
-    case 6: {
+    case GGML_TYPE_Q5_0: {
         const __m256i k16 = _mm256_set1_epi8(16);
         for (int64_t b = 0; b < nb; b++, p += 22, y += 32)
             st32(_mm256_sub_epi8(q5_codes(p + 2, p + 6), k16), _mm256_set1_ps(f16s(p)), y);
         return 1;
     }
-    case 7:
+    case GGML_TYPE_Q5_1:
         for (int64_t b = 0; b < nb; b++, p += 24, y += 32)
             st32m(q5_codes(p + 4, p + 8), _mm256_set1_ps(f16s(p)), _mm256_set1_ps(f16s(p + 2)), 0,
                   y);
         return 1;
-    case 12:
-    case 13: {
-        const int five = type == 13, bytes = five ? 176 : 144;
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K: {
+        const int five = type == GGML_TYPE_Q5_K, bytes = five ? 176 : 144;
         for (int64_t b = 0; b < nb; b++, p += bytes, y += 256) {
             const float d = f16s(p), dmin = f16s(p + 2);
             const uint8_t *qs = p + (five ? 48 : 16);
@@ -444,7 +445,7 @@ static int dequant_simd(uint32_t type, const uint8_t *p, float *y, int64_t nb) {
         }
         return 1;
     }
-    case 14: {
+    case GGML_TYPE_Q6_K: {
         for (int64_t b = 0; b < nb; b++, p += 210, y += 256) {
             const float d = f16s(p + 208);
             const int8_t *S = (const int8_t *)(p + 192);
@@ -473,7 +474,7 @@ void quant_dequant_row(uint32_t type, const void *src, float *dst, int64_t n) {
     const int be = quant_block_elems(type);
     if (be > 1 && n > 0 && n % be == 0 && dequant_simd(type, (const uint8_t *)src, dst, n / be))
         return;
-    if (be == 1 && type == 1 && n > 0) { /* F16 via F16C (exact) */
+    if (be == 1 && type == GGML_TYPE_F16 && n > 0) { /* F16 via F16C (exact) */
         const uint8_t *w = (const uint8_t *)src;
         int64_t i = 0;
         for (; i + 8 <= n; i += 8)
@@ -493,29 +494,29 @@ float quant_dot(uint32_t type, const void *row, const float *x, int64_t n) {
         const uint8_t *p = (const uint8_t *)row;
         const int64_t nb = n / be;
         switch (type) {
-        case 0:
+        case GGML_TYPE_F32:
             return dot_f32((const float *)row, x, n);
-        case 1:
+        case GGML_TYPE_F16:
             return dot_f16(p, x, n);
-        case 30:
+        case GGML_TYPE_BF16:
             return dot_bf16(p, x, n);
-        case 2:
+        case GGML_TYPE_Q4_0:
             return dot_q4_0(p, x, nb);
-        case 3:
+        case GGML_TYPE_Q4_1:
             return dot_q4_1(p, x, nb);
-        case 6:
+        case GGML_TYPE_Q5_0:
             return dot_q5_0(p, x, nb);
-        case 7:
+        case GGML_TYPE_Q5_1:
             return dot_q5_1(p, x, nb);
-        case 8:
+        case GGML_TYPE_Q8_0:
             return dot_q8_0(p, x, nb);
-        case 12:
+        case GGML_TYPE_Q4_K:
             return dot_qx_k(p, x, nb, 0);
-        case 13:
+        case GGML_TYPE_Q5_K:
             return dot_qx_k(p, x, nb, 1);
-        case 14:
+        case GGML_TYPE_Q6_K:
             return dot_q6_k(p, x, nb);
-        case 39:
+        case GGML_TYPE_MXFP4:
             return dot_mxfp4(p, x, nb);
         default:
             break;
@@ -606,7 +607,7 @@ void quant_dot_rows(uint32_t type, const void *row, const float *x, int64_t n, i
         return;
     }
     for (int t = 0; t < T; t++) out[(size_t)t * out_stride] = 0.0f;
-    if (type == 0) { /* F32: nothing to decode */
+    if (type == GGML_TYPE_F32) { /* F32: nothing to decode */
         dots_chunk((const float *)row, x, x_stride, n, T, out, out_stride);
         return;
     }

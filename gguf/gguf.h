@@ -12,34 +12,12 @@
 #include "gptc.h"
 
 /* ---- ggml tensor types -------------------------------------------------------------------- */
-typedef enum ggml_type {
-    GGML_TYPE_F32 = 0,
-    GGML_TYPE_F16 = 1,
-    GGML_TYPE_Q4_0 = 2,
-    GGML_TYPE_Q4_1 = 3,
-    GGML_TYPE_Q5_0 = 6,
-    GGML_TYPE_Q5_1 = 7,
-    GGML_TYPE_Q8_0 = 8,
-    GGML_TYPE_Q8_1 = 9,
-    GGML_TYPE_Q2_K = 10,
-    GGML_TYPE_Q3_K = 11,
-    GGML_TYPE_Q4_K = 12,
-    GGML_TYPE_Q5_K = 13,
-    GGML_TYPE_Q6_K = 14,
-    GGML_TYPE_Q8_K = 15,
-    GGML_TYPE_I8 = 24,
-    GGML_TYPE_I16 = 25,
-    GGML_TYPE_I32 = 26,
-    GGML_TYPE_I64 = 27,
-    GGML_TYPE_F64 = 28,
-    GGML_TYPE_BF16 = 30,
-    GGML_TYPE_MXFP4 = 39,
-} ggml_type;
+#include "gguf/ggml_types.h" /* enum ggml_type, GGML_TYPE_TABLE */
 
 typedef struct ggml_type_info {
-    const char *name;  /* "F32", "Q8_0", "MXFP4", ... */
-    int block_elems;   /* elements per block */
-    int block_bytes;   /* bytes per block */
+    const char *name; /* "F32", "Q8_0", "MXFP4", ... */
+    int block_elems;  /* elements per block */
+    int block_bytes;  /* bytes per block */
 } ggml_type_info;
 
 /* NULL for ids gptc does not know (removed or unimplemented types). */
@@ -99,12 +77,12 @@ typedef struct gguf_kv {
 typedef struct gguf_tensor {
     gguf_str name;
     uint32_t n_dims;
-    int64_t ne[4];       /* GGUF order: ne[0] fastest; unused dims are 1 */
-    uint32_t type;       /* ggml_type */
-    uint64_t offset;     /* relative to the data section */
+    int64_t ne[4];   /* GGUF order: ne[0] fastest; unused dims are 1 */
+    uint32_t type;   /* ggml_type */
+    uint64_t offset; /* relative to the data section */
     uint64_t n_elements;
     uint64_t n_bytes;
-    const void *data;    /* points into the mapping (zero copy) */
+    const void *data; /* points into the mapping (zero copy) */
 } gguf_tensor;
 
 typedef struct gguf_file gguf_file;
@@ -203,11 +181,11 @@ gptc_status gguf_writer_add_raw(gguf_writer *w, const char *key, gguf_vtype vtyp
  * bytes with fwrite to `out`. Return 0 on success. */
 typedef int (*gguf_tensor_writer_fn)(void *user, FILE *out, uint64_t bytes);
 /* Adds a tensor; data (copied lazily: the pointer must stay valid until write) or fn. */
-gptc_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
-                                   uint32_t n_dims, const int64_t *ne, const void *data);
+gptc_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                   const int64_t *ne, const void *data);
 gptc_status gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, uint32_t type,
-                                      uint32_t n_dims, const int64_t *ne,
-                                      gguf_tensor_writer_fn fn, void *user);
+                                      uint32_t n_dims, const int64_t *ne, gguf_tensor_writer_fn fn,
+                                      void *user);
 gptc_status gguf_writer_write(gguf_writer *w, const char *path, gptc_error *err);
 
 #endif /* GPTC_GGUF_H */
