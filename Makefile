@@ -35,6 +35,7 @@ CUDA_ARCH ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code
 NVCCFLAGS ?= -O3 -std=c++17 -lineinfo $(CUDA_ARCH) -Iinclude -I. -Xcompiler -Wall,-Wextra,-Werror \
              --expt-relaxed-constexpr -Werror all-warnings
 CUDA_SRCS := $(wildcard cuda/*.cu)
+CUDA_C_SRCS := $(wildcard cuda/*.c) # host code of the CUDA backend: plain C (cudart, cuBLAS)
 ifeq ($(CUDA),1)
 ifneq ($(CUDA_SRCS),)
 WITH_CUDA := 1
@@ -80,7 +81,8 @@ ENGINE_OBJS    := $(call module_objs,engine)
 CONVERT_OBJS   := $(call module_objs,convert)
 CLI_OBJS       := $(call module_objs,cli)
 MAIN_OBJ       := $(BUILD)/obj/main.o
-CUDA_OBJS      := $(patsubst cuda/%.cu,$(BUILD)/obj/cuda/%.o,$(CUDA_SRCS))
+CUDA_OBJS      := $(patsubst cuda/%.cu,$(BUILD)/obj/cuda/%.o,$(CUDA_SRCS)) \
+                  $(patsubst cuda/%.c,$(BUILD)/obj/cuda/%.o,$(CUDA_C_SRCS))
 TESTUTIL_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/util/*.c))
 
 LIB_GGUF      := $(BUILD)/libgptc_gguf.a
@@ -100,9 +102,13 @@ $(BUILD)/obj/test/%.o: test/%.c | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/obj/cuda/%.o: cuda/%.cu $(wildcard cuda/*.cuh cuda/*.h) | $(CONFIG_MK)
+# -MMD -MP: the .d files (included at the end) list every header a .cu reads, engine ones too
+$(BUILD)/obj/cuda/%.o: cuda/%.cu | $(CONFIG_MK)
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/obj/cuda/%.o: cuda/%.c | $(CONFIG_MK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -isystem $(CUDA_HOME)/include $(DEPFLAGS) -c $< -o $@
 
 $(LIB_GGUF): $(GGUF_OBJS)
 $(LIB_TOKENIZER): $(TOKENIZER_OBJS)

@@ -184,6 +184,9 @@ typedef enum {
     O_THREADS,
     O_CTX,
     O_BATCH,
+    O_CACHE,
+    O_CACHE_K,
+    O_CACHE_V,
     O_PROMPT,
     O_FILE,
     O_SYSTEM,
@@ -233,6 +236,9 @@ static const struct {
     {"-t", "--threads", O_THREADS, CLI_G_MODEL, 1},
     {"-c", "--ctx-size", O_CTX, CLI_G_MODEL, 1},
     {"-b", "--batch-size", O_BATCH, CLI_G_MODEL, 1},
+    {NULL, "--cache-type", O_CACHE, CLI_G_MODEL, 1},
+    {"-ctk", "--cache-type-k", O_CACHE_K, CLI_G_MODEL, 1}, /* llama.cpp's spellings */
+    {"-ctv", "--cache-type-v", O_CACHE_V, CLI_G_MODEL, 1},
     {"-p", "--prompt", O_PROMPT, CLI_G_PROMPT, 1},
     {"-f", "--file", O_FILE, CLI_G_PROMPT, 1},
     {NULL, "--system", O_SYSTEM, CLI_G_HARMONY, 1},
@@ -304,6 +310,29 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
         return cli_parse_int(flag, v, 0, 1 << 24, &o->n_ctx);
     case O_BATCH:
         return cli_parse_int(flag, v, 1, 1 << 20, &o->n_batch);
+    case O_CACHE:
+    case O_CACHE_K:
+    case O_CACHE_V: {
+        gptc_cache_type t;
+        if (!strcmp(v, "f32"))
+            t = GPTC_CACHE_F32;
+        else if (!strcmp(v, "f16"))
+            t = GPTC_CACHE_F16;
+        else if (!strcmp(v, "q8_0"))
+            t = GPTC_CACHE_Q8_0;
+        else {
+            cli_error("%s: '%s' is not one of f32, f16, q8_0", flag, v);
+            return -1;
+        }
+        /* one type for keys and values: -ctk and -ctv must agree */
+        if (o->cache_type != GPTC_CACHE_DEFAULT && o->cache_type != t) {
+            cli_error("%s %s: keys and values share one cache type (already %s)", flag, v,
+                      gptc_cache_type_name(o->cache_type));
+            return -1;
+        }
+        o->cache_type = t;
+        return 0;
+    }
     case O_PROMPT:
         o->prompt = v;
         return 0;
@@ -662,6 +691,7 @@ int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
     mp.n_threads = o->n_threads;
     mp.vram_budget = o->vram_budget;
     mp.n_ctx_hint = o->n_ctx;
+    mp.cache_type = o->cache_type;
     mp.n_seq_hint = n_seq_hint;
     mp.yarn_rounded = o->yarn_rounded;
     mp.verbose = o->verbose && !o->quiet;
@@ -688,6 +718,7 @@ void cli_session_params(const cli_opts *o, const gptc_model *m, gptc_session_par
     gptc_session_params_default(m, sp);
     if (o->n_ctx > 0) sp->n_ctx = o->n_ctx;
     if (o->n_batch > 0) sp->n_batch = o->n_batch;
+    sp->cache_type = o->cache_type;
     gptc_sampler_params *s = &sp->sampling;
     unsigned set = o->samp_set;
     if (set & CLI_SET_TEMP) s->temperature = o->samp.temperature;

@@ -34,8 +34,9 @@ typedef struct cli_opts {
     uint64_t vram_budget;
     int yarn_rounded;
     int n_threads;
-    int n_ctx;   /* 0 = default */
-    int n_batch; /* 0 = default */
+    int n_ctx;                  /* 0 = default */
+    int n_batch;                /* 0 = default */
+    gptc_cache_type cache_type; /* --cache-type / -ctk / -ctv (DEFAULT: the backend's) */
     /* prompt */
     const char *prompt;
     const char *prompt_file;
@@ -67,8 +68,8 @@ void cli_opts_init(cli_opts *o);
 
 /* Option groups a subcommand accepts. */
 enum {
-    CLI_G_MODEL =
-        1 << 0, /* -m -hf --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded */
+    CLI_G_MODEL = 1 << 0,   /* -m -hf --tokenizer --backend --device --vram-budget -t -c -b
+                              --cache-type --yarn-rounded */
     CLI_G_PROMPT = 1 << 1,  /* -p -f */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw --stop --logprobs -l */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning

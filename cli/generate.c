@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  --backend auto|cpu|cuda   compute backend (default auto)\n"
     "  --device N                CUDA device (default 0)\n"
     "  --vram-budget SIZE        cap device memory use, e.g. 12G\n"
+    "  --cache-type f32|f16|q8_0 KV cache type (CUDA: f16; the CPU keeps f32); -ctk/-ctv too\n"
     "  -t, --threads N           CPU threads (default: all cores)\n"
     "  -c, --ctx-size N          context window (default: min(model, 4096))\n"
     "  -b, --batch-size N        prompt tokens per forward batch (default 512)\n"

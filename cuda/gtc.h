@@ -29,26 +29,26 @@ extern "C" {
 typedef struct CUstream_st *gtc_stream; /* = cudaStream_t; NULL = the default stream */
 
 typedef struct gtc_mat {
-    uint32_t type;         /* ggml type */
-    int split;             /* 1: split layout (Q8_0, MXFP4), 0: raw GGUF rows */
-    const uint8_t *base;   /* device copy of the source tensor */
-    int64_t n_cols;        /* row length in elements (ne[0]) */
-    int64_t n_rows;        /* rows per expert (ne[1]) */
-    int64_t src_rows;      /* rows of the whole source tensor (split layout: scale offset) */
-    int64_t row0;          /* source row of this view's row 0 (expert 0) */
-    int64_t expert_rows;   /* source rows between experts (0 for 2-D) */
-    size_t row_bytes;      /* GGUF bytes per row */
+    uint32_t type;       /* ggml type */
+    int split;           /* 1: split layout (Q8_0, MXFP4), 0: raw GGUF rows */
+    const uint8_t *base; /* device copy of the source tensor */
+    int64_t n_cols;      /* row length in elements (ne[0]) */
+    int64_t n_rows;      /* rows per expert (ne[1]) */
+    int64_t src_rows;    /* rows of the whole source tensor (split layout: scale offset) */
+    int64_t row0;        /* source row of this view's row 0 (expert 0) */
+    int64_t expert_rows; /* source rows between experts (0 for 2-D) */
+    size_t row_bytes;    /* GGUF bytes per row */
 } gtc_mat;
 
 typedef struct gtc_act {
-    float *f;      /* [T][n] fp32 */
-    int16_t *q;    /* [T][n] int16, natural order (NULL: fast paths off) */
-    int16_t *qi;   /* [T][n] int16, MXFP4 order */
-    float *s;      /* [T][n/32] scales of q / qi */
-    uint16_t *h;   /* [2T][n] split fp16 (NULL: not produced): rows [0, T) hi = f16(x), rows
-                      [T, 2T) lo = f16(x - hi); a GEMM over both (2T columns) summed in the
-                      epilogue carries ~22 bits of the activation (cuBLAS path) */
-    int n;         /* row length (multiple of 32 when q != NULL) */
+    float *f;    /* [T][n] fp32 */
+    int16_t *q;  /* [T][n] int16, natural order (NULL: fast paths off) */
+    int16_t *qi; /* [T][n] int16, MXFP4 order */
+    float *s;    /* [T][n/32] scales of q / qi */
+    uint16_t *h; /* [2T][n] split fp16 (NULL: not produced): rows [0, T) hi = f16(x), rows
+                    [T, 2T) lo = f16(x - hi); a GEMM over both (2T columns) summed in the
+                    epilogue carries ~22 bits of the activation (cuBLAS path) */
+    int n;       /* row length (multiple of 32 when q != NULL) */
 } gtc_act;
 
 enum { GTC_ACT_NONE = 0, GTC_ACT_GELU = 1 };
@@ -61,14 +61,20 @@ int gtc_type_supported(uint32_t type);
 
 /* Several sequences decoded together (gptc_decode_multi, one token each): token t has its own
  * position pos[t] and its own session's caches kc[t] / vc[t] (device arrays of device pointers),
- * layer_off floats into them (every session of one call has the same cache layout). The
- * single-sequence functions are the case pos = NULL (positions *d_pos0 + t, one cache). */
+ * layer_off bytes into them (every session of one call has the same cache layout). pos = NULL:
+ * one sequence (positions *d_pos0 + t, one cache). */
 typedef struct gtc_seqs {
     const int32_t *pos;
-    float *const *kc;
-    float *const *vc;
+    void *const *kc;
+    void *const *vc;
     size_t layer_off;
 } gtc_seqs;
+
+/* KV cache element types (the --cache-type values): fp32, fp16, or ggml Q8_0 blocks of 32
+ * elements along each row (34 bytes: f16 scale d = amax / 127, 32 int8 round(x / d)). */
+enum { GTC_KV_F32 = 0, GTC_KV_F16 = 1, GTC_KV_Q8_0 = 2 };
+/* Bytes of one cache row of n elements (Q8_0: n a multiple of 32). */
+size_t gtc_kv_row_bytes(int kv_type, int n);
 
 /* ---- memory / upload ---------------------------------------------------------------------- */
 int gtc_malloc(void **p, size_t bytes); /* 0 on success */
@@ -80,8 +86,8 @@ const char *gtc_last_error(void); /* message of the last failed CUDA call in thi
 
 /* Repacks raw GGUF rows [row_start, row_start + n_rows) (device memory `raw`) of a tensor with
  * src_rows rows into its split layout at dst (Q8_0 / MXFP4 only). */
-int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols,
-                     int64_t src_rows, int64_t row_start, int64_t n_rows, gtc_stream st);
+int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols, int64_t src_rows,
+                     int64_t row_start, int64_t n_rows, gtc_stream st);
 /* Convenience for tests: uploads a host GGUF tensor of `rows` rows (any supported type) to a new
  * device buffer in its device layout (split or raw); fills *m for a 2-D view of all rows
  * (n_rows = rows_per_expert, expert_rows = rows_per_expert when it is 3-D). */
@@ -91,8 +97,8 @@ int gtc_upload_matrix(uint32_t type, const void *host, int64_t n_cols, int64_t r
 /* ---- activations -------------------------------------------------------------------------- */
 /* For each of T rows of x[T][n]: optional norm (RMS: w; LayerNorm: w, b; eps), then write
  * out->f (may equal x), out->q/qi/s (if non-NULL) and out->h (if non-NULL). */
-int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const float *b,
-                 float eps, const gtc_act *out, gtc_stream st);
+int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const float *b, float eps,
+                 const gtc_act *out, gtc_stream st);
 
 /* ---- matrix products ---------------------------------------------------------------------- */
 /* T tokens (a warp takes one weight row through several tokens, so the weights come from
@@ -131,16 +137,28 @@ int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_t *ids, flo
  * over many blocks and the last one does the top-k; otherwise one block per token. */
 int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_act *x, int T, int k,
                     float *lg_ws, unsigned *tickets, int32_t *ids, float *wts, gtc_stream st);
-/* For each token t and slot j: e = ids[t][j]; h[t][j][:] = swiglu(gate_e.x_t + bg_e,
- * up_e.x_t + bu_e); writes hact (f: [T*k][n_ff], q/qi/s) for the down kernel. */
-int gtc_moe_gate_up(const gtc_mat *gate, const gtc_mat *up, const float *bgate,
-                    const float *bup, int64_t bias_stride, const int32_t *ids, int T, int k,
-                    const gtc_act *x, float alpha, float limit, const gtc_act *hact,
+/* One MoE layer (its experts' weights and biases, experts bias strides apart) and the routing of
+ * T tokens, shared by the MoE launchers below. */
+typedef struct gtc_moe {
+    gtc_mat gate, up, down;
+    const float *bgate, *bup, *bdown; /* [E][...] or NULL */
+    int64_t bgu_stride, bdown_stride; /* floats between experts' gate/up and down biases */
+    int E, k;                         /* experts, experts per token */
+    float alpha, limit;               /* clamped SwiGLU (gpt-oss) */
+} gtc_moe;
+typedef struct gtc_route {
+    int T;
+    const int32_t *ids;        /* [T][k] expert of each (token, slot) */
+    const float *wts;          /* [T][k] its weight (per-token kernels) or [T*k] pairs */
+    const int32_t *grp, *list; /* the grouping of gtc_moe_group (grouped kernels) */
+} gtc_route;
+/* Per token (decode): for each token t and slot j: e = ids[t][j]; h[t][j][:] =
+ * swiglu(gate_e.x_t + bg_e, up_e.x_t + bu_e); writes hact (f: [T*k][n_ff], q/qi/s) for the
+ * down kernel, which does x[t][r] += sum_j w[t][j] (down_e . h[t][j] + bd_e[r]). */
+int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_act *x, const gtc_act *hact,
                     gtc_stream st);
-/* x[t][r] += sum_j w[t][j] (down_e . h[t][j] + bd_e[r]). */
-int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bias_stride,
-                 const int32_t *ids, const float *wts, int T, int k, const gtc_act *hact,
-                 float *x, gtc_stream st);
+int gtc_moe_down(const gtc_moe *m, const gtc_route *r, const gtc_act *hact, float *x,
+                 gtc_stream st);
 
 /* MoE grouped by expert on the device (several tokens; each selected expert's weights are read
  * once per call instead of once per token):
@@ -151,13 +169,10 @@ int gtc_moe_down(const gtc_mat *down, const float *bdown, int64_t bias_stride,
  *   x[t][r] += sum_j yk[t*k + j][r] (j in order). */
 int gtc_moe_group(const int32_t *ids, int T, int k, int E, int32_t *grp, int32_t *list,
                   gtc_stream st);
-int gtc_moe_gate_up_grouped(const gtc_mat *gate, const gtc_mat *up, const float *bgate,
-                            const float *bup, int64_t bias_stride, int E, const int32_t *grp,
-                            const int32_t *list, int k, const gtc_act *x, float alpha,
-                            float limit, const gtc_act *hact, gtc_stream st);
-int gtc_moe_down_grouped(const gtc_mat *down, const float *bdown, int64_t bias_stride, int E,
-                         const int32_t *grp, const int32_t *list, const float *wts, int T, int k,
-                         const gtc_act *hact, float *yk, float *x, gtc_stream st);
+int gtc_moe_gate_up_grouped(const gtc_moe *m, const gtc_route *r, const gtc_act *x,
+                            const gtc_act *hact, gtc_stream st);
+int gtc_moe_down_grouped(const gtc_moe *m, const gtc_route *r, const gtc_act *hact, float *yk,
+                         float *x, gtc_stream st);
 
 /* Tensor-core (int8 MMA) products of several tokens for Q8_0 / MXFP4 weights (split layout)
  * with int16 activations (x->q): the same integer block sums as gtc_gemv, the weights read
@@ -166,80 +181,90 @@ int gtc_moe_down_grouped(const gtc_mat *down, const float *bdown, int64_t bias_s
  * gtc_mmq_grouped: per expert e (grouping of gtc_moe_group), for each pair p of e:
  *   y[p][r] = (wts ? wts[p] : 1) * (W_e row r . x[p / xdiv] + bias_e[r]) (expert biases
  *   bias_stride apart); w2 (may be NULL, same shape): y2 the same with W2 / bias2 in the same
- *   launch (gate and up). n_pairs: T k (the
- *   expected tokens per expert set the kernel's tile shape).
+ *   launch (gate and up). n_pairs: T k (the expected tokens per expert set the kernel's tile
+ *   shape).
  * gtc_swiglu_q: h[p] = swiglu(g[p], u[p]) for n_pairs rows of stride ld, with h's int16 copies.
  * gtc_moe_sum: x[t][r] += sum_j yk[t*k + j][r]. */
 int gtc_mmq_supported(const gtc_mat *w, const gtc_act *x);
 int gtc_mmq(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T, gtc_stream st);
-int gtc_mmq_grouped(const gtc_mat *w, const float *bias, int64_t bias_stride, const gtc_mat *w2,
-                    const float *bias2, int64_t bias2_stride, float *y2, int E, int n_pairs,
-                    const int32_t *grp, const int32_t *list, int xdiv, const float *wts,
-                    const gtc_act *x, float *y, int ldy, gtc_stream st);
+typedef struct gtc_mmq_group {
+    const gtc_mat *w, *w2; /* w2 may be NULL */
+    const float *bias, *bias2;
+    int64_t bias_stride, bias2_stride;
+    float *y, *y2;
+    int ldy;
+    int E, n_pairs;
+    const int32_t *grp, *list;
+    int xdiv;         /* pair p reads x row p / xdiv */
+    const float *wts; /* or NULL */
+} gtc_mmq_group;
+int gtc_mmq_grouped(const gtc_mmq_group *g, const gtc_act *x, gtc_stream st);
 int gtc_swiglu_q(const float *g, const float *u, int ld, int n_pairs, float alpha, float limit,
                  const gtc_act *h, gtc_stream st);
 int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st);
 
 /* ---- attention ---------------------------------------------------------------------------- */
-/* RoPE (NeoX, inv_freq[hd/2] on device, NULL = no rope) on q[T][ldq] (n_head heads) and k
- * (n_kv heads) for positions *d_pos0 + t, then stores k and v (fp32) into the caches
- * kc/vc[row][n_kv][hd], row = pos, or pos % ring when ring > 0 (a sliding-window layer's ring
- * of ring >= window - 1 + T rows); kc = vc = NULL: rotate q and k only, store nothing.
- * q/k/v rows are T rows with stride ld (floats).
- * The caches are fp32 like the CPU's: an f16 cache (rounding 2^-11) moves the residual stream
- * enough to flip gpt-oss router near-ties (top-4th/5th logits 2.7e-4 apart at position 274 of
- * the tiny test model, layer 2), which turns a 1e-4 difference into a 0.17 one. */
-int gtc_rope_store(float *q, const float *k, const float *v, int ld, int T, int n_head,
-                   int n_kv, int hd, const float *inv_freq, float mscale,
-                   const int32_t *d_pos0, float *kc, float *vc, int ring, gtc_stream st);
-/* Attention of T queries (q[T] rows of stride ldq, n_head x hd) at positions *d_pos0 + t over
- * the caches (key j at row j, or j % ring when ring > 0: see gtc_rope_store); window > 0: keys
- * p - window < j <= p. sinks[n_head] or NULL. out[T][n_head*hd].
- * part: workspace of gtc_attn_part_floats(T, n_head, n_ctx) floats. max_pos: the largest
- * position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL): also writes the
- * int16 copy of out (q, qi, s of a gtc_act with n = n_head*hd) when hd == 64. */
+/* One attention layer's arguments, shared by gtc_rope_store and gtc_attention.
+ * gtc_rope_store: RoPE (NeoX, inv_freq[hd/2] on device, NULL = no rope) on q[T] (n_head heads)
+ *   and k (n_kv heads) at positions *d_pos0 + t (or seqs.pos[t]), then stores k and v into the
+ *   caches kc/vc (row of n_kv * hd elements of kv_type; row = pos, or pos % ring when ring > 0:
+ *   a sliding-window layer's ring of ring >= window - 1 + T rows); kc = vc = NULL (single
+ *   sequence): rotate q and k only, store nothing. q/k/v rows: T rows of stride ld floats.
+ * gtc_attention: attention of the T queries over the caches (key j at row j or j % ring;
+ *   window > 0: keys p - window < j <= p), sinks[n_head] or NULL, into out[T][n_head * hd].
+ *   part: workspace of gtc_attn_part_floats(T, n_head, n_ctx) floats. max_pos: the largest
+ *   position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL): also writes
+ *   the int16 copy of out (q, qi, s of a gtc_act with n = n_head * hd) when hd == 64.
+ * The fp32 cache keeps the GPU within 1e-5 of the fp32 CPU reference; fp16 (llama.cpp's
+ * default) and Q8_0 halve / quarter the memory and are judged statistically (perplexity and KL
+ * divergence against the CPU, docs/benchmarks.md). */
+typedef struct gtc_attn_args {
+    float *q;
+    const float *k, *v;
+    int ld, T, n_head, n_kv, hd;
+    const float *inv_freq; /* RoPE table or NULL */
+    float mscale;
+    const int32_t *d_pos0; /* single sequence: device position of token 0 */
+    gtc_seqs seqs;         /* seqs.pos != NULL: per-token positions and caches */
+    void *kc, *vc;         /* single sequence: this layer's caches */
+    int kv_type, ring;
+    int max_pos, window;
+    const float *sinks;
+    float scale;
+    float *part, *out;
+    const gtc_act *qout;
+} gtc_attn_args;
 size_t gtc_attn_part_floats(int T, int n_head, int n_ctx);
-int gtc_attention(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
-                  const float *kc, const float *vc, int ring, const int32_t *d_pos0, int max_pos,
-                  int window, const float *sinks, float scale, float *part, float *out,
-                  const gtc_act *qout, gtc_stream st);
-
-/* The same two for several sequences (gtc_seqs: per-token positions and caches). */
-int gtc_rope_store_seqs(float *q, const float *k, const float *v, int ld, int T, int n_head,
-                        int n_kv, int hd, const float *inv_freq, float mscale, const gtc_seqs *sq,
-                        int ring, gtc_stream st);
-int gtc_attention_seqs(const float *q, int ldq, int T, int n_head, int n_kv, int hd,
-                       const gtc_seqs *sq, int ring, int max_pos, int window, const float *sinks,
-                       float scale, float *part, float *out, const gtc_act *qout, gtc_stream st);
+int gtc_rope_store(const gtc_attn_args *a, gtc_stream st);
+int gtc_attention(const gtc_attn_args *a, gtc_stream st);
 
 /* ---- prefill helpers (tensor-core path) ---------------------------------------------------- */
 /* out[t][r] (stride ldo) = (add ? out : 0) + act(sum + bias[r]) with sum = tmp[t][r]
  * (+ tmp[T + t][r] when split & 1: lo activations) (+ tmp[t][n + r] (+ tmp[T + t][n + r]) when
  * split & 2: lo weights), tmp rows of stride ldt. */
-int gtc_epilogue(float *out, int ldo, const float *tmp, int ldt, int T, int n,
-                 const float *bias, int add, int act, int split, gtc_stream st);
+int gtc_epilogue(float *out, int ldo, const float *tmp, int ldt, int T, int n, const float *bias,
+                 int add, int act, int split, gtc_stream st);
 /* dst[i][:] = src[idx[i]][:] (fp16 rows of n). */
 int gtc_gather_f16(const uint16_t *src, const int32_t *idx, int cnt, int n, uint16_t *dst,
                    gtc_stream st);
 /* h[i][j] = swiglu(g[i*ld + j] + bg[j], u[i*ld + j] + bu[j]) -> fp16 h[cnt][n]. wlo != 0:
  * lo-weight products at column offset wlo are added; split: lo-activation rows at + cnt*ld are
  * added, and h gets lo rows [cnt, 2cnt) (split fp16). */
-int gtc_swiglu_f16(const float *g, const float *u, int ld, int wlo, const float *bg, const float *bu,
-                   int cnt, int n, float alpha, float limit, uint16_t *h, int split,
-                   gtc_stream st);
+int gtc_swiglu_f16(const float *g, const float *u, int ld, int wlo, const float *bg,
+                   const float *bu, int cnt, int n, float alpha, float limit, uint16_t *h,
+                   int split, gtc_stream st);
 /* x[idx[i]][r] += wt[i] * (y[i][r] (+ y[i][wlo + r]) (+ the same of row cnt + i when split)
  * + b[r]), y rows of stride ldy. */
-int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b,
-                    const int32_t *idx, const float *wt, int cnt, int n, int split,
-                    gtc_stream st);
+int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b, const int32_t *idx,
+                    const float *wt, int cnt, int n, int split, gtc_stream st);
 
 /* ---- sampling ----------------------------------------------------------------------------- */
 /* *out = argmax(logits[n]) (ties -> lower index), on the device. */
 int gtc_argmax(const float *logits, int n, int32_t *out, gtc_stream st);
-/* Device twin of gt_sampler_sample_u (engine/sampler.h; cuda/sample.cu): logit bias, penalties, greedy,
- * top-k, top-p, min-p, temperature and the draw with the host's uniform u in [0, 1) (the host
- * keeps the RNG: u = gt_rng_uniform() when temperature > 0, as gt_sampler_sample). Writes the id
- * to *d_out; no allocation, no host sync. d_hist[n_hist]: the context on the device (only its
+/* Device twin of gt_sampler_sample_u (engine/sampler.h; cuda/sample.cu): logit bias, penalties,
+ * greedy, top-k, top-p, min-p, temperature and the draw with the host's uniform u in [0, 1) (the
+ * host keeps the RNG: u = gt_rng_uniform() when temperature > 0, as gt_sampler_sample). Writes the
+ * id to *d_out; no allocation, no host sync. d_hist[n_hist]: the context on the device (only its
  * last min(penalty_last_n or all, n_ctx) entries are read; passing just that tail is the same).
  * ws: gtc_sample_ws_bytes(n_vocab) bytes of device memory, reused across calls (one call at a
  * time per workspace); call gtc_sample_ws_bytes once at setup (it opts the selection kernel in
@@ -253,8 +278,8 @@ typedef struct gtc_sample_params {
     int top_k;
     float top_p, min_p;
     float repeat_penalty, presence_penalty, frequency_penalty;
-    int penalty_last_n; /* -1: the whole history */
-    int n_ctx;          /* the CPU sampler's window cap (gt_sampler_init's n_ctx) */
+    int penalty_last_n;     /* -1: the whole history */
+    int n_ctx;              /* the CPU sampler's window cap (gt_sampler_init's n_ctx) */
     const gtc_bias *d_bias; /* device array: logit biases added first (distinct ids) */
     int n_bias;
 } gtc_sample_params;

@@ -1,6 +1,6 @@
 /* sample.cu — token sampling on the device, the twin of engine/sampler.c (same order and rules:
- * logit bias -> penalties -> greedy if temperature <= 0 -> top-k -> top-p -> min-p -> temperature -> draw;
- * ties to the lower id; NaN counts as -inf; with +inf logits the first one wins).
+ * logit bias -> penalties -> greedy if temperature <= 0 -> top-k -> top-p -> min-p -> temperature
+ * -> draw; ties to the lower id; NaN counts as -inf; with +inf logits the first one wins).
  *
  * The RNG stays on the host: the caller draws u = gt_rng_uniform() (one per non-greedy call, as
  * gt_sampler_sample does) and passes it; the device writes one int32 id. No allocation, no host
@@ -36,18 +36,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cuda/gtc.h"
+#include "cuda/common.cuh"
 
-#define SMP_BLOCK 256    /* GT_SAMPLER_BLOCK (engine/sampler.h) */
-#define EXACT_MAX 4096   /* sampler.c EXACT_DRAW_MAX: up to this many candidates, double exp */
-#define CAP_MIN 4096     /* candidates sorted in shared memory: 4096 (32 KiB of keys), or */
-#define CAP_MAX 16384    /* 16384 (128 KiB) where the card lets a block opt in to that much */
-#define NT 1024          /* threads of the one-block kernels */
-#define RB_MAX 128       /* blocks of k_reduce */
-#define HB_ELEMS 16384   /* ids per block of k_hist */
-#define N_EBUCKET 1024   /* exp buckets: float bits >> 20 (sampler.c N_BUCKET) */
-#define HIST_MIN 0x330   /* sampler.c HIST_MIN */
-#define N_KBUCKET 4096   /* value-key buckets: key >> 20 */
+#define SMP_BLOCK 256  /* GT_SAMPLER_BLOCK (engine/sampler.h) */
+#define EXACT_MAX 4096 /* sampler.c EXACT_DRAW_MAX: up to this many candidates, double exp */
+#define CAP_MIN 4096   /* candidates sorted in shared memory: 4096 (32 KiB of keys), or */
+#define CAP_MAX 16384  /* 16384 (128 KiB) where the card lets a block opt in to that much */
+#define NT 1024        /* threads of the one-block kernels */
+#define RB_MAX 128     /* blocks of k_reduce */
+#define HB_ELEMS 16384 /* ids per block of k_hist */
+#define N_EBUCKET 1024 /* exp buckets: float bits >> 20 (sampler.c N_BUCKET) */
+#define HIST_MIN 0x330 /* sampler.c HIST_MIN */
+#define N_KBUCKET 4096 /* value-key buckets: key >> 20 */
 #define FULLMASK 0xffffffffu
 
 enum { M_GREEDY, M_FULL, M_MINP, M_TOPK, M_TOPP };
@@ -78,23 +78,13 @@ struct smp_args {
     int cap; /* k_select's shared keys (dynamic shared memory), a power of two */
 };
 
-static char g_serr[256];
-extern "C" const char *gtc_sample_last_error(void) { return g_serr; }
-static int sfail(cudaError_t e, const char *what)
-{
-    snprintf(g_serr, sizeof g_serr, "%s: %s", what, cudaGetErrorString(e));
-    return -1;
+extern "C" const char *gtc_sample_last_error(void) {
+    return gtc_err_buf;
 }
-#define CKS(name)                                                                               \
-    do {                                                                                        \
-        cudaError_t e_ = cudaGetLastError();                                                    \
-        if (e_ != cudaSuccess) return sfail(e_, name);                                          \
-    } while (0)
 
 /* ---- device helpers --------------------------------------------------------------------- */
 /* sampler.c fast_exp, operation for operation (x <= 0; NaN, -inf and x < -87 give 0) */
-__device__ __forceinline__ float dfast_exp(float x)
-{
+__device__ __forceinline__ float dfast_exp(float x) {
     if (!(x >= -87.0f)) return 0.0f;
     float n = rintf(__fmul_rn(x, 1.44269504088896341f));
     float r = fmaf(n, -0.693359375f, x);
@@ -111,30 +101,28 @@ __device__ __forceinline__ float dfast_exp(float x)
 }
 
 /* sort key: ascending key = value descending (NaN as -inf, -0 as +0), then id ascending */
-__device__ __forceinline__ uint32_t dkey(float v)
-{
+__device__ __forceinline__ uint32_t dkey(float v) {
     if (v != v) v = -INFINITY;
     if (v == 0.0f) v = 0.0f;
     uint32_t u = __float_as_uint(v);
     u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
     return ~u;
 }
-__device__ __forceinline__ float key_val(unsigned long long k)
-{
+__device__ __forceinline__ float key_val(unsigned long long k) {
     uint32_t u = ~(uint32_t)(k >> 32);
     u = (u & 0x80000000u) ? (u & 0x7fffffffu) : ~u;
     return __uint_as_float(u);
 }
-__device__ __forceinline__ int key_id(unsigned long long k) { return (int)(uint32_t)k; }
-__device__ __forceinline__ unsigned long long mkkey(float v, int id)
-{
+__device__ __forceinline__ int key_id(unsigned long long k) {
+    return (int)(uint32_t)k;
+}
+__device__ __forceinline__ unsigned long long mkkey(float v, int id) {
     return ((unsigned long long)dkey(v) << 32) | (uint32_t)id;
 }
 
 /* Block reductions: every thread of the block calls them (block-uniform control flow) and
  * gets the result; the leading __syncthreads protects the scratch from the previous call. */
-__device__ double block_sum(double v)
-{
+__device__ double block_sum(double v) {
     __shared__ double sh[32];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(FULLMASK, v, o);
@@ -145,8 +133,7 @@ __device__ double block_sum(double v)
     for (int k = 0; k < nw; k++) r += sh[k];
     return r;
 }
-__device__ int block_sum_int(int v)
-{
+__device__ int block_sum_int(int v) {
     __shared__ int shi[32];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(FULLMASK, v, o);
@@ -157,8 +144,7 @@ __device__ int block_sum_int(int v)
     for (int k = 0; k < nw; k++) r += shi[k];
     return r;
 }
-__device__ int block_min_int(int v)
-{
+__device__ int block_min_int(int v) {
     __shared__ int shm[32];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 16; o; o >>= 1) v = min(v, __shfl_xor_sync(FULLMASK, v, o));
@@ -169,8 +155,7 @@ __device__ int block_min_int(int v)
     for (int k = 0; k < nw; k++) r = min(r, shm[k]);
     return r;
 }
-__device__ int block_max_int(int v)
-{
+__device__ int block_max_int(int v) {
     __shared__ int shx[32];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 16; o; o >>= 1) v = max(v, __shfl_xor_sync(FULLMASK, v, o));
@@ -182,8 +167,7 @@ __device__ int block_max_int(int v)
     return r;
 }
 /* inclusive prefix sum over the block in thread order; *total = the block's sum */
-__device__ double block_scan(double v, double *total)
-{
+__device__ double block_scan(double v, double *total) {
     __shared__ double shs[32];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
     for (int o = 1; o < 32; o <<= 1) {
@@ -204,8 +188,7 @@ __device__ double block_scan(double v, double *total)
 
 /* ---- penalties -------------------------------------------------------------------------- */
 __global__ void k_pen_copy(const float *src, float *dst, int nv, const int32_t *win, int n_win,
-                           int *cnt)
-{
+                           int *cnt) {
     const int stride = gridDim.x * blockDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < nv; i += stride) dst[i] = src[i];
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_win; i += stride) {
@@ -214,15 +197,13 @@ __global__ void k_pen_copy(const float *src, float *dst, int nv, const int32_t *
     }
 }
 /* sampler.c: work[id] += bias for each listed id (float add) */
-__global__ void k_bias(float *l, int nv, const gtc_bias *b, int n)
-{
+__global__ void k_bias(float *l, int nv, const gtc_bias *b, int n) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const int id = b[i].id;
     if (id >= 0 && id < nv) l[id] = __fadd_rn(l[id], b[i].bias);
 }
-__global__ void k_pen_count(int nv, const int32_t *win, int n_win, int *cnt)
-{
+__global__ void k_pen_count(int nv, const int32_t *win, int n_win, int *cnt) {
     const int stride = gridDim.x * blockDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_win; i += stride) {
         int id = win[i];
@@ -232,8 +213,7 @@ __global__ void k_pen_count(int nv, const int32_t *win, int n_win, int *cnt)
 /* sampler.c apply_penalties: repeat divides positive logits and multiplies the others, then
  * v -= count * frequency + presence (float operations, no fused multiply-add) */
 __global__ void k_pen_apply(float *l, int nv, const int32_t *win, int n_win, int *cnt, float rp,
-                            float pp, float fp)
-{
+                            float pp, float fp) {
     const int stride = gridDim.x * blockDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_win; i += stride) {
         int id = win[i];
@@ -248,15 +228,13 @@ __global__ void k_pen_apply(float *l, int nv, const int32_t *win, int n_win, int
 }
 
 /* ---- max / argmax ----------------------------------------------------------------------- */
-__device__ __forceinline__ void best_merge(float &bv, int &bi, float v, int i)
-{
+__device__ __forceinline__ void best_merge(float &bv, int &bi, float v, int i) {
     if (v > bv || (v == bv && i < bi)) {
         bv = v;
         bi = i;
     }
 }
-__global__ void __launch_bounds__(256) k_reduce(smp_args a)
-{
+__global__ void __launch_bounds__(256) k_reduce(smp_args a) {
     __shared__ float sv[8];
     __shared__ int si[8];
     float bv = -INFINITY;
@@ -286,8 +264,7 @@ __global__ void __launch_bounds__(256) k_reduce(smp_args a)
 
 /* one warp: combines k_reduce's nrb partials; finishes greedy / no number / +inf; clears the
  * candidate state */
-__global__ void k_final(smp_args a, int nrb)
-{
+__global__ void k_final(smp_args a, int nrb) {
     const int lane = threadIdx.x;
     float bv = -INFINITY;
     int bi = INT_MAX;
@@ -311,10 +288,14 @@ __global__ void k_final(smp_args a, int nrb)
         st->bmin = 0;
         st->z = 0.0;
         int done = 1, out = amax;
-        if (a.mode == M_GREEDY) out = amax;
-        else if (bv == -INFINITY) out = 0;      /* no number: the lowest id */
-        else if (bv == INFINITY) out = amax;    /* the first +inf */
-        else done = 0;
+        if (a.mode == M_GREEDY)
+            out = amax;
+        else if (bv == -INFINITY)
+            out = 0; /* no number: the lowest id */
+        else if (bv == INFINITY)
+            out = amax; /* the first +inf */
+        else
+            done = 0;
         st->done = done;
         if (done) *a.out = out;
     }
@@ -322,9 +303,8 @@ __global__ void k_final(smp_args a, int nrb)
 
 /* ---- draw in id order (no filter; min-p alone) ------------------------------------------ */
 /* element i's weights: ef (float, what the draw walks) and ed (what z sums) */
-__device__ __forceinline__ void vocab_e(const smp_args &a, float mx, float lo_v, bool exact,
-                                        int i, float *ef, double *ed, int *incl)
-{
+__device__ __forceinline__ void vocab_e(const smp_args &a, float mx, float lo_v, bool exact, int i,
+                                        float *ef, double *ed, int *incl) {
     *ef = 0.0f;
     *ed = 0.0;
     *incl = 0;
@@ -342,8 +322,7 @@ __device__ __forceinline__ void vocab_e(const smp_args &a, float mx, float lo_v,
     }
 }
 
-__global__ void __launch_bounds__(SMP_BLOCK) k_exp(smp_args a)
-{
+__global__ void __launch_bounds__(SMP_BLOCK) k_exp(smp_args a) {
     if (a.st->done) return;
     const float mx = a.st->mx;
     const float lo_v = a.has_minp ? __fadd_rn(mx, a.lmp) : -INFINITY;
@@ -367,8 +346,7 @@ __global__ void __launch_bounds__(SMP_BLOCK) k_exp(smp_args a)
     if (threadIdx.x == 0) a.bzf[blockIdx.x] = s;
 }
 
-__global__ void __launch_bounds__(NT) k_drawv(smp_args a)
-{
+__global__ void __launch_bounds__(NT) k_drawv(smp_args a) {
     smp_state *st = a.st;
     if (st->done) return;
     const int tid = threadIdx.x;
@@ -442,8 +420,7 @@ __global__ void __launch_bounds__(NT) k_drawv(smp_args a)
 }
 
 /* ---- top-k / top-p candidates ----------------------------------------------------------- */
-__global__ void __launch_bounds__(NT) k_hist(smp_args a)
-{
+__global__ void __launch_bounds__(NT) k_hist(smp_args a) {
     __shared__ unsigned hk[N_KBUCKET];
     __shared__ double he[N_EBUCKET];
     if (a.st->done) return;
@@ -474,8 +451,7 @@ __global__ void __launch_bounds__(NT) k_hist(smp_args a)
     }
 }
 
-__global__ void __launch_bounds__(NT) k_thresh(smp_args a, int nhb)
-{
+__global__ void __launch_bounds__(NT) k_thresh(smp_args a, int nhb) {
     smp_state *st = a.st;
     if (st->done) return;
     const int tid = threadIdx.x;
@@ -516,8 +492,7 @@ __global__ void __launch_bounds__(NT) k_thresh(smp_args a, int nhb)
     }
 }
 
-__global__ void __launch_bounds__(SMP_BLOCK) k_gather(smp_args a)
-{
+__global__ void __launch_bounds__(SMP_BLOCK) k_gather(smp_args a) {
     smp_state *st = a.st;
     if (st->done) return;
     const int i = blockIdx.x * SMP_BLOCK + threadIdx.x;
@@ -546,8 +521,7 @@ __global__ void __launch_bounds__(SMP_BLOCK) k_gather(smp_args a)
 /* ascending bitonic sort of s[0..p) (p a power of two <= CAP) in shared memory; the direction
  * of a pair follows the global index g0 + i (tiles of a longer sort) */
 __device__ void bitonic_shared(unsigned long long *s, int p, int g0, int k_lo, int k_hi,
-                               int j_first)
-{
+                               int j_first) {
     for (int k = k_lo; k <= k_hi; k <<= 1) {
         for (int j = (k == k_lo && j_first ? j_first : k >> 1); j > 0; j >>= 1) {
             for (int i = threadIdx.x; i < p; i += blockDim.x) {
@@ -568,8 +542,7 @@ __device__ void bitonic_shared(unsigned long long *s, int p, int g0, int k_lo, i
 
 /* sorts keys[0..n) ascending; returns where the sorted list is (sk for n <= cap) */
 __device__ unsigned long long *sort_keys(unsigned long long *keys, int n, unsigned long long *sk,
-                                         const int cap)
-{
+                                         const int cap) {
     int p = 1;
     while (p < n) p <<= 1;
     if (n <= cap) {
@@ -618,8 +591,7 @@ __device__ unsigned long long *sort_keys(unsigned long long *keys, int n, unsign
  * exp(v - mref) / z reaches top_p; 0 if none. A block scan finds the cut; when a partial sum
  * next to it lies within 1e-12 of top_p (ties make exact hits common: 500 x 0.001 vs 0.5) one
  * thread redoes the sum in sampler.c's order, so the cut is the CPU's. */
-__device__ int cum_cut(const unsigned long long *L, int n, float mref, double z, float top_p)
-{
+__device__ int cum_cut(const unsigned long long *L, int n, float mref, double z, float top_p) {
     __shared__ double s_at, s_prev;
     __shared__ int s_cut;
     const double tp = (double)top_p;
@@ -643,8 +615,8 @@ __device__ int cum_cut(const unsigned long long *L, int n, float mref, double z,
         carry += tot;
     }
     __syncthreads();
-    const bool close = f != INT_MAX ? (s_at - tp < 1e-12 || tp - s_prev < 1e-12)
-                                    : (tp - carry < 1e-12);
+    const bool close =
+        f != INT_MAX ? (s_at - tp < 1e-12 || tp - s_prev < 1e-12) : (tp - carry < 1e-12);
     if (!close) return f != INT_MAX ? f + 1 : 0;
     if (threadIdx.x == 0) {
         double cum = 0.0;
@@ -663,8 +635,7 @@ __device__ int cum_cut(const unsigned long long *L, int n, float mref, double z,
 }
 
 /* sampler.c draw_cands over the sorted L[0..n) in that order (n >= 1) */
-__device__ int draw_list(const smp_args &a, const unsigned long long *L, int n)
-{
+__device__ int draw_list(const smp_args &a, const unsigned long long *L, int n) {
     const float m = key_val(L[0]);
     if (m == -INFINITY) return key_id(L[0]);
     const bool exact = n <= EXACT_MAX;
@@ -695,8 +666,7 @@ __device__ int draw_list(const smp_args &a, const unsigned long long *L, int n)
     return key_id(L[last >= 0 ? last : 0]);
 }
 
-__global__ void __launch_bounds__(NT) k_select(smp_args a)
-{
+__global__ void __launch_bounds__(NT) k_select(smp_args a) {
     extern __shared__ unsigned long long sk[]; /* [a.cap] */
     __shared__ int s_n;
     smp_state *st = a.st;
@@ -748,9 +718,10 @@ __global__ void __launch_bounds__(NT) k_select(smp_args a)
 }
 
 /* ---- host side -------------------------------------------------------------------------- */
-static size_t al256(size_t x) { return (x + 255) & ~(size_t)255; }
-static int pow2_at_least(int n)
-{
+static size_t al256(size_t x) {
+    return (x + 255) & ~(size_t)255;
+}
+static int pow2_at_least(int n) {
     int p = 1;
     while (p < n) p <<= 1;
     return p;
@@ -759,26 +730,38 @@ static int pow2_at_least(int n)
 struct ws_layout {
     size_t work, cnt, st, pv, pi, bzf, bze, bce, bn, zp, eh, kh, keys, total;
 };
-static ws_layout layout(int nv)
-{
+static ws_layout layout(int nv) {
     ws_layout w;
     const size_t nb = (size_t)(nv + SMP_BLOCK - 1) / SMP_BLOCK;
     const size_t nhb = (size_t)(nv + HB_ELEMS - 1) / HB_ELEMS;
     size_t o = 0;
-    w.work = o; o += al256((size_t)nv * sizeof(float));
-    w.cnt = o;  o += al256((size_t)nv * sizeof(int));
-    w.st = o;   o += al256(sizeof(smp_state));
-    w.pv = o;   o += al256(RB_MAX * sizeof(float));
-    w.pi = o;   o += al256(RB_MAX * sizeof(int));
-    w.bzf = o;  o += al256(nb * sizeof(double));
-    w.bze = o;  o += al256(nb * sizeof(double));
-    w.bce = o;  o += al256(nb * sizeof(double));
-    w.bn = o;   o += al256(nb * sizeof(int));
-    w.zp = o;   o += al256(nhb * sizeof(double));
-    w.eh = o;   o += al256(N_EBUCKET * sizeof(double));
-    w.kh = o;   o += al256(N_KBUCKET * sizeof(unsigned));
+    w.work = o;
+    o += al256((size_t)nv * sizeof(float));
+    w.cnt = o;
+    o += al256((size_t)nv * sizeof(int));
+    w.st = o;
+    o += al256(sizeof(smp_state));
+    w.pv = o;
+    o += al256(RB_MAX * sizeof(float));
+    w.pi = o;
+    o += al256(RB_MAX * sizeof(int));
+    w.bzf = o;
+    o += al256(nb * sizeof(double));
+    w.bze = o;
+    o += al256(nb * sizeof(double));
+    w.bce = o;
+    o += al256(nb * sizeof(double));
+    w.bn = o;
+    o += al256(nb * sizeof(int));
+    w.zp = o;
+    o += al256(nhb * sizeof(double));
+    w.eh = o;
+    o += al256(N_EBUCKET * sizeof(double));
+    w.kh = o;
+    o += al256(N_KBUCKET * sizeof(unsigned));
     const int np2 = pow2_at_least(nv);
-    w.keys = o; o += al256((size_t)(np2 < 2 * CAP_MAX ? 2 * CAP_MAX : np2) * 8);
+    w.keys = o;
+    o += al256((size_t)(np2 < 2 * CAP_MAX ? 2 * CAP_MAX : np2) * 8);
     w.total = o;
     return w;
 }
@@ -786,8 +769,7 @@ static ws_layout layout(int nv)
 /* CAP_MAX keys where the device allows that much shared memory per block (opt-in: H100
  * 227 KiB, A100 163 KiB), else less, down to CAP_MIN (32 KiB: no opt-in). Decided once per
  * process, for the device current at the first call. */
-static int select_cap(void)
-{
+static int select_cap(void) {
     static int cap = 0;
     if (cap) return cap;
     int dev = 0, optin = 0;
@@ -797,9 +779,9 @@ static int select_cap(void)
             cudaSuccess) {
         c = CAP_MAX;
         while (c > CAP_MIN && (size_t)c * 8 + 8192 > (size_t)optin) c >>= 1;
-        if (c > CAP_MIN && cudaFuncSetAttribute(
-                               k_select, cudaFuncAttributeMaxDynamicSharedMemorySize, c * 8) !=
-                               cudaSuccess)
+        if (c > CAP_MIN &&
+            cudaFuncSetAttribute(k_select, cudaFuncAttributeMaxDynamicSharedMemorySize, c * 8) !=
+                cudaSuccess)
             c = CAP_MIN;
     }
     cudaGetLastError(); /* clear a refused query or opt-in */
@@ -807,25 +789,23 @@ static int select_cap(void)
     return cap;
 }
 
-extern "C" size_t gtc_sample_ws_bytes(int n_vocab)
-{
+extern "C" size_t gtc_sample_ws_bytes(int n_vocab) {
     select_cap(); /* the shared-memory opt-in happens here, at setup (not during a capture) */
     return n_vocab > 0 ? layout(n_vocab).total : 0;
 }
 
 extern "C" int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_params *p,
-                          const int32_t *d_hist, int n_hist, double u, void *d_ws,
-                          size_t ws_bytes, int32_t *d_out, gtc_stream st)
-{
+                          const int32_t *d_hist, int n_hist, double u, void *d_ws, size_t ws_bytes,
+                          int32_t *d_out, gtc_stream st) {
     cudaStream_t s = (cudaStream_t)st;
     if (n_vocab <= 0 || n_vocab > (1 << 30) || !p || !d_ws || !d_out) {
-        snprintf(g_serr, sizeof g_serr, "sample: bad arguments (n_vocab %d)", n_vocab);
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "sample: bad arguments (n_vocab %d)", n_vocab);
         return -1;
     }
     const ws_layout w = layout(n_vocab);
     if (ws_bytes < w.total) {
-        snprintf(g_serr, sizeof g_serr, "sample: workspace of %zu bytes, %zu needed", ws_bytes,
-                 w.total);
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "sample: workspace of %zu bytes, %zu needed",
+                 ws_bytes, w.total);
         return -1;
     }
     char *ws = (char *)d_ws;
@@ -852,7 +832,8 @@ extern "C" int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_p
         int g = (n_vocab + 255) / 256;
         if (g > 1024) g = 1024;
         k_pen_copy<<<g, 256, 0, s>>>(d_logits, work, n_vocab, wt, win, cnt);
-        if (n_bias > 0) k_bias<<<(n_bias + 255) / 256, 256, 0, s>>>(work, n_vocab, p->d_bias, n_bias);
+        if (n_bias > 0)
+            k_bias<<<(n_bias + 255) / 256, 256, 0, s>>>(work, n_vocab, p->d_bias, n_bias);
         if (win > 0) {
             int gw = (win + 255) / 256;
             if (gw > 256) gw = 256;
@@ -860,17 +841,22 @@ extern "C" int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_p
             k_pen_apply<<<gw, 256, 0, s>>>(work, n_vocab, wt, win, cnt, p->repeat_penalty,
                                            p->presence_penalty, p->frequency_penalty);
         }
-        CKS("sample: bias and penalties");
+        CKL("sample: bias and penalties");
         a.l = work;
     }
 
     /* the mode, as gt_sampler_sample_u branches */
     const int top_k = p->top_k > 0 && p->top_k < n_vocab ? p->top_k : 0;
-    if (!(p->temperature > 0.0f)) a.mode = M_GREEDY;
-    else if (!top_k && p->top_p >= 1.0f && !(p->min_p > 0.0f)) a.mode = M_FULL;
-    else if (top_k) a.mode = M_TOPK;
-    else if (p->top_p < 1.0f) a.mode = M_TOPP;
-    else a.mode = M_MINP;
+    if (!(p->temperature > 0.0f))
+        a.mode = M_GREEDY;
+    else if (!top_k && p->top_p >= 1.0f && !(p->min_p > 0.0f))
+        a.mode = M_FULL;
+    else if (top_k)
+        a.mode = M_TOPK;
+    else if (p->top_p < 1.0f)
+        a.mode = M_TOPP;
+    else
+        a.mode = M_MINP;
     a.top_k = top_k;
     a.top_p = p->top_p;
     a.min_p = p->min_p;
@@ -896,12 +882,12 @@ extern "C" int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_p
     if (nrb > RB_MAX) nrb = RB_MAX;
     k_reduce<<<nrb, 256, 0, s>>>(a);
     k_final<<<1, 32, 0, s>>>(a, nrb);
-    CKS("sample: max");
+    CKL("sample: max");
     const int nb = (n_vocab + SMP_BLOCK - 1) / SMP_BLOCK;
     if (a.mode == M_FULL || a.mode == M_MINP) {
         k_exp<<<nb, SMP_BLOCK, 0, s>>>(a);
         k_drawv<<<1, NT, 0, s>>>(a);
-        CKS("sample: draw");
+        CKL("sample: draw");
     } else if (a.mode == M_TOPK || a.mode == M_TOPP) {
         const int nhb = (n_vocab + HB_ELEMS - 1) / HB_ELEMS;
         k_hist<<<nhb, NT, 0, s>>>(a);
@@ -909,7 +895,42 @@ extern "C" int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_p
         k_gather<<<nb, SMP_BLOCK, 0, s>>>(a);
         a.cap = select_cap();
         k_select<<<1, NT, (size_t)a.cap * sizeof(unsigned long long), s>>>(a);
-        CKS("sample: select");
+        CKL("sample: select");
     }
+    return 0;
+}
+
+/* ---- greedy: argmax ---------------------------------------------------------------------- */
+__global__ void k_argmax(const float *lg, int n, int32_t *out) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    float bv = -INFINITY;
+    int bi = n;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = lg[i];
+        if (bi == n || v > bv) {
+            bv = v;
+            bi = i;
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
+    }
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    if (lane == 0) sv[w] = bv, si[w] = bi;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int i = 1; i < (int)(blockDim.x >> 5); i++)
+            if (sv[i] > bv || (sv[i] == bv && si[i] < bi)) bv = sv[i], bi = si[i];
+        *out = bi < n ? bi : 0;
+    }
+}
+
+extern "C" int gtc_argmax(const float *logits, int n, int32_t *out, gtc_stream st) {
+    k_argmax<<<1, 1024, 0, (cudaStream_t)st>>>(logits, n, out);
+    CKL("argmax");
     return 0;
 }

@@ -11,6 +11,8 @@
 #include "engine/model.h"
 #include "engine/session.h"
 
+struct gt_cuda_fw; /* cuda/backend.h */
+
 typedef struct gt_arch_adapter {
     const char *name; /* general.architecture */
     gt_arch arch;
@@ -20,7 +22,22 @@ typedef struct gt_arch_adapter {
     gptc_status (*forward_cpu)(gt_batch *b, gptc_error *err);
     /* Bytes of CPU forward scratch for a batch of n_batch rows and a context of n_ctx. */
     size_t (*cpu_scratch_bytes)(const gptc_model *m, int n_batch, int n_ctx);
+    /* CUDA forward of T tokens (cuda/forward_<name>.c; NULL in builds without CUDA): see
+     * cuda/backend.h. logits_all: every token's logits to the host; s (may be NULL): polled
+     * for cancellation between layers. */
+    gptc_status (*forward_cuda)(struct gt_cuda_fw *F, int T, float *logits_all,
+                                const gptc_session *s);
 } gt_arch_adapter;
+
+#ifdef GPTC_WITH_CUDA
+gptc_status gt_cuda_forward_gpt_oss(struct gt_cuda_fw *F, int T, float *logits_all,
+                                    const gptc_session *s);
+gptc_status gt_cuda_forward_gpt2(struct gt_cuda_fw *F, int T, float *logits_all,
+                                 const gptc_session *s);
+#define GT_CUDA_FORWARD(name) gt_cuda_forward_##name
+#else
+#define GT_CUDA_FORWARD(name) NULL
+#endif
 
 /* NULL when unknown. */
 const gt_arch_adapter *gt_arch_find(const char *name);

@@ -82,4 +82,5 @@ const gt_arch_adapter gt_arch_gpt2 = {
     .load = load_gpt2,
     .forward_cpu = gt_forward_gpt2,
     .cpu_scratch_bytes = gt_forward_gpt2_scratch,
+    .forward_cuda = GT_CUDA_FORWARD(gpt2),
 };

@@ -172,4 +172,5 @@ const gt_arch_adapter gt_arch_gpt_oss = {
     .load = load_gpt_oss,
     .forward_cpu = gt_forward_gpt_oss,
     .cpu_scratch_bytes = gt_forward_gpt_oss_scratch,
+    .forward_cuda = GT_CUDA_FORWARD(gpt_oss),
 };

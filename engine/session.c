@@ -61,6 +61,8 @@ gptc_status gptc_session_new(gptc_model *m, const gptc_session_params *p, gptc_s
                       train);
     if (p->n_batch < 0)
         return gt_err(err, GPTC_ERR_INVALID_ARG, "invalid batch size %d", p->n_batch);
+    if ((unsigned)p->cache_type > GPTC_CACHE_Q8_0)
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "invalid cache type %d", (int)p->cache_type);
     gptc_status st = check_sampling(&p->sampling, err);
     if (st != GPTC_OK) return st;
 

@@ -1,5 +1,6 @@
 /* types.c — the ggml tensor type table (block sizes from spec/quant.md §1), GGUF metadata type
- * names, and the two generic public functions of gptc.h (gptc_status_name, gptc_free), which
+ * names, and the generic public functions of gptc.h (gptc_status_name, gptc_cache_type_name,
+ * gptc_free), which
  * live here because gguf is the base library every other module links. */
 #include <stdlib.h>
 
@@ -58,6 +59,20 @@ const char *gptc_status_name(gptc_status s) {
         return "interrupted";
     }
     return "unknown status";
+}
+
+const char *gptc_cache_type_name(gptc_cache_type t) {
+    switch (t) {
+    case GPTC_CACHE_DEFAULT:
+        return "default";
+    case GPTC_CACHE_F32:
+        return "f32";
+    case GPTC_CACHE_F16:
+        return "f16";
+    case GPTC_CACHE_Q8_0:
+        return "q8_0";
+    }
+    return "unknown";
 }
 
 void gptc_free(void *p) {

@@ -21,15 +21,15 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 typedef enum gptc_status {
     GPTC_OK = 0,
-    GPTC_ERR_INVALID_ARG,   /* a bad argument from the caller (or a bad flag value) */
-    GPTC_ERR_IO,            /* open/read/mmap/write failed */
-    GPTC_ERR_FORMAT,        /* malformed GGUF / tokenizer.json / input text */
-    GPTC_ERR_UNSUPPORTED,   /* valid but not implemented (architecture, type, JSON config) */
-    GPTC_ERR_NOMEM,         /* host allocation failed */
-    GPTC_ERR_DEVICE,        /* CUDA/cuBLAS runtime error */
-    GPTC_ERR_DEVICE_NOMEM,  /* does not fit the device memory / --vram-budget */
-    GPTC_ERR_CONTEXT_FULL,  /* the context window has no room for the tokens */
-    GPTC_ERR_INTERRUPTED,   /* cancelled through gptc_session_cancel */
+    GPTC_ERR_INVALID_ARG,  /* a bad argument from the caller (or a bad flag value) */
+    GPTC_ERR_IO,           /* open/read/mmap/write failed */
+    GPTC_ERR_FORMAT,       /* malformed GGUF / tokenizer.json / input text */
+    GPTC_ERR_UNSUPPORTED,  /* valid but not implemented (architecture, type, JSON config) */
+    GPTC_ERR_NOMEM,        /* host allocation failed */
+    GPTC_ERR_DEVICE,       /* CUDA/cuBLAS runtime error */
+    GPTC_ERR_DEVICE_NOMEM, /* does not fit the device memory / --vram-budget */
+    GPTC_ERR_CONTEXT_FULL, /* the context window has no room for the tokens */
+    GPTC_ERR_INTERRUPTED,  /* cancelled through gptc_session_cancel */
 } gptc_status;
 
 #define GPTC_ERROR_MSG_MAX 512
@@ -85,8 +85,7 @@ typedef struct gptc_tokenizer gptc_tokenizer;
  * an error naming the JSON path. */
 gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gptc_error *err);
 /* From the tokenizer.ggml.* keys of a GGUF file (model "gpt2"; pre "gpt2" or "gpt-4o"). */
-gptc_status gptc_tokenizer_load_gguf(const char *gguf_path, gptc_tokenizer **out,
-                                     gptc_error *err);
+gptc_status gptc_tokenizer_load_gguf(const char *gguf_path, gptc_tokenizer **out, gptc_error *err);
 void gptc_tokenizer_free(gptc_tokenizer *tok);
 
 int32_t gptc_tokenizer_n_vocab(const gptc_tokenizer *tok); /* highest id + 1 */
@@ -106,8 +105,8 @@ enum {
 };
 /* Encodes UTF-8 text (not NUL-terminated; may contain NUL). Invalid UTF-8 -> GPTC_ERR_FORMAT
  * with the byte offset in the message. *ids is allocated; free it with gptc_free. */
-gptc_status gptc_tokenize(const gptc_tokenizer *tok, const char *text, size_t len,
-                          unsigned flags, int32_t **ids, size_t *n_ids, gptc_error *err);
+gptc_status gptc_tokenize(const gptc_tokenizer *tok, const char *text, size_t len, unsigned flags,
+                          int32_t **ids, size_t *n_ids, gptc_error *err);
 /* Decodes ids to bytes (lossy UTF-8 like HF decode: invalid sequences become U+FFFD).
  * skip_special drops special tokens. *text is NUL-terminated, allocated; free with gptc_free. */
 gptc_status gptc_detokenize(const gptc_tokenizer *tok, const int32_t *ids, size_t n_ids,
@@ -136,6 +135,16 @@ typedef enum gptc_backend {
     GPTC_BACKEND_CUDA,
 } gptc_backend;
 
+/* Element type of the KV cache (--cache-type; llama.cpp's -ctk / -ctv). */
+typedef enum gptc_cache_type {
+    GPTC_CACHE_DEFAULT = 0, /* the backend's own: f16 on CUDA (as llama.cpp), f32 on the CPU */
+    GPTC_CACHE_F32,         /* fp32: the GPU's exact path (matches the CPU reference) */
+    GPTC_CACHE_F16,
+    GPTC_CACHE_Q8_0, /* ggml Q8_0 blocks of 32 (f16 scale + 32 int8), about 1/4 of fp32 */
+} gptc_cache_type;
+/* "default", "f32", "f16", "q8_0". */
+const char *gptc_cache_type_name(gptc_cache_type t);
+
 /* Called during loading with bytes done / total (for a progress bar). */
 typedef void (*gptc_progress_fn)(void *user, uint64_t done, uint64_t total);
 
@@ -143,13 +152,14 @@ typedef struct gptc_model_params {
     const char *path;           /* GGUF file */
     const char *tokenizer_path; /* tokenizer.json; NULL: next to the model, else GGUF vocab */
     gptc_backend backend;
-    int device;           /* CUDA device ordinal */
-    int n_threads;        /* CPU threads; 0 = all cores */
-    uint64_t vram_budget; /* bytes; 0 = free device memory */
-    int n_ctx_hint;       /* context the caller will use (for the memory plan); 0 = default */
-    int n_seq_hint;       /* parallel sequences the caller will use; 0 = 1 */
-    int yarn_rounded;     /* 1: llama.cpp's rounded YaRN correction range (8, 18) */
-    int verbose;          /* print the memory breakdown etc. to stderr */
+    int device;                 /* CUDA device ordinal */
+    int n_threads;              /* CPU threads; 0 = all cores */
+    uint64_t vram_budget;       /* bytes; 0 = free device memory */
+    int n_ctx_hint;             /* context the caller will use (for the memory plan); 0 = default */
+    int n_seq_hint;             /* parallel sequences the caller will use; 0 = 1 */
+    gptc_cache_type cache_type; /* KV cache type the sessions will use (for the memory plan) */
+    int yarn_rounded;           /* 1: llama.cpp's rounded YaRN correction range (8, 18) */
+    int verbose;                /* print the memory breakdown etc. to stderr */
     gptc_progress_fn progress;
     void *progress_user;
 } gptc_model_params;
@@ -222,6 +232,9 @@ typedef struct gptc_session_params {
     int n_ctx;   /* 0 = min(model context, 4096) */
     int n_batch; /* prompt tokens per forward batch; 0 = default (512) */
     gptc_sampler_params sampling;
+    /* KV cache element type. The CPU backend accepts every value and keeps fp32 (its attention
+     * reads fp32 keys and values); the CUDA backend stores what is asked (default f16). */
+    gptc_cache_type cache_type;
 } gptc_session_params;
 
 /* Defaults for the model (gpt-oss: OpenAI's temperature 1.0, top-p 1.0). m may be NULL. */
@@ -269,13 +282,12 @@ void gptc_session_clear_cancel(gptc_session *s);
 
 /* One decode step for several sessions of the same model at once (continuous batching): each
  * session i gets ids[i] appended and its logits computed. Sessions must be distinct. */
-gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n,
-                              gptc_error *err);
+gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n, gptc_error *err);
 
 typedef struct gptc_timings {
-    int n_prompt;   /* tokens fed through feed() */
+    int n_prompt; /* tokens fed through feed() */
     double prompt_ms;
-    int n_gen;      /* tokens fed one at a time after sampling */
+    int n_gen; /* tokens fed one at a time after sampling */
     double gen_ms;
     double sample_ms;
 } gptc_timings;

@@ -30,14 +30,12 @@ static float frand(void) /* ~N(0,1)-ish: sum of 4 uniforms, scaled */
     }
     return s * 1.732f;
 }
-static float *rand_vec(size_t n, float scale)
-{
+static float *rand_vec(size_t n, float scale) {
     float *v = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
     return v;
 }
-static double nmse(const float *a, const float *ref, size_t n)
-{
+static double nmse(const float *a, const float *ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double d = (double)a[i] - ref[i];
@@ -47,34 +45,29 @@ static double nmse(const float *a, const float *ref, size_t n)
     }
     return den > 0 ? num / den : num;
 }
-static void *dev_alloc(size_t bytes)
-{
+static void *dev_alloc(size_t bytes) {
     void *p = NULL;
     ck_assert_msg(gtc_malloc(&p, bytes) == 0, "%s", gtc_last_error());
     return p;
 }
-static void *dev_upload(const void *h, size_t bytes)
-{
+static void *dev_upload(const void *h, size_t bytes) {
     void *p = dev_alloc(bytes);
     ck_assert_int_eq(gtc_h2d(p, h, bytes), 0);
     return p;
 }
-static void dev_poison(void *d, size_t bytes)
-{
+static void dev_poison(void *d, size_t bytes) {
     void *h = malloc(bytes);
     memset(h, 0xff, bytes); /* NaN floats */
     ck_assert_int_eq(gtc_h2d(d, h, bytes), 0);
     free(h);
 }
-static float *dev_download(const void *d, size_t n)
-{
+static float *dev_download(const void *d, size_t n) {
     float *h = malloc(n * sizeof(float));
     ck_assert_msg(gtc_d2h(h, d, n * sizeof(float)) == 0, "%s", gtc_last_error());
     return h;
 }
 /* device activation buffers for T rows of n */
-static gtc_act act_new(int T, int n)
-{
+static gtc_act act_new(int T, int n) {
     gtc_act a;
     a.n = n;
     a.f = dev_alloc((size_t)T * n * 4);
@@ -84,8 +77,7 @@ static gtc_act act_new(int T, int n)
     a.h = dev_alloc((size_t)T * n * 2 * 2);
     return a;
 }
-static void act_free(gtc_act *a)
-{
+static void act_free(gtc_act *a) {
     gtc_free(a->f);
     gtc_free(a->q);
     gtc_free(a->qi);
@@ -93,8 +85,7 @@ static void act_free(gtc_act *a)
     gtc_free(a->h);
 }
 /* random quantised matrix of rows x n of `type` (host, GGUF layout) */
-static uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float scale)
-{
+static uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float scale) {
     size_t rb = ggml_row_size(type, n);
     uint8_t *m = malloc(rb * rows);
     float *tmp = malloc(n * sizeof(float));
@@ -106,19 +97,17 @@ static uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float scale)
     return m;
 }
 
-static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16,
+static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,   GGML_TYPE_BF16,
                                      GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_0,
-                                     GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
-                                     GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+                                     GGML_TYPE_Q4_1, GGML_TYPE_Q5_0,  GGML_TYPE_Q5_1,
+                                     GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,  GGML_TYPE_Q6_K};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
-static int is_float_type(uint32_t t)
-{
+static int is_float_type(uint32_t t) {
     return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16;
 }
 
 /* ---- GEMV: every format, odd rows, bias ---------------------------------------------------- */
-START_TEST(test_gemv_formats)
-{
+START_TEST(test_gemv_formats) {
     const int64_t n = 512, rows = 67;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = all_types[ti];
@@ -140,8 +129,15 @@ START_TEST(test_gemv_formats)
         double e = nmse(y, ref, rows);
         double lim = is_float_type(type) ? 1e-7 : 5e-4;
         ck_assert_msg(e <= lim, "gemv type %u: nmse %g > %g", type, e, lim);
-        free(W); free(x); free(bias); free(y); free(ref);
-        gtc_free((void *)m.base); gtc_free(dx); gtc_free(db); gtc_free(dy);
+        free(W);
+        free(x);
+        free(bias);
+        free(y);
+        free(ref);
+        gtc_free((void *)m.base);
+        gtc_free(dx);
+        gtc_free(db);
+        gtc_free(dy);
         act_free(&a);
     }
 }
@@ -149,8 +145,7 @@ END_TEST
 
 /* several tokens per launch: a warp takes its row through tl tokens (tl = T for a matrix of
  * 8300 rows, tl = 2 with 4 token groups for 1500 rows) */
-START_TEST(test_gemv_tokens)
-{
+START_TEST(test_gemv_tokens) {
     const int64_t n = 256;
     const int T = 7;
     const uint32_t types[4] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_K, GGML_TYPE_F16};
@@ -183,18 +178,23 @@ START_TEST(test_gemv_tokens)
                 ck_assert_msg(e <= lim, "gemv type %u rows %lld token %d: nmse %g", type,
                               (long long)rows, t, e);
             }
-            free(W); free(y); free(ref); free(got);
-            gtc_free((void *)m.base); gtc_free(dy);
+            free(W);
+            free(y);
+            free(ref);
+            free(got);
+            gtc_free((void *)m.base);
+            gtc_free(dy);
         }
-    free(x); gtc_free(dx); act_free(&a);
+    free(x);
+    gtc_free(dx);
+    act_free(&a);
 }
 END_TEST
 
 /* tensor-core products (gtc_mmq) for Q8_0 / MXFP4: 67 rows (a partial 16-row tile), the gpt-oss
  * width 2880, T = 1, 7, 12, 33 tokens (each kernel shape; a second group of 32), bias + add and
  * GELU epilogues */
-START_TEST(test_mmq)
-{
+START_TEST(test_mmq) {
     const int64_t n = 2880, rows = 67, ld = 70;
     const uint32_t types[2] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4};
     const int Ts[4] = {1, 7, 12, 33}; /* kernel shapes: 8 tokens per group, 16, 32 */
@@ -210,8 +210,8 @@ START_TEST(test_mmq)
             gtc_act a = act_new(T, (int)n);
             float *dx = dev_upload(x, (size_t)T * n * 4), *db = dev_upload(bias, rows * 4);
             float *dy = dev_upload(y0, (size_t)T * ld * 4);
-            ck_assert_int_eq(
-                gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+            ck_assert_int_eq(gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL),
+                             0);
             ck_assert(gtc_mmq_supported(&m, &a));
             gtc_gemv_seg sg = {m, db, dy, add, act, (int)ld};
             ck_assert_msg(gtc_mmq(&sg, 1, &a, T, NULL) == 0, "%s", gtc_last_error());
@@ -231,16 +231,24 @@ START_TEST(test_mmq)
                 for (int64_t r = rows; r < ld; r++)
                     ck_assert_float_eq(y[(size_t)t * ld + r], y0[(size_t)t * ld + r]);
             }
-            free(W); free(x); free(bias); free(y0); free(y); free(ref); free(got);
-            gtc_free((void *)m.base); gtc_free(dx); gtc_free(db); gtc_free(dy);
+            free(W);
+            free(x);
+            free(bias);
+            free(y0);
+            free(y);
+            free(ref);
+            free(got);
+            gtc_free((void *)m.base);
+            gtc_free(dx);
+            gtc_free(db);
+            gtc_free(dy);
             act_free(&a);
         }
 }
 END_TEST
 
 /* three segments in one launch (q, k, v) with the add / GELU epilogues */
-START_TEST(test_gemv_segments)
-{
+START_TEST(test_gemv_segments) {
     const int64_t n = 2880; /* gpt-oss width: 90 blocks, not a multiple of 128 */
     const uint32_t types[3] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_F16};
     const int64_t rows[3] = {33, 17, 5};
@@ -271,16 +279,21 @@ START_TEST(test_gemv_segments)
         }
         double e = nmse(y, ref, rows[i]);
         ck_assert_msg(e <= (i == 2 ? 1e-7 : 5e-4), "segment %d: nmse %g", i, e);
-        free(y); free(ref); free(W[i]); free(y0[i]);
-        gtc_free(dy[i]); gtc_free((void *)m[i].base);
+        free(y);
+        free(ref);
+        free(W[i]);
+        free(y0[i]);
+        gtc_free(dy[i]);
+        gtc_free((void *)m[i].base);
     }
-    free(x); gtc_free(dx); act_free(&a);
+    free(x);
+    gtc_free(dx);
+    act_free(&a);
 }
 END_TEST
 
 /* ---- dequantisation to f16 (prefill path) and the embedding gather -------------------------- */
-START_TEST(test_dequant_embed)
-{
+START_TEST(test_dequant_embed) {
     const int64_t n = 512, rows = 9;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t type = all_types[ti];
@@ -295,7 +308,8 @@ START_TEST(test_dequant_embed)
         size_t rb = ggml_row_size(type, n);
         for (int64_t r = 2; r < rows; r++) {
             quant_dequant_row(type, W + r * rb, ref + (r - 2) * n, n);
-            for (int64_t i = 0; i < n; i++) got[(r - 2) * n + i] = quant_f16_to_f32(h16[(r - 2) * n + i]);
+            for (int64_t i = 0; i < n; i++)
+                got[(r - 2) * n + i] = quant_f16_to_f32(h16[(r - 2) * n + i]);
         }
         double e = nmse(got, ref, (rows - 2) * n);
         ck_assert_msg(e <= 1e-6, "dequant_f16 type %u: nmse %g", type, e); /* f16 rounding */
@@ -323,19 +337,27 @@ START_TEST(test_dequant_embed)
             double ee = nmse(emb + t * n, ref, n);
             ck_assert_msg(ee <= 1e-12, "embed type %u: nmse %g", type, ee);
         }
-        free(W); free(h16); free(got); free(ref); free(emb);
-        gtc_free(d16); gtc_free(dids); gtc_free(dpos); gtc_free(de); gtc_free((void *)m.base);
+        free(W);
+        free(h16);
+        free(got);
+        free(ref);
+        free(emb);
+        gtc_free(d16);
+        gtc_free(dids);
+        gtc_free(dpos);
+        gtc_free(de);
+        gtc_free((void *)m.base);
     }
 }
 END_TEST
 
 /* ---- norms + activation quantisation ---------------------------------------------------- */
-START_TEST(test_norms)
-{
+START_TEST(test_norms) {
     const int T = 3, n = 2880;
     float *x = rand_vec((size_t)T * n, 2.0f), *w = rand_vec(n, 1.0f), *b = rand_vec(n, 0.5f);
     for (int i = 0; i < n; i++) x[i] += 3.0f; /* a mean far from 0 for the LayerNorm */
-    float *dx = dev_upload(x, (size_t)T * n * 4), *dw = dev_upload(w, n * 4), *db = dev_upload(b, n * 4);
+    float *dx = dev_upload(x, (size_t)T * n * 4), *dw = dev_upload(w, n * 4),
+          *db = dev_upload(b, n * 4);
     gtc_act a = act_new(T, n);
     float *ref = malloc((size_t)n * 4);
     for (int mode = GTC_NORM_RMS; mode <= GTC_NORM_LAYER; mode++) {
@@ -347,31 +369,42 @@ START_TEST(test_norms)
         ck_assert_int_eq(gtc_d2h(q, a.q, (size_t)T * n * 2), 0);
         ck_assert_int_eq(gtc_d2h(qi, a.qi, (size_t)T * n * 2), 0);
         for (int t = 0; t < T; t++) {
-            if (mode == GTC_NORM_RMS) op_rmsnorm(ref, x + (size_t)t * n, w, n, 1e-5f);
-            else op_layernorm(ref, x + (size_t)t * n, w, b, n, 1e-5f);
+            if (mode == GTC_NORM_RMS)
+                op_rmsnorm(ref, x + (size_t)t * n, w, n, 1e-5f);
+            else
+                op_layernorm(ref, x + (size_t)t * n, w, b, n, 1e-5f);
             double e = nmse(got + (size_t)t * n, ref, n);
             ck_assert_msg(e <= 1e-7, "norm mode %d row %d: nmse %g", mode, t, e);
             for (int i = 0; i < n; i++) { /* int16 copy within half a step, both orders */
                 int c = i / 32, j = i % 32, pj = j < 16 ? 2 * j : 2 * (j - 16) + 1;
                 float d = s[t * (n / 32) + c];
-                ck_assert(fabsf(q[(size_t)t * n + i] * d - ref[i]) <= 0.5f * d + 1e-6f * fabsf(ref[i]) + 1e-7f);
+                ck_assert(fabsf(q[(size_t)t * n + i] * d - ref[i]) <=
+                          0.5f * d + 1e-6f * fabsf(ref[i]) + 1e-7f);
                 ck_assert_int_eq(qi[(size_t)t * n + c * 32 + pj], q[(size_t)t * n + i]);
             }
         }
-        free(got); free(q); free(qi); free(s);
+        free(got);
+        free(q);
+        free(qi);
+        free(s);
     }
-    free(x); free(w); free(b); free(ref);
-    gtc_free(dx); gtc_free(dw); gtc_free(db); act_free(&a);
+    free(x);
+    free(w);
+    free(b);
+    free(ref);
+    gtc_free(dx);
+    gtc_free(dw);
+    gtc_free(db);
+    act_free(&a);
 }
 END_TEST
 
 /* ---- router top-k + softmax (ties -> lower index) ----------------------------------------- */
-START_TEST(test_topk)
-{
+START_TEST(test_topk) {
     const int T = 5, E = 32, k = 4;
     float *lg = rand_vec((size_t)T * E, 2.0f);
     lg[2 * E + 3] = lg[2 * E + 9] = lg[2 * E + 30] = 10.0f; /* a three-way tie */
-    for (int e = 0; e < E; e++) lg[4 * E + e] = 1.0f;     /* everything tied */
+    for (int e = 0; e < E; e++) lg[4 * E + e] = 1.0f;       /* everything tied */
     float *dl = dev_upload(lg, (size_t)T * E * 4);
     int32_t *dids = dev_alloc((size_t)T * k * 4);
     float *dw = dev_alloc((size_t)T * k * 4);
@@ -387,7 +420,10 @@ START_TEST(test_topk)
         for (int j = 0; j < k; j++) ck_assert_int_eq(ids[t * k + j], ri[j]);
         ck_assert(nmse(w + t * k, rw, k) <= 1e-7);
     }
-    free(lg); gtc_free(dl); gtc_free(dids); gtc_free(dw);
+    free(lg);
+    gtc_free(dl);
+    gtc_free(dids);
+    gtc_free(dw);
 
     /* fused router (F32 [32][2880] and BF16 [8][256]) + top-4 */
     const int64_t ns[2] = {2880, 256};
@@ -426,15 +462,24 @@ START_TEST(test_topk)
         gtc_free(dtk);
         size_t rb = ggml_row_size(rt[c], n);
         for (int t = 0; t < RT; t++) {
-            for (int e = 0; e < RE; e++) lgr[e] = quant_dot(rt[c], W + e * rb, x + (size_t)t * n, n) + b[e];
+            for (int e = 0; e < RE; e++)
+                lgr[e] = quant_dot(rt[c], W + e * rb, x + (size_t)t * n, n) + b[e];
             int ri[4];
             float rw[4];
             op_router_topk_softmax(lgr, RE, 4, ri, rw);
             for (int j = 0; j < 4; j++) ck_assert_int_eq(gi[t * 4 + j], ri[j]);
-            ck_assert_msg(nmse(gw + t * 4, rw, 4) <= 1e-7, "router weights nmse %g", nmse(gw + t * 4, rw, 4));
+            ck_assert_msg(nmse(gw + t * 4, rw, 4) <= 1e-7, "router weights nmse %g",
+                          nmse(gw + t * 4, rw, 4));
         }
-        free(W); free(x); free(b);
-        gtc_free((void *)m.base); gtc_free(dx); gtc_free(db); gtc_free(di); gtc_free(dwt); act_free(&a);
+        free(W);
+        free(x);
+        free(b);
+        gtc_free((void *)m.base);
+        gtc_free(dx);
+        gtc_free(db);
+        gtc_free(di);
+        gtc_free(dwt);
+        act_free(&a);
     }
 }
 END_TEST
@@ -443,8 +488,7 @@ END_TEST
 /* grouped 1: the expert-grouped kernels (gtc_moe_group + *_grouped, several tokens) instead of
  * the per-token ones, on the same inputs and against the same CPU twin; grouped 2: the grouping
  * with the tensor-core products (gtc_mmq_grouped, gtc_swiglu_q, gtc_moe_sum) */
-static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
-{
+static void moe_case(uint32_t tgu, uint32_t tdown, int grouped) {
     const int E = 8, ne = 256, nff = 192, T = 3, k = 4;
     uint8_t *G = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
     uint8_t *U = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
@@ -469,12 +513,16 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
     ck_assert_int_eq(gtc_prep_act(dx, T, ne, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
     int32_t *dgrp = NULL, *dlist = NULL;
     float *dyk = NULL;
+    gtc_moe mo = {mg, mu, md, dbg, dbu, dbd, nff, ne, E, k, 1.702f, 7.0f};
+    gtc_route ro = {T, dids, dwt, NULL, NULL};
     if (grouped) {
         dgrp = dev_alloc((2 * E + 1) * 4);
         dlist = dev_alloc(T * k * 4);
         dyk = dev_alloc((size_t)T * k * ne * 4);
         dev_poison(dyk, (size_t)T * k * ne * 4);
         ck_assert_msg(gtc_moe_group(dids, T, k, E, dgrp, dlist, NULL) == 0, "%s", gtc_last_error());
+        ro.grp = dgrp;
+        ro.list = dlist;
         int32_t *grp = (int32_t *)dev_download(dgrp, 2 * E);
         int32_t *list = (int32_t *)dev_download(dlist, T * k);
         /* the grouping itself, against a count done here: expert 3 has all 3 tokens */
@@ -495,29 +543,24 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
             float *dgg = dev_alloc((size_t)T * k * nff * 4);
             float *duu = dev_alloc((size_t)T * k * nff * 4);
             /* gate and up in one launch (two segments) */
-            ck_assert_msg(gtc_mmq_grouped(&mg, dbg, nff, &mu, dbu, nff, duu, E, T * k, dgrp, dlist,
-                                          k, NULL, &a, dgg, nff, NULL) == 0,
-                          "%s", gtc_last_error());
+            gtc_mmq_group gu = {&mg, &mu, dbg,   dbu,  nff,   nff, dgg, duu,
+                                nff, E,   T * k, dgrp, dlist, k,   NULL};
+            ck_assert_msg(gtc_mmq_grouped(&gu, &a, NULL) == 0, "%s", gtc_last_error());
             ck_assert_int_eq(gtc_swiglu_q(dgg, duu, nff, T * k, 1.702f, 7.0f, &h, NULL), 0);
-            ck_assert_int_eq(gtc_mmq_grouped(&md, dbd, ne, NULL, NULL, 0, NULL, E, T * k, dgrp,
-                                             dlist, 1, dwt, &h, dyk, ne, NULL),
-                             0);
+            gtc_mmq_group dn = {&md, NULL, dbd,   NULL, ne,    0, dyk, NULL,
+                                ne,  E,    T * k, dgrp, dlist, 1, dwt};
+            ck_assert_int_eq(gtc_mmq_grouped(&dn, &h, NULL), 0);
             ck_assert_int_eq(gtc_moe_sum(dyk, T, k, ne, dres, NULL), 0);
             gtc_free(dgg);
             gtc_free(duu);
         } else {
-            ck_assert_msg(gtc_moe_gate_up_grouped(&mg, &mu, dbg, dbu, nff, E, dgrp, dlist, k, &a,
-                                                  1.702f, 7.0f, &h, NULL) == 0,
-                          "%s", gtc_last_error());
-            ck_assert_int_eq(gtc_moe_down_grouped(&md, dbd, ne, E, dgrp, dlist, dwt, T, k, &h, dyk,
-                                                  dres, NULL),
-                             0);
+            ck_assert_msg(gtc_moe_gate_up_grouped(&mo, &ro, &a, &h, NULL) == 0, "%s",
+                          gtc_last_error());
+            ck_assert_int_eq(gtc_moe_down_grouped(&mo, &ro, &h, dyk, dres, NULL), 0);
         }
     } else {
-        ck_assert_msg(gtc_moe_gate_up(&mg, &mu, dbg, dbu, nff, dids, T, k, &a, 1.702f, 7.0f, &h,
-                                      NULL) == 0,
-                      "%s", gtc_last_error());
-        ck_assert_int_eq(gtc_moe_down(&md, dbd, ne, dids, dwt, T, k, &h, dres, NULL), 0);
+        ck_assert_msg(gtc_moe_gate_up(&mo, &ro, &a, &h, NULL) == 0, "%s", gtc_last_error());
+        ck_assert_int_eq(gtc_moe_down(&mo, &ro, &h, dres, NULL), 0);
     }
     float *got = dev_download(dres, (size_t)T * ne);
     /* CPU twin */
@@ -534,8 +577,9 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
             }
             op_swiglu_oai(gv, gv, uv, nff, 1.702f, 7.0f);
             for (int r = 0; r < ne; r++)
-                ref[t * ne + r] += wt[t * k + j] *
-                                   (quant_dot(tdown, D + ((size_t)e * ne + r) * rd, gv, nff) + bd[e * ne + r]);
+                ref[t * ne + r] +=
+                    wt[t * k + j] *
+                    (quant_dot(tdown, D + ((size_t)e * ne + r) * rd, gv, nff) + bd[e * ne + r]);
         }
     }
     /* compare the MoE contribution (the residual would hide errors) */
@@ -545,39 +589,110 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped)
     }
     double e = nmse(got, ref, (size_t)T * ne);
     ck_assert_msg(e <= 5e-4, "moe %u/%u%s: nmse %g", tgu, tdown, grouped ? " grouped" : "", e);
-    gtc_free(dgrp); gtc_free(dlist); gtc_free(dyk);
-    free(G); free(U); free(D); free(bg); free(bu); free(bd); free(x); free(res);
-    free(got); free(ref); free(gv); free(uv);
-    gtc_free((void *)mg.base); gtc_free((void *)mu.base); gtc_free((void *)md.base);
-    gtc_free(dbg); gtc_free(dbu); gtc_free(dbd); gtc_free(dx); gtc_free(dres); gtc_free(dids);
-    gtc_free(dwt); act_free(&a); act_free(&h);
+    gtc_free(dgrp);
+    gtc_free(dlist);
+    gtc_free(dyk);
+    free(G);
+    free(U);
+    free(D);
+    free(bg);
+    free(bu);
+    free(bd);
+    free(x);
+    free(res);
+    free(got);
+    free(ref);
+    free(gv);
+    free(uv);
+    gtc_free((void *)mg.base);
+    gtc_free((void *)mu.base);
+    gtc_free((void *)md.base);
+    gtc_free(dbg);
+    gtc_free(dbu);
+    gtc_free(dbd);
+    gtc_free(dx);
+    gtc_free(dres);
+    gtc_free(dids);
+    gtc_free(dwt);
+    act_free(&a);
+    act_free(&h);
 }
-START_TEST(test_moe_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 0); }
+START_TEST(test_moe_mxfp4) {
+    moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 0);
+}
 END_TEST
-START_TEST(test_moe_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, 0); }
+START_TEST(test_moe_mixed) {
+    moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, 0);
+}
 END_TEST
-START_TEST(test_moe_grouped_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 1); }
+START_TEST(test_moe_grouped_mxfp4) {
+    moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 1);
+}
 END_TEST
-START_TEST(test_moe_grouped_mixed) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, 1); }
+START_TEST(test_moe_grouped_mixed) {
+    moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q5_0, 1);
+}
 END_TEST
-START_TEST(test_moe_mmq_mxfp4) { moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 2); }
+START_TEST(test_moe_mmq_mxfp4) {
+    moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 2);
+}
 END_TEST
-START_TEST(test_moe_mmq_q8) { moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, 2); }
+START_TEST(test_moe_mmq_q8) {
+    moe_case(GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, 2);
+}
 END_TEST
 
 /* ---- RoPE + KV store + attention with sinks / window, prefill chunks and decode ----------- */
+/* The CPU twin of the cache's rounding: f16, or ggml's Q8_0 (quantize_row_q8_0_ref: per 32,
+ * d = amax / 127, q = round(x / d), d stored as f16) read back as f16(d) * q; f32 unchanged. */
+static void kv_round(int kv_type, float *x, size_t n) {
+    if (kv_type == GTC_KV_F16)
+        for (size_t i = 0; i < n; i++) x[i] = quant_f16_to_f32(quant_f32_to_f16(x[i]));
+    if (kv_type != GTC_KV_Q8_0) return;
+    for (size_t b = 0; b < n / 32; b++) {
+        float *v = x + 32 * b, amax = 0.f;
+        for (int j = 0; j < 32; j++) amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
+        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+        const float dh = quant_f16_to_f32(quant_f32_to_f16(d));
+        for (int j = 0; j < 32; j++) v[j] = dh * (float)(int)roundf(v[j] * id);
+    }
+}
+/* a cache row (n elements of kv_type) read back to fp32 */
+static void kv_row_f32(int kv_type, const uint8_t *row, float *out, int n) {
+    for (int i = 0; i < n; i++) {
+        if (kv_type == GTC_KV_F32) {
+            memcpy(out + i, row + 4 * (size_t)i, 4);
+        } else if (kv_type == GTC_KV_F16) {
+            uint16_t h;
+            memcpy(&h, row + 2 * (size_t)i, 2);
+            out[i] = quant_f16_to_f32(h);
+        } else {
+            const uint8_t *b = row + (size_t)(i / 32) * 34;
+            out[i] = quant_f16_to_f32((uint16_t)(b[0] | b[1] << 8)) * (float)(int8_t)b[2 + i % 32];
+        }
+    }
+}
+
 /* ring > 0: the caches are rings of that many rows (a sliding-window layer's, >= window - 1 +
- * the largest chunk) */
-static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks, int ring)
-{
+ * the largest chunk). kv_type: the cache's element type; the CPU twin reads keys and values
+ * rounded the same way (kv_round), so the attention bound stays the fp32 one for f32 and f16;
+ * for Q8_0 a key that lands on the other side of a rounding edge after the GPU's RoPE (sincos
+ * differs in the last bit) moves by one quantisation step, hence 1e-6. */
+static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chunks, int ring,
+                         int kv_type) {
     const int nh = 8, nkv = 2, hd = 64, qw = nh * hd + 2 * nkv * hd;
     int N = 0;
     for (int i = 0; i < n_chunks; i++) N += chunks[i];
     const int n_ctx = N + 8;
     float *qkv = rand_vec((size_t)N * qw, 1.0f), *sinks = rand_vec(nh, 1.0f);
     float inv_freq[32];
-    op_rope_params rp = {.dim = 64, .freq_base = 150000, .yarn = 1, .factor = 32, .orig_ctx = 4096,
-                         .beta_fast = 32, .beta_slow = 1};
+    op_rope_params rp = {.dim = 64,
+                         .freq_base = 150000,
+                         .yarn = 1,
+                         .factor = 32,
+                         .orig_ctx = 4096,
+                         .beta_fast = 32,
+                         .beta_slow = 1};
     op_rope_yarn_inv_freq(inv_freq, &rp, 0);
     float msc = op_rope_yarn_mscale(&rp);
     /* CPU: roped q, roped k / v (the cache is fp32) */
@@ -590,9 +705,16 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
         op_rope_neox(cq + (size_t)p * nh * hd, nh, hd, p, inv_freq, msc);
         op_rope_neox(ck + (size_t)p * nkv * hd, nkv, hd, p, inv_freq, msc);
     }
+    /* the values the cache gives back: rounded as the cache type stores them */
+    float *rk = malloc((size_t)N * nkv * hd * 4), *rvv = malloc((size_t)N * nkv * hd * 4);
+    memcpy(rk, ck, (size_t)N * nkv * hd * 4);
+    memcpy(rvv, cv, (size_t)N * nkv * hd * 4);
+    kv_round(kv_type, rk, (size_t)N * nkv * hd);
+    kv_round(kv_type, rvv, (size_t)N * nkv * hd);
     float *dfreq = dev_upload(inv_freq, sizeof inv_freq), *dsinks = dev_upload(sinks, nh * 4);
     const int rows = ring > 0 ? ring : n_ctx;
-    float *kc = dev_alloc((size_t)rows * nkv * hd * 4), *vc = dev_alloc((size_t)rows * nkv * hd * 4);
+    const size_t rb = gtc_kv_row_bytes(kv_type, nkv * hd);
+    uint8_t *kc = dev_alloc((size_t)rows * rb), *vc = dev_alloc((size_t)rows * rb);
     int maxT = 0;
     for (int i = 0; i < n_chunks; i++) maxT = chunks[i] > maxT ? chunks[i] : maxT;
     float *part = dev_alloc(gtc_attn_part_floats(maxT, nh, n_ctx) * 4 +
@@ -604,20 +726,45 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
         int T = chunks[c];
         float *dqkv = dev_upload(qkv + (size_t)p0 * qw, (size_t)T * qw * 4);
         int32_t *dpos = dev_upload(&p0, 4);
-        ck_assert_int_eq(gtc_rope_store(dqkv, dqkv + nh * hd, dqkv + nh * hd + nkv * hd, qw, T, nh,
-                                        nkv, hd, dfreq, msc, dpos, kc, vc, ring, NULL), 0);
-        dev_poison(dout, (size_t)T * nh * hd * 4);
         gtc_act qa = act_new(T, nh * hd);
-        ck_assert_msg(gtc_attention(dqkv, qw, T, nh, nkv, hd, kc, vc, ring, dpos, n_ctx - 1, window,
-                                    use_sinks ? dsinks : NULL, 0.125f, part, dout, &qa, NULL) == 0,
-                      "%s", gtc_last_error());
+        gtc_attn_args aa;
+        memset(&aa, 0, sizeof aa);
+        aa.q = dqkv;
+        aa.k = dqkv + nh * hd;
+        aa.v = dqkv + nh * hd + nkv * hd;
+        aa.ld = qw;
+        aa.T = T;
+        aa.n_head = nh;
+        aa.n_kv = nkv;
+        aa.hd = hd;
+        aa.inv_freq = dfreq;
+        aa.mscale = msc;
+        aa.d_pos0 = dpos;
+        aa.kc = kc;
+        aa.vc = vc;
+        aa.kv_type = kv_type;
+        aa.ring = ring;
+        aa.max_pos = n_ctx - 1;
+        aa.window = window;
+        aa.sinks = use_sinks ? dsinks : NULL;
+        aa.scale = 0.125f;
+        aa.part = part;
+        aa.out = dout;
+        aa.qout = &qa;
+        ck_assert_msg(gtc_rope_store(&aa, NULL) == 0, "%s", gtc_last_error());
+        dev_poison(dout, (size_t)T * nh * hd * 4);
+        ck_assert_msg(gtc_attention(&aa, NULL) == 0, "%s", gtc_last_error());
         { /* the fused int16 copy matches the fp32 output within half a step */
             int16_t *hq = malloc((size_t)T * nh * hd * 2);
-            float *hs = dev_download(qa.s, (size_t)T * nh * hd / 32), *ho = dev_download(dout, (size_t)T * nh * hd);
+            float *hs = dev_download(qa.s, (size_t)T * nh * hd / 32),
+                  *ho = dev_download(dout, (size_t)T * nh * hd);
             ck_assert_int_eq(gtc_d2h(hq, qa.q, (size_t)T * nh * hd * 2), 0);
             for (size_t i = 0; i < (size_t)T * nh * hd; i++)
-                ck_assert(fabsf(hq[i] * hs[i / 32] - ho[i]) <= 0.5f * hs[i / 32] + 1e-6f * fabsf(ho[i]) + 1e-7f);
-            free(hq); free(hs); free(ho);
+                ck_assert(fabsf(hq[i] * hs[i / 32] - ho[i]) <=
+                          0.5f * hs[i / 32] + 1e-6f * fabsf(ho[i]) + 1e-7f);
+            free(hq);
+            free(hs);
+            free(ho);
         }
         act_free(&qa);
         float *got = dev_download(dout, (size_t)T * nh * hd);
@@ -628,35 +775,81 @@ static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks
             double eq = nmse(gq + (size_t)t * qw, cq + (size_t)p * nh * hd, nh * hd);
             ck_assert_msg(eq <= 1e-7, "rope q at %d: nmse %g", p, eq);
             int lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-            op_attention(ref, cq + (size_t)p * nh * hd, ck + (size_t)lo * nkv * hd,
-                         cv + (size_t)lo * nkv * hd, p - lo + 1, nh, nkv, hd,
+            op_attention(ref, cq + (size_t)p * nh * hd, rk + (size_t)lo * nkv * hd,
+                         rvv + (size_t)lo * nkv * hd, p - lo + 1, nh, nkv, hd,
                          use_sinks ? sinks : NULL, 0.125f, scratch);
             double e = nmse(got + (size_t)t * nh * hd, ref, nh * hd);
-            ck_assert_msg(e <= 1e-7, "attention pos %d (window %d): nmse %g", p, window, e);
+            ck_assert_msg(e <= (kv_type == GTC_KV_Q8_0 ? 1e-6 : 1e-7),
+                          "attention pos %d (window %d, cache type %d): nmse %g", p, window,
+                          kv_type, e);
         }
-        free(got); free(gq);
-        gtc_free(dqkv); gtc_free(dpos);
+        free(got);
+        free(gq);
+        gtc_free(dqkv);
+        gtc_free(dpos);
         p0 += T;
     }
-    /* the cache holds the roped k and the v in fp32 (rounding only from sincos) */
+    /* the cache holds the roped k and the v (rounding only from sincos) in its type: v exactly
+     * the twin's rounding; k within one quantisation step of it (f32: nmse 1e-10) */
     {
         const int p0r = ring > 0 && N > ring ? N - ring : 0, nr = N - p0r; /* rows still held */
-        float *gk = dev_download(kc, (size_t)rows * nkv * hd), *gv = dev_download(vc, (size_t)rows * nkv * hd);
-        float *rk = malloc((size_t)nr * nkv * hd * 4), *rv = malloc((size_t)nr * nkv * hd * 4);
+        const int n = nkv * hd;
+        uint8_t *gk = malloc((size_t)rows * rb), *gv = malloc((size_t)rows * rb);
+        ck_assert_int_eq(gtc_d2h(gk, kc, (size_t)rows * rb), 0);
+        ck_assert_int_eq(gtc_d2h(gv, vc, (size_t)rows * rb), 0);
+        float *hk = malloc((size_t)nr * n * 4), *hv = malloc((size_t)nr * n * 4);
         for (int p = p0r; p < N; p++) {
             const int r = ring > 0 ? p % ring : p;
-            memcpy(rk + (size_t)(p - p0r) * nkv * hd, gk + (size_t)r * nkv * hd, (size_t)nkv * hd * 4);
-            memcpy(rv + (size_t)(p - p0r) * nkv * hd, gv + (size_t)r * nkv * hd, (size_t)nkv * hd * 4);
+            kv_row_f32(kv_type, gk + (size_t)r * rb, hk + (size_t)(p - p0r) * n, n);
+            kv_row_f32(kv_type, gv + (size_t)r * rb, hv + (size_t)(p - p0r) * n, n);
         }
-        ck_assert(nmse(rk, ck + (size_t)p0r * nkv * hd, (size_t)nr * nkv * hd) <= 1e-10);
-        ck_assert(nmse(rv, cv + (size_t)p0r * nkv * hd, (size_t)nr * nkv * hd) == 0);
-        free(gk); free(gv); free(rk); free(rv);
+        ck_assert(nmse(hv, rvv + (size_t)p0r * n, (size_t)nr * n) == 0);
+        if (kv_type == GTC_KV_F32) {
+            ck_assert(nmse(hk, ck + (size_t)p0r * n, (size_t)nr * n) <= 1e-10);
+        } else {
+            size_t exact = 0;
+            for (size_t i = 0; i < (size_t)nr * n; i++) {
+                const float want = rk[(size_t)p0r * n + i], x = ck[(size_t)p0r * n + i];
+                /* one step: f16 ulp of x, or the Q8_0 block's scale (<= amax / 127 * (1 + 2^-11))
+                 */
+                float step = kv_type == GTC_KV_F16 ? fabsf(x) * 9.8e-4f + 6e-8f : 0.f;
+                if (kv_type == GTC_KV_Q8_0) {
+                    const float *blk = ck + (size_t)p0r * n + i / 32 * 32;
+                    for (int j = 0; j < 32; j++) step = fabsf(blk[j]) > step ? fabsf(blk[j]) : step;
+                    step = step / 127.f * 1.001f;
+                }
+                exact += hk[i] == want;
+                ck_assert_msg(fabsf(hk[i] - want) <= step, "k cache element %zu: %g vs %g", i,
+                              hk[i], want);
+            }
+            ck_assert_msg(exact >= (size_t)nr * n * 99 / 100, "k cache: %zu of %zu exact", exact,
+                          (size_t)nr * n);
+        }
+        free(gk);
+        free(gv);
+        free(hk);
+        free(hv);
     }
-    free(qkv); free(sinks); free(cq); free(ck); free(cv); free(scratch); free(ref);
-    gtc_free(dfreq); gtc_free(dsinks); gtc_free(kc); gtc_free(vc); gtc_free(part); gtc_free(dout);
+    free(rk);
+    free(rvv);
+    free(qkv);
+    free(sinks);
+    free(cq);
+    free(ck);
+    free(cv);
+    free(scratch);
+    free(ref);
+    gtc_free(dfreq);
+    gtc_free(dsinks);
+    gtc_free(kc);
+    gtc_free(vc);
+    gtc_free(part);
+    gtc_free(dout);
 }
-START_TEST(test_attention_window)
-{
+static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks, int ring) {
+    attn_case_kv(window, use_sinks, chunks, n_chunks, ring, GTC_KV_F32);
+}
+START_TEST(test_attention_window) {
     const int chunks[] = {100, 60, 1, 1, 70, 1}; /* crosses the 128 edge in a chunk and in decode */
     attn_case(128, 1, chunks, 6, 0);
     /* the same in a ring of window - 1 + 100 rows (the largest chunk): wraps several times */
@@ -664,8 +857,7 @@ START_TEST(test_attention_window)
     attn_case(128, 1, c2, 11, 127 + 100);
 }
 END_TEST
-START_TEST(test_attention_full)
-{
+START_TEST(test_attention_full) {
     const int chunks[] = {333, 1, 400, 1}; /* long context: several key splits */
     attn_case(0, 1, chunks, 4, 0);
     const int c2[] = {17, 1};
@@ -673,9 +865,21 @@ START_TEST(test_attention_full)
 }
 END_TEST
 
+/* f16 and Q8_0 caches: full length and a window ring, prefill chunks and decode */
+START_TEST(test_attention_cache_types) {
+    const int chunks[] = {100, 60, 1, 1, 70, 1};
+    const int c2[] = {100, 60, 1, 1, 70, 1, 100, 37, 1, 1, 1};
+    const int c3[] = {333, 1, 400, 1};
+    for (int kt = GTC_KV_F16; kt <= GTC_KV_Q8_0; kt++) {
+        attn_case_kv(128, 1, chunks, 6, 0, kt);
+        attn_case_kv(128, 1, c2, 11, 127 + 100, kt);
+        attn_case_kv(0, 1, c3, 4, 0, kt);
+    }
+}
+END_TEST
+
 /* ---- prefill helpers ---------------------------------------------------------------------- */
-START_TEST(test_prefill_helpers)
-{
+START_TEST(test_prefill_helpers) {
     const int cnt = 5, n = 96, T = 7;
     float *g = rand_vec(cnt * n, 4.0f), *u = rand_vec(cnt * n, 4.0f), *bg = rand_vec(n, 1.0f);
     float *bu = rand_vec(n, 1.0f);
@@ -699,7 +903,8 @@ START_TEST(test_prefill_helpers)
     int32_t *didx = dev_upload(idx, 12);
     ck_assert_int_eq(gtc_scatter_add(dx, dy, n, 0, dbg, didx, dwt, 3, n, 0, NULL), 0);
     float *gx = dev_download(dx, T * n);
-    for (int i = 0; i < 3; i++) op_axpy(x + idx[i] * n, wt[i], y + i * n, n), op_axpy(x + idx[i] * n, wt[i], bg, n);
+    for (int i = 0; i < 3; i++)
+        op_axpy(x + idx[i] * n, wt[i], y + i * n, n), op_axpy(x + idx[i] * n, wt[i], bg, n);
     ck_assert(nmse(gx, x, T * n) <= 1e-12);
     /* argmax: first of two equal maxima */
     float lg[1000];
@@ -710,14 +915,28 @@ START_TEST(test_prefill_helpers)
     ck_assert_int_eq(gtc_argmax(dl, 1000, dam, NULL), 0);
     ck_assert_int_eq(gtc_d2h(&am, dam, 4), 0);
     ck_assert_int_eq(am, 613);
-    free(g); free(u); free(bg); free(bu); free(x); free(y); free(gx);
-    gtc_free(dg); gtc_free(du); gtc_free(dbg); gtc_free(dbu); gtc_free(dh); gtc_free(dx);
-    gtc_free(dy); gtc_free(dwt); gtc_free(didx); gtc_free(dl); gtc_free(dam);
+    free(g);
+    free(u);
+    free(bg);
+    free(bu);
+    free(x);
+    free(y);
+    free(gx);
+    gtc_free(dg);
+    gtc_free(du);
+    gtc_free(dbg);
+    gtc_free(dbu);
+    gtc_free(dh);
+    gtc_free(dx);
+    gtc_free(dy);
+    gtc_free(dwt);
+    gtc_free(didx);
+    gtc_free(dl);
+    gtc_free(dam);
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("cuda_kernels");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
@@ -736,6 +955,7 @@ int main(void)
     tcase_add_test(tc, test_mmq);
     tcase_add_test(tc, test_attention_window);
     tcase_add_test(tc, test_attention_full);
+    tcase_add_test(tc, test_attention_cache_types);
     tcase_add_test(tc, test_prefill_helpers);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -8,7 +8,9 @@
  *   - a model over --vram-budget is refused with GPTC_ERR_DEVICE_NOMEM and a message giving the
  *     largest context that fits, and the same process then loads and runs another model;
  *   - the residency query reports every weight on the device;
- *   - logit bias on the device sampler and the CUDA session's log-probabilities.
+ *   - logit bias on the device sampler and the CUDA session's log-probabilities;
+ *   - the f16 and Q8_0 KV caches: mean KL divergence and confident top-1 agreement. The exact
+ *     checks above use the fp32 cache.
  * GPU machine only: `make test-cuda`. */
 #include <check.h>
 #include <math.h>
@@ -25,8 +27,7 @@
 
 static char oss_path[512], gpt2_path[512];
 
-static void gen(const char *preset, const char *out)
-{
+static void gen(const char *preset, const char *out) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s --preset %s --out %s --vocab %d --seed 7", tu_tool("gen-model"),
              preset, out, VOCAB);
@@ -36,8 +37,7 @@ static void gen(const char *preset, const char *out)
     tu_proc_free(&p);
 }
 
-static void setup_models(void)
-{
+static void setup_models(void) {
     if (oss_path[0]) return;
     snprintf(oss_path, sizeof oss_path, "%s/tiny-oss.gguf", tu_tmpdir());
     snprintf(gpt2_path, sizeof gpt2_path, "%s/tiny-gpt2.gguf", tu_tmpdir());
@@ -46,8 +46,7 @@ static void setup_models(void)
 }
 
 static gptc_model *load(const char *path, gptc_backend be, uint64_t budget, gptc_status *st,
-                        gptc_error *err)
-{
+                        gptc_error *err) {
     gptc_model_params mp;
     gptc_model_params_default(&mp);
     mp.path = path;
@@ -59,11 +58,13 @@ static gptc_model *load(const char *path, gptc_backend be, uint64_t budget, gptc
     return m;
 }
 
-static gptc_session *session_b(gptc_model *m, int n_batch)
-{
+/* The exact comparisons use the fp32 cache (the GPU's default f16 one is judged statistically:
+ * test_cache_types). */
+static gptc_session *session_kv(gptc_model *m, int n_batch, gptc_cache_type kv) {
     gptc_session_params sp;
     gptc_session_params_default(m, &sp);
     sp.n_ctx = 512;
+    sp.cache_type = kv;
     if (n_batch > 0) sp.n_batch = n_batch;
     sp.sampling.temperature = 0;
     gptc_session *s = NULL;
@@ -72,13 +73,17 @@ static gptc_session *session_b(gptc_model *m, int n_batch)
     ck_assert_msg(st == GPTC_OK, "session: %s", err.msg);
     return s;
 }
-static gptc_session *session(gptc_model *m) { return session_b(m, 0); }
+static gptc_session *session_b(gptc_model *m, int n_batch) {
+    return session_kv(m, n_batch, GPTC_CACHE_F32);
+}
+static gptc_session *session(gptc_model *m) {
+    return session_b(m, 0);
+}
 
 /* Prints the agreement of got vs ref (all positions) and returns the number of positions over
  * the bound, plus 1000 when argmax agrees at fewer than 99.9% of them. */
 static int check_logits(const char *path, const char *what, const float *got, const float *ref,
-                        int V, int32_t sampled)
-{
+                        int V, int32_t sampled) {
     int agree = 0, bad = 0, first_bad = -1;
     double worst = 0, seg_worst[3] = {0, 0, 0};
     for (int p = 0; p < N_TOK; p++) {
@@ -87,7 +92,8 @@ static int check_logits(const char *path, const char *what, const float *got, co
         int ia = 0, ib = 0;
         for (int i = 0; i < V; i++) {
             if (fabsf(b[i]) > mx) mx = fabsf(b[i]);
-            if (fabsf(a[i] - b[i]) > md || isnan(a[i])) md = isnan(a[i]) ? INFINITY : fabsf(a[i] - b[i]);
+            if (fabsf(a[i] - b[i]) > md || isnan(a[i]))
+                md = isnan(a[i]) ? INFINITY : fabsf(a[i] - b[i]);
             if (a[i] > a[ia]) ia = i;
             if (b[i] > b[ib]) ib = i;
         }
@@ -95,7 +101,9 @@ static int check_logits(const char *path, const char *what, const float *got, co
         int seg = p < 200 ? 0 : p < 205 ? 1 : 2;
         if (rel > seg_worst[seg]) seg_worst[seg] = rel;
         if (rel > worst) worst = rel;
-        if (rel > 1e-3) fprintf(stderr, "  [%s] position %d: max|diff|/max|logit| %.3g, argmax %d/%d\n", what, p, rel, ia, ib);
+        if (rel > 1e-3)
+            fprintf(stderr, "  [%s] position %d: max|diff|/max|logit| %.3g, argmax %d/%d\n", what,
+                    p, rel, ia, ib);
         if (rel > 1e-2) {
             bad++;
             if (first_bad < 0) first_bad = p;
@@ -106,12 +114,12 @@ static int check_logits(const char *path, const char *what, const float *got, co
     fprintf(stderr,
             "%s [%s]: worst max|diff|/max|logit| = %.3g (prefill 200: %.3g, batch 5: %.3g, decode: "
             "%.3g), positions over 1e-2: %d (first %d), argmax agree %d/%d\n",
-            path, what, worst, seg_worst[0], seg_worst[1], seg_worst[2], bad, first_bad, agree, N_TOK);
+            path, what, worst, seg_worst[0], seg_worst[1], seg_worst[2], bad, first_bad, agree,
+            N_TOK);
     return bad + (agree * 1000 >= 999 * N_TOK ? 0 : 1000);
 }
 
-static void compare_model(const char *path)
-{
+static void compare_model(const char *path) {
     gptc_error err;
     gptc_status st;
     int32_t ids[N_TOK];
@@ -124,7 +132,8 @@ static void compare_model(const char *path)
     const int V = info.n_vocab;
     float *ref = malloc((size_t)N_TOK * V * sizeof(float));
     gptc_session *sc = session(mc);
-    ck_assert_msg(gptc_session_feed_all_logits(sc, ids, N_TOK, ref, &err) == GPTC_OK, "%s", err.msg);
+    ck_assert_msg(gptc_session_feed_all_logits(sc, ids, N_TOK, ref, &err) == GPTC_OK, "%s",
+                  err.msg);
     gptc_session_free(sc);
     gptc_model_free(mc);
 
@@ -190,8 +199,7 @@ static void compare_model(const char *path)
  * compared with the CPU's for the same token sequence. */
 #define NS 6
 #define STEPS 40
-static void multi_case(const char *path, int n_batch)
-{
+static void multi_case(const char *path, int n_batch) {
     gptc_error err;
     gptc_status st;
     const int plen[NS] = {1, 40, 127, 128, 200, 260};
@@ -276,16 +284,14 @@ static void multi_case(const char *path, int n_batch)
     free(got);
 }
 
-START_TEST(test_multi_oss)
-{
+START_TEST(test_multi_oss) {
     setup_models();
     multi_case(oss_path, 16);
     multi_case(oss_path, 64);
 }
 END_TEST
 
-START_TEST(test_multi_gpt2)
-{
+START_TEST(test_multi_gpt2) {
     setup_models();
     multi_case(gpt2_path, 64);
 }
@@ -294,8 +300,7 @@ END_TEST
 /* Sampling on the device with every filter and penalty on: the same seed gives the same tokens
  * (the host RNG sends one uniform per draw), and every id is in the tokenizer's range; the
  * device sampler's agreement with the CPU one is test_cuda_sample's. */
-START_TEST(test_device_sampling)
-{
+START_TEST(test_device_sampling) {
     setup_models();
     gptc_error err;
     gptc_status st;
@@ -341,8 +346,7 @@ END_TEST
  * at temperature 0 (the second best comes) and 1, +100 forces the least likely token; the
  * log-probabilities of the CUDA session are the log-softmax (computed here in double) of the
  * logits gptc_session_logits returns, the top 5 in order. */
-START_TEST(test_device_bias_logprobs)
-{
+START_TEST(test_device_bias_logprobs) {
     setup_models();
     gptc_error err;
     gptc_status st;
@@ -414,22 +418,96 @@ START_TEST(test_device_bias_logprobs)
 }
 END_TEST
 
-START_TEST(test_gpt_oss_vs_cpu)
-{
+START_TEST(test_gpt_oss_vs_cpu) {
     setup_models();
     compare_model(oss_path);
 }
 END_TEST
 
-START_TEST(test_gpt2_vs_cpu)
-{
+START_TEST(test_gpt2_vs_cpu) {
     setup_models();
     compare_model(gpt2_path);
 }
 END_TEST
 
-START_TEST(test_vram_budget)
-{
+/* The f16 (default) and Q8_0 caches, judged the way llama.cpp judges a backend: over the
+ * 300-token run (prefill 200, then single-token decode), the mean KL divergence of the GPU's
+ * next-token distribution from the CPU's, and top-1 agreement where the CPU's top-1 leads its
+ * runner-up by >= 0.5 nats (>= 99%). KL bound: 2e-3 for f16 (the accuracy contract), 1e-2 for
+ * Q8_0. */
+static void cache_case(const char *path, gptc_cache_type kv, double kl_max) {
+    gptc_error err;
+    gptc_status st;
+    int32_t ids[N_TOK];
+    for (int i = 0; i < N_TOK; i++) ids[i] = (int32_t)((i * 7919u + 13u) % VOCAB);
+    gptc_model *mc = load(path, GPTC_BACKEND_CPU, 0, &st, &err);
+    ck_assert_msg(st == GPTC_OK, "cpu load: %s", err.msg);
+    gptc_model_info info;
+    gptc_model_get_info(mc, &info);
+    const int V = info.n_vocab;
+    float *ref = malloc((size_t)N_TOK * V * sizeof(float));
+    float *got = malloc((size_t)N_TOK * V * sizeof(float));
+    gptc_session *sc = session(mc);
+    ck_assert_msg(gptc_session_feed_all_logits(sc, ids, N_TOK, ref, &err) == GPTC_OK, "%s",
+                  err.msg);
+    gptc_session_free(sc);
+    gptc_model_free(mc);
+    gptc_model *mg = load(path, GPTC_BACKEND_CUDA, 0, &st, &err);
+    ck_assert_msg(st == GPTC_OK, "cuda load: %s", err.msg);
+    gptc_session *sg = session_kv(mg, 0, kv);
+    ck_assert_msg(gptc_session_feed_all_logits(sg, ids, 200, got, &err) == GPTC_OK, "%s", err.msg);
+    for (int i = 200; i < N_TOK; i++) {
+        ck_assert_msg(gptc_session_feed(sg, ids + i, 1, &err) == GPTC_OK, "%s", err.msg);
+        ck_assert_int_eq(gptc_session_logits(sg, got + (size_t)i * V, &err), GPTC_OK);
+    }
+    gptc_session_free(sg);
+    gptc_model_free(mg);
+    double kl_sum = 0;
+    int n_conf = 0, agree = 0;
+    for (int p = 0; p < N_TOK; p++) {
+        const float *a = got + (size_t)p * V, *b = ref + (size_t)p * V;
+        double ma = -INFINITY, mb = -INFINITY, za = 0, zb = 0;
+        int ia = 0, ib = 0;
+        for (int i = 0; i < V; i++) {
+            if (a[i] > ma) ma = a[i], ia = i;
+            if (b[i] > mb) mb = b[i], ib = i;
+        }
+        for (int i = 0; i < V; i++) za += exp(a[i] - ma), zb += exp(b[i] - mb);
+        double kl = 0, second = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            const double lpb = b[i] - mb - log(zb), lpa = a[i] - ma - log(za);
+            kl += exp(lpb) * (lpb - lpa);
+            if (i != ib && b[i] > second) second = b[i];
+        }
+        kl_sum += kl;
+        if (mb - second >= 0.5) {
+            n_conf++;
+            agree += ia == ib;
+        }
+    }
+    const double kl_mean = kl_sum / N_TOK;
+    fprintf(stderr, "%s [cache %s]: mean KL %.3g, top-1 agreement %d/%d (CPU margin >= 0.5)\n",
+            path, gptc_cache_type_name(kv), kl_mean, agree, n_conf);
+    ck_assert_msg(kl_mean <= kl_max, "%s cache %s: mean KL %g > %g", path, gptc_cache_type_name(kv),
+                  kl_mean, kl_max);
+    ck_assert_msg(agree * 100 >= 99 * n_conf, "%s cache %s: top-1 agreement %d/%d", path,
+                  gptc_cache_type_name(kv), agree, n_conf);
+    free(ref);
+    free(got);
+}
+
+START_TEST(test_cache_types) {
+    setup_models();
+    const char *paths[2] = {oss_path, gpt2_path};
+    for (int i = 0; i < 2; i++) {
+        cache_case(paths[i], GPTC_CACHE_F16, 2e-3);
+        cache_case(paths[i], GPTC_CACHE_DEFAULT, 2e-3);
+        cache_case(paths[i], GPTC_CACHE_Q8_0, 1e-2);
+    }
+}
+END_TEST
+
+START_TEST(test_vram_budget) {
     setup_models();
     gptc_error err;
     gptc_status st;
@@ -451,14 +529,14 @@ START_TEST(test_vram_budget)
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *s = suite_create("cuda_model");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_gpt_oss_vs_cpu);
     tcase_add_test(tc, test_gpt2_vs_cpu);
     tcase_add_test(tc, test_vram_budget);
+    tcase_add_test(tc, test_cache_types);
     tcase_add_test(tc, test_multi_oss);
     tcase_add_test(tc, test_multi_gpt2);
     tcase_add_test(tc, test_device_sampling);

@@ -26,8 +26,7 @@ typedef struct rec {
 static rec cpu[MAXREC], gpu[MAXREC];
 static int n_cpu, n_gpu;
 
-static void put(rec *r, int *n, const char *name, int layer, int pos, const float *v, int cnt)
-{
+static void put(rec *r, int *n, const char *name, int layer, int pos, const float *v, int cnt) {
     if (*n >= MAXREC) return;
     rec *e = &r[(*n)++];
     snprintf(e->name, sizeof e->name, "%s", name);
@@ -41,13 +40,11 @@ static void put(rec *r, int *n, const char *name, int layer, int pos, const floa
 /* GPU rounding emulation (TRACE_EMU: bit 1 f16 KV cache, bit 2 int16 activations of the
  * quantised-weight GEMVs), to tell which rounding a divergence needs */
 static int emu;
-static float f16r(float v)
-{
+static float f16r(float v) {
     _Float16 h = (_Float16)v;
     return (float)h;
 }
-static const float *q16(float *dst, const float *x, int n)
-{
+static const float *q16(float *dst, const float *x, int n) {
     if (!(emu & 2)) return x;
     for (int b = 0; b < n; b += 32) {
         float amax = 0.f;
@@ -58,24 +55,24 @@ static const float *q16(float *dst, const float *x, int n)
     return dst;
 }
 
-static int want(const int *tp, int ntp, int p)
-{
+static int want(const int *tp, int ntp, int p) {
     for (int i = 0; i < ntp; i++)
         if (tp[i] == p) return 1;
     return 0;
 }
 
 /* fp32 reference forward, one token at a time; caches [n_layer][n_ctx][KD] */
-static void cpu_run(gptc_model *m, const int32_t *ids, int n_tok, const int *tp, int ntp)
-{
+static void cpu_run(gptc_model *m, const int32_t *ids, int n_tok, const int *tp, int ntp) {
     const gt_hparams *hp = &m->hp;
     const int E = hp->n_embd, hd = hp->head_dim, QD = hp->n_head * hd, KD = hp->n_head_kv * hd;
-    const int X = hp->n_expert, K = hp->n_expert_used, F = hp->n_ff, grp = hp->n_head / hp->n_head_kv;
+    const int X = hp->n_expert, K = hp->n_expert_used, F = hp->n_ff,
+              grp = hp->n_head / hp->n_head_kv;
     float *x = calloc(E, 4), *xn = calloc(E, 4), *q = calloc(QD, 4), *att = calloc(QD, 4);
     float *xe = calloc(E, 4), *ae = calloc(QD, 4), *ge = calloc(F, 4);
     float *tmp = calloc(E, 4), *rl = calloc(X, 4), *g = calloc(F, 4), *u = calloc(F, 4);
     float *y = calloc(E, 4), *sc = calloc(n_tok + 1, 4), *lg = calloc(hp->n_vocab, 4);
-    float *kc = calloc((size_t)hp->n_layer * n_tok * KD, 4), *vc = calloc((size_t)hp->n_layer * n_tok * KD, 4);
+    float *kc = calloc((size_t)hp->n_layer * n_tok * KD, 4),
+          *vc = calloc((size_t)hp->n_layer * n_tok * KD, 4);
     for (int p = 0; p < n_tok; p++) {
         const int tr = want(tp, ntp, p);
         op_embed_row(x, &m->tok_embd, ids[p]);
@@ -97,7 +94,8 @@ static void cpu_run(gptc_model *m, const int32_t *ids, int n_tok, const int *tp,
             for (int h = 0; h < hp->n_head; h++) {
                 const size_t ko = ((size_t)l * n_tok + lo) * KD + (size_t)(h / grp) * hd;
                 op_attention_head(att + h * hd, q + h * hd, kc + ko, vc + ko, p - lo + 1, KD, hd,
-                                  sinks != NULL, sinks ? sinks[h] : 0.f, 1.f / sqrtf((float)hd), sc);
+                                  sinks != NULL, sinks ? sinks[h] : 0.f, 1.f / sqrtf((float)hd),
+                                  sc);
             }
             if (tr) put(cpu, &n_cpu, "attn", l, p, att, QD);
             op_matmul(tmp, q16(ae, att, QD), 1, &L->wo, -1, gt_weight_f32(&L->bo, 0), NULL);
@@ -118,7 +116,8 @@ static void cpu_run(gptc_model *m, const int32_t *ids, int n_tok, const int *tp,
                 op_matmul(g, xm, 1, &L->gate_exps, idx[j], gt_weight_f32(&L->gate_b, idx[j]), NULL);
                 op_matmul(u, xm, 1, &L->up_exps, idx[j], gt_weight_f32(&L->up_b, idx[j]), NULL);
                 op_swiglu_oai(g, g, u, F, hp->swiglu_alpha, hp->swiglu_limit);
-                op_matmul(y, q16(ge, g, F), 1, &L->down_exps, idx[j], gt_weight_f32(&L->down_b, idx[j]), NULL);
+                op_matmul(y, q16(ge, g, F), 1, &L->down_exps, idx[j],
+                          gt_weight_f32(&L->down_b, idx[j]), NULL);
                 op_axpy(x, w[j], y, E);
             }
             if (tr) put(cpu, &n_cpu, "x_moe", l, p, x, E);
@@ -129,13 +128,25 @@ static void cpu_run(gptc_model *m, const int32_t *ids, int n_tok, const int *tp,
             put(cpu, &n_cpu, "logits", -1, p, lg, hp->n_vocab);
         }
     }
-    free(x); free(xn); free(q); free(att); free(tmp); free(rl); free(g); free(u); free(y);
-    free(xe); free(ae); free(ge);
-    free(sc); free(lg); free(kc); free(vc);
+    free(x);
+    free(xn);
+    free(q);
+    free(att);
+    free(tmp);
+    free(rl);
+    free(g);
+    free(u);
+    free(y);
+    free(xe);
+    free(ae);
+    free(ge);
+    free(sc);
+    free(lg);
+    free(kc);
+    free(vc);
 }
 
-static void read_gpu(const char *path)
-{
+static void read_gpu(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "trace_oss: no GPU trace %s\n", path);
@@ -153,8 +164,7 @@ static void read_gpu(const char *path)
     fclose(f);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: trace_oss MODEL N_TOK POS[,POS...]\n");
         return 1;
@@ -163,8 +173,10 @@ int main(int argc, char **argv)
     int tp[16], ntp = 0;
     for (char *s = argv[3]; *s && ntp < 16;) {
         tp[ntp++] = (int)strtol(s, &s, 10);
-        if (*s == ',') s++;
-        else break;
+        if (*s == ',')
+            s++;
+        else
+            break;
     }
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_tok);
     for (int i = 0; i < n_tok; i++) ids[i] = (int32_t)((i * 7919u + 13u) % VOCAB);
@@ -236,6 +248,7 @@ int main(int argc, char **argv)
         gptc_session_params_default(mg, &sp);
         sp.n_ctx = 512;
         sp.sampling.temperature = 0;
+        sp.cache_type = GPTC_CACHE_F32; /* the fp32 reference's cache */
         gptc_session *s = NULL;
         if (gptc_session_new(mg, &sp, &s, &err) != GPTC_OK) return 1;
         for (int i = 0; i < n_tok; i++)

@@ -1,0 +1,198 @@
+/* backend.h — the CUDA backend's internals (plain C: the CUDA runtime and cuBLAS are C APIs),
+ * shared by cuda/backend.c (model and session lifecycle, memory plan, upload, decode entry
+ * points, sampling), cuda/forward.c (the building blocks of a forward pass), the forward pass of
+ * each architecture (cuda/forward_<arch>.c, reached through engine/arch.h's adapter table) and
+ * cuda/profile.c (profiler and debug trace). The kernels behind gtc_* live in the .cu files.
+ *
+ *   decode (1 token)   : GEMV kernels (dp2a on int16 activations), MoE on the device (router,
+ *                        top-k, fused gate/up + clamped SwiGLU, down + weighted sum into x),
+ *                        flash-decoding attention; the whole step is one CUDA graph replayed per
+ *                        token (token id and position live in device memory).
+ *   prefill (n tokens) : weights dequantised to f16 tiles + cuBLAS GEMMs (tensor cores, fp32
+ *                        accumulate); MoE grouped by expert (one host sync per layer for the
+ *                        routing counts); attention over the prompt by the same kernel.
+ *                        Batches of 2..mmq_max_t tokens: the int8 tensor-core kernels (gtc_mmq).
+ *   decode_multi       : one token of each of N sessions in one forward: per-token positions
+ *                        and K/V caches, Q8_0 / MXFP4 products on int8 tensor cores, MoE grouped
+ *                        by expert on the device.
+ *   sampling           : on the device (cuda/sample.cu); one int crosses per token.
+ * The KV cache holds fp32, fp16 (default) or Q8_0 rows (gptc_session_params.cache_type). */
+#ifndef GPTC_CUDA_BACKEND_H
+#define GPTC_CUDA_BACKEND_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cuda/gtc.h"
+#include "engine/backend.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/session.h"
+
+#define CU_ALIGN256(x) (((x) + 255) & ~(size_t)255)
+
+/* ---- per-model device state ------------------------------------------------------------- */
+typedef struct cu_layer {
+    gtc_mat wq, wk, wv, wo, wqkv, router, gate, up, down, ffn_up, ffn_down;
+    const float *attn_norm, *attn_norm_b, *bq, *bk, *bv, *bo, *bqkv, *sinks, *ffn_norm, *ffn_norm_b,
+        *router_b, *gate_b, *up_b, *down_b, *ffn_up_b, *ffn_down_b;
+    int64_t gate_bs, up_bs, down_bs; /* bias strides (floats) between experts */
+} cu_layer;
+
+/* Workspace of gptc_decode_multi (several sessions, one token each), grown on demand; the
+ * other activations live in the first session's workspace. hdr = ids, positions and the
+ * sessions' cache pointers, filled in pinned memory and sent in one copy. */
+typedef struct cu_multi {
+    int cap;
+    void *dev, *pin;
+    size_t hdr_bytes, bytes;
+    int32_t *ids, *pos; /* [cap] */
+    void **kc, **vc;    /* [cap] */
+    float *logits;      /* [cap][n_vocab] */
+    float *yk;          /* [cap * k][n_embd] */
+    float *g, *u;       /* [cap * k][n_ff] gate / up products */
+    int32_t *grp, *list;
+    /* host scratch of the grouping of sessions into passes (grown, never shrunk) */
+    gptc_session **h_grp;
+    int32_t *h_gid;
+    unsigned char *h_done;
+    int h_cap;
+} cu_multi;
+
+typedef struct cu_model {
+    int dev;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    uint8_t *arena;
+    size_t arena_bytes;
+    gtc_mat tok_embd, pos_embd, output;
+    int has_pos;
+    const float *output_norm, *output_norm_b;
+    cu_layer *L;
+    float *inv_freq; /* RoPE table (NULL: no RoPE) */
+    float mscale;
+    size_t dq_elems; /* f16 dequant workspace elements per session */
+    cu_multi mw;
+} cu_model;
+
+struct cu_prof;
+
+typedef struct cu_sess {
+    int B, n_ctx, qkv_w, maxw;
+    int ring;         /* rows of a sliding-window layer's cache (n_ctx: no ring) */
+    int swa_only;     /* truncate's rebuild: store K/V of the window layers only */
+    int kv_type;      /* GTC_KV_* */
+    uint8_t *kc, *vc; /* caches, layer after layer: [n_ctx or ring] rows (cu_kv_layer_off) */
+    size_t kv_bytes, ws_bytes;
+    float *x, *qkv, *attn, *ffn, *tmp, *logits, *part, *rlog, *wts, *g, *y;
+    gtc_act a, b, hact;
+    int32_t *ids_tok, *ids_exp, *perm_tok, *pos, *sampled, *grp;
+    unsigned *tickets; /* router top-k: per-token block counters (kept zero between calls) */
+    float *perm_w;
+    uint16_t *dq, *xg16, *h16;
+    size_t tmp_elems;
+    void *h_pin; /* pinned host staging */
+    int32_t *h_tok, *h_ids, *h_perm;
+    float *h_wts, *h_permw, *h_logits;
+    void *smp_ws; /* gtc_sample workspace (its own cudaMalloc) */
+    size_t smp_ws_bytes;
+    int32_t *d_hist, *h_hist;  /* [n_ctx] penalty window: device copy, pinned staging */
+    gtc_bias *d_bias, *h_bias; /* [GPTC_LOGIT_BIAS_MAX] logit biases (after the window) */
+    cudaGraphExec_t graph;
+    int graph_ok;
+    struct cu_prof *prof;
+    void *blob; /* one cudaMalloc for everything above */
+} cu_sess;
+
+/* Batches of at most gemv_max_t tokens use the GEMV kernels (one weight pass per token);
+ * larger ones the dequantise + cuBLAS path. MoE batches of at least moe_grouped_min_t tokens
+ * are grouped by expert (cuBLAS), smaller ones use the decode kernels. Batches of 2..mmq_max_t
+ * tokens (and every gptc_decode_multi step) use the int8 tensor-core kernels (gtc_mmq) for
+ * Q8_0 / MXFP4 weights instead, MoE grouped by expert on the device. Debug/tuning knobs:
+ * GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T, GPTC_CUDA_MMQ_MAX_T. */
+typedef struct cu_knobs {
+    int gemv_max_t, moe_grouped_min_t, mmq_max_t;
+} cu_knobs;
+extern cu_knobs cu_knob;
+
+/* ---- one forward pass ---------------------------------------------------------------------- */
+typedef struct gt_cuda_fw {
+    gptc_model *m;
+    cu_model *cm;
+    cu_sess *cs;
+    cudaStream_t st;
+    gptc_error *err;
+    struct cu_prof *prof;
+    FILE *trace; /* GPTC_CUDA_TRACE: this forward's stages are written here (debug) */
+    int pos;
+    const int32_t *ids; /* device token ids of this forward */
+    const gtc_seqs *sq; /* decode_multi: per-token positions and caches (else NULL) */
+} cu_fw;
+
+gptc_status cu_error(gptc_error *err, const char *what); /* "CUDA: what: <gtc_last_error>" */
+/* A gtc_* call (0 = ok) / a CUDA runtime call; on failure: return the error. */
+#define CU_TRYK(call, what)                                                                        \
+    do {                                                                                           \
+        if ((call) != 0) return cu_error(err, what);                                               \
+    } while (0)
+#define CU_TRYC(call)                                                                              \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess)                                                                     \
+            return gt_err(err, GPTC_ERR_DEVICE, "CUDA: %s: %s", #call, cudaGetErrorString(e_));    \
+    } while (0)
+/* CU_TRYK inside a forward (F in scope), then a profiler mark named `what` */
+#define CU_TRYF(call, what)                                                                        \
+    do {                                                                                           \
+        if ((call) != 0) return cu_error(err, what);                                               \
+        cu_prof_mark(F, what);                                                                     \
+    } while (0)
+#define CU_TRY(x)                                                                                  \
+    do {                                                                                           \
+        gptc_status st_ = (x);                                                                     \
+        if (st_ != GPTC_OK) return st_;                                                            \
+    } while (0)
+
+/* ---- building blocks (cuda/forward.c) ----------------------------------------------------- */
+/* a with row length n */
+gtc_act cu_act_view(const gtc_act *a, int n);
+/* 1 when this T-token product goes to the tensor-core kernels (gtc_mmq). */
+int cu_use_mmq(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
+/* 1 when the fp16 copy of a weight type is not exact (the GEMM then also multiplies the lo
+ * half): every type but MXFP4 (doubled E2M1 x power of two) and F16. */
+int cu_wsplit(uint32_t type);
+/* out[t][r] (stride ldo) = (add ? out : 0) + act(W x_t + bias) for T tokens. */
+gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float *out, int ldo,
+                      const float *bias, int add, int act, const char *nm);
+/* cs->x = token (+ position) embeddings of the forward's T tokens */
+gptc_status cu_embed(cu_fw *F, int T);
+/* cs->a = norm(x) (and its int16 / fp16 copies) for T rows of n_embd */
+gptc_status cu_norm(cu_fw *F, const float *x, int T, int norm, const float *w, const float *b);
+/* Separate q, k, v projections of cs->a into cs->qkv (one launch when it can). */
+gptc_status cu_qkv(cu_fw *F, const cu_layer *C, int T);
+/* RoPE + KV store + attention of layer l over cs->qkv, then x += o-projection. */
+gptc_status cu_attention(cu_fw *F, int l, int T);
+/* Output norm + LM head: the last token's logits into cs->logits (every token's into logits_all
+ * when given, or into the multi workspace for decode_multi). */
+gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all);
+/* 1 when the forward should stop (interrupt) before layer l */
+int cu_cancelled(const cu_fw *F, const gptc_session *s, int T);
+/* bytes before layer l's K (or V) cache */
+size_t cu_kv_layer_off(const gptc_model *m, const cu_sess *cs, int l);
+
+/* ---- profiler and trace (cuda/profile.c) ------------------------------------------------ */
+/* GPTC_CUDA_PROFILE=1: events between the kernels of each forward, summed per kernel class;
+ * decode runs uncaptured then. Printed to stderr when the session is freed. */
+struct cu_prof *cu_prof_new(void);
+void cu_prof_free(struct cu_prof *p);
+void cu_prof_mark(cu_fw *F, const char *nm);
+void cu_prof_end(cu_fw *F, int mode); /* mode: 0 decode, 1 prefill, 2 decode_multi */
+/* Debug trace (GPTC_CUDA_TRACE=<file>, GPTC_CUDA_TRACE_POS=<p>[,<p>...]): a single-token forward
+ * at one of those positions runs uncaptured and appends "name layer pos n v0 v1 ..." lines for
+ * every stage to the file; test/cuda/trace_oss.c compares them with an fp32 CPU forward. */
+FILE *cu_trace_open(int pos);
+void cu_trace_put(cu_fw *F, const char *name, int l, const void *dev, int n, int ints);
+
+#endif

@@ -1,0 +1,43 @@
+/* common.cu — the error buffer, device memory helpers and weight-format queries of the kernel
+ * layer (gtc.h). */
+#include "cuda/common.cuh"
+
+char gtc_err_buf[256];
+
+int gtc_fail(cudaError_t e, const char *what) {
+    snprintf(gtc_err_buf, sizeof gtc_err_buf, "%s: %s", what, cudaGetErrorString(e));
+    return -1;
+}
+
+extern "C" const char *gtc_last_error(void) {
+    return gtc_err_buf;
+}
+
+extern "C" int gtc_type_split(uint32_t type) {
+    return type == GGML_TYPE_Q8_0 || type == GGML_TYPE_MXFP4;
+}
+
+extern "C" int gtc_type_supported(uint32_t type) {
+    return ggml_type_computed(type);
+}
+
+extern "C" int gtc_malloc(void **p, size_t bytes) {
+    *p = NULL;
+    CK(cudaMalloc(p, bytes ? bytes : 1));
+    return 0;
+}
+extern "C" void gtc_free(void *p) {
+    if (p) cudaFree(p);
+}
+extern "C" int gtc_h2d(void *dst, const void *src, size_t bytes) {
+    CK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    return 0;
+}
+extern "C" int gtc_d2h(void *dst, const void *src, size_t bytes) {
+    CK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+    return 0;
+}
+extern "C" int gtc_sync(void) {
+    CK(cudaDeviceSynchronize());
+    return 0;
+}

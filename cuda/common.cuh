@@ -1,0 +1,415 @@
+/* common.cuh — what every CUDA file of gptc shares: the C kernel API (gtc.h), the weight-format
+ * ids (gguf/ggml_types.h), one checked-call macro pair for the launchers, and the device helpers
+ * (fp16/E8M0 conversions, warp reductions, the block decoders dq32 / warp_dot that every matrix
+ * kernel reads weights through, the int16 activation quantiser store_q16). */
+#ifndef GPTC_CUDA_COMMON_CUH
+#define GPTC_CUDA_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/gtc.h"
+#include "gguf/ggml_types.h"
+
+/* message of the last failed call (gtc_last_error); gtc_fail fills it and returns -1 */
+extern char gtc_err_buf[256];
+int gtc_fail(cudaError_t e, const char *what);
+
+/* CK(call): a CUDA runtime call; CKL(name): the launch just made. Both return -1 on failure. */
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) return gtc_fail(e_, #call);                                         \
+    } while (0)
+#define CKL(name)                                                                                  \
+    do {                                                                                           \
+        cudaError_t e_ = cudaGetLastError();                                                       \
+        if (e_ != cudaSuccess) return gtc_fail(e_, name);                                          \
+    } while (0)
+
+static inline unsigned blocks_for(int64_t n, int bs) {
+    return (unsigned)((n + bs - 1) / bs);
+}
+
+/* bytes of a KV cache row of n elements (n a multiple of 32) in cache type kv_type */
+__host__ __device__ inline size_t kv_row_bytes(int kv_type, int n) {
+    return kv_type == GTC_KV_F32   ? (size_t)n * 4
+           : kv_type == GTC_KV_F16 ? (size_t)n * 2
+                                   : (size_t)(n / 32) * 34;
+}
+
+/* the shape / positions checks of gtc_rope_store and gtc_attention (-1 and the message) */
+int gtc_attn_check(const gtc_attn_args *a, const char *who);
+
+/* ============================== device helpers ============================================ */
+__device__ __forceinline__ float h2f(uint16_t u) {
+    return __half2float(__ushort_as_half(u));
+}
+__device__ __forceinline__ uint16_t f2h(float f) {
+    return __half_as_ushort(__float2half_rn(f));
+}
+__device__ __forceinline__ uint16_t ld16(const uint8_t *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+__device__ __forceinline__ uint32_t ld32u(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+/* ggml's MXFP4 scale: half of E8M0, 2^(e-128) */
+__device__ __forceinline__ float e8m0_half(uint32_t e) {
+    return e < 2 ? __uint_as_float(0x00200000u << e) : __uint_as_float((e - 1) << 23);
+}
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+/* doubled E2M1 value of a 4-bit code: 0 1 2 3 4 6 8 12, bit 3 = sign */
+__device__ __forceinline__ float kv_e2m1(int c) {
+    int m = c & 7;
+    float v = m < 4 ? (float)m : (float)((m & 1 ? 6 : 4) << ((m - 4) >> 1));
+    return c & 8 ? -v : v;
+}
+
+__device__ __forceinline__ void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* E2M1 nibbles (4 per 16-bit half h) -> 4 int8 values (doubled E2M1). */
+__device__ __forceinline__ int mxfp4_conv(uint32_t h) {
+    const uint32_t sel = h & 0x7777u;
+    const uint32_t pos = __byte_perm(0x03020100u, 0x0C080604u, sel);
+    const uint32_t neg = __byte_perm(0xFDFEFF00u, 0xF4F8FAFCu, sel);
+    return (int)__byte_perm(pos, neg, 0x3210u | ((h >> 1) & 0x4444u));
+}
+
+/* Byte pointer of source row srow (raw layout). */
+__device__ __forceinline__ const uint8_t *raw_row(const gtc_mat &w, int64_t srow) {
+    return w.base + (size_t)srow * w.row_bytes;
+}
+
+/* Dequantises elements [32c, 32c + 32) of source row srow into v[32]. */
+__device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
+    const int64_t nb = w.n_cols / 32;
+    if (w.split) {
+        if (w.type == GGML_TYPE_Q8_0) {
+            const int4 *qs = (const int4 *)(w.base + ((size_t)srow * nb + c) * 32);
+            const uint16_t *dp = (const uint16_t *)(w.base + (size_t)w.src_rows * nb * 32);
+            float d = h2f(dp[srow * nb + c]);
+            int4 a = qs[0], b = qs[1];
+            int wd[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+            for (int j = 0; j < 32; j++) v[j] = d * (float)(int8_t)(wd[j / 4] >> (8 * (j % 4)));
+        } else { /* MXFP4 */
+            const int4 q4 = *(const int4 *)(w.base + ((size_t)srow * nb + c) * 16);
+            const uint8_t *ep = w.base + (size_t)w.src_rows * nb * 16;
+            float d = e8m0_half(ep[srow * nb + c]);
+            uint32_t wd[4] = {(uint32_t)q4.x, (uint32_t)q4.y, (uint32_t)q4.z, (uint32_t)q4.w};
+#pragma unroll
+            for (int k = 0; k < 8; k++) { /* half k: elements j, j+16, j+1, j+17 (j = 2k) */
+                int r = mxfp4_conv((wd[k / 2] >> (16 * (k % 2))) & 0xffff);
+                int j = 2 * k;
+                v[j] = d * (float)(int8_t)r;
+                v[j + 16] = d * (float)(int8_t)(r >> 8);
+                v[j + 1] = d * (float)(int8_t)(r >> 16);
+                v[j + 17] = d * (float)(int8_t)(r >> 24);
+            }
+        }
+        return;
+    }
+    const uint8_t *row = raw_row(w, srow);
+    switch (w.type) {
+    case GGML_TYPE_F32: {
+        const float *p = (const float *)row + 32 * c;
+        for (int j = 0; j < 32; j++) v[j] = p[j];
+        break;
+    }
+    case GGML_TYPE_F16: {
+        const uint16_t *p = (const uint16_t *)row + 32 * c;
+        for (int j = 0; j < 32; j++) v[j] = h2f(p[j]);
+        break;
+    }
+    case GGML_TYPE_BF16: {
+        const uint16_t *p = (const uint16_t *)row + 32 * c;
+        for (int j = 0; j < 32; j++) v[j] = __uint_as_float((uint32_t)p[j] << 16);
+        break;
+    }
+    case GGML_TYPE_Q4_0: {
+        const uint8_t *b = row + 18 * c;
+        float d = h2f(ld16(b));
+        for (int j = 0; j < 16; j++) {
+            v[j] = ((b[2 + j] & 15) - 8) * d;
+            v[j + 16] = ((b[2 + j] >> 4) - 8) * d;
+        }
+        break;
+    }
+    case GGML_TYPE_Q4_1: {
+        const uint8_t *b = row + 20 * c;
+        float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
+        for (int j = 0; j < 16; j++) {
+            v[j] = (b[4 + j] & 15) * d + m;
+            v[j + 16] = (b[4 + j] >> 4) * d + m;
+        }
+        break;
+    }
+    case GGML_TYPE_Q5_0: {
+        const uint8_t *b = row + 22 * c;
+        float d = h2f(ld16(b));
+        uint32_t h = ld32u(b + 2);
+        for (int j = 0; j < 16; j++) {
+            int lo = (b[6 + j] & 15) | (((h >> j) & 1) << 4);
+            int hi = (b[6 + j] >> 4) | (((h >> (j + 16)) & 1) << 4);
+            v[j] = (lo - 16) * d;
+            v[j + 16] = (hi - 16) * d;
+        }
+        break;
+    }
+    case GGML_TYPE_Q5_1: {
+        const uint8_t *b = row + 24 * c;
+        float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
+        uint32_t h = ld32u(b + 4);
+        for (int j = 0; j < 16; j++) {
+            int lo = (b[8 + j] & 15) | (((h >> j) & 1) << 4);
+            int hi = (b[8 + j] >> 4) | (((h >> (j + 16)) & 1) << 4);
+            v[j] = lo * d + m;
+            v[j + 16] = hi * d + m;
+        }
+        break;
+    }
+    case GGML_TYPE_Q8_0: {
+        const uint8_t *b = row + 34 * c;
+        float d = h2f(ld16(b));
+        for (int j = 0; j < 32; j++) v[j] = d * (int8_t)b[2 + j];
+        break;
+    }
+    case GGML_TYPE_MXFP4: {
+        const uint8_t *b = row + 17 * c;
+        float d = e8m0_half(b[0]);
+        for (int j = 0; j < 16; j++) {
+            v[j] = d * kv_e2m1(b[1 + j] & 15);
+            v[j + 16] = d * kv_e2m1(b[1 + j] >> 4);
+        }
+        break;
+    }
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K: {
+        const int bs = w.type == GGML_TYPE_Q4_K ? 144 : 176;
+        const uint8_t *b = row + (size_t)bs * (c / 8);
+        int j = c % 8, g = j / 2, hi = j % 2, sc, m;
+        float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
+        scale_min_k4(j, b + 4, &sc, &m);
+        float d1 = d * sc, m1 = dmin * m;
+        if (w.type == GGML_TYPE_Q4_K) {
+            const uint8_t *qs = b + 16 + 32 * g;
+            for (int l = 0; l < 32; l++) v[l] = d1 * (hi ? qs[l] >> 4 : qs[l] & 15) - m1;
+        } else {
+            const uint8_t *qh = b + 16, *qs = b + 48 + 32 * g;
+            for (int l = 0; l < 32; l++) {
+                int q = (hi ? qs[l] >> 4 : qs[l] & 15) + 16 * ((qh[l] >> (2 * g + hi)) & 1);
+                v[l] = d1 * q - m1;
+            }
+        }
+        break;
+    }
+    case GGML_TYPE_Q6_K: {
+        const uint8_t *b = row + (size_t)210 * (c / 8);
+        int e0 = (c % 8) * 32, n = e0 / 128, quad = (e0 % 128) / 32;
+        const uint8_t *L = b + 64 * n, *H = b + 128 + 32 * n;
+        const int8_t *S = (const int8_t *)(b + 192);
+        float d = h2f(ld16(b + 208));
+        for (int l = 0; l < 32; l++) {
+            int q;
+            if (quad == 0)
+                q = (L[l] & 15) | (((H[l] >> 0) & 3) << 4);
+            else if (quad == 1)
+                q = (L[l + 32] & 15) | (((H[l] >> 2) & 3) << 4);
+            else if (quad == 2)
+                q = (L[l] >> 4) | (((H[l] >> 4) & 3) << 4);
+            else
+                q = (L[l + 32] >> 4) | (((H[l] >> 6) & 3) << 4);
+            v[l] = d * S[(e0 + l) / 16] * (q - 32);
+        }
+        break;
+    }
+    default:
+        for (int j = 0; j < 32; j++) v[j] = __int_as_float(0x7fc00000);
+    }
+}
+
+__device__ __forceinline__ int4 ldg4(const void *p) {
+    return __ldg((const int4 *)p);
+}
+/* 4 int8 weights (w) . 4 int16 activations (two pairs) + c */
+__device__ __forceinline__ int dot4(int w, int xlo, int xhi, int c) {
+    return __dp2a_hi(xhi, w, __dp2a_lo(xlo, w, c));
+}
+
+/* dot(source row srow, x token row) for one warp; result valid in every lane. */
+__device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &x, int t,
+                                 int lane) {
+    const int n = x.n;
+    const int nb = (int)(w.n_cols / 32);
+    float acc = 0.f;
+    if (w.split && w.type == GGML_TYPE_Q8_0 && x.q) {
+        const uint8_t *qs = w.base + (size_t)srow * nb * 32;
+        const uint16_t *dp = (const uint16_t *)(w.base + (size_t)w.src_rows * nb * 32) + srow * nb;
+        const int16_t *xq = x.q + (size_t)t * n;
+        const float *xs = x.s + (size_t)t * (n / 32);
+        for (int b0 = lane; b0 < nb; b0 += 128) {
+            int4 wa[4], wb[4];
+            float sc[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int b = b0 + 32 * u;
+                if (b < nb) {
+                    wa[u] = ldg4(qs + (size_t)b * 32);
+                    wb[u] = ldg4(qs + (size_t)b * 32 + 16);
+                    sc[u] = h2f(__ldg(dp + b)) * __ldg(xs + b);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int b = b0 + 32 * u;
+                if (b < nb) {
+                    const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
+                    int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
+                    int s = dot4(wa[u].x, X0.x, X0.y, 0);
+                    s = dot4(wa[u].y, X0.z, X0.w, s);
+                    s = dot4(wa[u].z, X1.x, X1.y, s);
+                    s = dot4(wa[u].w, X1.z, X1.w, s);
+                    s = dot4(wb[u].x, X2.x, X2.y, s);
+                    s = dot4(wb[u].y, X2.z, X2.w, s);
+                    s = dot4(wb[u].z, X3.x, X3.y, s);
+                    s = dot4(wb[u].w, X3.z, X3.w, s);
+                    acc += sc[u] * (float)s;
+                }
+            }
+        }
+    } else if (w.split && w.type == GGML_TYPE_MXFP4 && x.qi) {
+        const uint8_t *qs = w.base + (size_t)srow * nb * 16;
+        const uint8_t *ep = w.base + (size_t)w.src_rows * nb * 16 + (size_t)srow * nb;
+        const int16_t *xq = x.qi + (size_t)t * n;
+        const float *xs = x.s + (size_t)t * (n / 32);
+        for (int b0 = lane; b0 < nb; b0 += 128) {
+            int4 wq[4];
+            float sc[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int b = b0 + 32 * u;
+                if (b < nb) {
+                    wq[u] = ldg4(qs + (size_t)b * 16);
+                    sc[u] = e8m0_half(__ldg(ep + b)) * __ldg(xs + b);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int b = b0 + 32 * u;
+                if (b < nb) {
+                    const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
+                    int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
+                    uint32_t q0 = (uint32_t)wq[u].x, q1 = (uint32_t)wq[u].y;
+                    uint32_t q2 = (uint32_t)wq[u].z, q3 = (uint32_t)wq[u].w;
+                    int s = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
+                    s = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, s);
+                    s = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, s);
+                    s = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, s);
+                    s = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, s);
+                    s = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, s);
+                    s = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, s);
+                    s = dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, s);
+                    acc += sc[u] * (float)s;
+                }
+            }
+        }
+    } else if (!w.split &&
+               (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16)) {
+        /* coalesced stripes: lane l takes 8 consecutive elements of every 256 */
+        const uint8_t *row = raw_row(w, srow);
+        const float *xf = x.f + (size_t)t * n;
+        const int nc = (int)w.n_cols;
+        for (int i = lane * 8; i < nc; i += 256) {
+            float4 xa = __ldg((const float4 *)(xf + i)), xb = __ldg((const float4 *)(xf + i + 4));
+            float wv[8];
+            if (w.type == GGML_TYPE_F32) {
+                float4 a = __ldg((const float4 *)((const float *)row + i));
+                float4 b = __ldg((const float4 *)((const float *)row + i + 4));
+                wv[0] = a.x;
+                wv[1] = a.y;
+                wv[2] = a.z;
+                wv[3] = a.w;
+                wv[4] = b.x;
+                wv[5] = b.y;
+                wv[6] = b.z;
+                wv[7] = b.w;
+            } else {
+                uint4 u = __ldg((const uint4 *)((const uint16_t *)row + i));
+                uint32_t uu[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    uint16_t lo = (uint16_t)(uu[j] & 0xffff), hi = (uint16_t)(uu[j] >> 16);
+                    wv[2 * j] =
+                        w.type == GGML_TYPE_F16 ? h2f(lo) : __uint_as_float((uint32_t)lo << 16);
+                    wv[2 * j + 1] =
+                        w.type == GGML_TYPE_F16 ? h2f(hi) : __uint_as_float((uint32_t)hi << 16);
+                }
+            }
+            acc += wv[0] * xa.x + wv[1] * xa.y + wv[2] * xa.z + wv[3] * xa.w + wv[4] * xb.x +
+                   wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
+        }
+    } else {
+        const float *xf = x.f + (size_t)t * n;
+        float v[32];
+        for (int c = lane; c < nb; c += 32) {
+            dq32(w, srow, c, v);
+            const float4 *x4 = (const float4 *)(xf + 32 * c);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                float4 xx = __ldg(x4 + j);
+                acc += v[4 * j] * xx.x + v[4 * j + 1] * xx.y + v[4 * j + 2] * xx.z +
+                       v[4 * j + 3] * xx.w;
+            }
+        }
+    }
+    return warp_sum(acc);
+}
+
+__device__ __forceinline__ float gelu_tanh(float x) {
+    return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+__device__ __forceinline__ float swiglu_oai(float g, float u, float alpha, float limit) {
+    g = fminf(g, limit);
+    u = fminf(fmaxf(u, -limit), limit);
+    return g / (1.f + expf(-alpha * g)) * (u + 1.f);
+}
+/* position of element i of a 32-block in the MXFP4 activation order 0,16,1,17,... */
+__device__ __forceinline__ int qi_pos(int i) {
+    return i < 16 ? 2 * i : 2 * (i - 16) + 1;
+}
+
+/* The int16 copies of one 32-element block (block index blk of a, counted over all rows; lane
+ * holds element lane, value v; every lane of the warp calls): q in natural order, qi (if any) in
+ * MXFP4 order, the block's scale amax / 32767. */
+__device__ __forceinline__ void store_q16(const gtc_act &a, size_t blk, int lane, float v) {
+    const float amax = warp_max(fabsf(v));
+    const float d = amax / 32767.f;
+    const int q = d > 0.f ? __float2int_rn(v / d) : 0;
+    a.q[blk * 32 + lane] = (int16_t)q;
+    if (a.qi) a.qi[blk * 32 + qi_pos(lane)] = (int16_t)q;
+    if (lane == 0) a.s[blk] = d;
+}
+
+#endif

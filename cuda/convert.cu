@@ -1,0 +1,145 @@
+/* convert.cu — weights in device layout: the split repack of Q8_0 / MXFP4 at upload, the test
+ * uploader, and dequantisation to fp16 tiles for the cuBLAS (prefill) path. */
+#include "cuda/common.cuh"
+
+/* raw GGUF rows -> split layout */
+__global__ void k_repack(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_t nb,
+                         int64_t src_rows, int64_t row_start, int64_t n_rows) {
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; /* block index in the chunk */
+    if (i >= n_rows * nb) return;
+    int64_t gb = row_start * nb + i; /* global block index */
+    if (type == GGML_TYPE_Q8_0) {
+        const uint8_t *b = raw + i * 34;
+        uint8_t *q = dst + gb * 32;
+        for (int j = 0; j < 32; j++) q[j] = b[2 + j];
+        uint8_t *d = dst + src_rows * nb * 32 + gb * 2;
+        d[0] = b[0];
+        d[1] = b[1];
+    } else {
+        const uint8_t *b = raw + i * 17;
+        uint8_t *q = dst + gb * 16;
+        for (int j = 0; j < 16; j++) q[j] = b[1 + j];
+        dst[src_rows * nb * 16 + gb] = b[0];
+    }
+}
+
+__global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
+                              uint16_t *lo) {
+    const int64_t nc = w.n_cols / 32;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nr * nc) return;
+    int64_t r = i / nc;
+    int c = (int)(i % nc);
+    float v[32];
+    dq32(w, w.row0 + e * w.expert_rows + r0 + r, c, v);
+    uint4 *o = (uint4 *)(dst + r * w.n_cols + 32 * c);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        uint4 u;
+        u.x = (uint32_t)f2h(v[8 * j + 0]) | ((uint32_t)f2h(v[8 * j + 1]) << 16);
+        u.y = (uint32_t)f2h(v[8 * j + 2]) | ((uint32_t)f2h(v[8 * j + 3]) << 16);
+        u.z = (uint32_t)f2h(v[8 * j + 4]) | ((uint32_t)f2h(v[8 * j + 5]) << 16);
+        u.w = (uint32_t)f2h(v[8 * j + 6]) | ((uint32_t)f2h(v[8 * j + 7]) << 16);
+        o[j] = u;
+    }
+    if (lo) { /* split fp16 weights: lo = f16(v - f16(v)) */
+        uint4 *ol = (uint4 *)(lo + r * w.n_cols + 32 * c);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint16_t l[8];
+#pragma unroll
+            for (int i = 0; i < 8; i++) l[i] = f2h(v[8 * j + i] - h2f(f2h(v[8 * j + i])));
+            uint4 u;
+            u.x = (uint32_t)l[0] | ((uint32_t)l[1] << 16);
+            u.y = (uint32_t)l[2] | ((uint32_t)l[3] << 16);
+            u.z = (uint32_t)l[4] | ((uint32_t)l[5] << 16);
+            u.w = (uint32_t)l[6] | ((uint32_t)l[7] << 16);
+            ol[j] = u;
+        }
+    }
+}
+
+extern "C" int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols,
+                                int64_t src_rows, int64_t row_start, int64_t n_rows,
+                                gtc_stream st) {
+    int64_t nb = n_cols / 32;
+    if (n_rows <= 0) return 0;
+    k_repack<<<blocks_for(n_rows * nb, 256), 256, 0, (cudaStream_t)st>>>(
+        type, (const uint8_t *)raw, dst, nb, src_rows, row_start, n_rows);
+    CKL("repack");
+    return 0;
+}
+
+static size_t type_row_bytes(uint32_t type, int64_t n) {
+    switch (type) {
+    case GGML_TYPE_F32:
+        return (size_t)n * 4;
+    case GGML_TYPE_F16:
+    case GGML_TYPE_BF16:
+        return (size_t)n * 2;
+    case GGML_TYPE_Q4_0:
+        return (size_t)n / 32 * 18;
+    case GGML_TYPE_Q4_1:
+        return (size_t)n / 32 * 20;
+    case GGML_TYPE_Q5_0:
+        return (size_t)n / 32 * 22;
+    case GGML_TYPE_Q5_1:
+        return (size_t)n / 32 * 24;
+    case GGML_TYPE_Q8_0:
+        return (size_t)n / 32 * 34;
+    case GGML_TYPE_MXFP4:
+        return (size_t)n / 32 * 17;
+    case GGML_TYPE_Q4_K:
+        return (size_t)n / 256 * 144;
+    case GGML_TYPE_Q5_K:
+        return (size_t)n / 256 * 176;
+    case GGML_TYPE_Q6_K:
+        return (size_t)n / 256 * 210;
+    default:
+        return 0;
+    }
+}
+
+extern "C" int gtc_upload_matrix(uint32_t type, const void *host, int64_t n_cols, int64_t rows,
+                                 int64_t rows_per_expert, gtc_mat *m) {
+    size_t rb = type_row_bytes(type, n_cols), bytes = rb * (size_t)rows;
+    memset(m, 0, sizeof *m);
+    void *d = NULL;
+    if (gtc_malloc(&d, bytes)) return -1;
+    if (gtc_type_split(type)) {
+        void *raw = NULL;
+        if (gtc_malloc(&raw, bytes)) {
+            gtc_free(d);
+            return -1;
+        }
+        if (gtc_h2d(raw, host, bytes) ||
+            gtc_repack_split(type, raw, (uint8_t *)d, n_cols, rows, 0, rows, NULL) || gtc_sync()) {
+            gtc_free(raw);
+            gtc_free(d);
+            return -1;
+        }
+        gtc_free(raw);
+    } else if (gtc_h2d(d, host, bytes)) {
+        gtc_free(d);
+        return -1;
+    }
+    m->type = type;
+    m->split = gtc_type_split(type);
+    m->base = (const uint8_t *)d;
+    m->n_cols = n_cols;
+    m->n_rows = rows_per_expert;
+    m->src_rows = rows;
+    m->row0 = 0;
+    m->expert_rows = rows_per_expert < rows ? rows_per_expert : 0;
+    m->row_bytes = rb;
+    return 0;
+}
+
+extern "C" int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
+                               uint16_t *lo, gtc_stream st) {
+    int64_t n = nr * (w->n_cols / 32);
+    if (n <= 0) return 0;
+    k_dequant_f16<<<blocks_for(n, 128), 128, 0, (cudaStream_t)st>>>(*w, e, r0, nr, dst, lo);
+    CKL("dequant_f16");
+    return 0;
+}

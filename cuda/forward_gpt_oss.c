@@ -1,0 +1,155 @@
+/* forward_gpt_oss.c — the gpt-oss forward pass on the GPU (the CUDA twin of
+ * engine/forward_gpt_oss.c, reached through the adapter table of engine/arch.h): RMSNorm,
+ * separate q/k/v with biases, RoPE-YaRN attention with sinks over full and sliding-window
+ * layers, and the mixture of experts (router top-k, clamped SwiGLU experts). */
+#include <string.h>
+
+#include "cuda/backend.h"
+#include "engine/arch.h"
+
+static gptc_status moe_block(cu_fw *F, int l, int T) {
+    gptc_model *m = F->m;
+    const gt_hparams *hp = &m->hp;
+    cu_sess *cs = F->cs;
+    cu_layer *C = &F->cm->L[l];
+    gptc_error *err = F->err;
+    const int k = hp->n_expert_used, E = hp->n_expert, ne = hp->n_embd, nff = hp->n_ff;
+    gtc_act a = cu_act_view(&cs->a, ne);
+    CU_TRYF(gtc_router_topk(&C->router, C->router_b, &a, T, k, cs->rlog, cs->tickets, cs->ids_exp,
+                            cs->wts, (gtc_stream)F->st),
+            "router_topk");
+    const float alpha = hp->swiglu_alpha, limit = hp->swiglu_limit;
+    const int mmq = cu_use_mmq(F, T, &C->gate, &a) && cu_use_mmq(F, T, &C->up, &a) &&
+                    cu_use_mmq(F, T, &C->down, &cs->hact);
+    gtc_moe mo = {C->gate,    C->up,      C->down, C->gate_b, C->up_b, C->down_b,
+                  C->gate_bs, C->down_bs, E,       k,         alpha,   limit};
+    gtc_route ro = {T, cs->ids_exp, cs->wts, NULL, NULL};
+    if (F->sq || mmq) {
+        /* grouped by expert on the device (no host sync), each expert's weights read once per
+         * 8 of its tokens; buffers: the multi workspace, or the session's prefill ones */
+        cu_multi *mw = &F->cm->mw;
+        int32_t *grp = F->sq ? mw->grp : cs->grp, *list = F->sq ? mw->list : cs->perm_tok;
+        float *gb = F->sq ? mw->g : cs->g, *ub = F->sq ? mw->u : cs->g + (size_t)T * k * nff;
+        float *yk = F->sq ? mw->yk : cs->y;
+        CU_TRYF(gtc_moe_group(cs->ids_exp, T, k, E, grp, list, (gtc_stream)F->st), "moe_group");
+        ro.grp = grp;
+        ro.list = list;
+        if (mmq) { /* tensor cores (Q8_0 / MXFP4); other types: the grouped GEMV kernels */
+            gtc_mmq_group gu = {&C->gate, &C->up, C->gate_b, C->up_b, C->gate_bs, C->up_bs, gb,  ub,
+                                nff,      E,      T * k,     grp,     list,       k,        NULL};
+            CU_TRYF(gtc_mmq_grouped(&gu, &a, (gtc_stream)F->st), "mmq_moe"); /* gate and up */
+            CU_TRYF(gtc_swiglu_q(gb, ub, nff, T * k, alpha, limit, &cs->hact, (gtc_stream)F->st),
+                    "swiglu");
+            gtc_mmq_group dn = {&C->down, NULL, C->down_b, NULL, C->down_bs, 0, yk,     NULL,
+                                ne,       E,    T * k,     grp,  list,       1, cs->wts};
+            CU_TRYF(gtc_mmq_grouped(&dn, &cs->hact, (gtc_stream)F->st), "mmq_moe");
+            CU_TRYF(gtc_moe_sum(yk, T, k, ne, cs->x, (gtc_stream)F->st), "moe_sum");
+            return GPTC_OK;
+        }
+        CU_TRYF(gtc_moe_gate_up_grouped(&mo, &ro, &a, &cs->hact, (gtc_stream)F->st), "moe gate/up");
+        CU_TRYF(gtc_moe_down_grouped(&mo, &ro, &cs->hact, yk, cs->x, (gtc_stream)F->st),
+                "moe down");
+        return GPTC_OK;
+    }
+    if (T < cu_knob.moe_grouped_min_t) {
+        CU_TRYF(gtc_moe_gate_up(&mo, &ro, &a, &cs->hact, (gtc_stream)F->st), "moe gate/up");
+        CU_TRYF(gtc_moe_down(&mo, &ro, &cs->hact, cs->x, (gtc_stream)F->st), "moe down");
+        return GPTC_OK;
+    }
+    /* grouped by expert: routing to the host, one GEMM set per used expert */
+    CU_TRYC(cudaMemcpyAsync(cs->h_ids, cs->ids_exp, sizeof(int32_t) * T * k, cudaMemcpyDeviceToHost,
+                            F->st));
+    CU_TRYC(
+        cudaMemcpyAsync(cs->h_wts, cs->wts, sizeof(float) * T * k, cudaMemcpyDeviceToHost, F->st));
+    CU_TRYC(cudaStreamSynchronize(F->st));
+    cu_prof_mark(F, "moe_route_sync");
+    int cnt[256] = {0}, off[257];
+    for (int i = 0; i < T * k; i++) cnt[cs->h_ids[i]]++;
+    off[0] = 0;
+    for (int e = 0; e < E; e++) off[e + 1] = off[e] + cnt[e];
+    int fill[256];
+    memcpy(fill, off, sizeof(int) * E);
+    for (int i = 0; i < T * k; i++) {
+        int e = cs->h_ids[i], j = fill[e]++;
+        cs->h_perm[j] = i / k;
+        cs->h_permw[j] = cs->h_wts[i];
+    }
+    CU_TRYC(cudaMemcpyAsync(cs->perm_tok, cs->h_perm, sizeof(int32_t) * T * k,
+                            cudaMemcpyHostToDevice, F->st));
+    CU_TRYC(cudaMemcpyAsync(cs->perm_w, cs->h_permw, sizeof(float) * T * k, cudaMemcpyHostToDevice,
+                            F->st));
+    cublasSetStream(F->cm->blas, F->st);
+    const float one = 1.f, zero = 0.f;
+    for (int e = 0; e < E; e++) {
+        int c = cnt[e];
+        if (!c) continue;
+        const int32_t *idx = cs->perm_tok + off[e];
+        CU_TRYF(gtc_gather_f16(a.h, idx, c, ne, cs->xg16, (gtc_stream)F->st), "gather");
+        CU_TRYF(gtc_gather_f16(a.h + (size_t)T * ne, idx, c, ne, cs->xg16 + (size_t)c * ne,
+                               (gtc_stream)F->st),
+                "gather");
+        /* gate and up of expert e in one GEMM over [x hi; x lo] (2c columns):
+         * dq = [gate; up] (+ [gate lo; up lo] when fp16 is not exact) -> g[2c][mg] */
+        const int wg = cu_wsplit(C->gate.type), mg = (wg ? 4 : 2) * nff;
+        uint16_t *dq = cs->dq;
+        CU_TRYF(gtc_dequant_f16(&C->gate, e, 0, nff, dq, wg ? dq + (size_t)2 * nff * ne : NULL,
+                                (gtc_stream)F->st),
+                "dequant");
+        CU_TRYF(gtc_dequant_f16(&C->up, e, 0, nff, dq + (size_t)nff * ne,
+                                wg ? dq + (size_t)3 * nff * ne : NULL, (gtc_stream)F->st),
+                "dequant");
+        {
+            cublasStatus_t bs =
+                cublasGemmEx(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, mg, 2 * c, ne, &one, dq,
+                             CUDA_R_16F, ne, cs->xg16, CUDA_R_16F, ne, &zero, cs->g, CUDA_R_32F, mg,
+                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            if (bs != CUBLAS_STATUS_SUCCESS)
+                return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
+            cu_prof_mark(F, "cublas_gemm");
+        }
+        CU_TRYF(gtc_swiglu_f16(cs->g, cs->g + nff, mg, wg ? 2 * nff : 0,
+                               C->gate_b ? C->gate_b + (size_t)e * C->gate_bs : NULL,
+                               C->up_b ? C->up_b + (size_t)e * C->up_bs : NULL, c, nff, alpha,
+                               limit, cs->h16, 1, (gtc_stream)F->st),
+                "swiglu");
+        const int wd = cu_wsplit(C->down.type), md = (wd ? 2 : 1) * ne;
+        CU_TRYF(gtc_dequant_f16(&C->down, e, 0, ne, dq, wd ? dq + (size_t)ne * nff : NULL,
+                                (gtc_stream)F->st),
+                "dequant");
+        cublasStatus_t bs =
+            cublasGemmEx(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, md, 2 * c, nff, &one, dq,
+                         CUDA_R_16F, nff, cs->h16, CUDA_R_16F, nff, &zero, cs->y, CUDA_R_32F, md,
+                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (bs != CUBLAS_STATUS_SUCCESS)
+            return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
+        cu_prof_mark(F, "cublas_gemm");
+        CU_TRYF(gtc_scatter_add(cs->x, cs->y, md, wd ? ne : 0,
+                                C->down_b ? C->down_b + (size_t)e * C->down_bs : NULL, idx,
+                                cs->perm_w + off[e], c, ne, 1, (gtc_stream)F->st),
+                "scatter");
+    }
+    return GPTC_OK;
+}
+
+gptc_status gt_cuda_forward_gpt_oss(cu_fw *F, int T, float *logits_all, const gptc_session *s) {
+    const gt_hparams *hp = &F->m->hp;
+    cu_model *cm = F->cm;
+    cu_sess *cs = F->cs;
+    gptc_error *err = F->err;
+    CU_TRY(cu_embed(F, T));
+    for (int l = 0; l < hp->n_layer; l++) {
+        const cu_layer *C = &cm->L[l];
+        if (cu_cancelled(F, s, T)) return gt_err(err, GPTC_ERR_INTERRUPTED, "interrupted");
+        CU_TRY(cu_norm(F, cs->x, T, GTC_NORM_RMS, C->attn_norm, NULL));
+        CU_TRY(cu_qkv(F, C, T));
+        CU_TRY(cu_attention(F, l, T));
+        CU_TRY(cu_norm(F, cs->x, T, GTC_NORM_RMS, C->ffn_norm, NULL));
+        CU_TRY(moe_block(F, l, T));
+        if (F->trace) {
+            cu_trace_put(F, "router", l, cs->rlog, hp->n_expert, 0);
+            cu_trace_put(F, "experts", l, cs->ids_exp, hp->n_expert_used, 1);
+            cu_trace_put(F, "x_moe", l, cs->x, hp->n_embd, 0);
+        }
+    }
+    return cu_output(F, T, GTC_NORM_RMS, logits_all);
+}

@@ -1,0 +1,482 @@
+/* moe.cu — mixture of experts: router + top-k softmax, the per-token decode kernels (fused
+ * gate/up + clamped SwiGLU, down + weighted sum), grouping by expert on the device and the
+ * grouped GEMV kernels, SwiGLU with int16 output for the tensor-core path, the final sum. */
+#include "cuda/common.cuh"
+
+/* top-k + softmax of logits lg[E] (shared or global memory) by one warp; ties -> lower index */
+__device__ void warp_topk(const float *lg, int E, int k, int32_t *ids, float *wts) {
+    const int lane = threadIdx.x & 31;
+    float v[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        int e = lane + 32 * i;
+        v[i] = e < E ? lg[e] : -INFINITY;
+    }
+    unsigned taken = 0;
+    float m0 = 0.f, sum = 0.f, myv = 0.f;
+    int myi = 0;
+    for (int j = 0; j < k; j++) {
+        float bv = -INFINITY;
+        int bi = 0x7fffffff;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int e = lane + 32 * i;
+            if (e < E && !(taken >> i & 1) && (bi == 0x7fffffff || v[i] > bv)) {
+                bv = v[i];
+                bi = e;
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (oi != 0x7fffffff && (bi == 0x7fffffff || ov > bv || (ov == bv && oi < bi))) {
+                bv = ov;
+                bi = oi;
+            }
+        }
+        if ((bi & 31) == lane) taken |= 1u << (bi >> 5);
+        if (j == 0) m0 = bv;
+        sum += expf(bv - m0);
+        if (lane == j) {
+            myv = bv;
+            myi = bi;
+        }
+    }
+    if (lane < k) {
+        ids[lane] = myi;
+        wts[lane] = expf(myv - m0) / sum;
+    }
+}
+
+/* grid T, 32 threads: top-k + softmax of each token's logits row */
+__global__ void k_topk(const float *logits, int E, int k, int32_t *ids, float *wts) {
+    const size_t t = blockIdx.x;
+    warp_topk(logits + t * E, E, k, ids + t * k, wts + t * k);
+}
+
+/* grid T, 1024 threads: router logits (warp per expert row) + bias, then top-k softmax */
+__global__ void __launch_bounds__(1024)
+    k_router_topk(gtc_mat w, const float *bias, gtc_act x, int k, int32_t *ids, float *wts) {
+    __shared__ float lg[256];
+    const int t = blockIdx.x, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int E = (int)w.n_rows;
+    for (int e = wid; e < E; e += 32) {
+        float v = warp_dot(w, w.row0 + e, x, t, lane);
+        if (lane == 0) lg[e] = v + (bias ? bias[e] : 0.f);
+    }
+    __syncthreads();
+    if (wid == 0) warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
+}
+
+/* grid (ceil(E/8), T), 256 threads: warp per expert row into lg_ws[t][E]; the last block of
+ * token t to finish (atomic ticket) does the top-k and re-arms the ticket for the next call
+ * (so the kernel can be replayed in a CUDA graph). */
+__global__ void __launch_bounds__(256)
+    k_router_topk_mb(gtc_mat w, const float *bias, gtc_act x, int k, float *lg_ws,
+                     unsigned *tickets, int32_t *ids, float *wts) {
+    __shared__ float lg[256];
+    __shared__ unsigned last;
+    const int t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int E = (int)w.n_rows;
+    const int e = blockIdx.x * 8 + wid;
+    if (e < E) {
+        float v = warp_dot(w, w.row0 + e, x, t, lane);
+        if (lane == 0) lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&tickets[t], 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i = threadIdx.x; i < E; i += blockDim.x) lg[i] = __ldcg(lg_ws + (size_t)t * E + i);
+    __syncthreads();
+    if (wid == 0) {
+        warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
+        if (lane == 0) tickets[t] = 0;
+    }
+}
+
+/* Per-lane partial dots of R MXFP4 rows (split layout) with R int16 activation rows; U blocks
+ * per row in flight per lane, no reduction (the caller combines and reduces once). */
+template <int R, int U>
+__device__ __forceinline__ void lane_mxfp4(const uint8_t *const *qs, const uint8_t *const *ep,
+                                           const int16_t *const *xq, const float *const *xs, int nb,
+                                           int lane, float *acc) {
+    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+        int4 wq[R][U];
+        float sc[R][U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int b = b0 + 32 * u;
+            if (b < nb) {
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    wq[r][u] = ldg4(qs[r] + (size_t)b * 16);
+                    sc[r][u] = e8m0_half(__ldg(ep[r] + b)) * __ldg(xs[r] + b);
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int b = b0 + 32 * u;
+            if (b < nb) {
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const int4 *x4 = (const int4 *)(xq[r] + (size_t)b * 32);
+                    int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
+                    uint32_t q0 = (uint32_t)wq[r][u].x, q1 = (uint32_t)wq[r][u].y;
+                    uint32_t q2 = (uint32_t)wq[r][u].z, q3 = (uint32_t)wq[r][u].w;
+                    int s = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
+                    s = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, s);
+                    s = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, s);
+                    s = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, s);
+                    s = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, s);
+                    s = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, s);
+                    s = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, s);
+                    s = dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, s);
+                    acc[r] += sc[r][u] * (float)s;
+                }
+            }
+        }
+    }
+}
+
+__device__ __forceinline__ bool mat_fast_mxfp4(const gtc_mat &w, const gtc_act &x) {
+    return w.split && w.type == GGML_TYPE_MXFP4 && x.qi != NULL;
+}
+
+/* gate row sg . x_t and up row su . x_t for one warp (valid in every lane): the two MXFP4 rows
+ * streamed together on the int16 fast path, else two warp_dot */
+__device__ __forceinline__ void gate_up_dots(const gtc_mat &gate, const gtc_mat &up, int64_t sg,
+                                             int64_t su, const gtc_act &x, int t, int lane,
+                                             float &g, float &u) {
+    if (mat_fast_mxfp4(gate, x) && mat_fast_mxfp4(up, x)) {
+        const int nb = (int)(gate.n_cols / 32);
+        const uint8_t *qs[2] = {gate.base + (size_t)sg * nb * 16, up.base + (size_t)su * nb * 16};
+        const uint8_t *ep[2] = {gate.base + (size_t)gate.src_rows * nb * 16 + (size_t)sg * nb,
+                                up.base + (size_t)up.src_rows * nb * 16 + (size_t)su * nb};
+        const int16_t *xq = x.qi + (size_t)t * x.n;
+        const float *xs = x.s + (size_t)t * (x.n / 32);
+        const int16_t *xqs[2] = {xq, xq};
+        const float *xss[2] = {xs, xs};
+        float acc[2] = {0.f, 0.f};
+        lane_mxfp4<2, 2>(qs, ep, xqs, xss, nb, lane, acc);
+        g = warp_sum(acc[0]);
+        u = warp_sum(acc[1]);
+    } else {
+        g = warp_dot(gate, sg, x, t, lane);
+        u = warp_dot(up, su, x, t, lane);
+    }
+}
+
+/* grid (n_ff/32, k, T), 1024 threads: warp w computes gate and up of row 32 bx + w together,
+ * then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the down kernel. */
+__global__ void __launch_bounds__(1024)
+    k_moe_gate_up(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
+                  const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h) {
+    __shared__ float hs[32];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int j = blockIdx.y, t = blockIdx.z;
+    const int e = ids[t * k + j];
+    const int n_ff = (int)gate.n_rows;
+    const int r = blockIdx.x * 32 + wid;
+    const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
+    const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
+    float g, u;
+    gate_up_dots(gate, up, sg, su, x, t, lane, g, u);
+    if (lane == 0) {
+        if (bg) g += bg[(size_t)e * bstride + r];
+        if (bu) u += bu[(size_t)e * bstride + r];
+        hs[wid] = swiglu_oai(g, u, alpha, limit);
+    }
+    __syncthreads();
+    if (wid == 0) {
+        const size_t row = (size_t)t * k + j;
+        const int i = blockIdx.x * 32 + lane;
+        float v = hs[lane];
+        h.f[row * n_ff + i] = v;
+        if (h.q) store_q16(h, row * (n_ff / 32) + blockIdx.x, lane, v);
+    }
+}
+
+/* grid (ceil(n_embd/8), T), 256 threads: warp per output row; the k experts' rows are streamed
+ * together and their weighted partials summed per lane before one reduction. */
+__global__ void __launch_bounds__(256)
+    k_moe_down(gtc_mat down, const float *bd, int64_t bstride, const int32_t *ids, const float *wts,
+               int k, gtc_act h, float *x) {
+    const int lane = threadIdx.x & 31;
+    const int r = blockIdx.x * 8 + (threadIdx.x >> 5), t = blockIdx.y;
+    const int n = (int)down.n_rows;
+    if (r >= n) return;
+    float y = 0.f;
+    if (k == 4 && mat_fast_mxfp4(down, h)) {
+        const int nb = (int)(down.n_cols / 32);
+        const uint8_t *qs[4], *ep[4];
+        const int16_t *xq[4];
+        const float *xs[4];
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int e = ids[t * 4 + j];
+            const int64_t sr = down.row0 + (int64_t)e * down.expert_rows + r;
+            qs[j] = down.base + (size_t)sr * nb * 16;
+            ep[j] = down.base + (size_t)down.src_rows * nb * 16 + (size_t)sr * nb;
+            xq[j] = h.qi + (size_t)(t * 4 + j) * h.n;
+            xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
+        }
+        lane_mxfp4<4, 2>(qs, ep, xq, xs, nb, lane, acc);
+        float part = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
+        y = warp_sum(part);
+        if (bd)
+            for (int j = 0; j < 4; j++)
+                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
+    } else {
+        for (int j = 0; j < k; j++) {
+            const int e = ids[t * k + j];
+            float d =
+                warp_dot(down, down.row0 + (int64_t)e * down.expert_rows + r, h, t * k + j, lane);
+            if (bd) d += bd[(size_t)e * bstride + r];
+            y += wts[t * k + j] * d;
+        }
+    }
+    if (lane == 0) x[(size_t)t * n + r] += y;
+}
+
+/* grid (n_ff/32, pairs), 32 threads: h[p] = swiglu(g[p], u[p]) (rows of stride ld), with its
+ * int16 copies (the down product's input) */
+__global__ void k_swiglu_q(const float *gg, const float *uu, int ld, float alpha, float limit,
+                           gtc_act h) {
+    const int p = blockIdx.y, c = blockIdx.x, lane = threadIdx.x, n_ff = h.n;
+    const int i = c * 32 + lane;
+    const float v = swiglu_oai(gg[(size_t)p * ld + i], uu[(size_t)p * ld + i], alpha, limit);
+    const size_t row = (size_t)p;
+    h.f[row * n_ff + i] = v;
+    if (h.q) store_q16(h, row * (n_ff / 32) + c, lane, v);
+}
+
+/* ---- MoE grouped by expert (several tokens) -------------------------------------------- */
+/* one block: pairs p = t*k + j of ids grouped by expert (see gtc_moe_group) */
+__global__ void k_moe_group(const int32_t *ids, int n, int E, int32_t *grp, int32_t *list) {
+    extern __shared__ int32_t sid[]; /* [n] */
+    __shared__ int off[257];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) sid[i] = ids[i];
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int c = 0;
+        for (int i = 0; i < n; i++) c += sid[i] == e;
+        off[e + 1] = c;
+        grp[e] = c;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        off[0] = 0;
+        for (int e = 0; e < E; e++) off[e + 1] += off[e];
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        int o = off[e];
+        grp[E + e] = o;
+        for (int i = 0; i < n; i++)
+            if (sid[i] == e) list[o++] = i;
+    }
+}
+
+/* grid (n_ff/32, E), 1024 threads: warp w takes gate and up row 32 bx + w of expert by through
+ * every pair routed to it (the rows stay in L1 after the first pair); per 8 pairs the block
+ * quantises the SwiGLU outputs (one activation block of 32 per pair) for the down kernel. */
+__global__ void __launch_bounds__(1024)
+    k_moe_gate_up_g(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
+                    int E, const int32_t *grp, const int32_t *list, int k, gtc_act x, float alpha,
+                    float limit, gtc_act h) {
+    __shared__ float hs[8][32];
+    __shared__ int pr[8];
+    const int e = blockIdx.y;
+    const int c = grp[e];
+    if (c == 0) return;
+    const int o = grp[E + e];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int n_ff = (int)gate.n_rows;
+    const int r = blockIdx.x * 32 + wid;
+    const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
+    const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
+    for (int i0 = 0; i0 < c; i0 += 8) {
+        const int nn = min(8, c - i0);
+        if (threadIdx.x < nn) pr[threadIdx.x] = list[o + i0 + threadIdx.x];
+        __syncthreads();
+        for (int ii = 0; ii < nn; ii++) {
+            const int t = pr[ii] / k;
+            float g, u;
+            gate_up_dots(gate, up, sg, su, x, t, lane, g, u);
+            if (lane == 0) {
+                if (bg) g += bg[(size_t)e * bstride + r];
+                if (bu) u += bu[(size_t)e * bstride + r];
+                hs[ii][wid] = swiglu_oai(g, u, alpha, limit);
+            }
+        }
+        __syncthreads();
+        if (wid < nn) {
+            const size_t row = (size_t)pr[wid];
+            const int i = blockIdx.x * 32 + lane;
+            float v = hs[wid][lane];
+            h.f[row * n_ff + i] = v;
+            if (h.q) store_q16(h, row * (n_ff / 32) + blockIdx.x, lane, v);
+        }
+        __syncthreads();
+    }
+}
+
+/* grid (ceil(n_embd/8), E), 256 threads: warp per output row of expert by, through its pairs:
+ * yk[p][r] = wts[p] (down_e row r . h[p] + bd_e[r]) */
+__global__ void __launch_bounds__(256)
+    k_moe_down_g(gtc_mat down, const float *bd, int64_t bstride, int E, const int32_t *grp,
+                 const int32_t *list, const float *wts, gtc_act h, float *yk) {
+    const int e = blockIdx.y;
+    const int c = grp[e];
+    if (c == 0) return;
+    const int o = grp[E + e];
+    const int lane = threadIdx.x & 31;
+    const int r = blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int n = (int)down.n_rows;
+    if (r >= n) return;
+    const int64_t sr = down.row0 + (int64_t)e * down.expert_rows + r;
+    const float b = bd ? bd[(size_t)e * bstride + r] : 0.f;
+    for (int i = 0; i < c; i++) {
+        const int p = list[o + i];
+        float d = warp_dot(down, sr, h, p, lane);
+        if (lane == 0) yk[(size_t)p * n + r] = wts[p] * (d + b);
+    }
+}
+
+/* grid (ceil(n/256), T): x[t][r] += sum_j yk[t*k + j][r] */
+__global__ void k_moe_sum(const float *yk, int k, int n, float *x) {
+    const int t = blockIdx.y, r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n) return;
+    float v = 0.f;
+    for (int j = 0; j < k; j++) v += yk[((size_t)t * k + j) * n + r];
+    x[(size_t)t * n + r] += v;
+}
+
+extern "C" int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_t *ids, float *w,
+                                gtc_stream st) {
+    if (E > 256 || k > 8 || k > E) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "topk: unsupported n_expert %d / k %d", E, k);
+        return -1;
+    }
+    if (T <= 0) return 0;
+    k_topk<<<T, 32, 0, (cudaStream_t)st>>>(logits, E, k, ids, w);
+    CKL("topk");
+    return 0;
+}
+
+extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_act *x, int T, int k,
+                               float *lg_ws, unsigned *tickets, int32_t *ids, float *wts,
+                               gtc_stream st) {
+    if (w->n_rows > 256 || k > 8 || k > w->n_rows) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "router: unsupported n_expert %lld / k %d",
+                 (long long)w->n_rows, k);
+        return -1;
+    }
+    if (T <= 0) return 0;
+    if (lg_ws && tickets)
+        k_router_topk_mb<<<dim3(blocks_for(w->n_rows, 8), (unsigned)T), 256, 0, (cudaStream_t)st>>>(
+            *w, bias, *x, k, lg_ws, tickets, ids, wts);
+    else
+        k_router_topk<<<T, 1024, 0, (cudaStream_t)st>>>(*w, bias, *x, k, ids, wts);
+    CKL("router_topk");
+    return 0;
+}
+
+extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_act *x,
+                               const gtc_act *hact, gtc_stream st) {
+    if (m->gate.n_rows % 32) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "moe: n_ff %lld is not a multiple of 32",
+                 (long long)m->gate.n_rows);
+        return -1;
+    }
+    if (r->T <= 0) return 0;
+    dim3 grid((unsigned)(m->gate.n_rows / 32), (unsigned)m->k, (unsigned)r->T);
+    k_moe_gate_up<<<grid, 1024, 0, (cudaStream_t)st>>>(m->gate, m->up, m->bgate, m->bup,
+                                                       m->bgu_stride, r->ids, m->k, *x, m->alpha,
+                                                       m->limit, *hact);
+    CKL("moe_gate_up");
+    return 0;
+}
+
+extern "C" int gtc_moe_down(const gtc_moe *m, const gtc_route *r, const gtc_act *hact, float *x,
+                            gtc_stream st) {
+    if (r->T <= 0) return 0;
+    dim3 grid(blocks_for(m->down.n_rows, 8), (unsigned)r->T);
+    k_moe_down<<<grid, 256, 0, (cudaStream_t)st>>>(m->down, m->bdown, m->bdown_stride, r->ids,
+                                                   r->wts, m->k, *hact, x);
+    CKL("moe_down");
+    return 0;
+}
+
+extern "C" int gtc_swiglu_q(const float *g, const float *u, int ld, int n_pairs, float alpha,
+                            float limit, const gtc_act *h, gtc_stream st) {
+    if (n_pairs <= 0) return 0;
+    if (h->n % 32) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "swiglu_q: n_ff %d is not a multiple of 32",
+                 h->n);
+        return -1;
+    }
+    k_swiglu_q<<<dim3((unsigned)(h->n / 32), (unsigned)n_pairs), 32, 0, (cudaStream_t)st>>>(
+        g, u, ld, alpha, limit, *h);
+    CKL("swiglu_q");
+    return 0;
+}
+
+extern "C" int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st) {
+    if (T <= 0) return 0;
+    k_moe_sum<<<dim3(blocks_for(n, 256), (unsigned)T), 256, 0, (cudaStream_t)st>>>(yk, k, n, x);
+    CKL("moe_sum");
+    return 0;
+}
+
+extern "C" int gtc_moe_group(const int32_t *ids, int T, int k, int E, int32_t *grp, int32_t *list,
+                             gtc_stream st) {
+    const int n = T * k;
+    if (E > 256 || n > 8192) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "moe_group: unsupported n_expert %d / %d pairs",
+                 E, n);
+        return -1;
+    }
+    if (n <= 0) return 0;
+    k_moe_group<<<1, 256, sizeof(int32_t) * (size_t)n, (cudaStream_t)st>>>(ids, n, E, grp, list);
+    CKL("moe_group");
+    return 0;
+}
+
+extern "C" int gtc_moe_gate_up_grouped(const gtc_moe *m, const gtc_route *r, const gtc_act *x,
+                                       const gtc_act *hact, gtc_stream st) {
+    if (m->gate.n_rows % 32) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "moe: n_ff %lld is not a multiple of 32",
+                 (long long)m->gate.n_rows);
+        return -1;
+    }
+    if (m->E <= 0) return 0;
+    dim3 grid((unsigned)(m->gate.n_rows / 32), (unsigned)m->E);
+    k_moe_gate_up_g<<<grid, 1024, 0, (cudaStream_t)st>>>(m->gate, m->up, m->bgate, m->bup,
+                                                         m->bgu_stride, m->E, r->grp, r->list, m->k,
+                                                         *x, m->alpha, m->limit, *hact);
+    CKL("moe_gate_up_grouped");
+    return 0;
+}
+
+extern "C" int gtc_moe_down_grouped(const gtc_moe *m, const gtc_route *r, const gtc_act *hact,
+                                    float *yk, float *x, gtc_stream st) {
+    if (r->T <= 0 || m->E <= 0) return 0;
+    const int64_t n = m->down.n_rows;
+    dim3 grid(blocks_for(n, 8), (unsigned)m->E);
+    k_moe_down_g<<<grid, 256, 0, (cudaStream_t)st>>>(m->down, m->bdown, m->bdown_stride, m->E,
+                                                     r->grp, r->list, r->wts, *hact, yk);
+    CKL("moe_down_grouped");
+    k_moe_sum<<<dim3(blocks_for(n, 256), (unsigned)r->T), 256, 0, (cudaStream_t)st>>>(yk, m->k,
+                                                                                      (int)n, x);
+    CKL("moe_sum");
+    return 0;
+}

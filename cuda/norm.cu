@@ -1,0 +1,73 @@
+/* norm.cu — activation preparation: optional RMSNorm / LayerNorm of each row, then the copies the
+ * matrix kernels read (fp32, int16 blocks in natural and MXFP4 order, split fp16). */
+#include "cuda/common.cuh"
+
+__device__ float block_sum(float v, float *red) {
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[wid] = v;
+    __syncthreads();
+    float r = 0.f;
+    for (int i = 0; i < nw; i++) r += red[i];
+    return r;
+}
+
+/* grid (ceil(n/32 / 8), T), 256 threads: every block reduces the whole row (cheap, from L2)
+ * and then normalises / quantises its 8 blocks of 32. */
+__global__ void __launch_bounds__(256) k_prep_act(const float *x, int n, int norm, const float *w,
+                                                  const float *b, float eps, gtc_act out) {
+    __shared__ float red[32];
+    const int t = blockIdx.y;
+    const float *xr = x + (size_t)t * n;
+    float mean = 0.f, scale = 1.f;
+    if (norm == GTC_NORM_RMS) {
+        float ss = 0.f;
+        for (int i = threadIdx.x * 4; i < n; i += blockDim.x * 4) {
+            if (i + 3 < n) {
+                float4 v = *(const float4 *)(xr + i);
+                ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+            } else {
+                for (int j = i; j < n; j++) ss += xr[j] * xr[j];
+            }
+        }
+        ss = block_sum(ss, red);
+        scale = rsqrtf(ss / n + eps);
+    } else if (norm == GTC_NORM_LAYER) {
+        float sm = 0.f;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) sm += xr[i];
+        mean = block_sum(sm, red) / n;
+        float vs = 0.f;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) vs += (xr[i] - mean) * (xr[i] - mean);
+        vs = block_sum(vs, red);
+        scale = rsqrtf(vs / n + eps);
+    }
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int c = blockIdx.x * 8 + wid;
+    const int i = c * 32 + lane;
+    if (c * 32 >= n) return;
+    float v = 0.f;
+    if (i < n) {
+        v = xr[i];
+        if (norm == GTC_NORM_RMS)
+            v = v * scale * w[i];
+        else if (norm == GTC_NORM_LAYER)
+            v = (v - mean) * scale * w[i] + b[i];
+        out.f[(size_t)t * n + i] = v;
+        if (out.h) { /* split fp16: hi = f16(v) in rows [0, T), lo = f16(v - hi) in rows [T, 2T) */
+            const uint16_t hi = f2h(v);
+            out.h[(size_t)t * n + i] = hi;
+            out.h[((size_t)gridDim.y + t) * n + i] = f2h(v - h2f(hi));
+        }
+    }
+    if (out.q) store_q16(out, (size_t)t * (n / 32) + c, lane, v);
+}
+
+extern "C" int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const float *b,
+                            float eps, const gtc_act *out, gtc_stream st) {
+    if (T <= 0) return 0;
+    dim3 grid(blocks_for((n + 31) / 32, 8), (unsigned)T);
+    k_prep_act<<<grid, 256, 0, (cudaStream_t)st>>>(x, n, norm, w, b, eps, *out);
+    CKL("prep_act");
+    return 0;
+}
