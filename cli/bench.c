@@ -1,8 +1,11 @@
-/* bench.c — gptc bench -m MODEL [-p 512[,2048]] [-n 128[,..]] [-r 3] [--backend cpu|cuda] [-t N]
- *                       [-c CTX] [--parallel 1,8,32]
+/* bench.c — gptc bench -m MODEL [-p 512[,2048]] [-n 128[,..]] [-d 0[,8192]] [-r 3]
+ *                       [--backend cpu|cuda] [-t N] [-c CTX] [--parallel 1,8,32]
  *
  * Like llama-bench: pp = one feed of P random tokens into a fresh context; tg = N single-token
- * decodes (fixed token ids, no sampling) after a fresh context. Each test runs once as warm-up,
+ * decodes (fixed token ids, no sampling) after a fresh context. -d D (depth, llama-bench -d):
+ * the context first holds D random tokens (fed once per depth, not timed; every run is
+ * truncated back to them) and the tests run on top; the test column reads "tg128 @ d8192".
+ * Each test runs once as warm-up,
  * then r times; the table shows mean ± sample standard deviation of tokens/s (tokenization and
  * sampling excluded). Load time and, on CUDA, weight residency and device memory go to stderr
  * below the table.
@@ -22,9 +25,11 @@ static const char usage_text[] =
     "usage: gptc bench -m MODEL.gguf [options]\n"
     "  -p, --n-prompt N[,N..]   prompt-processing tests (default 512; 0 = none)\n"
     "  -n, --n-gen N[,N..]      generation tests (default 128; 0 = none)\n"
+    "  -d, --n-depth N[,N..]    context depth: tokens already in the context (default 0)\n"
     "  -r, --repetitions N      runs per test (default 3)\n"
     "  -c, --ctx-size N         context (default: just enough for the largest test)\n"
     "  -t, --threads N  --backend auto|cpu|cuda  --device N  --vram-budget SIZE  -b N  -v\n"
+    "  --cache-type f32|f16|q8_0 (-ctk/-ctv)\n"
     "  --parallel N[,N..]       batched generation instead (like llama-batched-bench): N\n"
     "                           sequences, prompts of -p tokens, -n tokens each, decoded together\n"
     "Prints a markdown table: model, size, params, backend, threads, test, t/s (mean ± sd).\n";
@@ -36,6 +41,7 @@ typedef struct bench_extra {
     int reps;
     int pp_set, tg_set;
     int np[MAX_TESTS], n_np;
+    int depth[MAX_TESTS], n_depth;
 } bench_extra;
 
 static int parse_list(const char *flag, const char *v, int *out, int *n) {
@@ -84,6 +90,10 @@ static int extra_opts(void *user, int argc, char **argv, int i) {
             }
         return used;
     }
+    if (!strcmp(a, "-d") || cli_is_flag(a, "--n-depth")) {
+        if (!(v = cli_optval(argc, argv, i, &used))) return -1;
+        return parse_list("-d", v, e->depth, &e->n_depth) ? -1 : used;
+    }
     if (!strcmp(a, "-r") || cli_is_flag(a, "--repetitions")) {
         if (!(v = cli_optval(argc, argv, i, &used))) return -1;
         return cli_parse_int("-r", v, 1, 1000, &e->reps) ? -1 : used;
@@ -100,10 +110,12 @@ static uint64_t rng_next(uint64_t *s) {
     return *s = x;
 }
 
-/* One run: returns tokens/s, or -1 after printing an error. */
-static double run_test(gptc_session *s, const int32_t *ids, int n, int is_pp, int *code) {
+/* One run on top of the first `depth` tokens of the context: returns tokens/s, or -1 after
+ * printing an error. */
+static double run_test(gptc_session *s, int depth, const int32_t *ids, int n, int is_pp,
+                       int *code) {
     gptc_error err = {0};
-    gptc_status st = gptc_session_truncate(s, 0, &err);
+    gptc_status st = gptc_session_truncate(s, depth, &err);
     double t0 = cli_now_ms();
     if (st == GPTC_OK && is_pp) {
         st = gptc_session_feed(s, ids, (size_t)n, &err);
@@ -221,7 +233,7 @@ static void fmt_params(char *buf, size_t n, uint64_t p) {
 int cli_bench(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
-    bench_extra e = {{512}, 1, {128}, 1, 3, 0, 0, {0}, 0};
+    bench_extra e = {{512}, 1, {128}, 1, 3, 0, 0, {0}, 0, {0}, 1};
     int r = cli_parse_cmd(argc, argv, CLI_G_MODEL | CLI_G_OUTPUT, &o, extra_opts, &e, usage_text);
     if (r != CLI_CONTINUE) return r;
     int max_n = 1;
@@ -234,9 +246,16 @@ int cli_bench(int argc, char **argv) {
         max_n = (e.n_pp ? e.pp[0] : 0) + (e.n_tg ? e.tg[0] : 0);
         if (max_n < 1) max_n = 1;
     }
-    if (o.n_ctx == 0) o.n_ctx = max_n;
-    if (o.n_ctx < max_n) {
-        cli_error("-c %d is smaller than the largest test (%d tokens)", o.n_ctx, max_n);
+    int max_d = 0;
+    for (int i = 0; i < e.n_depth; i++) max_d = e.depth[i] > max_d ? e.depth[i] : max_d;
+    if (e.n_np && max_d > 0) {
+        cli_error("-d: not with --parallel");
+        return EXIT_USAGE;
+    }
+    if (o.n_ctx == 0) o.n_ctx = max_d + max_n;
+    if (o.n_ctx < max_d + max_n) {
+        cli_error("-c %d is smaller than the largest test (%d tokens%s)", o.n_ctx, max_d + max_n,
+                  max_d ? " with its depth" : "");
         return EXIT_USAGE;
     }
     gptc_model *model = NULL;
@@ -259,6 +278,7 @@ int cli_bench(int argc, char **argv) {
     /* random non-special tokens (fixed seed: every run sees the same prompt) */
     if (np_max * (e.pp[0] > 0 ? e.pp[0] : 1) + 1 > max_n)
         max_n = np_max * (e.pp[0] > 0 ? e.pp[0] : 1) + 1; /* every sequence its own prompt */
+    max_n += max_d;                                       /* the depth tokens, then the tests' */
     int32_t *ids = malloc((size_t)max_n * sizeof *ids);
     if (!ids) {
         cli_error("out of memory");
@@ -301,28 +321,44 @@ int cli_bench(int argc, char **argv) {
         printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
         fflush(stdout);
     }
-    for (int pass = 0; pass < 2 && code == EXIT_DONE && !e.n_np; pass++) {
-        int n_tests = pass == 0 ? e.n_pp : e.n_tg;
-        for (int t = 0; t < n_tests && code == EXIT_DONE; t++) {
-            int n = pass == 0 ? e.pp[t] : e.tg[t];
-            if (n == 0) continue;
-            if (run_test(s, ids, n, pass == 0, &code) < 0) break; /* warm-up */
-            double sum = 0, sum2 = 0;
-            for (int k = 0; k < e.reps; k++) {
-                double tps = run_test(s, ids, n, pass == 0, &code);
-                if (tps < 0) break;
-                sum += tps;
-                sum2 += tps * tps;
-            }
-            if (code != EXIT_DONE) break;
-            double mean = sum / e.reps;
-            double var = e.reps > 1 ? (sum2 - e.reps * mean * mean) / (e.reps - 1) : 0;
-            printf("| %s | %s | %s | %s | %s | %s%d | %.2f ± %.2f |\n", name, size, params, backend,
-                   threads, pass == 0 ? "pp" : "tg", n, mean, var > 0 ? sqrt(var) : 0.0);
-            fflush(stdout);
-            if (cli_stdout_gone()) { /* `| head`: stop (cli_finish_stdout reports) */
-                pass = 2;
+    for (int di = 0; di < e.n_depth && code == EXIT_DONE && !e.n_np; di++) {
+        const int d = e.depth[di];
+        if (d > 0) { /* fill the context to depth d (not timed) */
+            gptc_error ferr = {0};
+            gptc_status fst = gptc_session_truncate(s, 0, &ferr);
+            if (fst == GPTC_OK) fst = gptc_session_feed(s, ids, (size_t)d, &ferr);
+            if (fst != GPTC_OK) {
+                code = cli_fail(fst, &ferr);
                 break;
+            }
+        }
+        char at[32] = "";
+        if (d > 0) snprintf(at, sizeof at, " @ d%d", d);
+        for (int pass = 0; pass < 2 && code == EXIT_DONE; pass++) {
+            int n_tests = pass == 0 ? e.n_pp : e.n_tg;
+            for (int t = 0; t < n_tests && code == EXIT_DONE; t++) {
+                int n = pass == 0 ? e.pp[t] : e.tg[t];
+                if (n == 0) continue;
+                if (run_test(s, d, ids + d, n, pass == 0, &code) < 0) break; /* warm-up */
+                double sum = 0, sum2 = 0;
+                for (int k = 0; k < e.reps; k++) {
+                    double tps = run_test(s, d, ids + d, n, pass == 0, &code);
+                    if (tps < 0) break;
+                    sum += tps;
+                    sum2 += tps * tps;
+                }
+                if (code != EXIT_DONE) break;
+                double mean = sum / e.reps;
+                double var = e.reps > 1 ? (sum2 - e.reps * mean * mean) / (e.reps - 1) : 0;
+                printf("| %s | %s | %s | %s | %s | %s%d%s | %.2f ± %.2f |\n", name, size, params,
+                       backend, threads, pass == 0 ? "pp" : "tg", n, at, mean,
+                       var > 0 ? sqrt(var) : 0.0);
+                fflush(stdout);
+                if (cli_stdout_gone()) { /* `| head`: stop (cli_finish_stdout reports) */
+                    pass = 2;
+                    di = e.n_depth;
+                    break;
+                }
             }
         }
     }

@@ -1,7 +1,7 @@
 /* test_cli_bench.c — `gptc bench` as a process (CPU backend, tiny random gpt-oss): the
  * llama-bench table (-p / -n / -r), the llama-batched-bench table (--parallel), whose rates
  * are checked against the times printed beside them (S_PP = B PP / T_PP, S_TG = B TG / T_TG,
- * T = T_PP + T_TG, S = B (PP + TG) / T), and bad --parallel values. */
+ * T = T_PP + T_TG, S = B (PP + TG) / T), bad --parallel values, and -d (depth). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -94,6 +94,31 @@ START_TEST(test_parallel_table) {
 }
 END_TEST
 
+/* -d 0,200 (llama-bench's depth): each test at depth 0 and again with 200 tokens already in the
+ * context. The default context is then depth + largest test = 216 tokens, which the CPU
+ * backend's KV report shows: 4 layers x 216 rows x 2 kv heads x 64 x 4 bytes x (K, V) = 0.84
+ * MiB (the window layers' buffers are not smaller than the context at this size). */
+START_TEST(test_depth_table) {
+    tu_proc p = run_bench("-p 16 -n 4 -d 0,200 -r 1");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    const char *tests[4] = {"pp16", "tg4", "pp16 @ d200", "tg4 @ d200"};
+    for (int i = 0; i < 4; i++) {
+        char cells[16][64];
+        ck_assert_msg(row_cells(p.out, 5, tests[i], cells) == 7, "%s: %s", tests[i], p.out);
+        ck_assert(atof(cells[6]) > 0);
+    }
+    ck_assert_msg(strstr(p.err, "KV 0.8 MiB") != NULL, "%s", p.err);
+    tu_proc_free(&p);
+    const char *bad[] = {"-d x", "-d 1,,2", "-d 200 -c 100", "-d 8 --parallel 2", "-d"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        tu_proc q = run_bench(bad[i]);
+        ck_assert_msg(q.status == 1, "%s: status %d", bad[i], q.status);
+        ck_assert_msg(strncmp(q.err, "gptc: error:", 12) == 0, "%s: %s", bad[i], q.err);
+        tu_proc_free(&q);
+    }
+}
+END_TEST
+
 START_TEST(test_parallel_bad) {
     const char *bad[] = {"--parallel 0", "--parallel x", "--parallel 1,,2", "--parallel 5000",
                          "--parallel"};
@@ -118,6 +143,7 @@ int main(void) {
     tcase_add_test(tc, test_plain_table);
     tcase_add_test(tc, test_parallel_table);
     tcase_add_test(tc, test_parallel_bad);
+    tcase_add_test(tc, test_depth_table);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
