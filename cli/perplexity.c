@@ -11,7 +11,10 @@
  *
  * --kl-base FILE stores the full log-softmax of every scored position (uint16-quantised per
  * position, see the format below); --kl FILE compares this model's predictions with them:
- * mean KL(base || this) with its standard error, and top-1 agreement.
+ * mean KL(base || this) with its standard error, top-1 agreement (all positions, and those where
+ * the base's top-1 leads its runner-up by >= 0.5 nats: the confident ones, where a different
+ * top-1 is a real disagreement rather than a near-tie), and PPL(this) / PPL(base) (the base's
+ * perplexity from its stored log-probabilities of the targets).
  *
  * KL file (little endian): "GPTCKLD1", u32 version=1, u32 n_vocab, u32 n_ctx, u32 n_chunk,
  * u32 first, u32 n_tokens, i32 tokens[n_tokens], then per scored position (chunk-major):
@@ -287,8 +290,8 @@ int cli_perplexity(int argc, char **argv) {
     cli_log(&o, "perplexity: %zu tokens, %d chunks of %d, batch %d, scoring the last %d of each\n",
             n_tokens, n_chunk, n_ctx, n_batch, n_ctx - first - 1);
 
-    double nll = 0, nll2 = 0, kld = 0, kld2 = 0;
-    long count = 0, same_top = 0;
+    double nll = 0, nll2 = 0, kld = 0, kld2 = 0, base_nll = 0;
+    long count = 0, same_top = 0, n_conf = 0, same_conf = 0;
     double t0 = cli_now_ms();
     for (int c = 0; c < n_chunk && code == EXIT_DONE; c++) {
         memcpy(chunk, tokens + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
@@ -354,14 +357,20 @@ int cli_perplexity(int argc, char **argv) {
                     if (lp_row[i] > bmax) bmax = lp_row[i];
                 }
                 for (int i = 0; i < n_vocab; i++) bsum += exp(lp_row[i] - bmax);
-                double blse = bmax + log(bsum), kl = 0;
+                double blse = bmax + log(bsum), kl = 0, second = -DBL_MAX;
                 for (int i = 0; i < n_vocab; i++) {
                     double lb = lp_row[i] - blse;
                     kl += exp(lb) * (lb - ((double)l[i] - rs.lse));
+                    if (i != bt1 && lp_row[i] > second) second = lp_row[i];
                 }
                 kld += kl;
                 kld2 += kl * kl;
                 same_top += bt1 == rs.top1;
+                if (bt1 >= 0 && bt1 < n_vocab && lp_row[bt1] - second >= 0.5) {
+                    n_conf++;
+                    same_conf += bt1 == rs.top1;
+                }
+                base_nll -= (target >= 0 && target < n_vocab) ? lp_row[target] - blse : -INFINITY;
             }
         }
         if (code != EXIT_DONE) break;
@@ -392,6 +401,11 @@ int cli_perplexity(int argc, char **argv) {
             double et = count > 1 ? sqrt(pt * (1 - pt) / (count - 1)) : 0;
             printf("Mean    KLD: %10.6lf ± %10.6lf\n", mk, ek);
             printf("Same top p: %6.3lf ± %5.3lf %%\n", 100 * pt, 100 * et);
+            const double pc = n_conf ? (double)same_conf / n_conf : 1.0;
+            const double ec = n_conf > 1 ? sqrt(pc * (1 - pc) / (n_conf - 1)) : 0;
+            printf("Same top p (base top-1 ahead by >= 0.5 nats): %6.3lf ± %5.3lf %% of %ld\n",
+                   100 * pc, 100 * ec, n_conf);
+            printf("Mean PPL(Q)/PPL(base): %10.6lf\n", exp((nll - base_nll) / (double)count));
         }
         fflush(stdout);
     }

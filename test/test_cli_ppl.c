@@ -138,13 +138,36 @@ START_TEST(test_kl) {
     ck_assert_ptr_nonnull(k);
     ck_assert(atof(k + 12) < 1e-4);
     ck_assert_ptr_nonnull(strstr(p.out, "Same top p: 100.000"));
+    ck_assert_msg(strstr(p.out, "Same top p (base top-1 ahead by >= 0.5 nats): 100.000") != NULL,
+                  "%s", p.out);
+    const char *r = strstr(p.out, "Mean PPL(Q)/PPL(base):");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(fabs(atof(r + 22) - 1) < 1e-3, "%s", r); /* uint16 steps of <= 1e-3 nats */
     tu_proc_free(&p);
-    /* another model (other seed): clearly positive */
+    /* the two models' perplexities, each from its own run */
+    double ppl[2];
+    for (int i = 0; i < 2; i++) {
+        run(&p, "-m %s -f %s -c 64 --chunks 2", i ? g2b : g2, text);
+        ck_assert_msg(p.status == 0, "%s", p.err);
+        const char *f = strstr(p.out, "Final estimate: PPL = ");
+        ck_assert_ptr_nonnull(f);
+        ppl[i] = atof(f + 22);
+        tu_proc_free(&p);
+    }
+    /* another model (other seed): clearly positive; the ratio is that of the two runs' PPL */
     run(&p, "-m %s -f %s --kl %s", g2b, text, base);
     ck_assert_msg(p.status == 0, "%s", p.err);
     k = strstr(p.out, "Mean    KLD:");
     ck_assert_ptr_nonnull(k);
     ck_assert(atof(k + 12) > 1e-3);
+    r = strstr(p.out, "Mean PPL(Q)/PPL(base):");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(fabs(atof(r + 22) / (ppl[1] / ppl[0]) - 1) < 2e-3, "%s vs %g / %g", r, ppl[1],
+                  ppl[0]);
+    const char *c = strstr(p.out, "Same top p (base top-1 ahead by >= 0.5 nats): ");
+    ck_assert_ptr_nonnull(c);
+    const double pc = atof(c + 46);
+    ck_assert(pc >= 0 && pc <= 100);
     tu_proc_free(&p);
     /* -c must match the base file */
     run(&p, "-m %s -f %s -c 32 --kl %s", g2, text, base);
