@@ -202,13 +202,19 @@ fuzz-%: build/fuzz/%_fuzz
 demo: all
 	@scripts/demo.sh
 
+# Formatting (.clang-format; CI checks it with clang-format 14: .ci/run)
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' '*.cuh' 2>/dev/null)
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu' '*.cuh')
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	@command -v clang-format >/dev/null || \
+		{ echo "format-check: clang-format not found (scripts/setup.sh installs it)" >&2; exit 1; }
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files formatted"
 
 clean:
 	rm -rf build build-* gptc
 
-.PHONY: all tools tests test test-asan build-asan-tests test-cuda demo format clean setup
+.PHONY: all tools tests test test-asan build-asan-tests test-cuda demo format format-check clean setup
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -64,7 +64,12 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
     CU_TRYC(cudaStreamSynchronize(F->st));
     cu_prof_mark(F, "moe_route_sync");
     int cnt[256] = {0}, off[257];
-    for (int i = 0; i < T * k; i++) cnt[cs->h_ids[i]]++;
+    for (int i = 0; i < T * k; i++) {
+        if (cs->h_ids[i] < 0 || cs->h_ids[i] >= E) /* NaN router logits: no host overrun */
+            return gt_err(err, GPTC_ERR_DEVICE, "CUDA: layer %d: router chose expert %d of %d", l,
+                          cs->h_ids[i], E);
+        cnt[cs->h_ids[i]]++;
+    }
     off[0] = 0;
     for (int e = 0; e < E; e++) off[e + 1] = off[e] + cnt[e];
     int fill[256];
