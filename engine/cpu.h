@@ -21,10 +21,31 @@ typedef struct gt_cpu_model {
     gptc_session **sess; /* [rows] row sessions of a batch */
 } gt_cpu_model;
 
-/* CPU backend state of a session (s->cpu). */
+/* CPU KV cache of one layer: positions [base, base + count) stored contiguously, position j in
+ * row j - base; a row is n_head_kv * head_dim floats (K after RoPE; V). Full-attention layers
+ * have cap = n_ctx and base = 0. Sliding-window layers keep only cap = min(n_ctx, keep + n_batch)
+ * rows with keep = window - 1 + slack (slack = max(n_batch, min(1024, n_ctx / 4))): before a
+ * batch that would not fit, the last `keep` rows are moved to the front (keys stay contiguous for
+ * the attention op). Truncating by up to `slack` tokens is free; a longer rewind rebuilds the
+ * window caches (engine/cpu_backend.c cpu_truncate). */
+typedef struct gt_kv_layer {
+    float *k; /* [cap][n_head_kv * head_dim] */
+    float *v;
+    int cap;
+    int keep;  /* rows kept when the buffer is full (cap for full-attention layers) */
+    int base;  /* absolute position of row 0 */
+    int count; /* rows in use */
+} gt_kv_layer;
+
+/* CPU backend state of a session (s->backend_data; gt_cpu(s)). */
 typedef struct gt_cpu_state {
+    gt_kv_layer *kv;   /* [n_layer] */
+    float *logits;     /* [n_vocab] logits of the last token fed */
     uint64_t kv_bytes; /* counted in model->kv_bytes */
 } gt_cpu_state;
+static inline gt_cpu_state *gt_cpu(const gptc_session *s) {
+    return (gt_cpu_state *)s->backend_data;
+}
 
 /* Bump allocator over the scratch block (64-byte aligned pieces). */
 typedef struct gt_carve {

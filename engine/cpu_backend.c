@@ -39,7 +39,7 @@ void gt_batch_kv_append(const gt_batch *b, int il, const float *k, const float *
     for (int t0 = 0; t0 < b->T;) {
         int t1 = t0 + 1;
         while (t1 < b->T && b->sess[t1] == b->sess[t0]) t1++;
-        gt_kv_layer *kv = &b->sess[t0]->kv[il];
+        gt_kv_layer *kv = &gt_cpu(b->sess[t0])->kv[il];
         gt_kv_make_room(kv, t1 - t0, row);
         for (int t = t0; t < t1; t++) {
             memcpy(gt_kv_k(kv, b->pos[t], row), k + (size_t)t * row, row * sizeof(float));
@@ -57,18 +57,19 @@ void gt_batch_lm_head(const gt_batch *b, const gt_weight *W, const float *h, con
         op_matmul(b->logits_all, h, n_out, W, -1, NULL, pool);
         for (int t = 0; t < b->T; t++)
             if (t == b->T - 1 || b->sess[t + 1] != b->sess[t])
-                memcpy(b->sess[t]->logits, b->logits_all + (size_t)t * V, V * sizeof(float));
+                memcpy(gt_cpu(b->sess[t])->logits, b->logits_all + (size_t)t * V,
+                       V * sizeof(float));
         return;
     }
     for (int i0 = 0; i0 < n_out; i0 += GT_LOGITS_CHUNK) {
         int nc = n_out - i0 < GT_LOGITS_CHUNK ? n_out - i0 : GT_LOGITS_CHUNK;
         if (nc == 1) {
-            op_matmul(b->sess[out[i0]]->logits, h + (size_t)i0 * E, 1, W, -1, NULL, pool);
+            op_matmul(gt_cpu(b->sess[out[i0]])->logits, h + (size_t)i0 * E, 1, W, -1, NULL, pool);
             continue;
         }
         op_matmul(chunk, h + (size_t)i0 * E, nc, W, -1, NULL, pool);
         for (int i = 0; i < nc; i++)
-            memcpy(b->sess[out[i0 + i]]->logits, chunk + (size_t)i * V, V * sizeof(float));
+            memcpy(gt_cpu(b->sess[out[i0 + i]])->logits, chunk + (size_t)i * V, V * sizeof(float));
     }
 }
 
@@ -129,22 +130,19 @@ static size_t kv_row(const gptc_model *m) {
 
 static void cpu_session_free(gptc_session *s) {
     gptc_model *m = s->model;
-    gt_cpu_state *cs = s->cpu;
-    if (s->kv) {
+    gt_cpu_state *cs = gt_cpu(s);
+    if (!cs) return;
+    if (cs->kv) {
         for (int il = 0; il < m->hp.n_layer; il++) {
-            free(s->kv[il].k);
-            free(s->kv[il].v);
+            free(cs->kv[il].k);
+            free(cs->kv[il].v);
         }
-        free(s->kv);
-        s->kv = NULL;
+        free(cs->kv);
     }
-    if (cs) {
-        atomic_fetch_sub(&m->kv_bytes, cs->kv_bytes);
-        free(cs);
-        s->cpu = NULL;
-    }
-    free(s->logits);
-    s->logits = NULL;
+    atomic_fetch_sub(&m->kv_bytes, cs->kv_bytes);
+    free(cs->logits);
+    free(cs);
+    s->backend_data = NULL;
 }
 
 static gptc_status cpu_session_init(gptc_session *s, gptc_error *err) {
@@ -152,13 +150,14 @@ static gptc_status cpu_session_init(gptc_session *s, gptc_error *err) {
     const gt_hparams *hp = &m->hp;
     const size_t row = kv_row(m);
     gt_cpu_state *cs = calloc(1, sizeof(*cs));
-    s->cpu = cs;
-    s->kv = calloc((size_t)hp->n_layer, sizeof(gt_kv_layer));
-    s->logits = calloc((size_t)hp->n_vocab, sizeof(float));
-    if (!s->kv || !s->logits || !cs) goto oom;
+    if (!cs) goto oom;
+    s->backend_data = cs;
+    cs->kv = calloc((size_t)hp->n_layer, sizeof(gt_kv_layer));
+    cs->logits = calloc((size_t)hp->n_vocab, sizeof(float));
+    if (!cs->kv || !cs->logits) goto oom;
     uint64_t kv_total = 0;
     for (int il = 0; il < hp->n_layer; il++) {
-        gt_kv_layer *kv = &s->kv[il];
+        gt_kv_layer *kv = &gt_cpu(s)->kv[il];
         int cap = s->n_ctx;
         kv->keep = cap;
         if (m->layers[il].is_swa && hp->sliding_window > 0) {
@@ -197,7 +196,7 @@ oom:
 /* A failed/interrupted earlier forward may have reserved rows: rewind a cache to n_past. */
 static gptc_status kv_rewind(gptc_session *s, gptc_error *err) {
     for (int il = 0; il < s->model->hp.n_layer; il++) {
-        gt_kv_layer *kv = &s->kv[il];
+        gt_kv_layer *kv = &gt_cpu(s)->kv[il];
         if (kv->base > s->n_past)
             return gt_err(err, GPTC_ERR_INVALID_ARG, "internal: KV cache ahead of the context");
         kv->count = s->n_past - kv->base;
@@ -261,13 +260,13 @@ static gptc_status cpu_decode_multi(gptc_session **ss, const int32_t *ids, int n
 
 static gptc_status cpu_sample(gptc_session *s, int32_t *id, gptc_error *err) {
     (void)err;
-    *id = gt_sampler_sample(&s->sampler, s->logits, s->history, s->n_past);
+    *id = gt_sampler_sample(&s->sampler, gt_cpu(s)->logits, s->history, s->n_past);
     return GPTC_OK;
 }
 
 static gptc_status cpu_logits(gptc_session *s, float *out, gptc_error *err) {
     (void)err;
-    memcpy(out, s->logits, (size_t)s->model->hp.n_vocab * sizeof(float));
+    memcpy(out, gt_cpu(s)->logits, (size_t)s->model->hp.n_vocab * sizeof(float));
     return GPTC_OK;
 }
 
@@ -276,7 +275,7 @@ static gptc_status cpu_truncate(gptc_session *s, int n, gptc_error *err) {
     const int W = m->hp.sliding_window;
     int refeed = 0, n_swa = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
-        gt_kv_layer *kv = &s->kv[il];
+        gt_kv_layer *kv = &gt_cpu(s)->kv[il];
         int swa = W > 0 && m->layers[il].is_swa;
         n_swa += swa;
         int lo = swa ? n - (W - 1) : 0;
@@ -284,7 +283,8 @@ static gptc_status cpu_truncate(gptc_session *s, int n, gptc_error *err) {
         if (lo < kv->base) refeed = 1;
     }
     if (!refeed) {
-        for (int il = 0; il < m->hp.n_layer; il++) s->kv[il].count = n - s->kv[il].base;
+        for (int il = 0; il < m->hp.n_layer; il++)
+            gt_cpu(s)->kv[il].count = n - gt_cpu(s)->kv[il].base;
         return GPTC_OK;
     }
     /* A window layer dropped rows that the new end still sees. Full-attention caches are intact,
@@ -296,8 +296,8 @@ static gptc_status cpu_truncate(gptc_session *s, int n, gptc_error *err) {
     int start = st0 < 0 ? 0 : (int)st0;
     for (int il = 0; il < m->hp.n_layer; il++)
         if (m->layers[il].is_swa) {
-            s->kv[il].base = start;
-            s->kv[il].count = 0;
+            gt_cpu(s)->kv[il].base = start;
+            gt_cpu(s)->kv[il].count = 0;
         }
     s->n_past = start;
     gt_cpu_model *cm = m->backend_data;
@@ -312,13 +312,13 @@ static gptc_status cpu_truncate(gptc_session *s, int n, gptc_error *err) {
     pthread_mutex_unlock(&cm->lock);
     if (st != GPTC_OK) { /* the window caches are half rebuilt: drop the whole context */
         for (int il = 0; il < m->hp.n_layer; il++) {
-            s->kv[il].base = 0;
-            s->kv[il].count = 0;
+            gt_cpu(s)->kv[il].base = 0;
+            gt_cpu(s)->kv[il].count = 0;
         }
         s->n_past = 0;
         return st;
     }
-    for (int il = 0; il < m->hp.n_layer; il++) s->kv[il].count = n - s->kv[il].base;
+    for (int il = 0; il < m->hp.n_layer; il++) gt_cpu(s)->kv[il].count = n - gt_cpu(s)->kv[il].base;
     return GPTC_OK;
 }
 

@@ -60,7 +60,7 @@ static void g2_att_task(void *vc, int task, int thread) {
     int r = task / c->n_head;
     int t = c->rows ? c->rows[r] : r;
     int h = task % c->n_head;
-    gt_kv_layer *kv = &c->bt->sess[t]->kv[c->il];
+    gt_kv_layer *kv = &gt_cpu(c->bt->sess[t])->kv[c->il];
     int p = c->bt->pos[t];
     size_t E = (size_t)c->E;
     op_attention_head(c->att + (size_t)t * E + (size_t)h * c->hd,

@@ -89,7 +89,7 @@ static void att_task(void *vc, int task, int thread) {
     int r = task / c->n_head;
     int t = c->rows ? c->rows[r] : r;
     int h = task % c->n_head;
-    gt_kv_layer *kv = &c->bt->sess[t]->kv[c->il];
+    gt_kv_layer *kv = &gt_cpu(c->bt->sess[t])->kv[c->il];
     int p = c->bt->pos[t];
     int lo = c->window > 0 ? p - c->window + 1 : 0;
     if (lo < kv->base) lo = kv->base; /* never happens for consistent caches */
