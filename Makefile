@@ -65,7 +65,9 @@ CHECK_CFLAGS := $(CONFIG_CHECK_CFLAGS)
 CHECK_LIBS   := $(or $(CONFIG_CHECK_LIBS),-lcheck -lsubunit -lrt -lm)
 ifdef WITH_CUDA
 CFLAGS  += -DGPTC_WITH_CUDA
-LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcublas -lcudart -lstdc++ -ldl -lrt
+# the CUDA runtime statically (it loads the driver on the first CUDA call) and cuBLAS with dlopen
+# when a model goes to the GPU (cuda/blas.c): a CPU run of a CUDA build loads no CUDA library
+LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcudart_static -lstdc++ -ldl -lrt
 endif
 LDFLAGS ?=
 LDFLAGS += $(SAN)
@@ -108,7 +110,8 @@ $(BUILD)/obj/cuda/%.o: cuda/%.cu | $(CONFIG_MK)
 	$(NVCC) $(NVCCFLAGS) $(DEPFLAGS) -c $< -o $@
 $(BUILD)/obj/cuda/%.o: cuda/%.c | $(CONFIG_MK)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -isystem $(CUDA_HOME)/include $(DEPFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -isystem $(CUDA_HOME)/include -DGPTC_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"' \
+		$(DEPFLAGS) -c $< -o $@
 
 $(LIB_GGUF): $(GGUF_OBJS)
 $(LIB_TOKENIZER): $(TOKENIZER_OBJS)

@@ -246,7 +246,7 @@ static void cu_model_free(gptc_model *m) {
     cu_model *cm = (cu_model *)m->backend_data;
     if (!cm) return;
     cudaSetDevice(cm->dev);
-    if (cm->blas) cublasDestroy(cm->blas);
+    if (cm->blas) cm->bl->destroy(cm->blas);
     if (cm->st) cudaStreamDestroy(cm->st);
     cudaFree(cm->arena);
     cudaFree(cm->inv_freq);
@@ -438,7 +438,8 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     } while (0)
     if (cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking) != cudaSuccess)
         FAIL(gt_err(err, GPTC_ERR_DEVICE, "CUDA: cannot create a stream"));
-    if (cublasCreate(&cm->blas) != CUBLAS_STATUS_SUCCESS)
+    if (!(cm->bl = cu_blas(err))) FAIL(GPTC_ERR_DEVICE);
+    if (cm->bl->create(&cm->blas) != CUBLAS_STATUS_SUCCESS)
         FAIL(gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: cannot create a handle"));
     if (cudaMalloc((void **)&cm->arena, wbytes ? wbytes : 256) != cudaSuccess) {
         cudaGetLastError();

@@ -33,6 +33,17 @@
 
 #define CU_ALIGN256(x) (((x) + 255) & ~(size_t)255)
 
+/* ---- cuBLAS, loaded on first use (cuda/blas.c) -------------------------------------------- */
+typedef struct cu_blas_api {
+    __typeof__(&cublasCreate_v2) create;
+    __typeof__(&cublasDestroy_v2) destroy;
+    __typeof__(&cublasSetStream_v2) set_stream;
+    __typeof__(&cublasGemmEx) gemm_ex;
+    int ok;
+} cu_blas_api;
+/* The loaded API, or NULL with err set when cuBLAS cannot be loaded. */
+const cu_blas_api *cu_blas(gptc_error *err);
+
 /* ---- per-model device state ------------------------------------------------------------- */
 typedef struct cu_layer {
     gtc_mat wq, wk, wv, wo, wqkv, router, gate, up, down, ffn_up, ffn_down;
@@ -64,6 +75,7 @@ typedef struct cu_multi {
 typedef struct cu_model {
     int dev;
     cudaStream_t st;
+    const cu_blas_api *bl; /* cuBLAS functions */
     cublasHandle_t blas;
     uint8_t *arena;
     size_t arena_bytes;

@@ -59,7 +59,7 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
     if (tchunk < chunk) chunk = tchunk;
     if (chunk > rows) chunk = rows;
     if (chunk < 1) return gt_err(err, GPTC_ERR_DEVICE, "CUDA: workspace too small");
-    cublasSetStream(F->cm->blas, F->st);
+    F->cm->bl->set_stream(F->cm->blas, F->st);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         int64_t nr = rows - r0 < chunk ? rows - r0 : chunk;
         const int M = (int)(nr * wm); /* A = [W hi rows; W lo rows] */
@@ -68,9 +68,9 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
                 "dequant");
         const float one = 1.f, zero = 0.f;
         cublasStatus_t bs =
-            cublasGemmEx(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, 2 * T, (int)cols, &one, cs->dq,
-                         CUDA_R_16F, (int)cols, x->h, CUDA_R_16F, x->n, &zero, cs->tmp, CUDA_R_32F,
-                         M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            F->cm->bl->gemm_ex(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, 2 * T, (int)cols, &one,
+                               cs->dq, CUDA_R_16F, (int)cols, x->h, CUDA_R_16F, x->n, &zero,
+                               cs->tmp, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (bs != CUBLAS_STATUS_SUCCESS)
             return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
         cu_prof_mark(F, "cublas_gemm");
@@ -218,7 +218,7 @@ gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all) {
     int64_t R = (int64_t)(cm->dq_elems / (size_t)(ne * wm));
     int64_t R2 = (int64_t)(cs->tmp_elems / (size_t)(2 * T * wm + T));
     if (R2 < R) R = R2;
-    cublasSetStream(cm->blas, F->st);
+    cm->bl->set_stream(cm->blas, F->st);
     for (int64_t r0 = 0; r0 < V; r0 += R) {
         int64_t nr = V - r0 < R ? V - r0 : R;
         const int M = (int)(nr * wm);
@@ -227,7 +227,7 @@ gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all) {
                                 ws ? cs->dq + (size_t)nr * ne : NULL, (gtc_stream)F->st),
                 "dequant");
         const float one = 1.f, zero = 0.f;
-        cublasStatus_t bs = cublasGemmEx(
+        cublasStatus_t bs = cm->bl->gemm_ex(
             cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, 2 * T, ne, &one, cs->dq, CUDA_R_16F, ne, a.h,
             CUDA_R_16F, ne, &zero, cs->tmp, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (bs != CUBLAS_STATUS_SUCCESS)

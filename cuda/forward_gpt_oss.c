@@ -83,7 +83,7 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
                             cudaMemcpyHostToDevice, F->st));
     CU_TRYC(cudaMemcpyAsync(cs->perm_w, cs->h_permw, sizeof(float) * T * k, cudaMemcpyHostToDevice,
                             F->st));
-    cublasSetStream(F->cm->blas, F->st);
+    F->cm->bl->set_stream(F->cm->blas, F->st);
     const float one = 1.f, zero = 0.f;
     for (int e = 0; e < E; e++) {
         int c = cnt[e];
@@ -105,9 +105,9 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
                 "dequant");
         {
             cublasStatus_t bs =
-                cublasGemmEx(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, mg, 2 * c, ne, &one, dq,
-                             CUDA_R_16F, ne, cs->xg16, CUDA_R_16F, ne, &zero, cs->g, CUDA_R_32F, mg,
-                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                F->cm->bl->gemm_ex(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, mg, 2 * c, ne, &one, dq,
+                                   CUDA_R_16F, ne, cs->xg16, CUDA_R_16F, ne, &zero, cs->g,
+                                   CUDA_R_32F, mg, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             if (bs != CUBLAS_STATUS_SUCCESS)
                 return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
             cu_prof_mark(F, "cublas_gemm");
@@ -122,9 +122,9 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
                                 (gtc_stream)F->st),
                 "dequant");
         cublasStatus_t bs =
-            cublasGemmEx(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, md, 2 * c, nff, &one, dq,
-                         CUDA_R_16F, nff, cs->h16, CUDA_R_16F, nff, &zero, cs->y, CUDA_R_32F, md,
-                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            F->cm->bl->gemm_ex(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, md, 2 * c, nff, &one, dq,
+                               CUDA_R_16F, nff, cs->h16, CUDA_R_16F, nff, &zero, cs->y, CUDA_R_32F,
+                               md, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (bs != CUBLAS_STATUS_SUCCESS)
             return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
         cu_prof_mark(F, "cublas_gemm");

@@ -35,7 +35,7 @@ if has build; then
     gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -I. ${CFLAGS:-} -DGPTC_WITH_CUDA \
         test/cuda/trace_oss.c $B/libgptc_cli.a $B/libgptc_engine.a $B/libgptc_cuda.a \
         $B/libgptc_tokenizer.a $B/libgptc_gguf.a ${LDFLAGS:-} -lcjson -lutf8proc -lm -lpthread \
-        -L/usr/local/cuda/lib64 -lcublas -lcudart -lstdc++ -ldl -lrt -o $B/trace_oss \
+        -L/usr/local/cuda/lib64 -lcudart_static -lstdc++ -ldl -lrt -o $B/trace_oss \
         >>"$OUT/build.log" 2>&1 || echo "trace_oss: build failed (see build.log)"
 fi
 preset_args() { # gen-model arguments of a bench preset
