@@ -1,6 +1,6 @@
 /* gtc.h — the CUDA kernel layer of gptc as a plain C API (raw device pointers, one stream).
- * Used by cuda/backend.cu (the forward passes) and by the GPU tests in test/cuda/, which check
- * every kernel against its CPU twin (engine/ops.h, engine/quant.h).
+ * Used by the backend (cuda/forward*.c, cuda/backend.c) and by the GPU tests in test/cuda/, which
+ * check every kernel against its CPU twin (engine/ops.h, engine/quant.h).
  *
  * Device weight layout. Every matrix stays in its GGUF block format. Q8_0 and MXFP4 (the
  * formats of the gpt-oss decode hot path) are stored "split": the same blocks with their quant

@@ -1,7 +1,7 @@
 /* trace_oss.c — diagnostic tool (not a test): localises a CUDA-vs-CPU divergence of a gpt-oss
  * model at given decode positions. It runs a plain fp32 single-token forward on the CPU with the
  * engine's ops (engine/ops.h, fp32 KV cache), and the CUDA backend token by token with
- * GPTC_CUDA_TRACE=<file> GPTC_CUDA_TRACE_POS=<p,...> (backend.cu then writes every stage of
+ * GPTC_CUDA_TRACE=<file> GPTC_CUDA_TRACE_POS=<p,...> (cuda/forward*.c then write every stage of
  * those positions: attention output, residual after attention, router logits, chosen experts,
  * residual after the MoE, logits), and prints max |gpu - cpu| / max |cpu| per stage and layer.
  *   trace_oss MODEL N_TOK POS[,POS...]      (token ids as in test_cuda_model.c)
