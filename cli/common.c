@@ -38,16 +38,22 @@ int cli_fail(gptc_status st, const gptc_error *err) {
 
 int cli_exit_code(gptc_status s) {
     switch (s) {
-    case GPTC_OK: return EXIT_DONE;
-    case GPTC_ERR_INVALID_ARG: return EXIT_USAGE;
+    case GPTC_OK:
+        return EXIT_DONE;
+    case GPTC_ERR_INVALID_ARG:
+        return EXIT_USAGE;
     case GPTC_ERR_IO:
     case GPTC_ERR_FORMAT:
-    case GPTC_ERR_UNSUPPORTED: return EXIT_LOAD;
-    case GPTC_ERR_CONTEXT_FULL: return EXIT_CONTEXT;
-    case GPTC_ERR_INTERRUPTED: return EXIT_INTERRUPTED;
+    case GPTC_ERR_UNSUPPORTED:
+        return EXIT_LOAD;
+    case GPTC_ERR_CONTEXT_FULL:
+        return EXIT_CONTEXT;
+    case GPTC_ERR_INTERRUPTED:
+        return EXIT_INTERRUPTED;
     case GPTC_ERR_NOMEM:
     case GPTC_ERR_DEVICE:
-    case GPTC_ERR_DEVICE_NOMEM: return EXIT_RUNTIME;
+    case GPTC_ERR_DEVICE_NOMEM:
+        return EXIT_RUNTIME;
     }
     return EXIT_RUNTIME;
 }

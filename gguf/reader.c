@@ -169,7 +169,6 @@ static const char *show(gguf_str s, char *buf, size_t cap) {
 
 /* ---- values ------------------------------------------------------------------------------ */
 
-
 /* Decodes a scalar at p (bounds already checked). */
 static void decode_scalar(gguf_vtype t, const uint8_t *p, gguf_value *v) {
     v->type = t;
@@ -850,7 +849,8 @@ static uint64_t encoded_size(gguf_vtype t, const uint8_t *p) {
     if (t != GGUF_VT_ARRAY) return (uint64_t)gguf_vtype_size(t);
     gguf_vtype et = (gguf_vtype)le(p, 4);
     uint64_t n = le(p + 4, 8), size = 12;
-    if (et != GGUF_VT_STRING && et != GGUF_VT_ARRAY) return size + n * (uint64_t)gguf_vtype_size(et);
+    if (et != GGUF_VT_STRING && et != GGUF_VT_ARRAY)
+        return size + n * (uint64_t)gguf_vtype_size(et);
     for (uint64_t i = 0; i < n; i++) size += encoded_size(et, p + size);
     return size;
 }

@@ -229,7 +229,6 @@ gptc_status gguf_writer_add_str(gguf_writer *w, const char *key, const char *s, 
     return GPTC_OK;
 }
 
-
 gptc_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type,
                                 const void *data, uint64_t count) {
     if (!w) return GPTC_ERR_INVALID_ARG;

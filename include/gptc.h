@@ -64,11 +64,11 @@ typedef enum gptc_convert_type {
 } gptc_convert_type;
 
 typedef struct gptc_convert_params {
-    const char *dir;     /* config.json, *.safetensors (+ index), tokenizer.json, ... */
-    const char *out;     /* GGUF file written */
-    int outtype;         /* gptc_convert_type: the matrices' type (MXFP4 experts stay MXFP4;
-                          * norms, biases, routers stay F32), as llama.cpp's --outtype */
-    FILE *log;           /* one line per tensor and a summary; NULL for none */
+    const char *dir; /* config.json, *.safetensors (+ index), tokenizer.json, ... */
+    const char *out; /* GGUF file written */
+    int outtype;     /* gptc_convert_type: the matrices' type (MXFP4 experts stay MXFP4;
+                      * norms, biases, routers stay F32), as llama.cpp's --outtype */
+    FILE *log;       /* one line per tensor and a summary; NULL for none */
 } gptc_convert_params;
 
 /* Converts a GptOssForCausalLM (incl. OpenAI's MXFP4 expert layout) or GPT2LMHeadModel

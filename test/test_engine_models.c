@@ -505,7 +505,7 @@ START_TEST(test_zero_model) {
     ck_assert_int_eq(info.sliding_window, c.window);
     ck_assert_int_eq(info.backend, GPTC_BACKEND_CPU);
     ck_assert_ptr_null(gptc_model_tokenizer(m)); /* no vocab in the file */
-    ck_assert_int_ge(g_prog_calls, 1); /* progress reached the total, never went back */
+    ck_assert_int_ge(g_prog_calls, 1);           /* progress reached the total, never went back */
     ck_assert(g_prog_monotonic);
     ck_assert_uint_eq(g_prog_done, g_prog_total);
     ck_assert_uint_eq(g_prog_total, info.weight_bytes);

@@ -62,7 +62,12 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
         dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
-        close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        close(err[0]);
+        close(err[1]);
         signal(SIGPIPE, SIG_DFL);
         execvp(argv[0], argv);
         _exit(127);
@@ -84,9 +89,18 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
     while (open_out || open_err) {
         struct pollfd fds[3];
         int nf = 0, iout = -1, ierr = -1, iin = -1;
-        if (open_out) { fds[nf] = (struct pollfd){out[0], POLLIN, 0}; iout = nf++; }
-        if (open_err) { fds[nf] = (struct pollfd){err[0], POLLIN, 0}; ierr = nf++; }
-        if (in[1] >= 0) { fds[nf] = (struct pollfd){in[1], POLLOUT, 0}; iin = nf++; }
+        if (open_out) {
+            fds[nf] = (struct pollfd){out[0], POLLIN, 0};
+            iout = nf++;
+        }
+        if (open_err) {
+            fds[nf] = (struct pollfd){err[0], POLLIN, 0};
+            ierr = nf++;
+        }
+        if (in[1] >= 0) {
+            fds[nf] = (struct pollfd){in[1], POLLOUT, 0};
+            iin = nf++;
+        }
         double left = deadline - tu_now_s();
         if (left <= 0) {
             kill(pid, SIGKILL);
@@ -98,13 +112,17 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
         char buf[65536];
         if (iout >= 0 && fds[iout].revents) {
             ssize_t n = read(out[0], buf, sizeof buf);
-            if (n <= 0) open_out = 0;
-            else append(&p->out, &p->out_len, &ocap, buf, (size_t)n);
+            if (n <= 0)
+                open_out = 0;
+            else
+                append(&p->out, &p->out_len, &ocap, buf, (size_t)n);
         }
         if (ierr >= 0 && fds[ierr].revents) {
             ssize_t n = read(err[0], buf, sizeof buf);
-            if (n <= 0) open_err = 0;
-            else append(&p->err, &p->err_len, &ecap, buf, (size_t)n);
+            if (n <= 0)
+                open_err = 0;
+            else
+                append(&p->err, &p->err_len, &ecap, buf, (size_t)n);
         }
         if (iin >= 0 && fds[iin].revents) {
             ssize_t n = write(in[1], stdin_data + sent, stdin_len - sent);
@@ -121,8 +139,10 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
     int st = 0;
     waitpid(pid, &st, 0);
     signal(SIGPIPE, old);
-    if (killed) p->status = 124;
-    else if (WIFEXITED(st)) p->status = WEXITSTATUS(st);
+    if (killed)
+        p->status = 124;
+    else if (WIFEXITED(st))
+        p->status = WEXITSTATUS(st);
     else if (WIFSIGNALED(st)) {
         p->signalled = WTERMSIG(st);
         p->status = 128 + p->signalled;
@@ -130,8 +150,7 @@ int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double 
     return 0;
 }
 
-int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double timeout_s,
-          tu_proc *p) {
+int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double timeout_s, tu_proc *p) {
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
     return tu_run(argv, stdin_data, stdin_len, timeout_s, p);
 }
@@ -166,11 +185,18 @@ char *tu_read_file(const char *path, size_t *len) {
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
-    if (!buf) { fclose(f); return NULL; }
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
     for (;;) {
         if (n + 1 >= cap) {
             char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); fclose(f); return NULL; }
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
             buf = nb;
         }
         size_t r = fread(buf + n, 1, cap - n - 1, f);

@@ -26,8 +26,7 @@ typedef struct tu_proc {
 int tu_run(char *const argv[], const char *stdin_data, size_t stdin_len, double timeout_s,
            tu_proc *p);
 /* Like tu_run with `sh -c cmd`. */
-int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double timeout_s,
-          tu_proc *p);
+int tu_sh(const char *cmd, const char *stdin_data, size_t stdin_len, double timeout_s, tu_proc *p);
 void tu_proc_free(tu_proc *p);
 
 /* Strict UTF-8 validity (no overlongs, no surrogates, <= U+10FFFF, no truncated sequence),
