@@ -1,5 +1,5 @@
 /* backend.h — the interface between the generic engine (model.c, session.c) and a compute
- * backend (CPU: engine/cpu_backend.c; CUDA: cuda/backend.cu).
+ * backend (CPU: engine/cpu_backend.c; CUDA: cuda/backend.c).
  *
  * The generic layer owns: GGUF loading + the architecture adapter (weights are mmap'd views),
  * the tokenizer, argument checks, context-size checks, chunking of prompts into n_batch pieces,
@@ -18,7 +18,7 @@
  * decode_multi(ss, ids, n): one token for each of n distinct sessions of the same model.
  *   NULL: the generic layer calls forward() once per session.
  * sample(s, id): sample from the last logits with s->sampler (history in s->history[0..n_past)).
- *   The CPU backend calls gt_sampler_sample on s->logits; a device backend may copy its logits
+ *   The CPU backend calls gt_sampler_sample on its logits; a device backend may copy its logits
  *   to the host and do the same.
  */
 #ifndef GPTC_ENGINE_BACKEND_H
@@ -46,7 +46,7 @@ typedef struct gt_backend_ops {
 const gt_backend_ops *gt_cpu_backend(void);
 
 #ifdef GPTC_WITH_CUDA
-/* Implemented in cuda/backend.cu. */
+/* Implemented in cuda/backend.c. */
 const gt_backend_ops *gt_cuda_backend(void);
 int gt_cuda_device_count(void); /* 0 when no usable device (or no driver) */
 #endif
