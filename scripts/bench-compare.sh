@@ -10,10 +10,14 @@
 #   -c 8192 (gpt-oss-20b MXFP4; nvidia-smi's peak over the run minus the idle figure).
 # Usage: scripts/bench-compare.sh [phases]   phases (default all, in this order):
 #   build gen pp tg pp2048 depth parallel mem
-#   run tool: command "scripts/bench-compare.sh", carry [".dev/debs", ".dev/llama.cpp"],
-#   timeout_s 600. On a machine kept warm between calls the llama.cpp build (in $LLAMA_BUILD)
-#   and the models in /tmp are reused, so later calls can run other phases.
-# Env: LLAMA_SRC (.dev/llama.cpp), LLAMA_BUILD (.dev/llama-build), B (build-cuda), BUDGET_S
+#   run tool: command "scripts/bench-compare.sh", carry [".dev/debs", ".dev/llama-min"],
+#   timeout_s 600. .dev/llama-min: the parts of the llama.cpp tree its CMake build reads (48 MB;
+#   the whole tree is over the 64 MiB a call carries), made here with
+#     mkdir -p .dev/llama-min && (cd .dev/llama.cpp && cp -r CMakeLists.txt CMakePresets.json \
+#       cmake common ggml include licenses src tools vendor ../llama-min/)
+#   On a machine kept warm between calls the llama.cpp build (in $LLAMA_BUILD) and the models
+#   in /tmp are reused, so later calls can run other phases.
+# Env: LLAMA_SRC (.dev/llama-min, else .dev/llama.cpp), LLAMA_BUILD (.dev/llama-build), B (build-cuda), BUDGET_S
 # (seconds for the whole script, default 560; a phase that would start with too little left is
 # skipped and says so), REPS (3), MODELS ("gpt-oss-20b gpt-oss-20b-q4_k_m gpt2-124m").
 # Logs: $OUT/compare.log (every command and its output), $OUT/results.tsv, $OUT/compare.md (the
@@ -24,8 +28,10 @@ OUT=${OUT:-/tmp/gptc-out}
 mkdir -p "$OUT"
 phases=${1:-"build gen pp tg pp2048 depth parallel mem"}
 . scripts/gpu-env.sh
+# Hopper code only (the lent cards are H100 / H200): a third of the default build's nvcc time
+export CUDA_ARCH=${CUDA_ARCH:-"-gencode arch=compute_90a,code=sm_90a"}
 B=${B:-build-cuda}
-LLAMA_SRC=${LLAMA_SRC:-.dev/llama.cpp}
+LLAMA_SRC=${LLAMA_SRC:-$( [ -d .dev/llama-min ] && echo .dev/llama-min || echo .dev/llama.cpp)}
 LLAMA_BUILD=${LLAMA_BUILD:-.dev/llama-build}
 BUDGET_S=${BUDGET_S:-560}
 REPS=${REPS:-3}
