@@ -3,8 +3,8 @@
  * of 32 (ggml's block_q8_0: f16 scale, 32 int8; d = amax / 127, q = round(x / d)). */
 #include "cuda/common.cuh"
 
-/* Stores value v (lane's element of a 32-block; every lane of the warp calls) at element e of a
- * cache row (Q8_0: e is a multiple of 32 at lane 0). */
+/* Stores v at element e of a cache row. Q8_0: e = 32 * block + lane, and the 32 lanes of the
+ * warp call together (the block's scale is their amax). */
 template <int KT> __device__ __forceinline__ void kv_put(uint8_t *row, int e, int lane, float v) {
     if (KT == GTC_KV_F32) {
         ((float *)row)[e] = v;
