@@ -429,6 +429,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     }
     cm->dev = dev;
     cm->dq_elems = 2 * dqe; /* hi + lo halves of split fp16 weights */
+    cm->budget = p ? p->vram_budget : 0;
     m->backend_data = cm;
     gptc_status st = GPTC_OK;
 #define FAIL(s_)                                                                                   \
@@ -558,6 +559,19 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
                       m->hp.n_head_kv * m->hp.head_dim);
     }
     size_t bytes = sess_layout(m, cm, NULL, B, s->n_ctx, kv_type, NULL);
+    if (cm->budget) { /* --vram-budget holds for every session too, not only the load's plan */
+        const uint64_t used = cm->arena_bytes + m->kv_bytes + m->workspace_bytes;
+        const uint64_t more =
+            bytes + gtc_sample_ws_bytes(s->sampler.n_vocab) + sizeof(int32_t) * (uint64_t)s->n_ctx;
+        if (used + more > cm->budget) {
+            free(cs);
+            return gt_err(err, GPTC_ERR_DEVICE_NOMEM,
+                          "a session of %d tokens needs %.2f GiB of device memory; with %.2f GiB "
+                          "in use that is over the --vram-budget of %.2f GiB",
+                          s->n_ctx, more / 1073741824.0, used / 1073741824.0,
+                          cm->budget / 1073741824.0);
+        }
+    }
     if (cudaMalloc(&cs->blob, bytes) != cudaSuccess) {
         cudaGetLastError();
         size_t fr = 0, tot = 0;

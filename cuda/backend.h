@@ -86,6 +86,7 @@ typedef struct cu_model {
     float *inv_freq; /* RoPE table (NULL: no RoPE) */
     float mscale;
     size_t dq_elems; /* f16 dequant workspace elements per session */
+    uint64_t budget; /* --vram-budget (0: none): sessions are refused past it too */
     cu_multi mw;
 } cu_model;
 

@@ -6,7 +6,8 @@
  *     (window-layer ring caches) as 250 tokens, a truncate to 200 and 100 more: max |diff| <=
  *     1e-2 * max |logit| per position, argmax equal at >= 99.9% of positions;
  *   - a model over --vram-budget is refused with GPTC_ERR_DEVICE_NOMEM and a message giving the
- *     largest context that fits, and the same process then loads and runs another model;
+ *     largest context that fits, and the same process then loads and runs another model; a
+ *     session over the budget is refused too, and a smaller one then runs;
  *   - the residency query reports every weight on the device;
  *   - logit bias on the device sampler and the CUDA session's log-probabilities;
  *   - the f16 and Q8_0 KV caches: mean KL divergence and confident top-1 agreement. The exact
@@ -515,6 +516,37 @@ START_TEST(test_vram_budget) {
     ck_assert_ptr_null(m);
     ck_assert_int_eq(st, GPTC_ERR_DEVICE_NOMEM);
     ck_assert_msg(strstr(err.msg, "largest context") != NULL, "message: %s", err.msg);
+    /* the budget holds for sessions too: with room for the weights and one 512-token session
+     * (+ 1 MiB), a second such session or an 8192-token one is refused (the KV cache of the
+     * full-attention layers alone grows by 2 x 7680 rows x 128 x 4 bytes x 2 = 15 MiB), and the
+     * process goes on: a 512-token session runs after the refusals */
+    {
+        m = load(oss_path, GPTC_BACKEND_CUDA, 0, &st, &err);
+        ck_assert_msg(st == GPTC_OK, "%s", err.msg);
+        gptc_session *s = session(m);
+        gptc_residency r;
+        ck_assert_int_eq(gptc_model_residency(m, &r, &err), GPTC_OK);
+        const uint64_t budget = r.weight_bytes_device + r.kv_bytes + r.workspace_bytes + (1u << 20);
+        gptc_session_free(s);
+        gptc_model_free(m);
+        m = load(oss_path, GPTC_BACKEND_CUDA, budget, &st, &err);
+        ck_assert_msg(st == GPTC_OK, "budget load: %s", err.msg);
+        s = session(m);
+        gptc_session_params sp;
+        gptc_session_params_default(m, &sp);
+        sp.n_ctx = 8192;
+        sp.cache_type = GPTC_CACHE_F32;
+        gptc_session *big = NULL;
+        ck_assert_int_eq(gptc_session_new(m, &sp, &big, &err), GPTC_ERR_DEVICE_NOMEM);
+        ck_assert_msg(strstr(err.msg, "--vram-budget") != NULL, "message: %s", err.msg);
+        gptc_session_free(s);
+        s = session(m);
+        int32_t ids[3] = {1, 2, 3}, id;
+        ck_assert_int_eq(gptc_session_feed(s, ids, 3, &err), GPTC_OK);
+        ck_assert_int_eq(gptc_session_sample(s, &id, &err), GPTC_OK);
+        gptc_session_free(s);
+        gptc_model_free(m);
+    }
     for (int round = 0; round < 2; round++) { /* nothing leaked: load, run, free, again */
         m = load(gpt2_path, GPTC_BACKEND_CUDA, 0, &st, &err);
         ck_assert_msg(st == GPTC_OK, "%s", err.msg);
