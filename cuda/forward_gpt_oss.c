@@ -112,10 +112,11 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
                 return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
             cu_prof_mark(F, "cublas_gemm");
         }
-        CU_TRYF(gtc_swiglu_f16(cs->g, cs->g + nff, mg, wg ? 2 * nff : 0,
+        const gtc_rows gr = {cs->g, mg, wg ? 2 * nff : 0, 1, c, nff};
+        CU_TRYF(gtc_swiglu_f16(&gr, cs->g + nff,
                                C->gate_b ? C->gate_b + (size_t)e * C->gate_bs : NULL,
-                               C->up_b ? C->up_b + (size_t)e * C->up_bs : NULL, c, nff, alpha,
-                               limit, cs->h16, 1, (gtc_stream)F->st),
+                               C->up_b ? C->up_b + (size_t)e * C->up_bs : NULL, alpha, limit,
+                               cs->h16, (gtc_stream)F->st),
                 "swiglu");
         const int wd = cu_wsplit(C->down.type), md = (wd ? 2 : 1) * ne;
         CU_TRYF(gtc_dequant_f16(&C->down, e, 0, ne, dq, wd ? dq + (size_t)ne * nff : NULL,
@@ -128,9 +129,9 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
         if (bs != CUBLAS_STATUS_SUCCESS)
             return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
         cu_prof_mark(F, "cublas_gemm");
-        CU_TRYF(gtc_scatter_add(cs->x, cs->y, md, wd ? ne : 0,
-                                C->down_b ? C->down_b + (size_t)e * C->down_bs : NULL, idx,
-                                cs->perm_w + off[e], c, ne, 1, (gtc_stream)F->st),
+        const gtc_rows yr = {cs->y, md, wd ? ne : 0, 1, c, ne};
+        CU_TRYF(gtc_scatter_add(cs->x, &yr, C->down_b ? C->down_b + (size_t)e * C->down_bs : NULL,
+                                idx, cs->perm_w + off[e], (gtc_stream)F->st),
                 "scatter");
     }
     return GPTC_OK;

@@ -247,16 +247,20 @@ int gtc_epilogue(float *out, int ldo, const float *tmp, int ldt, int T, int n, c
 /* dst[i][:] = src[idx[i]][:] (fp16 rows of n). */
 int gtc_gather_f16(const uint16_t *src, const int32_t *idx, int cnt, int n, uint16_t *dst,
                    gtc_stream st);
-/* h[i][j] = swiglu(g[i*ld + j] + bg[j], u[i*ld + j] + bu[j]) -> fp16 h[cnt][n]. wlo != 0:
- * lo-weight products at column offset wlo are added; split: lo-activation rows at + cnt*ld are
- * added, and h gets lo rows [cnt, 2cnt) (split fp16). */
-int gtc_swiglu_f16(const float *g, const float *u, int ld, int wlo, const float *bg,
-                   const float *bu, int cnt, int n, float alpha, float limit, uint16_t *h,
-                   int split, gtc_stream st);
-/* x[idx[i]][r] += wt[i] * (y[i][r] (+ y[i][wlo + r]) (+ the same of row cnt + i when split)
- * + b[r]), y rows of stride ldy. */
-int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b, const int32_t *idx,
-                    const float *wt, int cnt, int n, int split, gtc_stream st);
+/* cnt rows of n GEMM products (the cuBLAS path): row i at y + i * ld; wlo > 0: the lo-weight
+ * products at column offset wlo are added; split: the lo-activation rows at + cnt * ld are added.
+ */
+typedef struct gtc_rows {
+    const float *y;
+    int ld, wlo, split, cnt, n;
+} gtc_rows;
+/* h[i][j] = swiglu(g[i][j] + bg[j], u[i][j] + bu[j]) -> fp16 h[cnt][n] (g: the rows of gr; u: the
+ * same layout at u); split: h also gets lo rows [cnt, 2cnt) (split fp16). */
+int gtc_swiglu_f16(const gtc_rows *gr, const float *u, const float *bg, const float *bu,
+                   float alpha, float limit, uint16_t *h, gtc_stream st);
+/* x[idx[i]][r] += wt[i] * (row i of yr, r + b[r]). */
+int gtc_scatter_add(float *x, const gtc_rows *yr, const float *b, const int32_t *idx,
+                    const float *wt, gtc_stream st);
 
 /* ---- sampling ----------------------------------------------------------------------------- */
 /* *out = argmax(logits[n]) (ties -> lower index), on the device. */

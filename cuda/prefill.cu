@@ -82,24 +82,22 @@ extern "C" int gtc_gather_f16(const uint16_t *src, const int32_t *idx, int cnt, 
     return 0;
 }
 
-extern "C" int gtc_swiglu_f16(const float *g, const float *u, int ld, int wlo, const float *bg,
-                              const float *bu, int cnt, int n, float alpha, float limit,
-                              uint16_t *h, int split, gtc_stream st) {
-    int64_t tot = (int64_t)cnt * n;
+extern "C" int gtc_swiglu_f16(const gtc_rows *gr, const float *u, const float *bg, const float *bu,
+                              float alpha, float limit, uint16_t *h, gtc_stream st) {
+    int64_t tot = (int64_t)gr->cnt * gr->n;
     if (tot <= 0) return 0;
-    k_swiglu_f16<<<blocks_for(tot, 256), 256, 0, (cudaStream_t)st>>>(g, u, ld, wlo, bg, bu, cnt, n,
-                                                                     alpha, limit, h, split);
+    k_swiglu_f16<<<blocks_for(tot, 256), 256, 0, (cudaStream_t)st>>>(
+        gr->y, u, gr->ld, gr->wlo, bg, bu, gr->cnt, gr->n, alpha, limit, h, gr->split);
     CKL("swiglu");
     return 0;
 }
 
-extern "C" int gtc_scatter_add(float *x, const float *y, int ldy, int wlo, const float *b,
-                               const int32_t *idx, const float *wt, int cnt, int n, int split,
-                               gtc_stream st) {
-    int64_t tot = (int64_t)cnt * n;
+extern "C" int gtc_scatter_add(float *x, const gtc_rows *yr, const float *b, const int32_t *idx,
+                               const float *wt, gtc_stream st) {
+    int64_t tot = (int64_t)yr->cnt * yr->n;
     if (tot <= 0) return 0;
-    k_scatter_add<<<blocks_for(tot, 256), 256, 0, (cudaStream_t)st>>>(x, y, ldy, wlo, b, idx, wt,
-                                                                      cnt, n, split);
+    k_scatter_add<<<blocks_for(tot, 256), 256, 0, (cudaStream_t)st>>>(
+        x, yr->y, yr->ld, yr->wlo, b, idx, wt, yr->cnt, yr->n, yr->split);
     CKL("scatter_add");
     return 0;
 }

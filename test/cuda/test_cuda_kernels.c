@@ -886,7 +886,8 @@ START_TEST(test_prefill_helpers) {
     float *dg = dev_upload(g, cnt * n * 4), *du = dev_upload(u, cnt * n * 4);
     float *dbg = dev_upload(bg, n * 4), *dbu = dev_upload(bu, n * 4);
     uint16_t *dh = dev_alloc(cnt * n * 2), hh[5 * 96];
-    ck_assert_int_eq(gtc_swiglu_f16(dg, du, n, 0, dbg, dbu, cnt, n, 1.702f, 7.0f, dh, 0, NULL), 0);
+    const gtc_rows gr = {dg, n, 0, 0, cnt, n};
+    ck_assert_int_eq(gtc_swiglu_f16(&gr, du, dbg, dbu, 1.702f, 7.0f, dh, NULL), 0);
     ck_assert_int_eq(gtc_d2h(hh, dh, sizeof hh), 0);
     float got[5 * 96], ref[5 * 96], gg[96], uu[96];
     for (int i = 0; i < cnt; i++) {
@@ -901,7 +902,8 @@ START_TEST(test_prefill_helpers) {
     float wt[3] = {0.5f, 0.25f, 2.0f};
     float *dx = dev_upload(x, T * n * 4), *dy = dev_upload(y, 3 * n * 4), *dwt = dev_upload(wt, 12);
     int32_t *didx = dev_upload(idx, 12);
-    ck_assert_int_eq(gtc_scatter_add(dx, dy, n, 0, dbg, didx, dwt, 3, n, 0, NULL), 0);
+    const gtc_rows yr = {dy, n, 0, 0, 3, n};
+    ck_assert_int_eq(gtc_scatter_add(dx, &yr, dbg, didx, dwt, NULL), 0);
     float *gx = dev_download(dx, T * n);
     for (int i = 0; i < 3; i++)
         op_axpy(x + idx[i] * n, wt[i], y + i * n, n), op_axpy(x + idx[i] * n, wt[i], bg, n);
