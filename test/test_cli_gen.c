@@ -113,6 +113,31 @@ START_TEST(test_stdin_prompt) {
 }
 END_TEST
 
+/* --cache-type (and llama.cpp's -ctk / -ctv) on every generation command: the CPU backend keeps
+ * fp32 keys and values whatever is asked, so greedy output is the same text as without the flag */
+START_TEST(test_cache_type_cpu) {
+    tu_proc a, b;
+    gptc_sh(&a, NULL, "-m %s -p 'Once upon' -n 12 --temp 0 --backend cpu", g2);
+    ck_assert_msg(a.status == 0, "%s", a.err);
+    const char *flags[] = {"--cache-type f32", "--cache-type f16", "--cache-type q8_0",
+                           "-ctk q8_0 -ctv q8_0"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        gptc_sh(&b, NULL, "-m %s -p 'Once upon' -n 12 --temp 0 --backend cpu %s", g2, flags[i]);
+        ck_assert_msg(b.status == 0, "%s: %s", flags[i], b.err);
+        ck_assert_msg(a.out_len == b.out_len && !memcmp(a.out, b.out, a.out_len), "%s: %s vs %s",
+                      flags[i], b.out, a.out);
+        tu_proc_free(&b);
+    }
+    tu_proc_free(&a);
+    const char *cmds[] = {"bench -p 8 -n 2 -r 1", "perplexity -f /dev/null"};
+    for (size_t i = 0; i < 2; i++) { /* accepted by the other commands (perplexity: no text) */
+        gptc_sh(&b, NULL, "%s -m %s --cache-type q8_0 --backend cpu", cmds[i], g2);
+        ck_assert_msg(i == 0 ? b.status == 0 : !strstr(b.err, "cache"), "%s: %s", cmds[i], b.err);
+        tu_proc_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(test_usage_errors) {
     static const char *bad[] = {
         "--temp abc",
@@ -127,6 +152,9 @@ START_TEST(test_usage_errors) {
         "-p a -f b",
         "--seed -1",
         "extra-arg",
+        "--cache-type f8",
+        "-ctk q8_0 -ctv f16",
+        "--cache-type",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tu_proc p;
@@ -284,6 +312,7 @@ int main(void) {
     tcase_add_test(tc, test_closed_stdout);
     tcase_add_test(tc, test_stdin_prompt);
     tcase_add_test(tc, test_usage_errors);
+    tcase_add_test(tc, test_cache_type_cpu);
     tcase_add_test(tc, test_load_errors);
     tcase_add_test(tc, test_context_full);
     tcase_add_test(tc, test_interrupt);
