@@ -561,8 +561,9 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
     size_t bytes = sess_layout(m, cm, NULL, B, s->n_ctx, kv_type, NULL);
     if (cm->budget) { /* --vram-budget holds for every session too, not only the load's plan */
         const uint64_t used = cm->arena_bytes + m->kv_bytes + m->workspace_bytes;
-        const uint64_t more =
-            bytes + gtc_sample_ws_bytes(s->sampler.n_vocab) + sizeof(int32_t) * (uint64_t)s->n_ctx;
+        const uint64_t more = bytes + gtc_sample_ws_bytes(s->sampler.n_vocab) +
+                              CU_ALIGN256(sizeof(int32_t) * (size_t)s->n_ctx) +
+                              sizeof(gtc_bias) * GPTC_LOGIT_BIAS_MAX; /* as allocated below */
         if (used + more > cm->budget) {
             free(cs);
             return gt_err(err, GPTC_ERR_DEVICE_NOMEM,
