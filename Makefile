@@ -73,7 +73,7 @@ LDFLAGS ?=
 LDFLAGS += $(SAN)
 
 # --- modules -----------------------------------------------------------------------------------
-MODULES := gguf tokenizer engine convert
+MODULES := gguf tokenizer engine convert grammar
 define module_objs
 $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
 endef
@@ -81,6 +81,7 @@ GGUF_OBJS      := $(call module_objs,gguf)
 TOKENIZER_OBJS := $(call module_objs,tokenizer)
 ENGINE_OBJS    := $(call module_objs,engine)
 CONVERT_OBJS   := $(call module_objs,convert)
+GRAMMAR_OBJS   := $(call module_objs,grammar)
 CLI_OBJS       := $(call module_objs,cli)
 MAIN_OBJ       := $(BUILD)/obj/main.o
 CUDA_OBJS      := $(patsubst cuda/%.cu,$(BUILD)/obj/cuda/%.o,$(CUDA_SRCS)) \
@@ -91,10 +92,11 @@ LIB_GGUF      := $(BUILD)/libgptc_gguf.a
 LIB_TOKENIZER := $(BUILD)/libgptc_tokenizer.a
 LIB_ENGINE    := $(BUILD)/libgptc_engine.a
 LIB_CONVERT   := $(BUILD)/libgptc_convert.a
+LIB_GRAMMAR   := $(BUILD)/libgptc_grammar.a
 LIB_CUDA      := $(if $(WITH_CUDA),$(BUILD)/libgptc_cuda.a,)
 LIB_TESTUTIL  := $(BUILD)/libgptc_testutil.a
 LIB_CLI       := $(BUILD)/libgptc_cli.a
-ALL_LIBS      := $(LIB_CONVERT) $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
+ALL_LIBS      := $(LIB_CONVERT) $(LIB_GRAMMAR) $(LIB_ENGINE) $(LIB_CUDA) $(LIB_TOKENIZER) $(LIB_GGUF)
 
 $(BUILD)/obj/%.o: %.c | $(CONFIG_MK)
 	@mkdir -p $(@D)
@@ -117,6 +119,7 @@ $(LIB_GGUF): $(GGUF_OBJS)
 $(LIB_TOKENIZER): $(TOKENIZER_OBJS)
 $(LIB_ENGINE): $(ENGINE_OBJS)
 $(LIB_CONVERT): $(CONVERT_OBJS)
+$(LIB_GRAMMAR): $(GRAMMAR_OBJS)
 $(BUILD)/libgptc_cuda.a: $(CUDA_OBJS)
 $(LIB_TESTUTIL): $(TESTUTIL_OBJS)
 $(LIB_CLI): $(CLI_OBJS)
@@ -130,7 +133,7 @@ $(BUILD)/empty.o:
 	echo "" | $(CC) -x c -c - -o $@
 
 # an empty module still yields a valid archive
-$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_CONVERT) $(LIB_TESTUTIL) $(LIB_CLI): | $(BUILD)/empty.o
+$(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_CONVERT) $(LIB_GRAMMAR) $(LIB_TESTUTIL) $(LIB_CLI): | $(BUILD)/empty.o
 
 $(BUILD)/gptc: $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS) $(LDLIBS)

@@ -284,6 +284,13 @@ void gptc_session_clear_cancel(gptc_session *s);
  * session i gets ids[i] appended and its logits computed. Sessions must be distinct. */
 gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n, gptc_error *err);
 
+/* Constrains the next gptc_session_sample calls to the tokens whose bit is set in allowed_bits
+ * (bit i & 31 of word i >> 5 = token i may be drawn; (n_vocab + 31) / 32 words, e.g. filled by
+ * gptc_matcher_mask). The array is not copied: keep it alive and unchanged until the next sample
+ * or until it is replaced; NULL lifts the constraint. With no token allowed, sampling returns
+ * token 0 (check the count gptc_matcher_mask returns first). */
+void gptc_session_set_allowed(gptc_session *s, const uint32_t *allowed_bits);
+
 typedef struct gptc_timings {
     int n_prompt; /* tokens fed through feed() */
     double prompt_ms;
@@ -292,6 +299,61 @@ typedef struct gptc_timings {
     double sample_ms;
 } gptc_timings;
 void gptc_session_timings(const gptc_session *s, gptc_timings *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Constrained decoding (grammar/): GBNF grammars, JSON Schema, token masks.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct gptc_grammar gptc_grammar;
+
+/* Compiles GBNF text (llama.cpp's --grammar syntax; start rule `root`; <[id]> matches one special
+ * token). Errors: GPTC_ERR_FORMAT with "line L, column C: ...". */
+gptc_status gptc_grammar_parse(const char *gbnf, size_t len, gptc_grammar **out, gptc_error *err);
+/* JSON Schema -> GBNF text (allocated, free with gptc_free). Unsupported keywords:
+ * GPTC_ERR_UNSUPPORTED naming the keyword and its JSON pointer; bad JSON: GPTC_ERR_FORMAT. */
+gptc_status gptc_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf,
+                                     gptc_error *err);
+gptc_status gptc_grammar_from_json_schema(const char *schema, size_t len, gptc_grammar **out,
+                                          gptc_error *err);
+/* Any JSON object (OpenAI's response_format json_object). */
+gptc_status gptc_grammar_json_object(gptc_grammar **out, gptc_error *err);
+/* For gpt-oss: the harmony reply structure around g, for generation after "<|start|>assistant":
+ *   <|channel|> [ "analysis" <|message|> TEXT <|end|> <|start|> "assistant" <|channel|> ]
+ *   "final" <|message|> g <|return|>
+ * TEXT is free (any text, no special token); only the final message follows g. */
+gptc_status gptc_grammar_harmony(const gptc_grammar *g, const gptc_tokenizer *tok,
+                                 gptc_grammar **out, gptc_error *err);
+/* The GBNF source the grammar was compiled from. */
+const char *gptc_grammar_source(const gptc_grammar *g);
+void gptc_grammar_free(gptc_grammar *g);
+
+/* The vocabulary as a byte trie (built once per tokenizer, ~0.1 s for 201k tokens; shared by
+ * matchers, read-only). */
+typedef struct gptc_token_trie gptc_token_trie;
+gptc_status gptc_token_trie_new(const gptc_tokenizer *tok, gptc_token_trie **out,
+                                gptc_error *err);
+void gptc_token_trie_free(gptc_token_trie *t);
+int gptc_token_trie_n_vocab(const gptc_token_trie *t);
+
+/* One constrained sequence: the grammar's state, advanced token by token. Keeps pointers to g
+ * and t (keep them alive). Not thread-safe; one per sequence. */
+typedef struct gptc_matcher gptc_matcher;
+gptc_status gptc_matcher_new(const gptc_grammar *g, const gptc_token_trie *t, gptc_matcher **out,
+                             gptc_error *err);
+void gptc_matcher_free(gptc_matcher *m);
+void gptc_matcher_reset(gptc_matcher *m); /* back to the start of the grammar */
+/* Tokens (e.g. EOS) allowed only where the grammar is complete; accepting one ends the match. */
+gptc_status gptc_matcher_set_end_tokens(gptc_matcher *m, const int32_t *ids, int n,
+                                        gptc_error *err);
+/* Fills bits[gptc_matcher_n_words(m)] with the tokens allowed next; returns how many (0: none,
+ * the sequence cannot go on). */
+int gptc_matcher_mask(gptc_matcher *m, uint32_t *bits);
+int gptc_matcher_n_words(const gptc_matcher *m);
+/* 1 when the token was accepted (the state advances), 0 when the grammar refuses it. */
+int gptc_matcher_accept_token(gptc_matcher *m, int32_t id);
+/* The same for raw bytes (tests, forced text). */
+int gptc_matcher_accept_bytes(gptc_matcher *m, const char *text, size_t len);
+int gptc_matcher_is_complete(const gptc_matcher *m); /* the grammar may end here */
+int gptc_matcher_is_ended(const gptc_matcher *m);    /* an end token was accepted */
 
 #ifdef __cplusplus
 }
