@@ -212,6 +212,11 @@ typedef enum {
     O_STOP,
     O_LOGPROBS,
     O_LOGIT_BIAS,
+    O_GRAMMAR,
+    O_GRAMMAR_FILE,
+    O_JSON_SCHEMA,
+    O_JSON_SCHEMA_FILE,
+    O_JSON_OBJECT,
     O_JSON,
     O_QUIET,
     O_VERBOSE,
@@ -264,6 +269,11 @@ static const struct {
     {NULL, "--stop", O_STOP, CLI_G_SAMPLE, 1},
     {NULL, "--logprobs", O_LOGPROBS, CLI_G_SAMPLE, 1},
     {"-l", "--logit-bias", O_LOGIT_BIAS, CLI_G_SAMPLE, 1},
+    {NULL, "--grammar", O_GRAMMAR, CLI_G_SAMPLE, 1},
+    {NULL, "--grammar-file", O_GRAMMAR_FILE, CLI_G_SAMPLE, 1},
+    {NULL, "--json-schema", O_JSON_SCHEMA, CLI_G_SAMPLE, 1},
+    {NULL, "--json-schema-file", O_JSON_SCHEMA_FILE, CLI_G_SAMPLE, 1},
+    {NULL, "--json-object", O_JSON_OBJECT, CLI_G_SAMPLE, 0},
     {NULL, "--json", O_JSON, CLI_G_OUTPUT, 0},
     {"-q", "--quiet", O_QUIET, CLI_G_OUTPUT, 0},
     {"-v", "--verbose", O_VERBOSE, CLI_G_OUTPUT, 0},
@@ -434,6 +444,21 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
         return cli_parse_int(flag, v, 0, 20, &o->logprobs);
     case O_LOGIT_BIAS:
         return parse_logit_bias(o, flag, v);
+    case O_GRAMMAR:
+        o->grammar = v;
+        return 0;
+    case O_GRAMMAR_FILE:
+        o->grammar_file = v;
+        return 0;
+    case O_JSON_SCHEMA:
+        o->json_schema = v;
+        return 0;
+    case O_JSON_SCHEMA_FILE:
+        o->json_schema_file = v;
+        return 0;
+    case O_JSON_OBJECT:
+        o->json_object = 1;
+        return 0;
     case O_JSON:
         o->json = 1;
         return 0;

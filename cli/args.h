@@ -58,6 +58,9 @@ typedef struct cli_opts {
     int logprobs;
     gptc_logit_bias bias[GPTC_LOGIT_BIAS_MAX];
     int n_bias;
+    /* output constraint (cli/constrain.c): at most one of these */
+    const char *grammar, *grammar_file, *json_schema, *json_schema_file;
+    int json_object;
     /* output */
     int json, quiet, verbose, timings, interactive;
     /* color: -1 auto (terminal and no NO_COLOR), 0 never, 1 always */
@@ -71,7 +74,7 @@ enum {
     CLI_G_MODEL = 1 << 0,   /* -m -hf --tokenizer --backend --device --vram-budget -t -c -b
                               --cache-type --yarn-rounded */
     CLI_G_PROMPT = 1 << 1,  /* -p -f */
-    CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw --stop --logprobs -l */
+    CLI_G_SAMPLE = 1 << 2,  /* -n --temp ... --raw --stop --logprobs -l --grammar ... */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning
                                --messages --tools --tool-exec --yes */
     CLI_G_OUTPUT = 1 << 4,  /* --json --quiet -v --timings --color */

@@ -4,7 +4,9 @@
  * Input: one JSON object per line, {"id": ..., "prompt": "..."} or {"id": ..., "messages":
  * [{"role": "system"|"developer"|"user"|"assistant", "content": "..."}]}, optional n_predict,
  * temperature, top_p, seed, reasoning_effort, stop (a string or up to 4), logprobs (bool),
- * top_logprobs (0..20), logit_bias ({"ID": BIAS}, BIAS in [-100, 100], -100 bans). Output: one
+ * top_logprobs (0..20), logit_bias ({"ID": BIAS}, BIAS in [-100, 100], -100 bans),
+ * response_format (OpenAI's {"type": "json_object"} or {"type": "json_schema", "json_schema":
+ * {"name", "schema", "strict"}}; the constraint flags are the default). Output: one
  * line per input line, appended and flushed as each finishes: {"id", "text", "reasoning"?
  * (gpt-oss), "tokens", "finish_reason", "logprobs"? ({"content": [...]}), "ms"}; a bad line gives
  * {"line": N, "id"?: ..., "error": "..."} and the rest continue. Rerunning with the same -o skips
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/constrain.h"
 #include "cli/genloop.h"
 
 static const char usage_text[] =
@@ -30,14 +33,16 @@ static const char usage_text[] =
     "                         {\"id\":..., \"prompt\":\"...\"} or {\"id\":..., "
     "\"messages\":[...]}\n"
     "                         optional per line: n_predict, temperature, top_p, seed,\n"
-    "                         reasoning_effort, stop, logprobs, top_logprobs, logit_bias\n"
+    "                         reasoning_effort, stop, logprobs, top_logprobs, logit_bias,\n"
+    "                         response_format\n"
     "  -o, --output FILE      results, appended one JSON line per prompt as each finishes;\n"
     "                         ids already in FILE are skipped (resume); - for stdout\n"
     "  --parallel N           sequences decoded together (default 1)\n"
     "  --shard I/N            only lines with 0-based index % N == I (e.g. $SLURM_ARRAY_TASK_ID)\n"
     "  generation defaults:   -n --temp --top-k --top-p --min-p --repeat-penalty -s --raw\n"
     "                         --ignore-eos --stop --logprobs -l --system --reasoning-effort\n"
-    "                         -c --backend -t ...\n"
+    "                         -c --backend -t ... --grammar --grammar-file --json-schema\n"
+    "                         --json-schema-file --json-object\n"
     "  -q, --quiet            no progress bar (it is shown only on a terminal anyway)\n";
 
 typedef struct batch_extra {
@@ -177,7 +182,8 @@ typedef struct slot {
     long line;
     cJSON *id; /* copy of the input id */
     double t0;
-    line_ctl ctl; /* the line's stop / logprobs / logit_bias */
+    line_ctl ctl;       /* the line's stop / logprobs / logit_bias */
+    cli_constraint con; /* the line's response_format */
 } slot;
 
 static int slot_sink(void *user, harmony_channel ch, const char *s, size_t n) {
@@ -199,6 +205,8 @@ typedef struct batch {
     long n_total, n_done, n_tokens;
     double t_start;
     int progress;
+    cli_constraint defcon; /* from the flags */
+    gptc_token_trie *trie; /* made on first use */
 } batch;
 
 static int write_record(batch *b, cJSON *rec) {
@@ -397,6 +405,11 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
         samp.logit_bias = sl->ctl.n_bias ? sl->ctl.bias : NULL;
         samp.n_logit_bias = sl->ctl.n_bias;
     }
+    cli_constraint_free(&sl->con);
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "response_format")) &&
+        cli_constraint_from_response_format(v, &sl->con, msg, sizeof msg))
+        goto bad;
+    const cli_constraint *con = v ? &sl->con : &b->defcon;
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(j, "messages");
     size_t n_msgs = 0;
@@ -453,8 +466,12 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     if (b->harmony) {
         char date[16];
         cli_today(date);
-        harmony_conv c = {
-            .date = date, .effort = effort, .developer = developer, .msgs = msgs, .n_msgs = n_msgs};
+        harmony_conv c = {.date = date,
+                          .effort = effort,
+                          .developer = developer,
+                          .msgs = msgs,
+                          .n_msgs = n_msgs,
+                          .response_format = con->rf_text};
         st = harmony_render(b->tok, &b->h, &c, 1, &ids, &n_ids, &err);
     } else {
         int32_t *t = NULL;
@@ -486,6 +503,14 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     if (n_ids >= (size_t)gptc_session_n_ctx(sl->s)) {
         snprintf(msg, sizeof msg, "the prompt is %zu tokens but the context holds %d", n_ids,
                  gptc_session_n_ctx(sl->s));
+        goto bad;
+    }
+    if (con->g && !b->trie && (st = gptc_token_trie_new(b->tok, &b->trie, &err)) != GPTC_OK) {
+        *code = cli_fail(st, &err);
+        goto quiet_fail;
+    }
+    if ((st = cli_gen_constrain(&sl->g, con->g, b->trie, &err)) != GPTC_OK) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
         goto bad;
     }
     sl->t0 = cli_now_ms();
@@ -654,10 +679,15 @@ int cli_batch(int argc, char **argv) {
     memset(&b, 0, sizeof b);
     b.o = &o;
     b.e = &e;
+    if ((r = cli_constraint_from_opts(&o, &b.defcon))) {
+        free(in);
+        return r;
+    }
     int to_stdout = !strcmp(e.out, "-");
     if (!to_stdout && load_done(&b, e.out)) {
         free(in);
         strset_free(&b.done);
+        cli_constraint_free(&b.defcon);
         return EXIT_USAGE;
     }
     /* split lines; select this shard's non-blank, not yet done lines */
@@ -672,6 +702,7 @@ int cli_batch(int argc, char **argv) {
         free(lines);
         free(linenos);
         strset_free(&b.done);
+        cli_constraint_free(&b.defcon);
         return EXIT_RUNTIME;
     }
     size_t n_jobs = 0;
@@ -776,10 +807,10 @@ int cli_batch(int argc, char **argv) {
         for (int i = 0; i < n_slots; i++) {
             slot *sl = &slots[i];
             if (!sl->active) continue;
-            int32_t id;
-            gptc_status st = gptc_session_sample(sl->s, &id, &err);
-            int done = 0;
-            if (st == GPTC_OK) st = cli_gen_token(&sl->g, id, &done, &err);
+            int32_t id = 0;
+            int done = cli_gen_prepare(&sl->g, sl->s); /* 1: the constraint allows nothing */
+            gptc_status st = done ? GPTC_OK : gptc_session_sample(sl->s, &id, &err);
+            if (st == GPTC_OK && !done) st = cli_gen_token(&sl->g, id, &done, &err);
             if (st != GPTC_OK) {
                 code = cli_fail(st, &err);
                 break;
@@ -831,10 +862,13 @@ out:
             strbuf_free(&slots[i].text);
             strbuf_free(&slots[i].reasoning);
             cli_gen_free(&slots[i].g);
+            cli_constraint_free(&slots[i].con);
             gptc_session_free(slots[i].s);
         }
         free(slots);
     }
+    gptc_token_trie_free(b.trie);
+    cli_constraint_free(&b.defcon);
     if (b.out && (b.out == stdout ? fflush(b.out) : fclose(b.out)) && code == EXIT_DONE)
         code = EXIT_RUNTIME;
     gptc_model_free(b.model);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/constrain.h"
 #include "cli/genloop.h"
 #include "cli/prompt.h"
 #include "cli/toolcalls.h"
@@ -40,7 +41,9 @@ static const char usage_text[] =
     "  -n N                                 max tokens per answer (default: until the end token)\n"
     "  --stop S, -l ID=BIAS                 stop strings and logit bias for every answer\n"
     "  -c, --temp, --top-p, ... , --backend, -t: as in one-shot mode (gptc --help)\n"
-    "In the chat: /help /reset /system TEXT /effort low|medium|high /save FILE /load FILE /stats\n"
+    "  --grammar, --json-schema, --json-object, ...: constrain the answers (gptc --help)\n"
+    "In the chat: /help /reset /system TEXT /effort low|medium|high /format json|schema FILE|off\n"
+    "/save FILE /load FILE /stats\n"
     "/tools /quit. End a line with \\ to continue it, or wrap several lines in \"\"\" ... \"\"\".\n"
     "Ctrl-C stops an answer; Ctrl-C at the prompt or Ctrl-D exits.\n";
 
@@ -50,6 +53,9 @@ static const char help_text[] =
     "  /reset                forget the conversation\n"
     "  /system TEXT          set the developer instructions (empty: none)\n"
     "  /effort low|medium|high  reasoning effort\n"
+    "  /format json          the next answers are a JSON object\n"
+    "  /format schema FILE   the next answers follow the JSON Schema in FILE\n"
+    "  /format off           unconstrained answers again\n"
     "  /save FILE            save the conversation as JSON\n"
     "  /load FILE            load a conversation saved with /save\n"
     "  /stats                context use and speed\n"
@@ -206,7 +212,27 @@ typedef struct chat {
     int last_nl;
     double last_tps;
     int last_tokens;
+    cli_constraint con;    /* the answers' constraint (flags, /format) */
+    gptc_token_trie *trie; /* made on first use */
 } chat;
+
+/* Makes con the answers' constraint (taking it over); prints the error and returns -1 on
+ * failure (the old constraint stays). */
+static int chat_set_format(chat *ct, cli_constraint *con) {
+    gptc_error err = {0};
+    gptc_status st = GPTC_OK;
+    if (con->g && !ct->trie) st = gptc_token_trie_new(ct->tok, &ct->trie, &err);
+    if (st == GPTC_OK) st = cli_gen_constrain(&ct->g, con->g, ct->trie, &err);
+    if (st != GPTC_OK) {
+        cli_error("%s", err.msg);
+        cli_constraint_free(con);
+        cli_gen_constrain(&ct->g, ct->con.g, ct->trie, NULL);
+        return -1;
+    }
+    cli_constraint_free(&ct->con);
+    ct->con = *con;
+    return 0;
+}
 
 static int chat_sink(void *user, harmony_channel ch, const char *s, size_t n) {
     chat *ct = user;
@@ -425,6 +451,7 @@ static int chat_turn_harmony(chat *ct, const char *text) {
         cli_today(ct->c.date);
         harmony_conv hc;
         cli_prompt_conv(&ct->c, &hc);
+        hc.response_format = ct->con.rf_text;
         int32_t *ids = NULL;
         size_t n = 0;
         gptc_error err = {0};
@@ -548,6 +575,29 @@ static int chat_command(chat *ct, const char *line) {
             snprintf(ct->c.effort, sizeof ct->c.effort, "%s", arg);
             fprintf(stderr, "reasoning effort: %s\n", ct->c.effort);
         }
+    } else if (IS("/format")) {
+        cli_constraint con = {0};
+        gptc_error err = {0};
+        int ok = 0;
+        if (arg && !strcmp(arg, "off")) {
+            ok = 1;
+        } else if (arg && !strcmp(arg, "json")) {
+            ok = gptc_grammar_json_object(&con.g, &err) == GPTC_OK;
+            if (!ok) cli_error("%s", err.msg);
+        } else if (arg && !strncmp(arg, "schema ", 7)) {
+            const char *f = arg + 7;
+            while (*f == ' ') f++;
+            size_t len = 0;
+            char *t = cli_slurp_file(f, &len);
+            if (t) {
+                ok = cli_constraint_from_schema(t, len, NULL, NULL, &con, &err) == GPTC_OK;
+                if (!ok) cli_error("%s: %s", f, err.msg);
+                free(t);
+            }
+        } else
+            fputs("usage: /format json | schema FILE | off\n", stderr);
+        if (ok && !chat_set_format(ct, &con))
+            fprintf(stderr, ct->con.g ? "answers are constrained\n" : "answers are free\n");
     } else if (IS("/save")) {
         if (!arg)
             fputs("usage: /save FILE\n", stderr);
@@ -604,14 +654,22 @@ int cli_chat_with(cli_opts *o) {
     sa.sa_handler = on_sigint; /* no SA_RESTART: a read at the prompt returns EINTR */
     sigaction(SIGINT, &sa, NULL);
 
+    cli_constraint con0;
+    r = cli_constraint_from_opts(o, &con0);
+    if (r) {
+        conv_free(&ct.c);
+        return r;
+    }
     r = cli_load_model(o, 1, &ct.model);
     if (r) {
         conv_free(&ct.c);
+        cli_constraint_free(&con0);
         return r;
     }
     if (g_sigint) { /* Ctrl-C while loading */
         gptc_model_free(ct.model);
         conv_free(&ct.c);
+        cli_constraint_free(&con0);
         return EXIT_INTERRUPTED;
     }
     ct.tok = gptc_model_tokenizer(ct.model);
@@ -620,6 +678,7 @@ int cli_chat_with(cli_opts *o) {
         cli_error("--messages and --tools need a gpt-oss model (harmony)");
         gptc_model_free(ct.model);
         conv_free(&ct.c);
+        cli_constraint_free(&con0);
         return EXIT_USAGE;
     }
     gptc_session_params sp;
@@ -634,10 +693,19 @@ int cli_chat_with(cli_opts *o) {
     }
     if (st != GPTC_OK) {
         cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
+        cli_gen_free(&ct.g);
         gptc_session_free(ct.s);
         gptc_model_free(ct.model);
         conv_free(&ct.c);
+        cli_constraint_free(&con0);
         return cli_exit_code(st);
+    }
+    if (con0.g && chat_set_format(&ct, &con0)) {
+        cli_gen_free(&ct.g);
+        gptc_session_free(ct.s);
+        gptc_model_free(ct.model);
+        conv_free(&ct.c);
+        return EXIT_RUNTIME;
     }
     ct.tty_in = isatty(0);
     ct.tty_out = isatty(1);
@@ -720,6 +788,8 @@ int cli_chat_with(cli_opts *o) {
     strbuf_free(&ct.thinking);
     tokvec_free(&ct.hist);
     cli_gen_free(&ct.g);
+    cli_constraint_free(&ct.con);
+    gptc_token_trie_free(ct.trie);
     conv_free(&ct.c);
     gptc_session_free(ct.s);
     gptc_model_free(ct.model);

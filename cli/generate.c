@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/constrain.h"
 #include "cli/genloop.h"
 #include "cli/prompt.h"
 #include "cli/toolcalls.h"
@@ -62,6 +63,12 @@ static const char usage_text[] =
     "                            (repeatable; llama.cpp's ID+BIAS / ID-BIAS also accepted)\n"
     "  --logprobs N              with --json: each token's log-probability and the N (0..20)\n"
     "                            most likely alternatives (OpenAI's logprobs.content shape)\n"
+    "constraint (gpt-oss: on the final channel; the analysis channel stays free):\n"
+    "  --grammar TEXT            GBNF grammar (llama.cpp syntax, start rule root)\n"
+    "  --grammar-file FILE       GBNF grammar from FILE\n"
+    "  --json-schema JSON        JSON matching this JSON Schema (also shown to gpt-oss)\n"
+    "  --json-schema-file FILE   JSON Schema from FILE\n"
+    "  --json-object             any JSON object\n"
     "output:\n"
     "  --show-reasoning          show the analysis channel on stderr (dimmed on a terminal)\n"
     "  --json                    one JSON object at the end instead of streamed text\n"
@@ -196,7 +203,7 @@ int cli_chat_with(cli_opts *o); /* chat.c */
 /* Builds the prompt ids: harmony for gpt-oss, else the text (+BOS when the vocab adds one). */
 static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmony,
                         const harmony_ids *h, const cli_prompt *pr, const char *text, size_t len,
-                        int32_t **ids, size_t *n) {
+                        const char *rf_text, int32_t **ids, size_t *n) {
     gptc_error err = {0};
     gptc_status st;
     if (harmony) {
@@ -206,6 +213,7 @@ static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmon
         }
         harmony_conv c;
         cli_prompt_conv(pr, &c);
+        c.response_format = rf_text;
         st = harmony_render(tok, h, &c, 1, ids, n, &err);
     } else {
         int32_t *t = NULL;
@@ -294,14 +302,18 @@ int cli_generate(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
 
+    cli_constraint con;
+    if ((r = cli_constraint_from_opts(&o, &con))) return r;
     char *text = NULL;
     size_t text_len = 0;
     int no_prompt = 0;
     r = gather_prompt(&o, &text, &text_len, &no_prompt);
+    if (r || (no_prompt && !o.messages_file)) cli_constraint_free(&con);
     if (r) return r;
     if (no_prompt && !o.messages_file) return cli_chat_with(&o);
     if (!text && !(text = strdup(""))) {
         cli_error("out of memory");
+        cli_constraint_free(&con);
         return EXIT_RUNTIME;
     }
     /* the conversation (checked before the model loads; a bad --system-file is an error even
@@ -311,6 +323,7 @@ int cli_generate(int argc, char **argv) {
     r = cli_prompt_load(&o, o.messages_file && text_len == 0 ? NULL : text, &pr);
     if (r) {
         free(text);
+        cli_constraint_free(&con);
         return r;
     }
 
@@ -324,6 +337,7 @@ int cli_generate(int argc, char **argv) {
     if (r) {
         free(text);
         cli_prompt_free(&pr);
+        cli_constraint_free(&con);
         return r;
     }
     const gptc_tokenizer *tok = gptc_model_tokenizer(model);
@@ -344,10 +358,17 @@ int cli_generate(int argc, char **argv) {
         cli_error("--messages and --tools need a gpt-oss model (harmony)");
         r = EXIT_USAGE;
     } else
-        r = build_prompt(&o, tok, harmony, &h, &pr, text, text_len, &ids, &n_ids);
+        r = build_prompt(&o, tok, harmony, &h, &pr, text, text_len, con.rf_text, &ids, &n_ids);
     free(text);
+    gptc_token_trie *trie = NULL;
+    gptc_error err = {0};
+    gptc_status st = GPTC_OK;
+    if (!r && con.g && (st = gptc_token_trie_new(tok, &trie, &err)) != GPTC_OK)
+        r = cli_fail(st, &err);
     if (r) {
         cli_prompt_free(&pr);
+        free(ids);
+        cli_constraint_free(&con);
         gptc_model_free(model);
         return r;
     }
@@ -355,11 +376,12 @@ int cli_generate(int argc, char **argv) {
     gptc_session_params sp;
     cli_session_params(&o, model, &sp);
     gptc_session *s = NULL;
-    gptc_error err = {0};
-    gptc_status st = gptc_session_new(model, &sp, &s, &err);
+    st = gptc_session_new(model, &sp, &s, &err);
     if (st != GPTC_OK) {
         cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
         free(ids);
+        gptc_token_trie_free(trie);
+        cli_constraint_free(&con);
         gptc_model_free(model);
         cli_prompt_free(&pr);
         return cli_exit_code(st);
@@ -376,6 +398,8 @@ int cli_generate(int argc, char **argv) {
                       n_ids, n_ctx);
         free(ids);
         gptc_session_free(s);
+        gptc_token_trie_free(trie);
+        cli_constraint_free(&con);
         gptc_model_free(model);
         cli_prompt_free(&pr);
         return EXIT_CONTEXT;
@@ -389,10 +413,14 @@ int cli_generate(int argc, char **argv) {
     os.last_nl = 1;
     cli_gen g;
     st = cli_gen_init(&g, tok, harmony, &h, o.raw, sink, &os, &err);
+    if (st == GPTC_OK && con.g) st = cli_gen_constrain(&g, con.g, trie, &err);
     if (st != GPTC_OK) {
         cli_error("%s", err.msg);
+        cli_gen_free(&g);
         free(ids);
         gptc_session_free(s);
+        gptc_token_trie_free(trie);
+        cli_constraint_free(&con);
         gptc_model_free(model);
         cli_prompt_free(&pr);
         return cli_exit_code(st);
@@ -402,6 +430,8 @@ int cli_generate(int argc, char **argv) {
         cli_gen_free(&g);
         free(ids);
         gptc_session_free(s);
+        gptc_token_trie_free(trie);
+        cli_constraint_free(&con);
         gptc_model_free(model);
         cli_prompt_free(&pr);
         return EXIT_RUNTIME;
@@ -467,6 +497,8 @@ int cli_generate(int argc, char **argv) {
     strbuf_free(&os.text);
     strbuf_free(&os.reasoning);
     gptc_session_free(s);
+    gptc_token_trie_free(trie);
+    cli_constraint_free(&con);
     gptc_model_free(model);
     return code;
 }

@@ -141,7 +141,59 @@ gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
     return gptc_decoder_new(tok, !raw, &g->dec, err);
 }
 
+gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_token_trie *trie,
+                              gptc_error *err) {
+    if (gr && gr == g->cg_src && g->matcher) return GPTC_OK; /* the same: keep its caches */
+    gptc_matcher_free(g->matcher);
+    gptc_grammar_free(g->cg_wrapped);
+    free(g->mask);
+    g->matcher = NULL;
+    g->cg_wrapped = NULL;
+    g->mask = NULL;
+    g->cg_src = NULL;
+    if (!gr) return GPTC_OK;
+    gptc_status st = GPTC_OK;
+    if (g->use_harmony) st = gptc_grammar_harmony(gr, g->tok, &g->cg_wrapped, err);
+    if (st == GPTC_OK)
+        st = gptc_matcher_new(g->cg_wrapped ? g->cg_wrapped : gr, trie, &g->matcher, err);
+    /* plain output: the stop tokens end it, where the grammar may end (harmony: <|return|> is in
+     * the wrapped grammar itself) */
+    if (st == GPTC_OK && !g->use_harmony)
+        st = gptc_matcher_set_end_tokens(g->matcher, g->stops, g->n_stops, err);
+    if (st == GPTC_OK) {
+        g->mask = malloc((size_t)gptc_matcher_n_words(g->matcher) * sizeof *g->mask);
+        if (!g->mask) {
+            st = GPTC_ERR_NOMEM;
+            if (err) {
+                err->status = st;
+                strcpy(err->msg, "out of memory");
+            }
+        }
+    }
+    if (st != GPTC_OK) {
+        cli_gen_constrain(g, NULL, NULL, NULL);
+        return st;
+    }
+    g->cg_src = gr;
+    return GPTC_OK;
+}
+
+int cli_gen_prepare(cli_gen *g, gptc_session *s) {
+    if (!g->matcher) {
+        gptc_session_set_allowed(s, NULL);
+        return 0;
+    }
+    if (gptc_matcher_mask(g->matcher, g->mask) == 0) {
+        gptc_session_set_allowed(s, NULL);
+        g->finish = CLI_FINISH_STOP;
+        return 1;
+    }
+    gptc_session_set_allowed(s, g->mask);
+    return 0;
+}
+
 void cli_gen_free(cli_gen *g) {
+    cli_gen_constrain(g, NULL, NULL, NULL);
     harmony_parser_free(g->hp);
     gptc_decoder_free(g->dec);
     free(g->script);
@@ -158,6 +210,7 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
     g->ignore_eos = ignore_eos;
     g->n_gen = 0;
     g->finish = CLI_FINISH_NONE;
+    gptc_matcher_reset(g->matcher);
     if (g->hp) harmony_parser_reset(g->hp);
     if (g->dec) gptc_decoder_reset(g->dec);
     cli_stop_reset(&g->stop);
@@ -170,6 +223,7 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
 
 gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
     *done = 0;
+    if (g->matcher) gptc_matcher_accept_token(g->matcher, id);
     if (!g->ignore_eos) {
         for (int k = 0; k < g->n_stops; k++)
             if (id == g->stops[k]) {
@@ -250,6 +304,7 @@ gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size
     }
     for (;;) {
         int32_t id;
+        if (cli_gen_prepare(g, s)) break;
         if (g->i_script < g->n_script) {
             id = g->script[g->i_script++];
             st = GPTC_OK;
@@ -280,9 +335,11 @@ gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size
         if (st != GPTC_OK) return st;
         if (hist && tokvec_push(hist, id)) goto nomem;
     }
+    gptc_session_set_allowed(s, NULL);
     cli_gen_end(g);
     return GPTC_OK;
 nomem:
+    gptc_session_set_allowed(s, NULL);
     if (err) {
         err->status = GPTC_ERR_NOMEM;
         strcpy(err->msg, "out of memory");

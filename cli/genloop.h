@@ -59,6 +59,11 @@ typedef struct cli_gen {
     cli_finish finish;
     int32_t *script; /* scripted tokens of this generation (GPTC_TEST_SCRIPT, scripted.h) */
     size_t n_script, i_script;
+    /* output constraint (cli_gen_constrain) */
+    const gptc_grammar *cg_src; /* the grammar given */
+    gptc_grammar *cg_wrapped;   /* harmony's reply structure around it (owned) */
+    gptc_matcher *matcher;
+    uint32_t *mask;
 } cli_gen;
 
 /* Is this a harmony (gpt-oss) model whose vocabulary has harmony's tokens? */
@@ -78,6 +83,14 @@ int cli_gen_set_stops(cli_gen *g, const char *const *stops, int n);
 void cli_gen_set_logprobs(cli_gen *g, gptc_session *s, int n_top);
 /* The answer's {"content": [...]} (moved out: the caller owns it), or NULL when off. */
 struct cJSON *cli_gen_take_logprobs(cli_gen *g);
+/* Constrains the next answers to grammar gr (NULL: none): with harmony the analysis channel is
+ * free and the final channel follows gr; otherwise the whole output follows gr and the stop
+ * tokens are allowed only where gr is complete. gr and trie must outlive the constraint. */
+gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_token_trie *trie,
+                              gptc_error *err);
+/* Before each sample: sets the session's allowed tokens from the constraint (or none). Returns
+ * 1 when the constraint allows no token at all (the answer is over: finish "stop"). */
+int cli_gen_prepare(cli_gen *g, gptc_session *s);
 /* Starts a new answer. n_predict < 0: no limit. */
 void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos);
 /* Handles one sampled id. *done = 1 when generation ends here (the id must then not be fed):

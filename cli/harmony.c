@@ -181,7 +181,8 @@ static void render_conv(rbuf *b, const harmony_conv *c, int add_generation_promp
         if (!dev) dev = c->msgs[0].content;
         first = 1;
     }
-    if ((dev && dev[0]) || c->tools) {
+    const int has_rf = c->response_format && c->response_format[0];
+    if ((dev && dev[0]) || c->tools || has_rf) {
         rb_special(b, SP_START);
         rb_str(b, "developer");
         rb_special(b, SP_MESSAGE);
@@ -193,6 +194,10 @@ static void render_conv(rbuf *b, const harmony_conv *c, int add_generation_promp
         if (c->tools) {
             rb_str(b, "# Tools\n\n");
             rb_str(b, c->tools);
+        }
+        if (has_rf) { /* harmony's "Structured output": at the end of the developer message */
+            if (c->tools) rb_str(b, "\n\n");
+            rb_str(b, c->response_format);
         }
         rb_special(b, SP_END);
     }

@@ -67,6 +67,9 @@ typedef struct harmony_conv {
     const harmony_msg *msgs;
     size_t n_msgs;
     const char *tools; /* the rendered functions namespace (tooldefs_render) or NULL */
+    /* a "# Response Formats" section (cli_response_format_text) ending the developer message,
+     * or NULL */
+    const char *response_format;
 } harmony_conv;
 
 #define HARMONY_DEFAULT_IDENTITY "You are ChatGPT, a large language model trained by OpenAI."

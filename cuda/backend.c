@@ -536,6 +536,9 @@ static void cu_session_free(gptc_session *s) {
     cudaFree(cs->smp_ws);
     cudaFree(cs->d_hist);
     cudaFreeHost(cs->h_hist);
+    cudaFree(cs->d_mask);
+    cudaFreeHost(cs->h_mask);
+    cudaFree(cs->d_masked);
     cudaFree(cs->blob);
     cudaFreeHost(cs->h_pin);
     atomic_fetch_sub_explicit(&m->kv_bytes, cs->kv_bytes, memory_order_relaxed);
@@ -885,11 +888,38 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err) {
     cu_model *cm = (cu_model *)m->backend_data;
     cu_sess *cs = (cu_sess *)s->backend_data;
     const gptc_sampler_params *p = &s->sampler.p;
+    const float *logits = cs->logits;
+    if (s->sampler.allowed) {
+        /* the constraint: 4 bytes per 32 tokens go up; the sampler reads a masked copy (refused
+         * logits -inf), the logits themselves stay for logits() / log-probabilities */
+        const size_t mb = sizeof(uint32_t) * (size_t)((s->sampler.n_vocab + 31) / 32);
+        if (!cs->d_mask) {
+            if (cudaMalloc((void **)&cs->d_mask, mb) != cudaSuccess ||
+                cudaMalloc((void **)&cs->d_masked, sizeof(float) * (size_t)s->sampler.n_vocab) !=
+                    cudaSuccess ||
+                cudaHostAlloc((void **)&cs->h_mask, mb, cudaHostAllocDefault) != cudaSuccess) {
+                cudaGetLastError();
+                cudaFree(cs->d_mask);
+                cudaFree(cs->d_masked);
+                cs->d_mask = NULL;
+                cs->d_masked = NULL;
+                cs->h_mask = NULL;
+                return gt_err(err, GPTC_ERR_DEVICE_NOMEM, "CUDA: cannot allocate the token mask");
+            }
+        }
+        CU_TRYC(cudaStreamSynchronize(cm->st)); /* h_mask may still feed the previous copy */
+        memcpy(cs->h_mask, s->sampler.allowed, mb);
+        CU_TRYC(cudaMemcpyAsync(cs->d_mask, cs->h_mask, mb, cudaMemcpyHostToDevice, cm->st));
+        if (gtc_apply_mask(cs->logits, cs->d_masked, s->sampler.n_vocab, cs->d_mask,
+                           (gtc_stream)cm->st) != 0)
+            return gt_err(err, GPTC_ERR_DEVICE, "CUDA: mask: %s", gtc_sample_last_error());
+        logits = cs->d_masked;
+    }
     int greedy = p->temperature <= 0.f && p->repeat_penalty == 1.f && p->presence_penalty == 0.f &&
                  p->frequency_penalty == 0.f && s->sampler.n_bias == 0;
     if (greedy) {
         /* over the ids the sampler may pick (the tokenizer's vocabulary), not padding rows */
-        CU_TRYK(gtc_argmax(cs->logits, s->sampler.n_vocab, cs->sampled, (gtc_stream)cm->st),
+        CU_TRYK(gtc_argmax(logits, s->sampler.n_vocab, cs->sampled, (gtc_stream)cm->st),
                 "argmax");
         CU_TRYC(cudaMemcpyAsync(cs->h_tok, cs->sampled, sizeof(int32_t), cudaMemcpyDeviceToHost,
                                 cm->st));
@@ -924,7 +954,7 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err) {
         CU_TRYC(cudaMemcpyAsync(cs->d_hist, cs->h_hist, sizeof(int32_t) * (size_t)w,
                                 cudaMemcpyHostToDevice, cm->st));
     }
-    if (gtc_sample(cs->logits, s->sampler.n_vocab, &q, cs->d_hist, w, u, cs->smp_ws,
+    if (gtc_sample(logits, s->sampler.n_vocab, &q, cs->d_hist, w, u, cs->smp_ws,
                    cs->smp_ws_bytes, cs->sampled, (gtc_stream)cm->st) != 0)
         return gt_err(err, GPTC_ERR_DEVICE, "CUDA: sample: %s", gtc_sample_last_error());
     CU_TRYC(

@@ -113,6 +113,8 @@ typedef struct cu_sess {
     size_t smp_ws_bytes;
     int32_t *d_hist, *h_hist;  /* [n_ctx] penalty window: device copy, pinned staging */
     gtc_bias *d_bias, *h_bias; /* [GPTC_LOGIT_BIAS_MAX] logit biases (after the window) */
+    uint32_t *d_mask, *h_mask; /* constraint mask (made on first use): device copy, pinned */
+    float *d_masked;           /* the logits with the mask applied (the logits stay as they are) */
     cudaGraphExec_t graph;
     int graph_ok;
     struct cu_prof *prof;

@@ -292,6 +292,10 @@ int gtc_sample(const float *d_logits, int n_vocab, const gtc_sample_params *p,
                const int32_t *d_hist, int n_hist, double u, void *d_ws, size_t ws_bytes,
                int32_t *d_out, gtc_stream st);
 const char *gtc_sample_last_error(void);
+/* The constraint mask (gptc_session_set_allowed): out[i] = logits[i], or -inf where bit i of
+ * d_bits[i >> 5] is clear, i < n (out may be logits). */
+int gtc_apply_mask(const float *d_logits, float *d_out, int n, const uint32_t *d_bits,
+                   gtc_stream st);
 
 #ifdef __cplusplus
 }

@@ -82,6 +82,22 @@ extern "C" const char *gtc_sample_last_error(void) {
     return gtc_err_buf;
 }
 
+/* ---- the constraint mask ------------------------------------------------------------------ */
+__global__ void k_apply_mask(const float *logits, float *out, int n, const uint32_t *bits)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = (bits[i >> 5] >> (i & 31)) & 1u ? logits[i] : -INFINITY;
+}
+
+extern "C" int gtc_apply_mask(const float *d_logits, float *d_out, int n, const uint32_t *d_bits,
+                              gtc_stream st)
+{
+    if (n <= 0) return 0;
+    k_apply_mask<<<(n + 255) / 256, 256, 0, (cudaStream_t)st>>>(d_logits, d_out, n, d_bits);
+    CKS("apply_mask");
+    return 0;
+}
+
 /* ---- device helpers --------------------------------------------------------------------- */
 /* sampler.c fast_exp, operation for operation (x <= 0; NaN, -inf and x < -87 give 0) */
 __device__ __forceinline__ float dfast_exp(float x) {

@@ -574,6 +574,21 @@ static int32_t draw_cands(gt_sampler *smp, gt_cand *c, int n, double u01) {
     return c[last].id;
 }
 
+/* ---- constraint mask ---------------------------------------------------------------------- */
+void gt_sampler_apply_mask(const float *logits, float *dst, const uint32_t *allowed, int n) {
+    for (int w = 0; w * 32 < n; w++) {
+        const int i0 = w * 32, cnt = n - i0 < 32 ? n - i0 : 32;
+        const uint32_t b = allowed[w];
+        if (b == 0) {
+            for (int k = 0; k < cnt; k++) dst[i0 + k] = -INFINITY;
+        } else if (b == 0xffffffffu && cnt == 32) {
+            if (dst != logits) memcpy(dst + i0, logits + i0, 32 * sizeof(float));
+        } else {
+            for (int k = 0; k < cnt; k++) dst[i0 + k] = (b >> k) & 1 ? logits[i0 + k] : -INFINITY;
+        }
+    }
+}
+
 /* ---- sampling --------------------------------------------------------------------------- */
 int32_t gt_sampler_sample(gt_sampler *smp, const float *logits, const int32_t *hist, int n_hist) {
     return gt_sampler_sample_u(smp, logits, hist, n_hist, gt_sampler_draw_u(smp));
@@ -596,6 +611,11 @@ int32_t gt_sampler_sample_u(gt_sampler *smp, const float *logits, const int32_t 
             if (smp->bias[i].id >= 0 && smp->bias[i].id < nv)
                 smp->work[smp->bias[i].id] += smp->bias[i].bias;
         apply_penalties(smp, smp->work, hist, n_hist);
+        l = smp->work;
+    }
+
+    if (smp->allowed) { /* the constraint: refused tokens become -inf */
+        gt_sampler_apply_mask(l, smp->work, smp->allowed, nv);
         l = smp->work;
     }
 

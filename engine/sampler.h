@@ -52,6 +52,9 @@ typedef struct gt_sampler {
     int pen_cap;
     gptc_logit_bias *bias; /* [GPTC_LOGIT_BIAS_MAX] the copy p.logit_bias points to */
     int n_bias;
+    /* constraint (gptc_session_set_allowed): bit i of allowed[i >> 5] = token i may be drawn;
+     * the others count as -inf logits, after the penalties. NULL: none. Not owned. */
+    const uint32_t *allowed;
 } gt_sampler;
 
 /* Elements per block sum of the full-vocabulary draw (sampler.c). */
@@ -77,6 +80,8 @@ int gt_sampler_check_bias(const gptc_sampler_params *p, int n_vocab, char *msg, 
 /* Does the sampler work on a modified copy of the logits (a logit bias, or a penalty window of
  * n_hist tokens)? */
 int gt_sampler_modifies(const gt_sampler *smp, int n_hist);
+/* logits[0..n) with the tokens not in allowed set to -inf, into dst (may be logits). */
+void gt_sampler_apply_mask(const float *logits, float *dst, const uint32_t *allowed, int n);
 /* How many of the last n_hist tokens the penalties look at (0 when no penalty is on). */
 int gt_sampler_penalty_window(const gt_sampler *smp, int n_hist);
 /* The same with the uniform u in [0, 1) given (ignored when greedy); does not touch smp->rng. */

@@ -239,6 +239,10 @@ gptc_status gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params
     return GPTC_OK;
 }
 
+void gptc_session_set_allowed(gptc_session *s, const uint32_t *allowed_bits) {
+    if (s) s->sampler.allowed = allowed_bits;
+}
+
 void gptc_session_cancel(gptc_session *s) {
     if (s) atomic_store_explicit(&s->cancel, 1, memory_order_relaxed);
 }

@@ -554,16 +554,21 @@ static void repeat(parser *p, ivec *out, int last, int min, int max) {
     }
 }
 
-static int parse_int(parser *p, int *v) {
+/* digits at pos (values above cap read as cap + 1) */
+static int parse_int_cap(parser *p, int *v, long cap) {
     if (p->pos >= p->end || !isdigit((unsigned char)*p->pos)) return 0;
     long x = 0;
     while (p->pos < p->end && isdigit((unsigned char)*p->pos)) {
         x = x * 10 + (*p->pos - '0');
-        if (x > MAX_REPEAT) x = MAX_REPEAT + 1;
+        if (x > cap) x = cap + 1;
         p->pos++;
     }
     *v = (int)x;
     return 1;
+}
+
+static int parse_int(parser *p, int *v) {
+    return parse_int_cap(p, v, MAX_REPEAT);
 }
 
 static void parse_sequence(parser *p, ivec *out, int nested) {
@@ -634,7 +639,8 @@ static void parse_sequence(parser *p, ivec *out, int nested) {
             }
             p->pos += 2;
             int id;
-            if (!parse_int(p, &id) || p->end - p->pos < 2 || p->pos[0] != ']' || p->pos[1] != '>') {
+            if (!parse_int_cap(p, &id, 1 << 30) || id > (1 << 30) || p->end - p->pos < 2 ||
+                p->pos[0] != ']' || p->pos[1] != '>') {
                 perr(p, at, "expected a token id: <[123]>");
                 return;
             }
