@@ -70,6 +70,11 @@ struct gptc_token_trie {
     int max_len;
 };
 
+/* The matcher's current state as an id, and going back to one it had (tests: try a token from a
+ * saved state). */
+int32_t gr_matcher_state(const gptc_matcher *m);
+void gr_matcher_set_state(gptc_matcher *m, int32_t state);
+
 /* Formats an error into err (may be NULL); returns st. */
 gptc_status gr_err(gptc_error *err, gptc_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -548,7 +548,9 @@ static int32_t after_token(gptc_matcher *m, int32_t s, int32_t id) {
     if (t->special[id]) return advance(m, s, GR_SYM_TOKEN + (uint32_t)id);
     uint32_t a = t->off[id], b = t->off[id + 1];
     if (a == b) return DEAD;
-    for (uint32_t i = a; i < b && s >= 0; i++) s = trans(m, s, t->blob[i]);
+    /* memoised where the state has its table already; no new tables for one-off paths */
+    for (uint32_t i = a; i < b && s >= 0; i++)
+        s = m->st[s].next ? trans(m, s, t->blob[i]) : advance(m, s, t->blob[i]);
     return s;
 }
 
@@ -579,4 +581,13 @@ int gptc_matcher_accept_bytes(gptc_matcher *m, const char *text, size_t len) {
 
 int gptc_matcher_n_words(const gptc_matcher *m) {
     return m ? m->n_words : 0;
+}
+
+int32_t gr_matcher_state(const gptc_matcher *m) {
+    return m->cur;
+}
+
+void gr_matcher_set_state(gptc_matcher *m, int32_t state) {
+    if (state >= 0 && state < m->n_st) m->cur = state;
+    m->ended = 0;
 }
