@@ -405,7 +405,10 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
         samp.logit_bias = sl->ctl.n_bias ? sl->ctl.bias : NULL;
         samp.n_logit_bias = sl->ctl.n_bias;
     }
-    cli_constraint_free(&sl->con);
+    if (sl->con.g) { /* the last line's own: its matcher goes with it */
+        cli_gen_constrain(&sl->g, NULL, NULL, NULL);
+        cli_constraint_free(&sl->con);
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "response_format")) &&
         cli_constraint_from_response_format(v, &sl->con, msg, sizeof msg))
         goto bad;

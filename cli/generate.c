@@ -249,20 +249,22 @@ static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmon
     return 0;
 }
 
-static void print_timings(const gptc_model_info *info, const gptc_timings *t) {
+static void print_timings(const gptc_model_info *info, const gptc_timings *t, double cons_ms) {
     fprintf(stderr,
             "timings: load %.0f ms | prompt %d tokens, %.1f ms, %.2f t/s | generation %d tokens, "
-            "%.1f ms, %.2f t/s | sampling %.1f ms\n",
+            "%.1f ms, %.2f t/s | sampling %.1f ms",
             info->load_ms, t->n_prompt, t->prompt_ms,
             t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0, t->n_gen, t->gen_ms,
             t->gen_ms > 0 ? t->n_gen * 1000.0 / t->gen_ms : 0.0, t->sample_ms);
+    if (cons_ms > 0) fprintf(stderr, " | constraint %.1f ms", cons_ms);
+    fputc('\n', stderr);
 }
 
 static double r2(double v) {
     return round(v * 100.0) / 100.0;
 }
 
-static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t) {
+static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t, double cons_ms) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "load_ms", r2(info->load_ms));
     cJSON_AddNumberToObject(j, "prompt_tokens", t->n_prompt);
@@ -273,6 +275,7 @@ static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t) {
     cJSON_AddNumberToObject(j, "gen_ms", r2(t->gen_ms));
     cJSON_AddNumberToObject(j, "sample_ms", r2(t->sample_ms));
     cJSON_AddNumberToObject(j, "gen_tps", r2(t->gen_ms > 0 ? t->n_gen * 1000.0 / t->gen_ms : 0.0));
+    cJSON_AddNumberToObject(j, "constraint_ms", r2(cons_ms));
     return j;
 }
 
@@ -465,7 +468,7 @@ int cli_generate(int argc, char **argv) {
             cJSON_AddStringToObject(j, "finish_reason", finish);
             cJSON *lp = cli_gen_take_logprobs(&g);
             if (lp) cJSON_AddItemToObject(j, "logprobs", lp);
-            cJSON_AddItemToObject(j, "timings", timings_json(&info, &t));
+            cJSON_AddItemToObject(j, "timings", timings_json(&info, &t, g.constraint_ms));
             char *js = cJSON_PrintUnformatted(j);
             if (js) {
                 fputs(js, stdout);
@@ -487,7 +490,7 @@ int cli_generate(int argc, char **argv) {
         } else if (g.finish == CLI_FINISH_INTERRUPTED) {
             code = EXIT_INTERRUPTED;
         }
-        if ((o.timings || o.verbose) && !o.quiet) print_timings(&info, &t);
+        if ((o.timings || o.verbose) && !o.quiet) print_timings(&info, &t, g.constraint_ms);
         if (harmony && harmony_parser_malformed(g.hp) && cli_log_enabled(&o))
             fprintf(stderr, "gptc: note: %d malformed channel header(s) shown as text\n",
                     harmony_parser_malformed(g.hp));

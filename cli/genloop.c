@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/logprobs.h"
 #include "cli/scripted.h"
 
@@ -183,7 +184,10 @@ int cli_gen_prepare(cli_gen *g, gptc_session *s) {
         gptc_session_set_allowed(s, NULL);
         return 0;
     }
-    if (gptc_matcher_mask(g->matcher, g->mask) == 0) {
+    const double t0 = cli_now_ms();
+    const int n = gptc_matcher_mask(g->matcher, g->mask);
+    g->constraint_ms += cli_now_ms() - t0;
+    if (n == 0) {
         gptc_session_set_allowed(s, NULL);
         g->finish = CLI_FINISH_STOP;
         return 1;
@@ -210,6 +214,7 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
     g->ignore_eos = ignore_eos;
     g->n_gen = 0;
     g->finish = CLI_FINISH_NONE;
+    g->constraint_ms = 0;
     gptc_matcher_reset(g->matcher);
     if (g->hp) harmony_parser_reset(g->hp);
     if (g->dec) gptc_decoder_reset(g->dec);

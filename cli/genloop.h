@@ -64,6 +64,7 @@ typedef struct cli_gen {
     gptc_grammar *cg_wrapped;   /* harmony's reply structure around it (owned) */
     gptc_matcher *matcher;
     uint32_t *mask;
+    double constraint_ms; /* time in the constraint's masks this answer */
 } cli_gen;
 
 /* Is this a harmony (gpt-oss) model whose vocabulary has harmony's tokens? */

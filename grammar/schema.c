@@ -1040,6 +1040,11 @@ gptc_status gptc_json_schema_to_gbnf(const char *json, size_t len, char **gbnf, 
     cJSON *doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!doc) {
         size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
+        /* cJSON points at the last character when the text stops early */
+        size_t last = len;
+        while (last > 0 && strchr(" \t\r\n", json[last - 1])) last--;
+        const int early = off + 1 >= last;
+        if (early) off = last;
         int line = 1, col = 1;
         for (size_t i = 0; i < off; i++) {
             if (json[i] == '\n') {
@@ -1048,8 +1053,8 @@ gptc_status gptc_json_schema_to_gbnf(const char *json, size_t len, char **gbnf, 
             } else
                 col++;
         }
-        return gr_err(err, GPTC_ERR_FORMAT, "JSON Schema: invalid JSON at line %d, column %d", line,
-                      col);
+        return gr_err(err, GPTC_ERR_FORMAT, "JSON Schema: invalid JSON at line %d, column %d%s",
+                      line, col, early ? " (the text ends too early)" : "");
     }
     /* nothing but whitespace may follow */
     for (const char *p = end; p && p < json + len; p++)

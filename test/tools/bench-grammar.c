@@ -172,12 +172,13 @@ int main(int argc, char **argv) {
     gptc_matcher_reset(m);
     unsigned long long r = seed * 0x9E3779B97F4A7C15ull + 1;
     int32_t *cand = malloc(((size_t)nw * 32) * sizeof *cand);
-    double a = now(), worst = 0;
+    double worst = 0, mask_t = 0;
     int done = 0, produced = 0;
     for (int i = 0; i < steps; i++) {
         double s0 = now();
         int cnt = gptc_matcher_mask(m, bits);
         double s1 = now();
+        mask_t += s1 - s0;
         if (s1 - s0 > worst) worst = s1 - s0;
         if (!cnt) break;
         int k = 0;
@@ -196,9 +197,9 @@ int main(int argc, char **argv) {
             gptc_matcher_reset(m);
         }
     }
-    double b = now();
-    printf("random walk: %d tokens, %.1f us/token (worst step %.0f us), %d documents ended\n",
-           produced, produced ? (b - a) * 1e6 / produced : 0.0, worst * 1e6, done);
+    printf("random walk: %d tokens, %.1f us/token for the mask (worst step %.0f us), %d "
+           "documents ended\n",
+           produced, produced ? mask_t * 1e6 / produced : 0.0, worst * 1e6, done);
     free(cand);
     free(doc);
     free(bits);

@@ -4,7 +4,8 @@
   check_constrained.py CASES.json
 
 CASES.json is a list of {"kind": "schema", "schema": {...}, "text": "..."} or
-{"kind": "gbnf", "grammar": "GBNF text", "text": "..."}. Every text must be valid: a JSON Schema
+{"kind": "gbnf" | "gbnf-prefix", "grammar": "GBNF text", "text": "..."}. Every text must be
+valid (gbnf-prefix: a prefix of some sentence of the grammar, for answers cut by -n): a JSON Schema
 case is parsed with json.loads and validated with the jsonschema package (Draft 2020-12, with its
 format checker: date, time, date-time, uuid, email, ipv4 where it knows them); a GBNF case is
 recognised by the Earley parser below, written from llama.cpp's grammars/README.md and sharing
@@ -148,7 +149,7 @@ class Gbnf:
                 if hi is None:
                     star = "_g%d" % (self.n + 1)
                     self.n += 1
-                    self.rules[star] = [[item, star], []]
+                    self.rules[star] = [[star, item], []]  # left recursion: linear in Earley
                     rep.append(star)
                 else:
                     tail = None
@@ -170,7 +171,8 @@ def term_match(t, cp):
 
 
 def earley(g, text, start="root"):
-    """Earley recognition with the nullable-completion fix (Aycock and Horspool)."""
+    """Earley recognition with the nullable-completion fix (Aycock and Horspool). Returns
+    (accepted, chars read before the chart died)."""
     rules = g.rules
     nullable = set()
     changed = True
@@ -182,38 +184,48 @@ def earley(g, text, start="root"):
                 nullable.add(n)
                 changed = True
     cps = [ord(c) for c in text]
-    chart = [dict() for _ in range(len(cps) + 1)]  # item -> None; item = (rule, alt, dot, origin)
-
-    def add(k, item, work):
-        if item not in chart[k]:
-            chart[k][item] = None
-            work.append(item)
-
-    work = []
+    sets = []  # per position: set of items (rule, alt, dot, origin)
+    waits = []  # per position: nonterminal -> items waiting for it there
+    nxt = set()
     for ai in range(len(rules[start])):
-        add(0, (start, ai, 0, 0), work)
+        nxt.add((start, ai, 0, 0))
     for k in range(len(cps) + 1):
-        work = list(chart[k].keys())
+        items = set()
+        wait = {}
+        sets.append(items)
+        waits.append(wait)
+        work = list(nxt)
+        nxt = set()
+        items.update(work)
         while work:
-            r, ai, dot, org = work.pop()
+            it = work.pop()
+            r, ai, dot, org = it
             alt = rules[r][ai]
-            if dot == len(alt):  # complete
-                for (r2, a2, d2, o2) in list(chart[org].keys()):
-                    al2 = rules[r2][a2]
-                    if d2 < len(al2) and al2[d2] == r:
-                        add(k, (r2, a2, d2 + 1, o2), work)
+            if dot == len(alt):  # complete: advance what waited for r at its origin
+                for (r2, a2, d2, o2) in list(waits[org].get(r, ())):
+                    n2 = (r2, a2, d2 + 1, o2)
+                    if n2 not in items:
+                        items.add(n2)
+                        work.append(n2)
                 continue
             sym = alt[dot]
             if isinstance(sym, str):
+                wait.setdefault(sym, []).append(it)
                 for a in range(len(rules[sym])):
-                    add(k, (sym, a, 0, k), work)
+                    n2 = (sym, a, 0, k)
+                    if n2 not in items:
+                        items.add(n2)
+                        work.append(n2)
                 if sym in nullable:
-                    add(k, (r, ai, dot + 1, org), work)
+                    n2 = (r, ai, dot + 1, org)
+                    if n2 not in items:
+                        items.add(n2)
+                        work.append(n2)
             elif k < len(cps) and term_match(sym, cps[k]):
-                chart[k + 1][(r, ai, dot + 1, org)] = None
-        if k < len(cps) and not chart[k + 1]:
+                nxt.add((r, ai, dot + 1, org))
+        if k < len(cps) and not nxt:
             return False, k
-    ok = any(r == start and d == len(rules[r][a]) and o == 0 for (r, a, d, o) in chart[len(cps)])
+    ok = any(r == start and d == len(rules[r][a]) and o == 0 for (r, a, d, o) in sets[-1])
     return ok, len(cps)
 
 
@@ -235,7 +247,11 @@ def main():
             g = grammars.get(c["grammar"])
             if g is None:
                 g = grammars[c["grammar"]] = Gbnf(c["grammar"])
+            if c["kind"] == "gbnf-prefix" and text.endswith("\ufffd"):
+                text = text[:-1]  # the cut fell inside a character: its bytes print as U+FFFD
             ok, at = earley(g, text)
+            if c["kind"] == "gbnf-prefix":  # cut by the token limit: a viable prefix
+                ok = at == len(text)
             if not ok:
                 bad.append("case %d: not in the grammar (at char %d): %r" % (i, at, text[:300]))
     if bad:
