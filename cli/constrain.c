@@ -119,8 +119,9 @@ int cli_constraint_from_response_format(const cJSON *rf, cli_constraint *c, char
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(js, "name");
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(js, "description");
     if (!cJSON_IsObject(js) || !schema) {
-        snprintf(msg, n, "\"response_format\" of type json_schema needs \"json_schema\": "
-                         "{\"name\", \"schema\"}");
+        snprintf(msg, n,
+                 "\"response_format\" of type json_schema needs \"json_schema\": "
+                 "{\"name\", \"schema\"}");
         return -1;
     }
     if ((name && !cJSON_IsString(name)) || (desc && !cJSON_IsString(desc))) {

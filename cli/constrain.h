@@ -26,8 +26,7 @@ int cli_constraint_from_response_format(const cJSON *rf, cli_constraint *c, char
 /* From JSON Schema text; name/description for the developer message (NULL: the schema's title
  * or "response"). Returns the status; err has the message. */
 gptc_status cli_constraint_from_schema(const char *json, size_t len, const char *name,
-                                       const char *description, cli_constraint *c,
-                                       gptc_error *err);
+                                       const char *description, cli_constraint *c, gptc_error *err);
 void cli_constraint_free(cli_constraint *c);
 
 #endif

@@ -525,7 +525,6 @@ static void repeat(parser *p, ivec *out, int last, int min, int max) {
         item = ENC_REF(r);
     }
     out->n = last;
-    if (out->n == last && item == 0) return;
     for (int i = 0; i < min; i++) emit(p, out, item);
     if (max < 0) {
         int r = helper_rule(p);

@@ -445,11 +445,30 @@ static void rx_seq(rx *r, sbuf *b, int depth) {
                 rx_fail(r, "unclosed '{'");
                 return;
             }
-            for (const char *t = r->p + 1; t < q; t++)
-                if (!((*t >= '0' && *t <= '9') || *t == ',')) {
+            /* {m}, {m,}, {m,n} or {,n}: numbers up to 1000, m <= n */
+            long mn = -1, mx = -1;
+            int commas = 0;
+            for (const char *t = r->p + 1; t < q; t++) {
+                if (*t == ',') {
+                    commas++;
+                    continue;
+                }
+                if (*t < '0' || *t > '9' || commas > 1) {
                     rx_fail(r, "bad {m,n}");
                     return;
                 }
+                long *v = commas ? &mx : &mn;
+                *v = (*v < 0 ? 0 : *v) * 10 + (*t - '0');
+                if (*v > 1000) {
+                    rx_fail(r, "repetition count above 1000");
+                    return;
+                }
+            }
+            if (commas > 1 || (mn < 0 && mx < 0) || (mn < 0 && !commas) ||
+                (mn >= 0 && mx >= 0 && mx < mn)) {
+                rx_fail(r, "bad {m,n}");
+                return;
+            }
             sb_add(b, r->p, (size_t)(q - r->p + 1));
             r->p = q + 1;
         }

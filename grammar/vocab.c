@@ -5,10 +5,6 @@
 
 #include "grammar/grammar.h"
 
-typedef struct tsort_ctx {
-    const gptc_token_trie *t;
-} tsort_ctx;
-
 static const gptc_token_trie *g_sort_trie; /* qsort has no context argument in C11 */
 
 /* symbols of token id: a special token is one symbol above every byte */

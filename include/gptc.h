@@ -310,8 +310,7 @@ typedef struct gptc_grammar gptc_grammar;
 gptc_status gptc_grammar_parse(const char *gbnf, size_t len, gptc_grammar **out, gptc_error *err);
 /* JSON Schema -> GBNF text (allocated, free with gptc_free). Unsupported keywords:
  * GPTC_ERR_UNSUPPORTED naming the keyword and its JSON pointer; bad JSON: GPTC_ERR_FORMAT. */
-gptc_status gptc_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf,
-                                     gptc_error *err);
+gptc_status gptc_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, gptc_error *err);
 gptc_status gptc_grammar_from_json_schema(const char *schema, size_t len, gptc_grammar **out,
                                           gptc_error *err);
 /* Any JSON object (OpenAI's response_format json_object). */
@@ -329,8 +328,7 @@ void gptc_grammar_free(gptc_grammar *g);
 /* The vocabulary as a byte trie (built once per tokenizer, ~0.1 s for 201k tokens; shared by
  * matchers, read-only). */
 typedef struct gptc_token_trie gptc_token_trie;
-gptc_status gptc_token_trie_new(const gptc_tokenizer *tok, gptc_token_trie **out,
-                                gptc_error *err);
+gptc_status gptc_token_trie_new(const gptc_tokenizer *tok, gptc_token_trie **out, gptc_error *err);
 void gptc_token_trie_free(gptc_token_trie *t);
 int gptc_token_trie_n_vocab(const gptc_token_trie *t);
 

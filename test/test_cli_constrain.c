@@ -79,7 +79,8 @@ static cJSON *run_batch(const char *name, const char *model, const char *lines, 
     char *txt = tu_read_file(out, NULL);
     ck_assert_ptr_nonnull(txt);
     cJSON *arr = cJSON_CreateArray();
-    for (char *save = NULL, *ln = strtok_r(txt, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+    for (char *save = NULL, *ln = strtok_r(txt, "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
         cJSON *j = cJSON_Parse(ln);
         ck_assert_ptr_nonnull(j);
         cJSON_AddItemToArray(arr, j);
@@ -245,9 +246,10 @@ START_TEST(test_oneshot) {
         const char *fin = cJSON_GetObjectItem(j, "finish_reason")->valuestring;
         if (!strcmp(fin, "stop")) {
             add_case(cases, "schema",
-                     seed % 2 ? "{\"type\":\"object\"}"
-                              : "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"}},"
-                                "\"required\":[\"a\"],\"additionalProperties\":false}",
+                     seed % 2
+                         ? "{\"type\":\"object\"}"
+                         : "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"}},"
+                           "\"required\":[\"a\"],\"additionalProperties\":false}",
                      cJSON_GetObjectItem(j, "text")->valuestring);
             valid++;
         } else
@@ -267,7 +269,8 @@ START_TEST(test_bad_input) {
     } C[] = {
         {"--json-schema '{\"type\":\"object\",\"not\":{}}'",
          "gptc: error: --json-schema: JSON Schema: unsupported JSON Schema keyword 'not' at #\n"},
-        {"--grammar 'root ::= x'", "gptc: error: --grammar: line 1, column 10: undefined rule 'x'\n"},
+        {"--grammar 'root ::= x'",
+         "gptc: error: --grammar: line 1, column 10: undefined rule 'x'\n"},
         {"--json-schema '{\"type\":'",
          "gptc: error: --json-schema: JSON Schema: invalid JSON at line 1, column 9 (the text ends "
          "too early)\n"},
@@ -295,7 +298,8 @@ START_TEST(test_bad_input) {
         "{\"id\":1,\"prompt\":\"x\",\"n_predict\":5,\"response_format\":{\"type\":\"xml\"}}\n"
         "{\"id\":2,\"prompt\":\"x\",\"n_predict\":5,\"response_format\":{\"type\":\"json_schema\","
         "\"json_schema\":{\"name\":\"a\",\"schema\":{\"type\":\"object\",\"if\":{}}}}}\n"
-        "{\"id\":3,\"prompt\":\"x\",\"n_predict\":5,\"response_format\":{\"type\":\"json_object\"}}\n"
+        "{\"id\":3,\"prompt\":\"x\",\"n_predict\":5,\"response_format\":{\"type\":\"json_object\"}}"
+        "\n"
         "{\"id\":4,\"prompt\":\"x\",\"n_predict\":5,\"response_format\":{\"type\":\"text\"}}\n";
     cJSON *recs = run_batch("bad_rf", g2, lines, "");
     ck_assert_int_eq(cJSON_GetArraySize(recs), 4);

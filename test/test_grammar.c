@@ -16,9 +16,9 @@
 #include "test/util/tucheck.h"
 
 static char g2[512];
-static gptc_tokenizer *tok;      /* GPT-2's vocabulary (50257 tokens) */
-static gptc_token_trie *trie;    /* of tok */
-static gptc_tokenizer *oss_tok;  /* gpt-oss's (harmony tokens) */
+static gptc_tokenizer *tok;     /* GPT-2's vocabulary (50257 tokens) */
+static gptc_token_trie *trie;   /* of tok */
+static gptc_tokenizer *oss_tok; /* gpt-oss's (harmony tokens) */
 static gptc_token_trie *oss_trie;
 
 static char *data_file(const char *rel) {
@@ -60,7 +60,9 @@ static const struct {
      {"\xe3\x81\xb2\xe3\x82\x89\xe3\x81\x8c\xe3\x81\xaa \xe3\x82\xab\xe3\x82\xbf", NULL},
      {"abc", "\xe3\x81\xb2 ", NULL}},
     {"english", {"Hello, world!", "a b\tc", NULL}, {"h\xc3\xa9llo", " a", NULL}},
-    {"c", {"int main(){return 0;}", "float f(int x){x = x*2;}", NULL}, {"int main(", "main(){}", NULL}},
+    {"c",
+     {"int main(){return 0;}", "float f(int x){x = x*2;}", NULL},
+     {"int main(", "main(){}", NULL}},
 };
 
 START_TEST(test_llama_grammars) {
@@ -152,7 +154,8 @@ START_TEST(test_malformed_grammars) {
 }
 END_TEST
 
-/* ---- JSON Schema ------------------------------------------------------------------------------ */
+/* ---- JSON Schema ------------------------------------------------------------------------------
+ */
 static const struct {
     const char *schema;
     const char *good[3];
@@ -179,8 +182,10 @@ static const struct {
      {"{\"value\": 1}", "{\"value\": 1.5, \"children\": []}", "{\"value\": 01, \"children\": []}"}},
     /* recursion through "#", anyOf, null */
     {"{\"type\":\"object\",\"properties\":{\"op\":{\"enum\":[\"+\",\"*\"]},\"args\":{\"type\":"
-     "\"array\",\"minItems\":2,\"maxItems\":3,\"items\":{\"anyOf\":[{\"type\":\"number\"},{\"$ref\":"
-     "\"#\"},{\"type\":\"null\"}]}}},\"required\":[\"op\",\"args\"],\"additionalProperties\":false}",
+     "\"array\",\"minItems\":2,\"maxItems\":3,\"items\":{\"anyOf\":[{\"type\":\"number\"},{\"$"
+     "ref\":"
+     "\"#\"},{\"type\":\"null\"}]}}},\"required\":[\"op\",\"args\"],\"additionalProperties\":"
+     "false}",
      {"{\"op\": \"+\", \"args\": [1, {\"op\": \"*\", \"args\": [2.5, null]}]}",
       "{\"op\":\"*\",\"args\":[1,2,3e2]}", NULL},
      {"{\"op\": \"-\", \"args\": [1, 2]}", "{\"op\": \"+\", \"args\": [1]}",
@@ -279,7 +284,8 @@ START_TEST(test_schema_errors) {
 }
 END_TEST
 
-/* ---- the mask against brute force -------------------------------------------------------------- */
+/* ---- the mask against brute force --------------------------------------------------------------
+ */
 static uint64_t rng = 88172645463325252ull;
 static uint32_t next_rand(void) {
     rng ^= rng << 13;
@@ -344,13 +350,13 @@ START_TEST(test_mask_brute_force) {
 }
 END_TEST
 
-/* ---- harmony ----------------------------------------------------------------------------------- */
+/* ---- harmony -----------------------------------------------------------------------------------
+ */
 static int feed_text(gptc_matcher *m, const char *text) {
     int32_t *ids = NULL;
     size_t n = 0;
-    ck_assert_int_eq(gptc_tokenize(oss_tok, text, strlen(text), GPTC_TOKENIZE_SPECIAL, &ids, &n,
-                                   NULL),
-                     GPTC_OK);
+    ck_assert_int_eq(
+        gptc_tokenize(oss_tok, text, strlen(text), GPTC_TOKENIZE_SPECIAL, &ids, &n, NULL), GPTC_OK);
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) ok = gptc_matcher_accept_token(m, ids[i]);
     gptc_free(ids);
@@ -395,7 +401,8 @@ START_TEST(test_harmony_structure) {
     /* inside the analysis: every text token and <|end|>, no other special token */
     ck_assert(feed_text(m, "<|channel|>analysis<|message|>"));
     int n = gptc_matcher_mask(m, bits);
-    int32_t end = gptc_tokenizer_find(oss_tok, "<|end|>"), ret = gptc_tokenizer_find(oss_tok, "<|return|>");
+    int32_t end = gptc_tokenizer_find(oss_tok, "<|end|>"),
+            ret = gptc_tokenizer_find(oss_tok, "<|return|>");
     ck_assert((bits[end >> 5] >> (end & 31)) & 1);
     ck_assert(!((bits[ret >> 5] >> (ret & 31)) & 1));
     ck_assert_int_gt(n, 150000);
