@@ -185,7 +185,11 @@ static int rx_utf8(rx *r, uint32_t *cp) {
     int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : 4;
     if (r->end - r->p < n) return -1;
     uint32_t v = n == 1 ? s[0] : n == 2 ? (s[0] & 0x1F) : n == 3 ? (s[0] & 0x0F) : (s[0] & 0x07);
-    for (int i = 1; i < n; i++) v = (v << 6) | (s[i] & 0x3F);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return -1;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n > 1 && v < 0x80)) return -1;
     r->p += n;
     *cp = v;
     return 0;
@@ -1051,10 +1055,37 @@ static const char PRIMS[] =
     "time ::= ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{1,6} "
     ")? ( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )\n";
 
+/* Offset of the first byte that is not strict UTF-8 (len when all is valid). */
+static size_t utf8_invalid_at(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = u[i];
+        int n = c < 0x80             ? 1
+                : (c & 0xE0) == 0xC0 ? 2
+                : (c & 0xF0) == 0xE0 ? 3
+                : (c & 0xF8) == 0xF0 ? 4
+                                     : 0;
+        if (!n || i + (size_t)n > len) return i;
+        uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+        for (int k = 1; k < n; k++) {
+            if ((u[i + k] & 0xC0) != 0x80) return i;
+            v = (v << 6) | (u[i + k] & 0x3F);
+        }
+        static const uint32_t minv[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (v < minv[n] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return i;
+        i += (size_t)n;
+    }
+    return len;
+}
+
 gptc_status gptc_json_schema_to_gbnf(const char *json, size_t len, char **gbnf, gptc_error *err) {
     if (!gbnf || (!json && len))
         return gr_err(err, GPTC_ERR_INVALID_ARG, "gptc_json_schema_to_gbnf: NULL argument");
     *gbnf = NULL;
+    size_t bad = utf8_invalid_at(json, len);
+    if (bad < len)
+        return gr_err(err, GPTC_ERR_FORMAT, "JSON Schema: invalid UTF-8 at byte %zu", bad);
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!doc) {

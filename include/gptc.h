@@ -317,7 +317,7 @@ gptc_status gptc_grammar_from_json_schema(const char *schema, size_t len, gptc_g
 gptc_status gptc_grammar_json_object(gptc_grammar **out, gptc_error *err);
 /* For gpt-oss: the harmony reply structure around g, for generation after "<|start|>assistant":
  *   <|channel|> [ "analysis" <|message|> TEXT <|end|> <|start|> "assistant" <|channel|> ]
- *   "final" <|message|> g <|return|>
+ *   "final" [ " " <|constrain|> "json" ] <|message|> g <|return|>
  * TEXT is free (any text, no special token); only the final message follows g. */
 gptc_status gptc_grammar_harmony(const gptc_grammar *g, const gptc_tokenizer *tok,
                                  gptc_grammar **out, gptc_error *err);

@@ -270,6 +270,8 @@ START_TEST(test_schema_errors) {
         {"{\"type\":\"integer\",\"maximum\":5}", "'maximum'"},
         {"{\"type\":\"string\",\"pattern\":\"(?=a)\"}", "pattern"},
         {"{\"type\":\"object\",\"required\":[\"a\"]}", "required property 'a'"},
+        {"{\"enum\":[\"\xff\"]}", "invalid UTF-8 at byte 10"},
+        {"{\"type\":\"string\",\"pattern\":\"a{3,1}\"}", "bad {m,n}"},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
         gptc_grammar *g = NULL;
@@ -374,6 +376,10 @@ START_TEST(test_harmony_structure) {
                            "assistant<|channel|>final<|message|>{\"a\": 1}"));
     ck_assert(!gptc_matcher_is_complete(m));
     ck_assert(feed_text(m, "<|return|>"));
+    ck_assert(gptc_matcher_is_complete(m));
+    /* a constrained header, as harmony writes one */
+    gptc_matcher_reset(m);
+    ck_assert(feed_text(m, "<|channel|>final <|constrain|>json<|message|>{}<|return|>"));
     ck_assert(gptc_matcher_is_complete(m));
     /* straight to final */
     gptc_matcher_reset(m);

@@ -197,6 +197,49 @@ START_TEST(test_multi_turn) {
 }
 END_TEST
 
+/* a response format ends the developer message (harmony's docs/format.md, "Structured output":
+ * "# Response Formats", "## name", "// description", the schema), after the instructions if any */
+START_TEST(test_response_format) {
+    setup();
+    harmony_msg m = {.role = "user", .content = "I need to buy coffee, soda and eggs"};
+    const char *rf = "# Response Formats\n\n## shopping_list\n\n// entries on the list\n"
+                     "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}";
+    harmony_conv c = {.effort = "medium",
+                      .developer = "You are a helpful shopping assistant",
+                      .msgs = &m,
+                      .n_msgs = 1,
+                      .response_format = rf};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    gptc_error err = {0};
+    ck_assert_int_eq(harmony_render(tok, &H, &c, 1, &ids, &n, &err), GPTC_OK);
+    seq w = {.n = 0};
+    msg(&w, "system", SYS_HEAD "\nReasoning: medium" SYS_TAIL);
+    msg(&w, "developer",
+        "# Instructions\n\nYou are a helpful shopping assistant\n\n# Response Formats\n\n## "
+        "shopping_list\n\n// entries on the list\n{\"type\":\"array\",\"items\":{\"type\":"
+        "\"string\"}}");
+    msg(&w, "user", "I need to buy coffee, soda and eggs");
+    sp(&w, START);
+    sp(&w, 173781);
+    assert_same(ids, n, &w);
+    free(ids);
+    /* no instructions: the developer message is the response format alone */
+    harmony_conv c2 = {.effort = "medium", .msgs = &m, .n_msgs = 1, .response_format = rf};
+    ck_assert_int_eq(harmony_render(tok, &H, &c2, 1, &ids, &n, &err), GPTC_OK);
+    seq w2 = {.n = 0};
+    msg(&w2, "system", SYS_HEAD "\nReasoning: medium" SYS_TAIL);
+    msg(&w2, "developer",
+        "# Response Formats\n\n## shopping_list\n\n// entries on the list\n{\"type\":"
+        "\"array\",\"items\":{\"type\":\"string\"}}");
+    msg(&w2, "user", "I need to buy coffee, soda and eggs");
+    sp(&w2, START);
+    sp(&w2, 173781);
+    assert_same(ids, n, &w2);
+    free(ids);
+}
+END_TEST
+
 /* ---- parser ------------------------------------------------------------------------------------
  */
 typedef struct collected {
@@ -577,6 +620,7 @@ int main(void) {
     tcase_add_test(tc, test_special_ids);
     tcase_add_test(tc, test_simple_convo);
     tcase_add_test(tc, test_multi_turn);
+    tcase_add_test(tc, test_response_format);
     tcase_add_test(tc, test_parser_wellformed);
     tcase_add_test(tc, test_parser_malformed);
     tcase_add_test(tc, test_parser_calls);
