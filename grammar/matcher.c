@@ -409,8 +409,8 @@ static gr_entry *get_entry(gptc_matcher *m, int32_t ts) {
 }
 
 /* ---- public API ------------------------------------------------------------------------------ */
-void gptc_matcher_free(gptc_matcher *m) {
-    if (!m) return;
+/* The interning tables and caches (all but the grammar, the end tokens and the scratch). */
+static void tables_free(gptc_matcher *m) {
     drop_entries(m);
     for (int i = 0; i < m->n_st; i++) free(m->st[i].next);
     free(m->npos);
@@ -421,6 +421,54 @@ void gptc_matcher_free(gptc_matcher *m) {
     free(m->st);
     free(m->spool);
     free(m->shash);
+    m->npos = m->npar = m->ndepth = m->nhash = m->spool = m->shash = NULL;
+    m->stamp = NULL;
+    m->st = NULL;
+    m->n_st = m->n_nodes = m->n_spool = 0;
+}
+
+/* Fresh tables and the start state; -1 when out of memory. */
+static int tables_init(gptc_matcher *m) {
+    const gptc_grammar *g = m->g;
+    m->failed = 0;
+    m->cap_nodes = 1024;
+    m->npos = malloc(1024 * sizeof *m->npos);
+    m->npar = malloc(1024 * sizeof *m->npar);
+    m->ndepth = malloc(1024 * sizeof *m->ndepth);
+    m->stamp = calloc(1024, sizeof *m->stamp);
+    m->nhash_cap = 4096;
+    m->nhash = malloc(4096 * sizeof *m->nhash);
+    m->cap_st = 256;
+    m->st = malloc(256 * sizeof *m->st);
+    m->cap_spool = 1024;
+    m->spool = malloc(1024 * sizeof *m->spool);
+    m->shash_cap = 1024;
+    m->shash = malloc(1024 * sizeof *m->shash);
+    if (!m->npos || !m->npar || !m->ndepth || !m->stamp || !m->nhash || !m->st || !m->spool ||
+        !m->shash)
+        return m->failed = 1, -1;
+    memset(m->nhash, 0xff, 4096 * sizeof *m->nhash);
+    memset(m->shash, 0xff, 1024 * sizeof *m->shash);
+    m->npos[0] = -1, m->npar[0] = 0, m->ndepth[0] = 0; /* the empty stack */
+    m->npos[1] = -1, m->npar[1] = 0, m->ndepth[1] = 0; /* the wildcard */
+    m->n_nodes = 2;
+    m->gen = 1;
+    /* the start state: every alternative of root */
+    m->gen++;
+    m->tmp.n = 0;
+    for (int a = g->rule_alt[g->root]; a < g->rule_alt[g->root + 1]; a++) {
+        int32_t s = g->alt[a];
+        expand(m, g->el[s].kind == GR_END ? NODE_EMPTY : intern(m, s, NODE_EMPTY));
+    }
+    m->init = finish_tmp(m);
+    if (m->failed || m->init < 0) return m->failed = 1, -1;
+    m->cur = m->init;
+    return 0;
+}
+
+void gptc_matcher_free(gptc_matcher *m) {
+    if (!m) return;
+    tables_free(m);
     free(m->tmp.v);
     free(m->tmp2.v);
     free(m->end_ids);
@@ -437,50 +485,28 @@ gptc_status gptc_matcher_new(const gptc_grammar *g, const gptc_token_trie *t, gp
     m->g = g;
     m->t = t;
     m->n_words = (t->n_vocab + 31) / 32;
-    m->cap_nodes = 1024;
-    m->npos = malloc(1024 * sizeof *m->npos);
-    m->npar = malloc(1024 * sizeof *m->npar);
-    m->ndepth = malloc(1024 * sizeof *m->ndepth);
-    m->stamp = calloc(1024, sizeof *m->stamp);
-    m->nhash_cap = 4096;
-    m->nhash = malloc(4096 * sizeof *m->nhash);
-    m->cap_st = 256;
-    m->st = malloc(256 * sizeof *m->st);
-    m->cap_spool = 1024;
-    m->spool = malloc(1024 * sizeof *m->spool);
-    m->shash_cap = 1024;
-    m->shash = malloc(1024 * sizeof *m->shash);
-    if (!m->npos || !m->npar || !m->ndepth || !m->stamp || !m->nhash || !m->st || !m->spool ||
-        !m->shash) {
+    if (tables_init(m)) {
         gptc_matcher_free(m);
         return gr_err(err, GPTC_ERR_NOMEM, "out of memory");
     }
-    memset(m->nhash, 0xff, 4096 * sizeof *m->nhash);
-    memset(m->shash, 0xff, 1024 * sizeof *m->shash);
-    m->npos[0] = -1, m->npar[0] = 0, m->ndepth[0] = 0; /* the empty stack */
-    m->npos[1] = -1, m->npar[1] = 0, m->ndepth[1] = 0; /* the wildcard */
-    m->n_nodes = 2;
-    /* the start state: every alternative of root */
-    m->gen++;
-    m->tmp.n = 0;
-    for (int a = g->rule_alt[g->root]; a < g->rule_alt[g->root + 1]; a++) {
-        int32_t s = g->alt[a];
-        expand(m, g->el[s].kind == GR_END ? NODE_EMPTY : intern(m, s, NODE_EMPTY));
-    }
-    m->init = finish_tmp(m);
-    if (m->failed || m->init < 0) {
-        gptc_matcher_free(m);
-        return gr_err(err, GPTC_ERR_NOMEM, "out of memory");
-    }
-    m->cur = m->init;
     *out = m;
     return GPTC_OK;
 }
 
+/* Above these, a reset starts the tables afresh (a long batch reusing one matcher would otherwise
+ * keep every state it ever saw; the caches refill in a few steps). */
+#define KEEP_STATES 200000
+#define KEEP_NODES 2000000
+
 void gptc_matcher_reset(gptc_matcher *m) {
     if (!m) return;
-    m->cur = m->init;
     m->ended = 0;
+    if (m->n_st > KEEP_STATES || m->n_nodes > KEEP_NODES || m->failed) {
+        tables_free(m);
+        tables_init(m);
+        return;
+    }
+    m->cur = m->init;
 }
 
 gptc_status gptc_matcher_set_end_tokens(gptc_matcher *m, const int32_t *ids, int n,
