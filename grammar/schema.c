@@ -227,9 +227,14 @@ static void emit_rx_class(sbuf *b, crange *rg, int n, int neg) {
         k = m;
     }
     int has_q = 0, has_bs = 0;
-    sbuf cls = {0};
+    sbuf cls = {0}, ctl = {0}; /* ctl: controls and DEL, written as \u00XX escapes */
     for (int i = 0; i < k; i++) {
         uint32_t lo = fin[i].lo, hi = fin[i].hi;
+        for (uint32_t c = lo; c <= hi && c < 0x20; c++) {
+            sb_printf(&ctl, " | \"\\\\u%04x\"", c);
+            if (c >= 8 && c <= 13 && c != 11) sb_printf(&ctl, " | \"\\\\%c\"", "btn?fr"[c - 8]);
+        }
+        if (lo <= 0x7F && hi >= 0x7F) sb_printf(&ctl, " | \"\\\\u007f\"");
         if (lo <= '"' && hi >= '"') has_q = 1;
         if (lo <= '\\' && hi >= '\\') has_bs = 1;
         /* cut out 0x00-0x1F, '"', '\', 0x7F */
@@ -243,7 +248,7 @@ static void emit_rx_class(sbuf *b, crange *rg, int n, int neg) {
         }
         if (a <= hi) sb_printf(&cls, "\\U%08X-\\U%08X", a, hi);
     }
-    int alts = (cls.n > 0) + has_q + has_bs;
+    int alts = (cls.n > 0) + has_q + has_bs + (ctl.n > 0) * 2;
     if (alts > 1) sb_puts(b, "(");
     int first = 1;
     if (cls.n) {
@@ -256,10 +261,14 @@ static void emit_rx_class(sbuf *b, crange *rg, int n, int neg) {
         sb_puts(b, first ? "\"\\\\\\\"\"" : " | \"\\\\\\\"\"");
         first = 0;
     }
-    if (has_bs) sb_puts(b, first ? "\"\\\\\\\\\"" : " | \"\\\\\\\\\"");
+    if (has_bs) {
+        sb_puts(b, first ? "\"\\\\\\\\\"" : " | \"\\\\\\\\\"");
+        first = 0;
+    }
+    if (ctl.n) sb_add(b, ctl.s + (first ? 3 : 0), ctl.n - (first ? 3 : 0)); /* skip " | " */
     if (alts > 1) sb_puts(b, ")");
-    if (!alts) sb_puts(b, "[^\\x00-\\U0010FFFF]"); /* cannot happen: empty class */
     free(cls.s);
+    free(ctl.s);
 }
 
 static void rx_fail(rx *r, const char *what) {

@@ -214,6 +214,10 @@ static const struct {
      "\"additionalProperties\":false}",
      {"{}", "{\"b\": false}", "{\"a\": 0, \"b\": true}"},
      {"{\"a\": -1}", "{\"b\": false, \"a\": 1, \"c\": 2}", "{\"c\": 1}"}},
+    /* pattern characters JSON must escape: '"', '\\', controls */
+    {"{\"type\":\"string\",\"pattern\":\"^a[\\\"\\n]{2}$\"}",
+     {"\"a\\\"\\u000a\"", "\"a\\u000a\\n\"", "\"a\\n\\\"\""},
+     {"\"a\\t\\n\"", "\"ab\"", "\"a\"\""}},
     /* anything goes */
     {"{}", {"[1, \"a\", {\"b\": null}]", "\"s\"", "-0.5"}, {"[1,]", "{'a': 1}", NULL}},
 };
