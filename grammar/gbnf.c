@@ -18,10 +18,21 @@
 
 gptc_status gr_err(gptc_error *err, gptc_status st, const char *fmt, ...) {
     if (err) {
+        char raw[GPTC_ERROR_MSG_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        /* one line: controls from the user's text (a key, a format name) are escaped */
+        size_t o = 0;
+        for (const unsigned char *c = (const unsigned char *)raw; *c && o + 5 < sizeof err->msg;
+             c++) {
+            if (*c < 0x20 || *c == 0x7f)
+                o += (size_t)snprintf(err->msg + o, sizeof err->msg - o, "\\x%02X", *c);
+            else
+                err->msg[o++] = (char)*c;
+        }
+        err->msg[o] = 0;
         err->status = st;
     }
     return st;
