@@ -94,7 +94,7 @@ extern "C" int gtc_apply_mask(const float *d_logits, float *d_out, int n, const 
 {
     if (n <= 0) return 0;
     k_apply_mask<<<(n + 255) / 256, 256, 0, (cudaStream_t)st>>>(d_logits, d_out, n, d_bits);
-    CKS("apply_mask");
+    CKL("apply_mask");
     return 0;
 }
 
