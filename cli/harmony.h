@@ -1,4 +1,4 @@
-/* harmony.h — OpenAI's harmony chat format for gpt-oss (spec gpt-oss.md §8): rendering a
+/* harmony.h — OpenAI's harmony chat format for gpt-oss (docs/gpt-oss.md §8): rendering a
  * conversation to token ids (and to text: gptc render), and a streaming parser that splits what
  * the model generates into its channels (analysis / commentary / final) and picks out its tool
  * calls.

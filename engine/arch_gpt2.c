@@ -1,4 +1,4 @@
-/* arch_gpt2.c — adapter for llama.cpp's "gpt2" GGUF files (spec/gpt2.md §4, §5). */
+/* arch_gpt2.c — adapter for llama.cpp's "gpt2" GGUF files (docs/gpt2.md §4, §5). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* arch_gpt_oss.c — adapter for llama.cpp's "gpt-oss" GGUF files (spec/gpt-oss.md §6, §7):
+/* arch_gpt_oss.c — adapter for llama.cpp's "gpt-oss" GGUF files (docs/gpt-oss.md §6, §7):
  * hyperparameters from gpt-oss.* keys, tensor names -> weights, every shape and type checked. */
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* forward_gpt2.c — the GPT-2 forward pass on the CPU (spec/gpt2.md §2).
+/* forward_gpt2.c — the GPT-2 forward pass on the CPU (docs/gpt2.md §2).
  *
  * A batch of T rows (engine/cpu.h gt_batch), row t at position pos[t]:
  *   x = wte[id] + wpe[pos]                                      x: [T][E]

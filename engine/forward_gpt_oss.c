@@ -1,4 +1,4 @@
-/* forward_gpt_oss.c — the gpt-oss forward pass on the CPU (spec/gpt-oss.md §2, §3).
+/* forward_gpt_oss.c — the gpt-oss forward pass on the CPU (docs/gpt-oss.md §2, §3).
  *
  * A batch of T rows (engine/cpu.h gt_batch: T prompt tokens of one session, or one token of
  * each of T sessions) goes through the model together; row t has its own position pos[t]:

@@ -625,7 +625,7 @@ static void quant_mxfp4(const float *x, uint8_t *b) {
 }
 
 /* HF/OpenAI block (element 2b in the low nibble of byte b, 2b+1 in the high nibble) -> ggml
- * block_mxfp4 (element j low nibble of byte j, j+16 high nibble), spec §7. Lossless. */
+ * block_mxfp4 (element j low nibble of byte j, j+16 high nibble), docs/quant.md §7. Lossless. */
 void quant_mxfp4_from_hf(uint8_t scale, const uint8_t hf[16], uint8_t out[17]) {
     uint8_t code[32];
     for (int b = 0; b < 16; b++) {

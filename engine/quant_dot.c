@@ -253,7 +253,7 @@ static float dot_q5_1(const uint8_t *p, const float *x, int64_t nb) {
     return hsum256(_mm256_add_ps(acc, accm));
 }
 
-/* get_scale_min_k4 for all 8 sub-blocks (spec §4) */
+/* get_scale_min_k4 for all 8 sub-blocks (docs/quant.md §4) */
 static inline void k4_scales(const uint8_t *s, int sc[8], int m[8]) {
     for (int j = 0; j < 4; j++) {
         sc[j] = s[j] & 63;

@@ -87,7 +87,7 @@ typedef struct gguf_tensor {
 
 typedef struct gguf_file gguf_file;
 
-/* Opens path, mmaps it read-only and validates everything (see spec/gguf.md §3). On failure the
+/* Opens path, mmaps it read-only and validates everything (see docs/gguf.md §3). On failure the
  * error message is "PATH: offset N: reason" (status GPTC_ERR_FORMAT, or GPTC_ERR_IO). */
 gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err);
 /* Same, over a caller-owned memory buffer (fuzzers, tests). `name` appears in messages. */

@@ -1,4 +1,4 @@
-/* reader.c — strict, zero-copy GGUF v2/v3 reader (format and checklist: spec/gguf.md).
+/* reader.c — strict, zero-copy GGUF v2/v3 reader (format and checklist: docs/gguf.md).
  *
  *   offset 0   "GGUF"            magic
  *   offset 4   u32 version       2 or 3 (little-endian only)

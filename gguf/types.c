@@ -1,4 +1,4 @@
-/* types.c — the ggml tensor type table (block sizes from spec/quant.md §1), GGUF metadata type
+/* types.c — the ggml tensor type table (block sizes from docs/quant.md §1), GGUF metadata type
  * names, and the generic public functions of gptc.h (gptc_status_name, gptc_cache_type_name,
  * gptc_free), which
  * live here because gguf is the base library every other module links. */

@@ -1,4 +1,4 @@
-/* writer.c — builds GGUF v2/v3 files (format: spec/gguf.md §1).
+/* writer.c — builds GGUF v2/v3 files (format: docs/gguf.md §1).
  *
  *   header   "GGUF" u32 version, u64 n_tensors, u64 n_kv
  *   KVs      key (u64 len + bytes), u32 value type, value

@@ -4,7 +4,7 @@ from an independent numpy forward pass, compared with gptc's logits; writes gold
 
 The GGUF is read and dequantised by scripts/gguf_ref.py (numpy, independent of gptc's C code).
 transformers (GptOssForCausalLM / GPT2LMHeadModel, eager attention) runs in float64 on the CPU
-with those weights; the numpy forward (spec/gpt-oss.md, spec/gpt2.md) runs in float64 too and
+with those weights; the numpy forward (docs/gpt-oss.md, docs/gpt2.md) runs in float64 too and
 must agree with it. gptc's float32 logits ([T][V] raw, from test/tools/dump-logits) are then
 compared at every position: max|diff| / max|logit| and argmax agreement.
 
@@ -70,7 +70,7 @@ class Model:
 
 
 def yarn_inv_freq(m, rounded=False):
-    """spec/gpt-oss.md §2.2 step 3: YaRN ("NTK-by-parts") inverse frequencies and mscale."""
+    """docs/gpt-oss.md §2.2 step 3: YaRN ("NTK-by-parts") inverse frequencies and mscale."""
     d, b, s, L0 = m.head_dim, m.rope_theta, m.rope_factor, m.rope_orig
     i = np.arange(d // 2, dtype=np.float64)
     f = b ** (-2.0 * i / d)

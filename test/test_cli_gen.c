@@ -248,9 +248,9 @@ START_TEST(test_harmony_json) {
     ck_assert_msg(p.status == 0, "%s", p.err);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
-    /* the prompt is the harmony layout of spec 8.3 with today's date, low effort and the
-     * developer message (ended by a blank line, as gpt-oss's chat template writes it): count its
-     * tokens from the hand-written text (special tokens parsed) */
+    /* the prompt is the harmony layout of docs/gpt-oss.md §8.3 with today's date, low effort and
+     * the developer message (ended by a blank line, as gpt-oss's chat template writes it): count
+     * its tokens from the hand-written text (special tokens parsed) */
     char date[16], want[1024];
     time_t now = time(NULL);
     struct tm tm;

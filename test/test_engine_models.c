@@ -265,7 +265,7 @@ static void ref_oss_r(const oss_cfg *c, const oss_w *w, const int32_t *ids, int 
                       int rounded) {
     const int E = c->E, H = c->H, HKV = c->HKV, HD = c->HD, F = c->F, X = c->X, K = c->K;
     const int KD = HKV * HD;
-    /* YaRN (spec §2.2, unrounded): d = HD, base 10000, s = 4, L0 = 16, beta 32 / 1 */
+    /* YaRN (docs/gpt-oss.md §2.2, unrounded): d = HD, base 10000, s = 4, L0 = 16, beta 32 / 1 */
     double inv[64];
     {
         double lo = HD * log(16.0 / (32.0 * 2 * M_PI)) / (2 * log(10000.0));

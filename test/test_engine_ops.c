@@ -1,6 +1,6 @@
 /* test_engine_ops.c — every CPU reference op (engine/ops.h) against a hand-worked value or an
  * independent double-precision formula written out here; the YaRN inverse frequencies against
- * the table in spec/gpt-oss.md §2.2; thread-count invariance of the matmul. */
+ * the table in docs/gpt-oss.md §2.2; thread-count invariance of the matmul. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -51,7 +51,7 @@ START_TEST(test_layernorm) {
 }
 END_TEST
 
-/* spec/gpt-oss.md §2.2 table: i = 8..18 */
+/* docs/gpt-oss.md §2.2 table: i = 8..18 */
 static const double ref_unrounded[11] = {5.081327e-02, 3.170570e-02, 1.933500e-02, 1.159205e-02,
                                          6.794959e-03, 3.860359e-03, 2.093792e-03, 1.052602e-03,
                                          4.564839e-04, 1.293187e-04, 3.830881e-05};

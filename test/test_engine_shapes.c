@@ -2,7 +2,7 @@
  * experts, odd GQA ratios, odd layer counts, ff != n_embd, a short window and a short YaRN
  * original context, head size 32, the fused ffn_gate_up_exps tensor, GPT-2 with 20 heads and an
  * untied output), against an independent
- * double-precision forward pass written here from the spec (spec/gpt-oss.md, spec/gpt2.md) that
+ * double-precision forward pass written here from the spec (docs/gpt-oss.md, docs/gpt2.md) that
  * reads the same GGUF file (weights dequantised row by row; the formats themselves are checked
  * against independent references in test_quant).
  *
@@ -116,7 +116,7 @@ static void attend(double *o, const double *q, const double *kc, const double *v
     free(s);
 }
 
-/* ---- gpt-oss reference (spec/gpt-oss.md; YaRN range as Hugging Face: unrounded, clamped) ---- */
+/* ---- gpt-oss reference (docs/gpt-oss.md; YaRN range as Hugging Face: unrounded, clamped) ---- */
 static double *ref_oss(const ref_model *m, const int32_t *ids, int n, int *n_vocab) {
     const int L = (int)meta_u32(m, "block_count", 0), E = (int)meta_u32(m, "embedding_length", 0);
     const int H = (int)meta_u32(m, "attention.head_count", 0);
@@ -264,7 +264,7 @@ static double *ref_oss(const ref_model *m, const int32_t *ids, int n, int *n_voc
     return logits;
 }
 
-/* ---- GPT-2 reference (spec/gpt2.md) --------------------------------------------------------- */
+/* ---- GPT-2 reference (docs/gpt2.md) --------------------------------------------------------- */
 static double *ref_gpt2(const ref_model *m, const int32_t *ids, int n, int *n_vocab) {
     const int L = (int)meta_u32(m, "block_count", 0), E = (int)meta_u32(m, "embedding_length", 0);
     const int H = (int)meta_u32(m, "attention.head_count", 0), HD = E / H;

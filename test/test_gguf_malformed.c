@@ -1,5 +1,5 @@
 /* test_gguf_malformed.c — a corpus of malformed GGUF files, each built here byte by byte from
- * the format (spec/gguf.md), each violating one rule once; the reader must reject every one
+ * the format (docs/gguf.md), each violating one rule once; the reader must reject every one
  * with GPTC_ERR_FORMAT and the message "NAME: offset N: REASON", where N is the offset of the
  * field at fault (computed by the builder as it writes) and REASON contains the expected text.
  * Then: truncation of a valid file at every structural boundary, and random byte flips on a

@@ -2,7 +2,7 @@
  * their limits, strings with odd bytes, arrays of every scalar type, string arrays, nested and
  * empty arrays) and every tensor type round-trips bit for bit, in v2 and v3, with the default
  * and custom alignments; tensor data pointers lie inside the mapping (zero copy). Expected
- * values come from the test's own literals and from the block sizes in spec/quant.md §1. */
+ * values come from the test's own literals and from the block sizes in docs/quant.md §1. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,7 +38,7 @@ static const gguf_kv *kv_of(const gguf_file *f, const char *key, gguf_vtype type
     return kv;
 }
 
-/* ---- block sizes from spec/quant.md §1 (independent of gguf/types.c) ---------------------- */
+/* ---- block sizes from docs/quant.md §1 (independent of gguf/types.c) ---------------------- */
 static const struct {
     uint32_t id;
     const char *name;
@@ -567,7 +567,7 @@ START_TEST(test_writer_errors) {
 }
 END_TEST
 
-/* The exact bytes of a tiny file, worked out by hand from spec/gguf.md §1. */
+/* The exact bytes of a tiny file, worked out by hand from docs/gguf.md §1. */
 START_TEST(test_writer_bytes) {
     gguf_writer *w = gguf_writer_new();
     gguf_writer_add_u32(w, "a", 7);

@@ -337,7 +337,7 @@ START_TEST(test_gen_deterministic) {
 }
 END_TEST
 
-/* Layout of the full-size presets against spec/gpt-oss.md §7.1/§7.3 (dry run: nothing written):
+/* Layout of the full-size presets against docs/gpt-oss.md §7.1/§7.3 (dry run: nothing written):
  * ggml-org MXFP4 file = 459 tensors and 12,096,558,336 bytes of tensor data; stock Q4_K_M types. */
 START_TEST(test_gen_20b_layout) {
     char *out = run_gen("--preset gpt-oss-20b --vocab 201088 --dry-run", 120);

@@ -1,5 +1,5 @@
 /* test_harmony.c — harmony rendering compared token-for-token with sequences assembled by hand
- * from the spec (gpt-oss.md §8.2-8.3, harmony's test_simple_convo), and the streaming channel
+ * from the spec (docs/gpt-oss.md §8.2-8.3, harmony's test_simple_convo), and the streaming channel
  * parser on well-formed and malformed streams. Uses the real o200k_harmony tokenizer
  * (.cache/gpt-oss/tokenizer.json, fetched by scripts/setup.sh). */
 #include <check.h>
@@ -13,7 +13,7 @@
 
 #define TOKENIZER_JSON ".cache/gpt-oss/tokenizer.json"
 
-/* harmony's special ids (spec §8.1) */
+/* harmony's special ids (docs/gpt-oss.md §8.1) */
 enum {
     START = 200006,
     END = 200007,
@@ -55,7 +55,8 @@ static void tx(seq *s, const char *text) {
     gptc_free(ids);
 }
 
-/* the fixed parts of the system message (spec §8.2), around the date and reasoning lines */
+/* the fixed parts of the system message (docs/gpt-oss.md §8.2), around the date and reasoning
+ * lines */
 #define SYS_HEAD                                                                                   \
     "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\n"
 #define SYS_TAIL                                                                                   \
@@ -100,7 +101,7 @@ START_TEST(test_special_ids) {
     ck_assert_int_eq(H.call, CALL);
     ck_assert_int_eq(H.constrain, CONSTRAIN);
     ck_assert_int_eq(H.endoftext, 199999);
-    /* role/channel names are ordinary text tokens (harmony's tests, spec §8.1) */
+    /* role/channel names are ordinary text tokens (harmony's tests, docs/gpt-oss.md §8.1) */
     seq s = {.n = 0};
     tx(&s, "assistant");
     ck_assert_uint_eq(s.n, 1);
@@ -116,7 +117,7 @@ START_TEST(test_special_ids) {
 }
 END_TEST
 
-/* harmony test-data/test_simple_convo.txt (spec §8.3), by hand */
+/* harmony test-data/test_simple_convo.txt (docs/gpt-oss.md §8.3), by hand */
 START_TEST(test_simple_convo) {
     setup();
     harmony_msg m = {.role = "user", .content = "What is 2 + 2?"};
@@ -294,7 +295,7 @@ static void run_stream(const item *it, size_t n, collected *c, int *malformed, i
 
 START_TEST(test_parser_wellformed) {
     setup();
-    /* spec §8.4's typical completion */
+    /* docs/gpt-oss.md §8.4's typical completion */
     item s[] = {
         {CHANNEL, 0},      {0, "analysis"},
         {MESSAGE, 0},      {0, "User asks: \"What is 2 + 2?\" Simple arithmetic. Provide answer."},

@@ -228,7 +228,7 @@ START_TEST(test_sizes) {
     static float yy[2880];
     quant_dequant_row(T_Q5_K, buf, yy, 2880);
     ck_assert(isnan(yy[0]) && isnan(yy[2879]));
-    /* same answers as the GGUF module's table (spec §1) */
+    /* same answers as the GGUF module's table (docs/quant.md §1) */
     const int64_t ns[] = {0, 1, 32, 64, 256, 2880, 4096, 1000000, INT64_MAX};
     for (int i = 0; i < NTYPES; i++)
         for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
@@ -518,9 +518,9 @@ START_TEST(test_mxfp4_ggml_golden) {
 END_TEST
 
 START_TEST(test_mxfp4_hf_repack) {
-    /* HF/OpenAI reference decoder (gpt_oss/torch/weights.py, spec §7): byte b's low nibble is
-     * element 2b, high nibble element 2b+1; value = FP4_VALUES[code] * 2^(scale-127). Our repack
-     * + ggml decoder must give exactly the same 32 values. */
+    /* HF/OpenAI reference decoder (gpt_oss/torch/weights.py, docs/quant.md §7): byte b's low
+     * nibble is element 2b, high nibble element 2b+1; value = FP4_VALUES[code] * 2^(scale-127).
+     * Our repack + ggml decoder must give exactly the same 32 values. */
     rng_state = 77;
     for (int rep = 0; rep < 2000; rep++) {
         uint8_t hf[16], g[17], scale = (uint8_t)(1 + rng_u64() % 254);

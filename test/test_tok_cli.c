@@ -1,5 +1,5 @@
 /* test_tok_cli.c — `gptc tokenize` / `gptc detokenize` end to end (GPT-2 tokenizer.json and a
- * vocab-only GGUF): expected ids from the HF reference data (spec/tokenizer.md examples),
+ * vocab-only GGUF): expected ids from the HF reference data (docs/tokenizer.md examples),
  * round trip, --json, --jsonl (incl. U+0000 and a bad line), invalid UTF-8 offset, bad ids,
  * exit codes (0 done, 1 usage/bad input, 2 load error). */
 #include <check.h>

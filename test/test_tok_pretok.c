@@ -1,6 +1,6 @@
 /* test_tok_pretok.c — the GPT-2 and o200k pre-tokenizers (tokenizer/pretok.c) and the UCD 16.0
  * Unicode tables (tokenizer/unicode.c).
- *  - hand-worked splits (derived by reading the patterns; tokenizer.md §3 examples);
+ *  - hand-worked splits (derived by reading the patterns; docs/tokenizer.md §3 examples);
  *  - categories over all code points against block hashes of UCD 16.0.0 (from the Unicode
  *    data by scripts/gen-unicode-tables.sh), White_Space, the unicode_version code points;
  *  - differential: the hand matchers against the backtracking reference engine
@@ -94,7 +94,7 @@ START_TEST(test_patterns) {
 END_TEST
 
 START_TEST(test_gpt2_examples) {
-    /* tokenizer.md §3 table */
+    /* docs/tokenizer.md §3 table */
     G2("HTTPSession camelCase don't 12345", "HTTPSession", " camelCase", " don", "'t", " 12345");
     G2("a  b", "a", " ", " b");
     G2("Hello world!!\n\n  x", "Hello", " world", "!!", "\n\n ", " x");
@@ -141,7 +141,7 @@ START_TEST(test_gpt2_examples) {
 END_TEST
 
 START_TEST(test_o200k_examples) {
-    /* tokenizer.md §3 table */
+    /* docs/tokenizer.md §3 table */
     O2("HTTPSession camelCase don't 12345", "HTTPSession", " camel", "Case", " don't", " ", "123",
        "45");
     O2("a  b", "a", " ", " b");

@@ -1,4 +1,4 @@
-/* tok_gguf.c — the tokenizer from a GGUF file's tokenizer.ggml.* keys (spec/tokenizer.md §8).
+/* tok_gguf.c — the tokenizer from a GGUF file's tokenizer.ggml.* keys (docs/tokenizer.md §8).
  *   model  "gpt2" (byte-level BPE) only;
  *   pre    "gpt-2" / "gpt2" -> GPT-2 regex; "gpt-4o" -> the exact o200k regex (not llama.cpp's
  *          ASCII approximation) with ignore_merges, which is what HF/tiktoken do for gpt-oss;

@@ -387,7 +387,7 @@ static void add_tensor(gen *g, int cls, int il, float mean, float std, uint32_t 
     g->total_bytes += (uint64_t)t->row_bytes * (uint64_t)t->n_rows;
 }
 
-/* Shapes per spec/gpt-oss.md §7.1 and spec/gpt2.md §5; value scales keep every projection's
+/* Shapes per docs/gpt-oss.md §7.1 and docs/gpt2.md §5; value scales keep every projection's
  * output at unit-ish variance: a weight of std k/sqrt(fan_in) applied to a unit-RMS input. */
 static void build_tensors(gen *g) {
     const config *c = g->cfg;
@@ -881,7 +881,7 @@ static void usage(void) {
         "         tiny-gpt2      2 layers, d 128, 4 heads, ctx 1024, GPT-2 vocabulary; F32\n"
         "         gpt2-124m      GPT-2 small shape; F16 matrices\n"
         "         gpt-oss-20b    ggml-org layout: 459 tensors, MXFP4 experts, Q8_0 others\n"
-        "         gpt-oss-20b-q4_k_m  stock llama-quantize Q4_K_M rules (spec gpt-oss.md 7.3);\n"
+        "         gpt-oss-20b-q4_k_m  stock llama-quantize Q4_K_M rules (docs/gpt-oss.md 7.3);\n"
         "                        add --types experts=MXFP4 for the 'published' variant\n"
         "options: --seed N             weights seed (default 1)\n"
         "         --tokenizer FILE     HF tokenizer.json for the vocabulary\n"
