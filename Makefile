@@ -1,5 +1,6 @@
 # gptc — GNU Make build. `make` builds ./gptc; `make test` runs every CPU test (+ ASan/UBSan);
-# `make demo` asks the trained toy model in demo/ one question; `make test-cuda` runs GPU tests.
+# `make demo` asks the trained toy model in demo/ one question; `make test-cuda` runs GPU tests;
+# `make install PREFIX=... DESTDIR=...` installs the program, man page, library and header.
 # Each folder is one module and one static library; tests link only what they need:
 #   test/test_gguf*.c -> gguf, test/test_tok*.c -> tokenizer+gguf, other test/test_*.c -> all
 #   (cli/*.c is a library too, so tests can call the harmony renderer etc.; main.c is not).
@@ -15,7 +16,8 @@ NATIVE  ?= 1
 OPT     ?= -O2
 ARCHFLAGS := $(if $(filter 1,$(NATIVE)),-march=native,)
 WARN    := -Wall -Wextra -Werror
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -g $(OPT) $(ARCHFLAGS) -pthread -Iinclude -I.
+# -fPIC: the module objects also make up libgptc.so (see "library and install" below).
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -g $(OPT) $(ARCHFLAGS) -pthread -fPIC -Iinclude -I.
 DEPFLAGS = -MMD -MP
 SAN     ?=
 BUILD   ?= build
@@ -34,6 +36,7 @@ CUDA_ARCH ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code
              -gencode arch=compute_80,code=compute_80
 NVCCFLAGS ?= -O3 -std=c++17 -lineinfo $(CUDA_ARCH) -Iinclude -I. -Xcompiler -Wall,-Wextra,-Werror \
              --expt-relaxed-constexpr -Werror all-warnings
+NVCCFLAGS += -Xcompiler -fPIC
 CUDA_SRCS := $(wildcard cuda/*.cu)
 CUDA_C_SRCS := $(wildcard cuda/*.c) # host code of the CUDA backend: plain C (cudart, cuBLAS)
 ifeq ($(CUDA),1)
@@ -49,7 +52,7 @@ endif
 # then re-reads it. SETUP=0 skips the installs (e.g. the GPU machine, where nothing is installed).
 CONFIG_MK := .cache/config.mk
 SETUP ?= 1
-NOCONFIG_GOALS := clean format format-check
+NOCONFIG_GOALS := clean format format-check uninstall
 ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(CONFIG_MK)
 endif
@@ -135,6 +138,20 @@ $(BUILD)/empty.o:
 # an empty module still yields a valid archive
 $(LIB_GGUF) $(LIB_TOKENIZER) $(LIB_ENGINE) $(LIB_CONVERT) $(LIB_GRAMMAR) $(LIB_TESTUTIL) $(LIB_CLI): | $(BUILD)/empty.o
 
+# --- generated sources: BUILD/gen ------------------------------------------------------------
+# help.inc: cli/help.txt as a C string (`gptc --help`; the man page comes from the same file).
+# build_info.h: commit and CUDA architectures, rewritten only when they change.
+$(BUILD)/gen/help.inc: cli/help.txt scripts/gen-help.sh
+	@mkdir -p $(@D)
+	scripts/gen-help.sh $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/build_info.h: FORCE
+	@mkdir -p $(@D)
+	@scripts/gen-build-info.sh $@ "$(if $(WITH_CUDA),$(CUDA_ARCH))"
+$(BUILD)/obj/cli/help.o: $(BUILD)/gen/help.inc
+$(BUILD)/obj/engine/version.o: $(BUILD)/gen/build_info.h
+$(BUILD)/obj/cli/help.o $(BUILD)/obj/engine/version.o: CFLAGS += -I$(BUILD)/gen
+FORCE:
+
 $(BUILD)/gptc: $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) $(CFLAGS) -o $@ $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS) $(LDLIBS)
 
@@ -142,7 +159,7 @@ $(BUILD)/gptc: $(MAIN_OBJ) $(LIB_CLI) $(ALL_LIBS)
 gptc: $(BUILD)/gptc
 	$(if $(filter build,$(BUILD)),cp $< $@,@true)
 
-all: $(BUILD)/gptc $(if $(filter build,$(BUILD)),gptc) tools
+all: $(BUILD)/gptc $(if $(filter build,$(BUILD)),gptc) tools lib
 
 # --- tools (test-model generator etc.): test/tools/*.c -> build/tools/* ------------------------
 TOOLS := $(patsubst test/tools/%.c,$(BUILD)/tools/%,$(wildcard test/tools/*.c))
@@ -180,7 +197,7 @@ test-asan: | $(CONFIG_MK)
 	@GPTC_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		scripts/run-tests.sh $(patsubst $(BUILD)/%,build-asan/%,$(TESTS))
 
-build-asan-tests: $(BUILD)/gptc tests tools
+build-asan-tests: $(BUILD)/gptc tests tools lib
 
 # GPU tests (GPU machine only): test/cuda/test_*.c linked with everything.
 CUDA_TEST_SRCS := $(wildcard test/cuda/test_*.c)
@@ -206,6 +223,53 @@ fuzz-%: build/fuzz/%_fuzz
 	build/fuzz/$*_fuzz -max_total_time=$(SECONDS) -print_final_stats=1 build/fuzz/corpus-$* \
 		$(wildcard test/fuzz/seeds-$*)
 
+# --- library and install ----------------------------------------------------------------------
+# libgptc.a and libgptc.so (soname libgptc.so.MAJOR; only the gptc_* API of include/gptc.h is
+# exported) hold the gguf, tokenizer, engine, convert and cuda modules; the version is gptc.h's.
+VERSION   := $(shell sed -n 's/^\#define GPTC_VERSION_STRING "\(.*\)"/\1/p' include/gptc.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+LIB_OBJS   = $(CONVERT_OBJS) $(ENGINE_OBJS) $(if $(WITH_CUDA),$(CUDA_OBJS)) $(TOKENIZER_OBJS) \
+             $(GGUF_OBJS)
+$(BUILD)/lib/libgptc.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/lib/libgptc.so.$(VERSION): $(LIB_OBJS) scripts/libgptc.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libgptc.so.$(SOVERSION) -Wl,--version-script=scripts/libgptc.map \
+		-Wl,-z,defs -o $@ $(LIB_OBJS) $(LDLIBS) $(LDFLAGS)
+$(BUILD)/gptc.1: cli/help.txt scripts/gen-man.sh include/gptc.h
+	scripts/gen-man.sh $< $(VERSION) > $@.tmp && mv $@.tmp $@
+lib: $(BUILD)/lib/libgptc.a $(BUILD)/lib/libgptc.so.$(VERSION) $(BUILD)/gptc.1
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PCDIR      ?= $(LIBDIR)/pkgconfig
+PC_LIBS_PRIVATE := -lm -lpthread \
+	$(if $(WITH_CUDA),-L$(CUDA_HOME)/lib64 -lcudart_static -lstdc++ -ldl -lrt)
+install: all lib
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PCDIR)
+	install -m 755 $(BUILD)/gptc $(DESTDIR)$(BINDIR)/gptc
+	install -m 644 $(BUILD)/gptc.1 $(DESTDIR)$(MANDIR)/man1/gptc.1
+	install -m 644 include/gptc.h $(DESTDIR)$(INCLUDEDIR)/gptc.h
+	install -m 644 $(BUILD)/lib/libgptc.a $(DESTDIR)$(LIBDIR)/libgptc.a
+	install -m 755 $(BUILD)/lib/libgptc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgptc.so.$(VERSION)
+	ln -sf libgptc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgptc.so.$(SOVERSION)
+	ln -sf libgptc.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgptc.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' \
+		scripts/gptc.pc.in > $(DESTDIR)$(PCDIR)/gptc.pc
+	chmod 644 $(DESTDIR)$(PCDIR)/gptc.pc
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gptc $(DESTDIR)$(MANDIR)/man1/gptc.1 \
+		$(DESTDIR)$(INCLUDEDIR)/gptc.h $(DESTDIR)$(LIBDIR)/libgptc.a \
+		$(DESTDIR)$(LIBDIR)/libgptc.so $(DESTDIR)$(LIBDIR)/libgptc.so.$(SOVERSION) \
+		$(DESTDIR)$(LIBDIR)/libgptc.so.$(VERSION) $(DESTDIR)$(PCDIR)/gptc.pc
+
 # --- demo ---------------------------------------------------------------------------------------
 demo: all
 	@scripts/demo.sh
@@ -222,7 +286,8 @@ format-check:
 clean:
 	rm -rf build build-* gptc
 
-.PHONY: all tools tests test test-asan build-asan-tests test-cuda demo format format-check clean setup
+.PHONY: all tools tests test test-asan build-asan-tests test-cuda demo format format-check clean setup \
+	lib install uninstall FORCE
 .SECONDARY:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -21,7 +21,7 @@ static void usage(FILE *f) {
           "       gptc models | gptc rm REPO[:QUANT]                  list / remove downloads\n"
           "-hf REPO[:QUANT] (e.g. -hf gpt-oss-20b) replaces -m MODEL.gguf in generate, chat,\n"
           "batch, bench, perplexity and inspect: the model comes from the Hugging Face hub.\n"
-          "Run 'gptc SUBCOMMAND --help' for the options of each.\n",
+          "Run 'gptc --help' for every option, 'gptc COMMAND --help' for a command's own.\n",
           f);
 }
 
@@ -44,7 +44,11 @@ int main(int argc, char **argv) {
     /* a closed stdout is an EPIPE write error, handled by each command (see cli.h) */
     signal(SIGPIPE, SIG_IGN);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-        usage(stdout);
+        fputs(cli_help_text, stdout);
+        return cli_finish_stdout(EXIT_DONE);
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        cli_print_version(stdout);
         return cli_finish_stdout(EXIT_DONE);
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

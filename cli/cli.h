@@ -5,6 +5,8 @@
 #ifndef GPTC_CLI_H
 #define GPTC_CLI_H
 
+#include <stdio.h>
+
 #include "gptc.h"
 
 enum {
@@ -30,6 +32,11 @@ int cli_fail(gptc_status st, const gptc_error *err);
  * cli_finish_stdout: flushes stdout at exit and applies the policy to `code`. */
 int cli_stdout_gone(void);
 int cli_finish_stdout(int code);
+
+/* The complete `gptc --help` text (cli/help.txt; the man page is made from the same file). */
+extern const char cli_help_text[];
+/* `gptc --version`: version, commit, CUDA architectures compiled in. */
+void cli_print_version(FILE *f);
 
 int cli_inspect(int argc, char **argv);    /* gptc inspect FILE.gguf [--tensors] [--json] */
 int cli_tokenize(int argc, char **argv);   /* gptc tokenize ... */

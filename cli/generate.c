@@ -19,65 +19,7 @@
 #include "cli/prompt.h"
 #include "cli/toolcalls.h"
 
-static const char usage_text[] =
-    "usage: gptc -m MODEL.gguf [-p TEXT | -f FILE | stdin] [options]\n"
-    "\n"
-    "Generates a completion and streams it to stdout. With -p and piped stdin, the stdin text is\n"
-    "appended to the prompt. Without any prompt on a terminal, starts a chat (like -i).\n"
-    "\n"
-    "model:\n"
-    "  -m, --model FILE          GGUF model (this or -hf)\n"
-    "  -hf, --hf-repo REPO[:Q]   the model from the Hugging Face hub, e.g. gpt-oss-20b (cached;\n"
-    "                            downloaded first when missing: see gptc pull --help)\n"
-    "  --tokenizer FILE.json     Hugging Face tokenizer.json (default: next to the model, else\n"
-    "                            the GGUF vocabulary)\n"
-    "  --backend auto|cpu|cuda   compute backend (default auto)\n"
-    "  --device N                CUDA device (default 0)\n"
-    "  --vram-budget SIZE        cap device memory use, e.g. 12G\n"
-    "  --cache-type f32|f16|q8_0 KV cache type (CUDA: f16; the CPU keeps f32); -ctk/-ctv too\n"
-    "  -t, --threads N           CPU threads (default: all cores)\n"
-    "  -c, --ctx-size N          context window (default: min(model, 4096))\n"
-    "  -b, --batch-size N        prompt tokens per forward batch (default 512)\n"
-    "  --yarn-rounded            llama.cpp's rounded YaRN range (for like-for-like tests)\n"
-    "prompt:\n"
-    "  -p, --prompt TEXT         prompt text\n"
-    "  -f, --file FILE           read the prompt from FILE\n"
-    "  --system TEXT             developer instructions (gpt-oss)\n"
-    "  --system-file FILE        developer instructions from FILE\n"
-    "  --reasoning-effort L      low | medium | high (gpt-oss, default medium)\n"
-    "  --messages FILE           start from a conversation (OpenAI chat messages JSON)\n"
-    "  --tools FILE              functions the model may call (OpenAI tools JSON); --json\n"
-    "                            reports its calls as tool_calls\n"
-    "  --raw                     no chat format: feed the text as is, print everything\n"
-    "sampling:\n"
-    "  -n, --n-predict N         tokens to generate (default -1: until a stop token or the\n"
-    "                            context is full)\n"
-    "  --temp T                  temperature (0 = greedy; gpt-oss default 1.0)\n"
-    "  --top-k K  --top-p P  --min-p P\n"
-    "  --repeat-penalty R  --presence-penalty P  --frequency-penalty P  --repeat-last-n N\n"
-    "  -s, --seed N              random seed (default: random)\n"
-    "  --ignore-eos              do not stop at end tokens\n"
-    "  --stop S                  end the answer before text S (repeatable, up to 4; never\n"
-    "                            printed; finish reason stop)\n"
-    "  -l, --logit-bias ID=BIAS  add BIAS (-100..100; -100 or -inf bans) to token ID's logit\n"
-    "                            (repeatable; llama.cpp's ID+BIAS / ID-BIAS also accepted)\n"
-    "  --logprobs N              with --json: each token's log-probability and the N (0..20)\n"
-    "                            most likely alternatives (OpenAI's logprobs.content shape)\n"
-    "constraint (gpt-oss: on the final channel; the analysis channel stays free):\n"
-    "  --grammar TEXT            GBNF grammar (llama.cpp syntax, start rule root)\n"
-    "  --grammar-file FILE       GBNF grammar from FILE\n"
-    "  --json-schema JSON        JSON matching this JSON Schema (also shown to gpt-oss)\n"
-    "  --json-schema-file FILE   JSON Schema from FILE\n"
-    "  --json-object             any JSON object\n"
-    "output:\n"
-    "  --show-reasoning          show the analysis channel on stderr (dimmed on a terminal)\n"
-    "  --json                    one JSON object at the end instead of streamed text\n"
-    "  --timings                 load/prompt/generation speed on stderr at the end\n"
-    "  -v, --verbose             logs and timings on stderr\n"
-    "  -q, --quiet               no logs at all\n"
-    "  -i, --interactive         chat (same as gptc chat)\n"
-    "  --color auto|always|never\n"
-    "exit codes: 0 done, 1 usage, 2 load error, 3 runtime error, 4 context full, 130 Ctrl-C\n";
+/* --help prints the complete help, cli/help.txt (cli_help_text). */
 
 /* ---- signals ----------------------------------------------------------------------------------
  */
@@ -282,7 +224,7 @@ static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t, d
 int cli_generate(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
-    int r = cli_parse(argc, argv, ~0u, &o, NULL, NULL, usage_text);
+    int r = cli_parse(argc, argv, ~0u, &o, NULL, NULL, cli_help_text);
     if (r == -2) return EXIT_DONE;
     if (r) return r;
     if (o.interactive) return cli_chat_with(&o);

@@ -3,7 +3,23 @@
  * Style: opaque handles, every fallible call returns a gptc_status and fills an optional
  * gptc_error (status + one-line message, no trailing newline, no "gptc: error:" prefix).
  * No globals, no exit(), no abort() on bad input. Strings are UTF-8 with explicit lengths.
- * The command-line program (main.c, cli/) uses only this header.
+ * The command-line program (main.c, cli/) uses only this header. Installed with the library
+ * (libgptc.so / libgptc.a, pkg-config name "gptc"); docs/api.md has a complete example program.
+ *
+ * Thread safety:
+ *  - Functions without a handle (gptc_version, gptc_status_name, gptc_free, gptc_inspect_file,
+ *    the *_params_default functions, loading) may be called from any thread at any time.
+ *  - A gptc_tokenizer is read-only after loading: any number of threads may tokenize, detokenize
+ *    and look up tokens with one tokenizer at once. Free it only when no call is using it.
+ *  - A gptc_decoder, like a gptc_session, has state: use each from one thread at a time.
+ *  - A gptc_model may be shared by threads: each thread creates and drives its own sessions.
+ *    On the CPU backend forward passes of one model's sessions take turns (a per-model lock), so
+ *    sessions of one model may be used from several threads at once. The CUDA backend does not
+ *    lock: drive all sessions of a CUDA model from one thread (or serialise the calls yourself).
+ *    gptc_decode_multi counts as a call on every session it is given.
+ *  - gptc_session_cancel is the exception: it only sets an atomic flag, so it may be called from
+ *    any thread or from a signal handler while another thread is inside a call on that session.
+ *  - Free a session before its model, and call nothing on a handle while it is being freed.
  */
 #ifndef GPTC_H
 #define GPTC_H
@@ -39,6 +55,20 @@ typedef struct gptc_error {
 } gptc_error;
 
 const char *gptc_status_name(gptc_status s); /* "ok", "invalid argument", ... */
+
+/* Version of this header; gptc_version() returns the library's, so a program can check that it
+ * runs against the library it was compiled for. The major number is the shared library's
+ * soname (libgptc.so.MAJOR). */
+#define GPTC_VERSION_MAJOR 0
+#define GPTC_VERSION_MINOR 1
+#define GPTC_VERSION_PATCH 0
+#define GPTC_VERSION_STRING "0.1.0"
+const char *gptc_version(void);
+/* How the library was built: the git commit ("1a9f115", with "-dirty" when the tree had
+ * uncommitted changes; "unknown" outside git) and the CUDA architectures compiled in
+ * ("sm_90a sm_80 compute_80"; "" when built without CUDA). */
+const char *gptc_build_commit(void);
+const char *gptc_build_cuda_archs(void);
 /* Frees any buffer this API returned to the caller (ids, text). NULL is fine. */
 void gptc_free(void *p);
 
@@ -290,6 +320,23 @@ gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n
  * or until it is replaced; NULL lifts the constraint. With no token allowed, sampling returns
  * token 0 (check the count gptc_matcher_mask returns first). */
 void gptc_session_set_allowed(gptc_session *s, const uint32_t *allowed_bits);
+
+/* Called by gptc_generate for each generated token with its text: the bytes of complete UTF-8
+ * characters decoded so far (len may be 0 while a character is incomplete; special tokens give
+ * no text). At the end, id is -1 when a held-back incomplete character is flushed as U+FFFD.
+ * Return 0 to go on, non-zero to stop. */
+typedef int (*gptc_token_fn)(void *user, int32_t id, const char *text, size_t len);
+
+/* Generates up to n_predict tokens (-1: until a stop token or the context is full) after the
+ * tokens already fed: sample, feed, report to fn, repeat. It stops, without feeding or
+ * reporting it, at a token of stop[0..n_stop) or, when stop is NULL, at the tokenizer's end
+ * tokens (its EOS and, when present, <|return|>, <|call|> and <|endoftext|>). Every reported
+ * token is in the context afterwards. *n_gen (may be NULL) receives the number reported.
+ * Returns GPTC_ERR_CONTEXT_FULL when the context filled before a stop (the tokens reported so far
+ * stay), GPTC_ERR_INTERRUPTED after gptc_session_cancel, GPTC_ERR_INVALID_ARG when nothing was
+ * fed yet or the model has no tokenizer. */
+gptc_status gptc_generate(gptc_session *s, int n_predict, const int32_t *stop, size_t n_stop,
+                          gptc_token_fn fn, void *user, int *n_gen, gptc_error *err);
 
 typedef struct gptc_timings {
     int n_prompt; /* tokens fed through feed() */
