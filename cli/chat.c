@@ -9,7 +9,9 @@
  * output, or what the user types) is added as a tool message and the model continues, until it
  * answers. GPT-2 and --raw: a plain continuation REPL.
  *
- * Ctrl-C while generating stops that answer; Ctrl-C at the prompt or Ctrl-D exits. */
+ * On a terminal the prompt line is editable, with history (cli/lineedit.c); piped input is read
+ * line by line. Ctrl-C while generating stops that answer; at the prompt it clears a half-typed
+ * line, and a second Ctrl-C on an empty line (or Ctrl-D) exits. */
 #include <cJSON.h>
 #include <errno.h>
 #include <poll.h>
@@ -21,6 +23,7 @@
 
 #include "cli/args.h"
 #include "cli/constrain.h"
+#include "cli/lineedit.h"
 #include "cli/genloop.h"
 #include "cli/prompt.h"
 #include "cli/toolcalls.h"
@@ -45,7 +48,10 @@ static const char usage_text[] =
     "In the chat: /help /reset /system TEXT /effort low|medium|high /format json|schema FILE|off\n"
     "/save FILE /load FILE /stats\n"
     "/tools /quit. End a line with \\ to continue it, or wrap several lines in \"\"\" ... \"\"\".\n"
-    "Ctrl-C stops an answer; Ctrl-C at the prompt or Ctrl-D exits.\n";
+    "On a terminal the line is editable: arrows, Home/End, Ctrl-A/E/K/U/W, Up/Down history\n"
+    "(kept in $XDG_STATE_HOME/gptc/history), Ctrl-R search, Tab completes /commands, pasted\n"
+    "lines are one message. Ctrl-C stops an answer; at the prompt it clears the line, and a\n"
+    "second Ctrl-C on an empty line (or Ctrl-D) exits.\n";
 
 static const char help_text[] =
     "commands:\n"
@@ -209,6 +215,7 @@ typedef struct chat {
     strbuf thinking; /* this generation's analysis text (kept with a tool call) */
     int color_out, color_err, tty_in, tty_out;
     int reasoning_open;
+    lineedit *le; /* the prompt line editor (NULL unless stdin and stdout are terminals) */
     int last_nl;
     double last_tps;
     int last_tokens;
@@ -264,6 +271,27 @@ static void prompt_marker(chat *ct, int cont) {
     else
         fputs(cont ? ". " : "> ", stdout);
     fflush(stdout);
+}
+
+static const char *const chat_commands[] = {"/help", "/reset", "/system", "/effort", "/save",
+                                            "/load", "/stats", "/tools",  "/quit",   NULL};
+
+/* One line of input: from the line editor on a terminal, else a plain read after the prompt
+ * marker. Returns 1 ok, 0 EOF, -1 interrupted (or Ctrl-C twice at an empty prompt). */
+static int chat_read(chat *ct, strbuf *line, int cont) {
+    if (!ct->le) {
+        prompt_marker(ct, cont);
+        return read_line(line);
+    }
+    const char *p = cont ? (ct->color_out ? "\033[1;32m. \033[0m" : ". ")
+                         : (ct->color_out ? "\033[1;32m> \033[0m" : "> ");
+    const char *s;
+    size_t n;
+    int r = le_read(ct->le, p, &s, &n);
+    if (r != 1) return r;
+    line->n = 0;
+    if (strbuf_add(line, s, n)) return 0;
+    return 1;
 }
 
 static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
@@ -719,19 +747,19 @@ int cli_chat_with(cli_opts *o) {
                 ct.harmony ? "harmony" : "plain continuation");
     }
 
+    ct.le = le_open(NULL, chat_commands, &g_sigint);
     int code = EXIT_DONE;
     strbuf line = {0}, msg = {0};
     for (;;) {
         g_sigint = 0;
-        prompt_marker(&ct, 0);
-        int rl = read_line(&line);
+        int rl = chat_read(&ct, &line, 0);
         if (rl < 0) { /* Ctrl-C at the prompt */
-            if (ct.tty_in) fputc('\n', stdout);
+            if (ct.tty_in && !ct.le) fputc('\n', stdout);
             code = EXIT_INTERRUPTED;
             break;
         }
         if (rl == 0) { /* Ctrl-D */
-            if (ct.tty_in) fputc('\n', stdout);
+            if (ct.tty_in && !ct.le) fputc('\n', stdout);
             if (g_line_too_long) code = EXIT_USAGE;
             break;
         }
@@ -740,8 +768,7 @@ int cli_chat_with(cli_opts *o) {
         int interrupted = 0;
         if (!strcmp(line.s, "\"\"\"")) { /* block until a closing """ */
             for (;;) {
-                prompt_marker(&ct, 1);
-                rl = read_line(&line);
+                rl = chat_read(&ct, &line, 1);
                 if (rl <= 0) {
                     interrupted = rl < 0;
                     break;
@@ -756,8 +783,7 @@ int cli_chat_with(cli_opts *o) {
                 if (msg.n) strbuf_add(&msg, "\n", 1);
                 strbuf_add(&msg, line.s, cont ? line.n - 1 : line.n);
                 if (!cont) break;
-                prompt_marker(&ct, 1);
-                rl = read_line(&line);
+                rl = chat_read(&ct, &line, 1);
                 if (rl <= 0) {
                     interrupted = rl < 0;
                     break;
@@ -765,11 +791,12 @@ int cli_chat_with(cli_opts *o) {
             }
         }
         if (interrupted) {
-            if (ct.tty_in) fputc('\n', stdout);
+            if (ct.tty_in && !ct.le) fputc('\n', stdout);
             code = EXIT_INTERRUPTED;
             break;
         }
         if (msg.n == 0) continue;
+        if (ct.le) le_history_add(ct.le, msg.s, msg.n);
         if (msg.s[0] == '/') {
             if (chat_command(&ct, msg.s)) break;
             continue;
@@ -782,6 +809,7 @@ int cli_chat_with(cli_opts *o) {
         }
     }
     fflush(stdout);
+    le_close(ct.le);
     strbuf_free(&line);
     strbuf_free(&msg);
     strbuf_free(&ct.answer);

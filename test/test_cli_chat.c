@@ -34,11 +34,13 @@ static void term_start(term *t, const char *model, const char *extra) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "exec %s chat -m %s -s 1 %s", tu_gptc(), model, extra);
     struct winsize ws = {40, 120, 0, 0};
+    const char *state = tu_tmpdir(); /* the line editor's history goes here, not into $HOME */
     t->pid = forkpty(&t->fd, NULL, NULL, &ws);
     ck_assert_int_ge(t->pid, 0);
     if (t->pid == 0) {
         setenv("NO_COLOR", "1", 1);
         setenv("TERM", "xterm", 1);
+        setenv("XDG_STATE_HOME", state, 1);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -177,7 +179,9 @@ START_TEST(test_turns_save_reset) {
     term_send(&t, cmd);
     ck_assert(term_wait(&t, "loaded 4 messages", 20));
     ck_assert(term_wait(&t, "> ", 20));
-    term_send(&t, "\x03"); /* Ctrl-C at the prompt exits */
+    term_send(&t, "\x03"); /* Ctrl-C at an empty prompt: a hint, the second one exits */
+    ck_assert(term_wait(&t, "Ctrl-C again", 20));
+    term_send(&t, "\x03");
     ck_assert_int_eq(term_exit(&t, 30), 130);
 }
 END_TEST
