@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -697,7 +698,8 @@ static void complete(lineedit *le) {
 }
 
 /* ---- paste ----------------------------------------------------------------------------------- */
-/* Inserts everything up to ESC[201~; CR and CRLF become LF. */
+/* Inserts everything up to ESC[201~ (or a second without input: a terminal that never ends the
+ * paste); CR and CRLF become LF; other control characters but tab are dropped. */
 static int paste(lineedit *le) {
     static const char end[] = "\x1b[201~";
     outbuf o = {0};
@@ -705,7 +707,7 @@ static int paste(lineedit *le) {
     int r = 1, cr = 0;
     while (matched < 6) {
         unsigned char c;
-        if ((r = read_byte(le, &c, -1)) != 1) break;
+        if ((r = read_byte(le, &c, 1000)) != 1) break;
         if (c == (unsigned char)end[matched]) {
             matched++;
             continue;
@@ -720,8 +722,10 @@ static int paste(lineedit *le) {
             continue;
         }
         cr = c == '\r';
+        if ((c < 0x20 && c != '\n' && c != '\t' && !cr) || c == 0x7f) continue;
         if (o.n < LE_MAX_LINE) out_add(&o, cr ? "\n" : (const char *)&c, 1);
     }
+    if (r == 0) r = 1; /* idle: the paste ends here */
     /* keep valid UTF-8 only */
     for (size_t i = 0; i < o.n;) {
         utf8proc_int32_t cp;
@@ -855,6 +859,12 @@ static int handle(lineedit *le, key *k) {
     case KEY_CTRL('L'):
         write_all(le->out, "\x1b[H\x1b[2J", 7);
         break;
+    case KEY_CTRL('Z'): /* suspend as the shell's job control expects, then redraw */
+        write_all(le->out, "\r\n", 2);
+        raw_off(le);
+        raise(SIGTSTP);
+        if (raw_on(le) != 0) return 0;
+        break;
     case K_PASTE: {
         int r = paste(le);
         if (r == K_EOF) return 0;
@@ -879,11 +889,27 @@ int le_read(lineedit *le, const char *prompt, const char **line, size_t *len) {
     le->hist_idx = le->n_hist;
     le->ctrlc_armed = 0;
     if (raw_on(le) != 0) return 0;
-    int r = 2;
+    int r = 2, draw = 1;
     while (r == 2) {
-        refresh(le);
+        if (draw) refresh(le);
+        draw = 1;
         key k;
         read_key(le, &k);
+        if (k.code == K_CHAR && le->pos == le->len) {
+            /* typed at the end of a line that still fits: print just the character */
+            le->ctrlc_armed = 0;
+            size_t before = le->len;
+            insert(le, k.u, (size_t)k.n);
+            int room = term_cols(le) - le->prompt_w - 1;
+            if (le->len > before && cols_between(le, le->scroll, le->len) <= room) {
+                outbuf o = {0};
+                draw_text(&o, le->buf, le->len, before, le->len, room);
+                write_all(le->out, o.s, o.n);
+                free(o.s);
+                draw = 0;
+            }
+            continue;
+        }
         if (k.code == KEY_CTRL('R')) {
             int s = search(le, &k);
             if (s == 1) {
@@ -898,7 +924,7 @@ int le_read(lineedit *le, const char *prompt, const char **line, size_t *len) {
         }
         r = handle(le, &k);
     }
-    if (r == 1) {
+    if (r == 1 && le->pos != le->len) {
         le->pos = le->len;
         refresh(le);
     }
