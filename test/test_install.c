@@ -22,12 +22,21 @@ static char g_model[1024];
 /* `make ARGS` in the source tree for the build folder under test. The parent make's variables
  * (CUDA=0, SAN=... in the ASan pass) come through MAKEFLAGS; its jobserver does not. */
 static int run_make(const char *args, tu_proc *p) {
+    /* the same CUDA setting as the build under test (its --version says), so make finds every
+     * artifact up to date instead of building another configuration into the folder */
+    static int cuda = -1;
+    if (cuda < 0) {
+        char *argv[] = {(char *)tu_gptc(), "--version", NULL};
+        tu_proc v;
+        cuda = tu_run(argv, NULL, 0, 30, &v) == 0 && !strstr(v.out, "not compiled in");
+        tu_proc_free(&v);
+    }
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "MAKEFLAGS=\"$(printf %%s \"${MAKEFLAGS:-}\" | sed -E "
              "'s/--jobserver-[a-z]+=[^ ]*//g; s/(^| )-j[0-9]*//g')\" "
-             "${MAKE:-make} -s --no-print-directory BUILD='%s' %s",
-             tu_build_dir(), args);
+             "${MAKE:-make} -s --no-print-directory BUILD='%s' CUDA=%d %s",
+             tu_build_dir(), cuda, args);
     return tu_sh(cmd, NULL, 0, 600, p);
 }
 
