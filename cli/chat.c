@@ -273,8 +273,9 @@ static void prompt_marker(chat *ct, int cont) {
     fflush(stdout);
 }
 
-static const char *const chat_commands[] = {"/help", "/reset", "/system", "/effort", "/save",
-                                            "/load", "/stats", "/tools", "/format", "/quit", NULL};
+static const char *const chat_commands[] = {"/help",   "/reset", "/system", "/effort",
+                                            "/save",   "/load",  "/stats",  "/tools",
+                                            "/format", "/quit",  NULL};
 
 /* One line of input: from the line editor on a terminal, else a plain read after the prompt
  * marker. Returns 1 ok, 0 EOF, -1 interrupted (or Ctrl-C twice at an empty prompt). */

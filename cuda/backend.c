@@ -919,8 +919,7 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err) {
                  p->frequency_penalty == 0.f && s->sampler.n_bias == 0;
     if (greedy) {
         /* over the ids the sampler may pick (the tokenizer's vocabulary), not padding rows */
-        CU_TRYK(gtc_argmax(logits, s->sampler.n_vocab, cs->sampled, (gtc_stream)cm->st),
-                "argmax");
+        CU_TRYK(gtc_argmax(logits, s->sampler.n_vocab, cs->sampled, (gtc_stream)cm->st), "argmax");
         CU_TRYC(cudaMemcpyAsync(cs->h_tok, cs->sampled, sizeof(int32_t), cudaMemcpyDeviceToHost,
                                 cm->st));
         CU_TRYC(cudaStreamSynchronize(cm->st));
@@ -954,8 +953,8 @@ static gptc_status cu_sample(gptc_session *s, int32_t *id, gptc_error *err) {
         CU_TRYC(cudaMemcpyAsync(cs->d_hist, cs->h_hist, sizeof(int32_t) * (size_t)w,
                                 cudaMemcpyHostToDevice, cm->st));
     }
-    if (gtc_sample(logits, s->sampler.n_vocab, &q, cs->d_hist, w, u, cs->smp_ws,
-                   cs->smp_ws_bytes, cs->sampled, (gtc_stream)cm->st) != 0)
+    if (gtc_sample(logits, s->sampler.n_vocab, &q, cs->d_hist, w, u, cs->smp_ws, cs->smp_ws_bytes,
+                   cs->sampled, (gtc_stream)cm->st) != 0)
         return gt_err(err, GPTC_ERR_DEVICE, "CUDA: sample: %s", gtc_sample_last_error());
     CU_TRYC(
         cudaMemcpyAsync(cs->h_tok, cs->sampled, sizeof(int32_t), cudaMemcpyDeviceToHost, cm->st));

@@ -83,15 +83,13 @@ extern "C" const char *gtc_sample_last_error(void) {
 }
 
 /* ---- the constraint mask ------------------------------------------------------------------ */
-__global__ void k_apply_mask(const float *logits, float *out, int n, const uint32_t *bits)
-{
+__global__ void k_apply_mask(const float *logits, float *out, int n, const uint32_t *bits) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = (bits[i >> 5] >> (i & 31)) & 1u ? logits[i] : -INFINITY;
 }
 
 extern "C" int gtc_apply_mask(const float *d_logits, float *d_out, int n, const uint32_t *d_bits,
-                              gtc_stream st)
-{
+                              gtc_stream st) {
     if (n <= 0) return 0;
     k_apply_mask<<<(n + 255) / 256, 256, 0, (cudaStream_t)st>>>(d_logits, d_out, n, d_bits);
     CKL("apply_mask");
