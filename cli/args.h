@@ -33,14 +33,18 @@ typedef struct cli_opts {
     uint64_t vram_budget;
     int yarn_rounded;
     int n_threads;
-    int n_ctx;   /* 0 = default */
-    int n_batch; /* 0 = default */
+    int n_ctx;          /* 0 = default */
+    int n_batch;        /* 0 = default */
+    int no_mmap, mlock; /* --no-mmap, --mlock */
+    int n_gpu_layers;   /* -ngl N; -2 = not given */
     /* prompt */
     const char *prompt;
     const char *prompt_file;
     const char *system;      /* developer instructions (harmony) */
     const char *system_file; /* file holding them */
     const char *effort;      /* "low" | "medium" | "high" */
+    int effort_set;          /* --reasoning-effort given */
+    int no_stdin;            /* --no-stdin: never read the prompt from stdin */
     /* generation */
     int n_predict; /* -1 = until a stop token or the context is full */
     gptc_sampler_params samp;
@@ -62,9 +66,9 @@ void cli_opts_init(cli_opts *o);
 
 /* Option groups a subcommand accepts. */
 enum {
-    CLI_G_MODEL =
-        1 << 0, /* -m --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded */
-    CLI_G_PROMPT = 1 << 1,  /* -p -f */
+    CLI_G_MODEL = 1 << 0, /* -m --tokenizer --backend --device --vram-budget -t -c -b --yarn-rounded
+                             -ngl --no-mmap --mlock */
+    CLI_G_PROMPT = 1 << 1,  /* -p -f --no-stdin */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp --top-k ... -s --ignore-eos --raw --stop --logprobs -l */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning */
     CLI_G_OUTPUT = 1 << 4,  /* --json --quiet -v --timings --color */
@@ -125,6 +129,10 @@ char *cli_slurp_stdin(size_t *len);
 /* Loads the model described by o (progress bar on a terminal unless quiet). Prints the error
  * and returns its exit code (0 on success). */
 int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out);
+/* After a model loaded: one warning for each harmony option (--system, --system-file,
+ * --reasoning-effort, --show-reasoning) given to a model that does not use harmony (GPT-2, or
+ * --raw), which ignores them. Not with --quiet. */
+void cli_warn_unused_harmony(const cli_opts *o, int harmony);
 /* Session parameters from the model defaults and the command line. */
 void cli_session_params(const cli_opts *o, const gptc_model *m, gptc_session_params *sp);
 

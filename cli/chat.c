@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/conv.h"
 #include "cli/genloop.h"
 
 static const char usage_text[] =
@@ -56,76 +57,14 @@ static void on_sigint(int sig) {
     if (s) gptc_session_cancel(s);
 }
 
-/* ---- conversation -----------------------------------------------------------------------------
+/* ---- conversation files (cli/conv.h has the format) ------------------------------------------
  */
-typedef struct conv {
-    char **role, **content;
-    size_t n, cap;
-    char *system; /* developer instructions, malloc'd or NULL */
-    char effort[8];
-} conv;
-
-static int conv_add(conv *c, const char *role, const char *content) {
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 16;
-        char **nr = realloc(c->role, nc * sizeof *nr);
-        if (!nr) return -1;
-        c->role = nr;
-        char **nt = realloc(c->content, nc * sizeof *nt);
-        if (!nt) return -1;
-        c->content = nt;
-        c->cap = nc;
-    }
-    c->role[c->n] = strdup(role);
-    c->content[c->n] = strdup(content);
-    if (!c->role[c->n] || !c->content[c->n]) {
-        free(c->role[c->n]);
-        free(c->content[c->n]);
+static int conv_save(const conv *c, const char *path) {
+    char *s = conv_to_json(c);
+    if (!s) {
+        cli_error("%s: out of memory", path);
         return -1;
     }
-    c->n++;
-    return 0;
-}
-
-static void conv_pop(conv *c) {
-    if (!c->n) return;
-    c->n--;
-    free(c->role[c->n]);
-    free(c->content[c->n]);
-}
-
-static void conv_clear(conv *c) {
-    while (c->n) conv_pop(c);
-}
-
-static void conv_free(conv *c) {
-    conv_clear(c);
-    free(c->role);
-    free(c->content);
-    free(c->system);
-    memset(c, 0, sizeof *c);
-}
-
-static int conv_set_system(conv *c, const char *s) {
-    free(c->system);
-    c->system = (s && *s) ? strdup(s) : NULL;
-    return 0;
-}
-
-static int conv_save(const conv *c, const char *path) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "reasoning_effort", c->effort);
-    if (c->system) cJSON_AddStringToObject(j, "system", c->system);
-    cJSON *arr = cJSON_AddArrayToObject(j, "messages");
-    for (size_t i = 0; i < c->n; i++) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", c->role[i]);
-        cJSON_AddStringToObject(m, "content", c->content[i]);
-        cJSON_AddItemToArray(arr, m);
-    }
-    char *s = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!s) return -1;
     FILE *f = fopen(path, "wb");
     int ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
     if (f && fclose(f)) ok = 0;
@@ -138,41 +77,14 @@ static int conv_save(const conv *c, const char *path) {
 }
 
 static int conv_load(conv *c, const char *path) {
-    char *txt = cli_slurp_file(path, NULL);
+    size_t len = 0;
+    char *txt = cli_slurp_file(path, &len);
     if (!txt) return -1;
-    cJSON *j = cJSON_Parse(txt);
+    char msg[GPTC_ERROR_MSG_MAX];
+    int r = conv_from_json(c, txt, len, msg, sizeof msg);
     free(txt);
-    cJSON *msgs = j ? cJSON_GetObjectItemCaseSensitive(j, "messages") : NULL;
-    if (!cJSON_IsArray(msgs)) {
-        cli_error("%s: not a saved conversation (no \"messages\" array)", path);
-        cJSON_Delete(j);
-        return -1;
-    }
-    cJSON *m;
-    cJSON_ArrayForEach(m, msgs) {
-        cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role");
-        cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (!cJSON_IsString(r) || !cJSON_IsString(t) ||
-            (strcmp(r->valuestring, "user") && strcmp(r->valuestring, "assistant"))) {
-            cli_error("%s: each message needs a role (user|assistant) and a content string", path);
-            cJSON_Delete(j);
-            return -1;
-        }
-    }
-    conv_clear(c);
-    cJSON_ArrayForEach(m, msgs) {
-        conv_add(c, cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring,
-                 cJSON_GetObjectItemCaseSensitive(m, "content")->valuestring);
-    }
-    cJSON *sys = cJSON_GetObjectItemCaseSensitive(j, "system");
-    conv_set_system(c, cJSON_IsString(sys) ? sys->valuestring : NULL);
-    cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "reasoning_effort");
-    if (cJSON_IsString(eff) &&
-        (!strcmp(eff->valuestring, "low") || !strcmp(eff->valuestring, "medium") ||
-         !strcmp(eff->valuestring, "high")))
-        snprintf(c->effort, sizeof c->effort, "%s", eff->valuestring);
-    cJSON_Delete(j);
-    return 0;
+    if (r) cli_error("%s: %s", path, msg);
+    return r;
 }
 
 /* ---- input ------------------------------------------------------------------------------------
@@ -333,8 +245,8 @@ static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
     }
     if (!ct->last_nl) fputc('\n', stdout);
     fflush(stdout);
-    ct->last_tokens = t1.n_gen - t0.n_gen;
-    double ms = t1.gen_ms - t0.gen_ms;
+    ct->last_tokens = ct->g.n_gen;
+    double ms = cli_gen_ms(&t0, &t1);
     ct->last_tps = ms > 0 ? ct->last_tokens * 1000.0 / ms : 0;
     if (st != GPTC_OK) {
         cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
@@ -401,6 +313,17 @@ static int chat_turn_harmony(chat *ct, const char *text) {
     return r;
 }
 
+/* A plain chat's text grows by each input and its continuation (what the user saw). */
+static int text_append(conv *c, const char *a, size_t na) {
+    size_t old = c->text ? strlen(c->text) : 0;
+    char *t = realloc(c->text, old + na + 1);
+    if (!t) return -1;
+    memcpy(t + old, a, na);
+    t[old + na] = 0;
+    c->text = t;
+    return 0;
+}
+
 static int chat_turn_plain(chat *ct, const char *text) {
     int32_t *t = NULL;
     size_t nt = 0;
@@ -420,6 +343,9 @@ static int chat_turn_plain(chat *ct, const char *text) {
     int r = 0;
     if (all.n > 0) r = chat_generate(ct, all.v, all.n);
     tokvec_free(&all);
+    if (r >= 0 && (text_append(&ct->c, text, strlen(text)) ||
+                   text_append(&ct->c, ct->answer.s ? ct->answer.s : "", ct->answer.n)))
+        return EXIT_RUNTIME;
     return r < 0 ? 0 : r;
 }
 
@@ -432,6 +358,95 @@ static void chat_stats(chat *ct) {
             ct->last_tps,
             info.device_name[0] ? info.device_name
                                 : (info.backend == GPTC_BACKEND_CUDA ? "CUDA" : "CPU"));
+}
+
+/* /save: a harmony chat saves its messages; a plain one its text (inputs and continuations). */
+static void chat_save(chat *ct, const char *path) {
+    if (conv_save(&ct->c, path)) return;
+    if (ct->harmony)
+        fprintf(stderr, "saved %zu messages to %s\n", ct->c.n, path);
+    else
+        fprintf(stderr, "saved the text (%zu bytes) to %s\n", ct->c.text ? strlen(ct->c.text) : 0,
+                path);
+}
+
+/* Puts a plain chat's context back: the text of a /save, fed at once. */
+static int plain_restore(chat *ct, const char *path, const char *text) {
+    int32_t *t = NULL;
+    size_t nt = 0;
+    gptc_error err = {0};
+    if (gptc_tokenize(ct->tok, text, strlen(text), 0, &t, &nt, &err) != GPTC_OK) {
+        cli_error("%s: %s", path, err.msg);
+        return -1;
+    }
+    tokvec all = {0};
+    int32_t bos = gptc_tokenizer_bos(ct->tok);
+    if (bos >= 0 && (gptc_tokenizer_add_bos(ct->tok) || nt == 0)) tokvec_push(&all, bos);
+    tokvec_append(&all, t, nt);
+    gptc_free(t);
+    int n_ctx = gptc_session_n_ctx(ct->s);
+    int r = -1;
+    if (all.n >= (size_t)n_ctx || all.n == 0)
+        cli_error("%s: the text is %zu tokens but the context holds %d (use a larger -c)", path,
+                  all.n, n_ctx);
+    else {
+        chat_reset(ct);
+        if (gptc_session_feed(ct->s, all.v, all.n, &err) != GPTC_OK) {
+            cli_error("%s", err.msg[0] ? err.msg : "cannot feed the text");
+            chat_reset(ct);
+        } else if (!tokvec_append(&ct->hist, all.v, all.n) &&
+                   !conv_set_text(&ct->c, text, strlen(text))) {
+            r = 0;
+        }
+    }
+    tokvec_free(&all);
+    return r;
+}
+
+/* /load: checks the whole file first; a harmony chat takes messages, a plain one text. */
+static void chat_load(chat *ct, const char *path) {
+    conv nc;
+    memset(&nc, 0, sizeof nc);
+    snprintf(nc.effort, sizeof nc.effort, "%s", ct->c.effort);
+    if (conv_load(&nc, path)) return;
+    if (ct->harmony && nc.text && nc.n == 0) {
+        cli_error("%s: holds the text of a plain continuation chat (GPT-2 or --raw), not messages",
+                  path);
+    } else if (!ct->harmony && !nc.text && nc.n > 0) {
+        cli_error("%s: holds the messages of a harmony chat, not a plain continuation text", path);
+    } else if (!ct->harmony) {
+        if (!nc.text || !*nc.text) {
+            chat_reset(ct);
+            fprintf(stderr, "loaded an empty text from %s\n", path);
+        } else if (!plain_restore(ct, path, nc.text))
+            fprintf(stderr, "loaded the text (%zu tokens) from %s\n", ct->hist.n, path);
+    } else {
+        conv_free(&ct->c);
+        ct->c = nc;
+        memset(&nc, 0, sizeof nc);
+        fprintf(stderr, "loaded %zu messages from %s\n", ct->c.n, path);
+    }
+    conv_free(&nc);
+}
+
+/* The system and developer messages alone must leave room for a question and an answer: when
+ * they fill the context, no turn could ever fit. Returns 0, or EXIT_CONTEXT after the error. */
+static int check_system_fits(chat *ct) {
+    char date[16];
+    cli_today(date);
+    harmony_conv hc = {NULL, date, ct->c.effort, ct->c.system, NULL, 0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    gptc_error err = {0};
+    gptc_status st = harmony_render(ct->tok, &ct->h, &hc, 1, &ids, &n, &err);
+    free(ids);
+    if (st != GPTC_OK) return cli_fail(st, &err);
+    int n_ctx = gptc_session_n_ctx(ct->s);
+    if (n < (size_t)n_ctx) return 0;
+    cli_error("the system prompt and developer instructions alone are %zu tokens, but the context "
+              "holds %d: no turn can fit (use a larger -c or shorter instructions)",
+              n, n_ctx);
+    return EXIT_CONTEXT;
 }
 
 /* Handles a /command. Returns 1 to quit, 0 otherwise. */
@@ -447,6 +462,11 @@ static int chat_command(chat *ct, const char *line) {
     else if (IS("/reset") || IS("/clear")) {
         chat_reset(ct);
         fputs("conversation reset\n", stderr);
+    } else if ((IS("/system") || IS("/effort")) && !ct->harmony) {
+        fprintf(stderr,
+                "%.*s has no effect: a plain continuation chat has no instructions and "
+                "no reasoning\n",
+                (int)cl, line);
     } else if (IS("/system")) {
         conv_set_system(&ct->c, arg);
         fprintf(stderr, arg ? "developer instructions set\n" : "developer instructions cleared\n");
@@ -460,13 +480,13 @@ static int chat_command(chat *ct, const char *line) {
     } else if (IS("/save")) {
         if (!arg)
             fputs("usage: /save FILE\n", stderr);
-        else if (!cli_check_output(ct->o, arg, NULL) && !conv_save(&ct->c, arg))
-            fprintf(stderr, "saved %zu messages to %s\n", ct->c.n, arg);
+        else if (!cli_check_output(ct->o, arg, NULL))
+            chat_save(ct, arg);
     } else if (IS("/load")) {
         if (!arg)
             fputs("usage: /load FILE\n", stderr);
-        else if (!conv_load(&ct->c, arg))
-            fprintf(stderr, "loaded %zu messages from %s\n", ct->c.n, arg);
+        else
+            chat_load(ct, arg);
     } else if (IS("/stats"))
         chat_stats(ct);
     else
@@ -519,6 +539,7 @@ int cli_chat_with(cli_opts *o) {
     }
     ct.tok = gptc_model_tokenizer(ct.model);
     ct.harmony = !o->raw && cli_model_harmony(ct.model, &ct.h);
+    cli_warn_unused_harmony(o, ct.harmony);
     gptc_session_params sp;
     cli_session_params(o, ct.model, &sp);
     gptc_error err = {0};
@@ -535,6 +556,13 @@ int cli_chat_with(cli_opts *o) {
         gptc_model_free(ct.model);
         conv_free(&ct.c);
         return cli_exit_code(st);
+    }
+    if (ct.harmony && (r = check_system_fits(&ct))) {
+        cli_gen_free(&ct.g);
+        gptc_session_free(ct.s);
+        gptc_model_free(ct.model);
+        conv_free(&ct.c);
+        return r;
     }
     ct.tty_in = isatty(0);
     ct.tty_out = isatty(1);

@@ -20,12 +20,14 @@ static const char usage_text[] =
     "usage: gptc -m MODEL.gguf [-p TEXT | -f FILE | stdin] [options]\n"
     "\n"
     "Generates a completion and streams it to stdout. With -p and piped stdin, the stdin text is\n"
-    "appended to the prompt. Without any prompt on a terminal, starts a chat (like -i).\n"
+    "appended to the prompt (--no-stdin: never read stdin, e.g. inside `while read` loops).\n"
+    "Without any prompt on a terminal, starts a chat (like -i).\n"
     "\n"
     "model:\n"
     "  -m, --model FILE          GGUF model (required)\n"
-    "  --tokenizer FILE.json     Hugging Face tokenizer.json (default: next to the model, else\n"
-    "                            the GGUF vocabulary)\n"
+    "  --tokenizer FILE.json     Hugging Face tokenizer.json; gguf = the model's own vocabulary\n"
+    "                            (default: the model's, or a tokenizer.json next to it with the\n"
+    "                            same tokens)\n"
     "  --backend auto|cpu|cuda   compute backend (default auto)\n"
     "  --device N                CUDA device (default 0)\n"
     "  --vram-budget SIZE        cap device memory use, e.g. 12G\n"
@@ -33,9 +35,14 @@ static const char usage_text[] =
     "  -c, --ctx-size N          context window (default: min(model, 4096))\n"
     "  -b, --batch-size N        prompt tokens per forward batch (default 512)\n"
     "  --yarn-rounded            llama.cpp's rounded YaRN range (for like-for-like tests)\n"
+    "  -ngl, --n-gpu-layers N    llama.cpp's spelling: 0 = CPU; any other N = every layer on\n"
+    "                            the GPU (when one is used)\n"
+    "  --no-mmap                 read the model into memory instead of mapping the file\n"
+    "  --mlock                   keep the model's bytes locked in RAM (never swapped out)\n"
     "prompt:\n"
     "  -p, --prompt TEXT         prompt text\n"
     "  -f, --file FILE           read the prompt from FILE\n"
+    "  --no-stdin                do not read stdin (not even to append it to -p)\n"
     "  --system TEXT             developer instructions (gpt-oss)\n"
     "  --system-file FILE        developer instructions from FILE\n"
     "  --reasoning-effort L      low | medium | high (gpt-oss, default medium)\n"
@@ -46,7 +53,7 @@ static const char usage_text[] =
     "  --temp T                  temperature (0 = greedy; gpt-oss default 1.0)\n"
     "  --top-k K  --top-p P  --min-p P\n"
     "  --repeat-penalty R  --presence-penalty P  --frequency-penalty P  --repeat-last-n N\n"
-    "  -s, --seed N              random seed (default: random)\n"
+    "  -s, --seed N              random seed (default or -1: random)\n"
     "  --ignore-eos              do not stop at end tokens\n"
     "  --stop S                  end the answer before text S (repeatable, up to 4; never\n"
     "                            printed; finish reason stop)\n"
@@ -142,9 +149,14 @@ static int gather_prompt(const cli_opts *o, char **out, size_t *out_len, int *no
         if (r) goto nomem;
         have = 1;
     }
-    /* stdin: the prompt when none was given; appended when it is a pipe or a file */
+    /* stdin: the prompt when none was given; appended when it is a pipe or a file (not with
+     * --no-stdin) */
     int read_stdin = 0;
-    if (!isatty(0)) {
+    if (o->no_stdin && !have && !isatty(0)) {
+        cli_error("--no-stdin: give the prompt with -p TEXT or -f FILE");
+        return EXIT_USAGE;
+    }
+    if (!isatty(0) && !o->no_stdin) {
         struct stat sb;
         if (!have)
             read_stdin = 1;
@@ -242,30 +254,32 @@ static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmon
     return 0;
 }
 
-static void print_timings(const gptc_model_info *info, const gptc_timings *t) {
+static void print_timings(const gptc_model_info *info, const gptc_timings *t, int n_gen) {
+    double gen_ms = cli_gen_ms(NULL, t);
     fprintf(stderr,
             "timings: load %.0f ms | prompt %d tokens, %.1f ms, %.2f t/s | generation %d tokens, "
             "%.1f ms, %.2f t/s | sampling %.1f ms\n",
             info->load_ms, t->n_prompt, t->prompt_ms,
-            t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0, t->n_gen, t->gen_ms,
-            t->gen_ms > 0 ? t->n_gen * 1000.0 / t->gen_ms : 0.0, t->sample_ms);
+            t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0, n_gen, gen_ms,
+            gen_ms > 0 ? n_gen * 1000.0 / gen_ms : 0.0, t->sample_ms);
 }
 
 static double r2(double v) {
     return round(v * 100.0) / 100.0;
 }
 
-static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t) {
+static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t, int n_gen) {
+    double gen_ms = cli_gen_ms(NULL, t);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "load_ms", r2(info->load_ms));
     cJSON_AddNumberToObject(j, "prompt_tokens", t->n_prompt);
     cJSON_AddNumberToObject(j, "prompt_ms", r2(t->prompt_ms));
     cJSON_AddNumberToObject(j, "prompt_tps",
                             r2(t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0));
-    cJSON_AddNumberToObject(j, "gen_tokens", t->n_gen);
-    cJSON_AddNumberToObject(j, "gen_ms", r2(t->gen_ms));
+    cJSON_AddNumberToObject(j, "gen_tokens", n_gen);
+    cJSON_AddNumberToObject(j, "gen_ms", r2(gen_ms));
     cJSON_AddNumberToObject(j, "sample_ms", r2(t->sample_ms));
-    cJSON_AddNumberToObject(j, "gen_tps", r2(t->gen_ms > 0 ? t->n_gen * 1000.0 / t->gen_ms : 0.0));
+    cJSON_AddNumberToObject(j, "gen_tps", r2(gen_ms > 0 ? n_gen * 1000.0 / gen_ms : 0.0));
     return j;
 }
 
@@ -318,6 +332,7 @@ int cli_generate(int argc, char **argv) {
     gptc_model_get_info(model, &info);
     harmony_ids h;
     int harmony = !o.raw && cli_model_harmony(model, &h);
+    cli_warn_unused_harmony(&o, harmony);
     if (!o.raw && !strcmp(info.arch, "gpt-oss") && !harmony)
         cli_log(&o, "gptc: warning: the vocabulary lacks harmony's tokens; using the raw prompt\n");
     cli_log(&o, "model: %s%s%s, %d layers, %.2f B params, %s\n", info.arch, info.name[0] ? " " : "",
@@ -409,7 +424,7 @@ int cli_generate(int argc, char **argv) {
             cJSON_AddStringToObject(j, "finish_reason", cli_finish_name(g.finish));
             cJSON *lp = cli_gen_take_logprobs(&g);
             if (lp) cJSON_AddItemToObject(j, "logprobs", lp);
-            cJSON_AddItemToObject(j, "timings", timings_json(&info, &t));
+            cJSON_AddItemToObject(j, "timings", timings_json(&info, &t, g.n_gen));
             char *js = cJSON_PrintUnformatted(j);
             if (js) {
                 fputs(js, stdout);
@@ -428,7 +443,7 @@ int cli_generate(int argc, char **argv) {
         } else if (g.finish == CLI_FINISH_INTERRUPTED) {
             code = EXIT_INTERRUPTED;
         }
-        if ((o.timings || o.verbose) && !o.quiet) print_timings(&info, &t);
+        if ((o.timings || o.verbose) && !o.quiet) print_timings(&info, &t, g.n_gen);
         if (harmony && harmony_parser_malformed(g.hp) && cli_log_enabled(&o))
             fprintf(stderr, "gptc: note: %d malformed channel header(s) shown as text\n",
                     harmony_parser_malformed(g.hp));

@@ -37,9 +37,9 @@ typedef enum ggml_type {
 } ggml_type;
 
 typedef struct ggml_type_info {
-    const char *name;  /* "F32", "Q8_0", "MXFP4", ... */
-    int block_elems;   /* elements per block */
-    int block_bytes;   /* bytes per block */
+    const char *name; /* "F32", "Q8_0", "MXFP4", ... */
+    int block_elems;  /* elements per block */
+    int block_bytes;  /* bytes per block */
 } ggml_type_info;
 
 /* NULL for ids gptc does not know (removed or unimplemented types). */
@@ -99,12 +99,12 @@ typedef struct gguf_kv {
 typedef struct gguf_tensor {
     gguf_str name;
     uint32_t n_dims;
-    int64_t ne[4];       /* GGUF order: ne[0] fastest; unused dims are 1 */
-    uint32_t type;       /* ggml_type */
-    uint64_t offset;     /* relative to the data section */
+    int64_t ne[4];   /* GGUF order: ne[0] fastest; unused dims are 1 */
+    uint32_t type;   /* ggml_type */
+    uint64_t offset; /* relative to the data section */
     uint64_t n_elements;
     uint64_t n_bytes;
-    const void *data;    /* points into the mapping (zero copy) */
+    const void *data; /* points into the mapping (zero copy) */
 } gguf_tensor;
 
 typedef struct gguf_file gguf_file;
@@ -112,6 +112,17 @@ typedef struct gguf_file gguf_file;
 /* Opens path, mmaps it read-only and validates everything (see spec/gguf.md §3). On failure the
  * error message is "PATH: offset N: reason" (status GPTC_ERR_FORMAT, or GPTC_ERR_IO). */
 gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err);
+/* gguf_open with options: GGUF_OPEN_READ reads the file into memory instead of mapping it (a
+ * file truncated or rewritten while in use can then do no harm); GGUF_OPEN_MLOCK locks the
+ * bytes in RAM (mlock; fails with GPTC_ERR_NOMEM beyond RLIMIT_MEMLOCK). */
+enum { GGUF_OPEN_READ = 1 << 0, GGUF_OPEN_MLOCK = 1 << 1 };
+gptc_status gguf_open_opts(const char *path, unsigned flags, gguf_file **out, gptc_error *err);
+/* Bytes after the end of the data section (the last tensor's data, padded to the alignment;
+ * the aligned end of the header when there are no tensors): data no tensor describes. */
+uint64_t gguf_trailing_bytes(const gguf_file *f);
+/* The read-only mapping of a gguf_open'ed file: its address and length (0 when the file was
+ * read into memory or is empty), so that a SIGBUS handler can tell a fault in it. */
+size_t gguf_mapping(const gguf_file *f, const void **addr);
 /* Same, over a caller-owned memory buffer (fuzzers, tests). `name` appears in messages. */
 gptc_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out,
                              gptc_error *err);
@@ -203,11 +214,11 @@ gptc_status gguf_writer_add_raw(gguf_writer *w, const char *key, gguf_vtype vtyp
  * bytes with fwrite to `out`. Return 0 on success. */
 typedef int (*gguf_tensor_writer_fn)(void *user, FILE *out, uint64_t bytes);
 /* Adds a tensor; data (copied lazily: the pointer must stay valid until write) or fn. */
-gptc_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
-                                   uint32_t n_dims, const int64_t *ne, const void *data);
+gptc_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                   const int64_t *ne, const void *data);
 gptc_status gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, uint32_t type,
-                                      uint32_t n_dims, const int64_t *ne,
-                                      gguf_tensor_writer_fn fn, void *user);
+                                      uint32_t n_dims, const int64_t *ne, gguf_tensor_writer_fn fn,
+                                      void *user);
 gptc_status gguf_writer_write(gguf_writer *w, const char *path, gptc_error *err);
 
 #endif /* GPTC_GGUF_H */

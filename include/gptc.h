@@ -21,15 +21,15 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 typedef enum gptc_status {
     GPTC_OK = 0,
-    GPTC_ERR_INVALID_ARG,   /* a bad argument from the caller (or a bad flag value) */
-    GPTC_ERR_IO,            /* open/read/mmap/write failed */
-    GPTC_ERR_FORMAT,        /* malformed GGUF / tokenizer.json / input text */
-    GPTC_ERR_UNSUPPORTED,   /* valid but not implemented (architecture, type, JSON config) */
-    GPTC_ERR_NOMEM,         /* host allocation failed */
-    GPTC_ERR_DEVICE,        /* CUDA/cuBLAS runtime error */
-    GPTC_ERR_DEVICE_NOMEM,  /* does not fit the device memory / --vram-budget */
-    GPTC_ERR_CONTEXT_FULL,  /* the context window has no room for the tokens */
-    GPTC_ERR_INTERRUPTED,   /* cancelled through gptc_session_cancel */
+    GPTC_ERR_INVALID_ARG,  /* a bad argument from the caller (or a bad flag value) */
+    GPTC_ERR_IO,           /* open/read/mmap/write failed */
+    GPTC_ERR_FORMAT,       /* malformed GGUF / tokenizer.json / input text */
+    GPTC_ERR_UNSUPPORTED,  /* valid but not implemented (architecture, type, JSON config) */
+    GPTC_ERR_NOMEM,        /* host allocation failed */
+    GPTC_ERR_DEVICE,       /* CUDA/cuBLAS runtime error */
+    GPTC_ERR_DEVICE_NOMEM, /* does not fit the device memory / --vram-budget */
+    GPTC_ERR_CONTEXT_FULL, /* the context window has no room for the tokens */
+    GPTC_ERR_INTERRUPTED,  /* cancelled through gptc_session_cancel */
 } gptc_status;
 
 #define GPTC_ERROR_MSG_MAX 512
@@ -48,8 +48,12 @@ void gptc_free(void *p);
 enum {
     GPTC_INSPECT_TENSORS = 1 << 0, /* list every tensor: name, type, shape (ne order), offset */
     GPTC_INSPECT_JSON = 1 << 1,    /* one JSON object instead of text */
+    GPTC_INSPECT_STRICT = 1 << 2,  /* trailing data (bytes no tensor describes) is an error */
 };
-/* Opens and fully validates a GGUF file, then writes its description to `out`. */
+/* Opens and fully validates a GGUF file, then writes its description to `out`. A file with
+ * trailing data after its tensor data is described (text: a "trailing data" line; JSON:
+ * "trailing_bytes"), and err->msg holds a warning about it while the status is GPTC_OK; with
+ * GPTC_INSPECT_STRICT it is a GPTC_ERR_FORMAT error instead. */
 gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_error *err);
 
 /* ---------------------------------------------------------------------------------------------
@@ -85,8 +89,7 @@ typedef struct gptc_tokenizer gptc_tokenizer;
  * an error naming the JSON path. */
 gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gptc_error *err);
 /* From the tokenizer.ggml.* keys of a GGUF file (model "gpt2"; pre "gpt2" or "gpt-4o"). */
-gptc_status gptc_tokenizer_load_gguf(const char *gguf_path, gptc_tokenizer **out,
-                                     gptc_error *err);
+gptc_status gptc_tokenizer_load_gguf(const char *gguf_path, gptc_tokenizer **out, gptc_error *err);
 void gptc_tokenizer_free(gptc_tokenizer *tok);
 
 int32_t gptc_tokenizer_n_vocab(const gptc_tokenizer *tok); /* highest id + 1 */
@@ -106,8 +109,8 @@ enum {
 };
 /* Encodes UTF-8 text (not NUL-terminated; may contain NUL). Invalid UTF-8 -> GPTC_ERR_FORMAT
  * with the byte offset in the message. *ids is allocated; free it with gptc_free. */
-gptc_status gptc_tokenize(const gptc_tokenizer *tok, const char *text, size_t len,
-                          unsigned flags, int32_t **ids, size_t *n_ids, gptc_error *err);
+gptc_status gptc_tokenize(const gptc_tokenizer *tok, const char *text, size_t len, unsigned flags,
+                          int32_t **ids, size_t *n_ids, gptc_error *err);
 /* Decodes ids to bytes (lossy UTF-8 like HF decode: invalid sequences become U+FFFD).
  * skip_special drops special tokens. *text is NUL-terminated, allocated; free with gptc_free. */
 gptc_status gptc_detokenize(const gptc_tokenizer *tok, const int32_t *ids, size_t n_ids,
@@ -141,7 +144,9 @@ typedef void (*gptc_progress_fn)(void *user, uint64_t done, uint64_t total);
 
 typedef struct gptc_model_params {
     const char *path;           /* GGUF file */
-    const char *tokenizer_path; /* tokenizer.json; NULL: next to the model, else GGUF vocab */
+    const char *tokenizer_path; /* tokenizer.json; "gguf": the GGUF's own vocabulary; NULL:
+                                   the GGUF's, or a tokenizer.json next to the model when it
+                                   has the same tokens (or the GGUF has no vocabulary) */
     gptc_backend backend;
     int device;           /* CUDA device ordinal */
     int n_threads;        /* CPU threads; 0 = all cores */
@@ -150,6 +155,10 @@ typedef struct gptc_model_params {
     int n_seq_hint;       /* parallel sequences the caller will use; 0 = 1 */
     int yarn_rounded;     /* 1: llama.cpp's rounded YaRN correction range (8, 18) */
     int verbose;          /* print the memory breakdown etc. to stderr */
+    int no_mmap; /* 1: read the GGUF into memory instead of mapping it (llama.cpp's --no-mmap);
+                    a model file truncated or rewritten while in use cannot fault then */
+    int mlock;   /* 1: lock the model's bytes in RAM (mlock, llama.cpp's --mlock); the load fails
+                    with GPTC_ERR_NOMEM when RLIMIT_MEMLOCK is too small */
     gptc_progress_fn progress;
     void *progress_user;
 } gptc_model_params;
@@ -171,9 +180,16 @@ typedef struct gptc_model_info {
     gptc_backend backend; /* the backend actually in use */
     char device_name[128];
     double load_ms;
+    int n_threads;                    /* CPU threads in use (-t, or all cores) */
+    char warning[GPTC_ERROR_MSG_MAX]; /* something the user should know about the load (e.g. a
+                                         tokenizer.json set aside), "" when none */
 } gptc_model_info;
 void gptc_model_get_info(const gptc_model *m, gptc_model_info *info);
 const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m);
+/* The model file's memory mapping: its address and length, 0 when it is not mapped (no_mmap).
+ * A SIGBUS at an address inside it means the file was truncated or rewritten in place while in
+ * use; the command-line program turns that into one error line (cli/args.c). */
+size_t gptc_model_mapping(const gptc_model *m, const void **addr);
 
 /* Residency/health: where the weights live and how much memory is in use. */
 typedef struct gptc_residency {
@@ -269,13 +285,12 @@ void gptc_session_clear_cancel(gptc_session *s);
 
 /* One decode step for several sessions of the same model at once (continuous batching): each
  * session i gets ids[i] appended and its logits computed. Sessions must be distinct. */
-gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n,
-                              gptc_error *err);
+gptc_status gptc_decode_multi(gptc_session **sessions, const int32_t *ids, int n, gptc_error *err);
 
 typedef struct gptc_timings {
-    int n_prompt;   /* tokens fed through feed() */
+    int n_prompt; /* tokens fed through feed() */
     double prompt_ms;
-    int n_gen;      /* tokens fed one at a time after sampling */
+    int n_gen; /* tokens fed one at a time after sampling */
     double gen_ms;
     double sample_ms;
 } gptc_timings;
