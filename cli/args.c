@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ void cli_opts_init(cli_opts *o) {
     o->logprobs = -1;
     o->effort = "medium";
     o->color = -1;
+    o->n_gpu_layers = -2;
 }
 
 int cli_is_flag(const char *arg, const char *flag) {
@@ -223,6 +225,10 @@ typedef enum {
     O_TIMINGS,
     O_INTERACTIVE,
     O_COLOR,
+    O_NGL,
+    O_NO_MMAP,
+    O_MLOCK,
+    O_NO_STDIN,
 } opt_id;
 
 static const struct {
@@ -280,6 +286,10 @@ static const struct {
     {NULL, "--timings", O_TIMINGS, CLI_G_OUTPUT, 0},
     {"-i", "--interactive", O_INTERACTIVE, CLI_G_OUTPUT, 0},
     {NULL, "--color", O_COLOR, CLI_G_OUTPUT, 1},
+    {"-ngl", "--n-gpu-layers", O_NGL, CLI_G_MODEL, 1},
+    {NULL, "--no-mmap", O_NO_MMAP, CLI_G_MODEL, 0},
+    {NULL, "--mlock", O_MLOCK, CLI_G_MODEL, 0},
+    {NULL, "--no-stdin", O_NO_STDIN, CLI_G_PROMPT, 0},
 };
 
 static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
@@ -361,6 +371,7 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
             return -1;
         }
         o->effort = v;
+        o->effort_set = 1;
         return 0;
     case O_SHOW_REASONING:
         o->show_reasoning = 1;
@@ -418,6 +429,10 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
         o->samp_set |= CLI_SET_LAST_N;
         return 0;
     case O_SEED:
+        if (!strcmp(v, "-1")) { /* llama.cpp's "random seed": the default */
+            o->samp_set &= ~(unsigned)CLI_SET_SEED;
+            return 0;
+        }
         if (cli_parse_u64(flag, v, &o->samp.seed)) return -1;
         o->samp_set |= CLI_SET_SEED;
         return 0;
@@ -473,6 +488,18 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
         return 0;
     case O_INTERACTIVE:
         o->interactive = 1;
+        return 0;
+    case O_NGL: /* llama.cpp's layer offload: 0 = CPU; any other count = every layer on the
+                   GPU (gptc has no partial offload) */
+        return cli_parse_int(flag, v, -1, 1 << 20, &o->n_gpu_layers);
+    case O_NO_MMAP:
+        o->no_mmap = 1;
+        return 0;
+    case O_MLOCK:
+        o->mlock = 1;
+        return 0;
+    case O_NO_STDIN:
+        o->no_stdin = 1;
         return 0;
     case O_COLOR:
         if (!strcmp(v, "auto"))
@@ -701,6 +728,88 @@ static void load_progress(void *user, uint64_t done, uint64_t total) {
     fflush(stderr);
 }
 
+/* ---- SIGBUS in the model's mapping --------------------------------------------------------
+ * The weights are read through a memory mapping of the GGUF file. When the file is truncated or
+ * rewritten in place while gptc runs, touching a page that is gone raises SIGBUS. A fault inside
+ * a model mapping ends the process with one error line and exit code 2 (the model file); any
+ * other SIGBUS is a bug and keeps the default action (a core dump). */
+#define CLI_MAX_MAPS 4
+typedef struct sigbus_msg {
+    char text[640];
+    size_t len;
+} sigbus_msg;
+static struct {
+    const char *addr;
+    size_t len;
+    sigbus_msg msg;
+} g_maps[CLI_MAX_MAPS];
+static volatile sig_atomic_t g_n_maps;
+/* while a model loads (its mapping is not known yet), any SIGBUS is the model file's */
+static sigbus_msg g_loading_msg;
+static volatile sig_atomic_t g_loading;
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx) {
+    (void)ctx;
+    const char *a = si ? (const char *)si->si_addr : NULL;
+    const sigbus_msg *m = g_loading ? &g_loading_msg : NULL;
+    for (int i = 0; !m && i < g_n_maps && a; i++)
+        if (a >= g_maps[i].addr && a < g_maps[i].addr + g_maps[i].len) m = &g_maps[i].msg;
+    if (m) {
+        ssize_t w = write(2, m->text, m->len);
+        (void)w;
+        _exit(EXIT_LOAD);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* The one line written from the handler (prepared here: the handler may only write(2)). */
+static void sigbus_prepare(sigbus_msg *m, const char *path) {
+    char shown[401];
+    size_t n = 0;
+    for (; path[n] && n < sizeof shown - 1; n++) /* one line: control characters as '?' */
+        shown[n] = (unsigned char)path[n] < 0x20 || path[n] == 0x7f ? '?' : path[n];
+    shown[n] = 0;
+    int k = snprintf(m->text, sizeof m->text,
+                     "gptc: error: %s: the model file was truncated or rewritten while gptc was "
+                     "reading it (replace model files with mv, or use --no-mmap)\n",
+                     shown);
+    m->len = k > 0 && (size_t)k < sizeof m->text ? (size_t)k : 0;
+    static int installed;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGBUS, &sa, NULL);
+        installed = 1;
+    }
+}
+
+static void watch_mapping(const gptc_model *m, const char *path) {
+    const void *addr = NULL;
+    size_t len = gptc_model_mapping(m, &addr);
+    if (!len || g_n_maps >= CLI_MAX_MAPS) return;
+    int i = g_n_maps;
+    g_maps[i].addr = addr;
+    g_maps[i].len = len;
+    sigbus_prepare(&g_maps[i].msg, path);
+    g_n_maps = i + 1;
+}
+
+void cli_warn_unused_harmony(const cli_opts *o, int harmony) {
+    if (harmony || o->quiet) return;
+    const char *given[4];
+    int n = 0;
+    if (o->system) given[n++] = "--system";
+    if (o->system_file) given[n++] = "--system-file";
+    if (o->effort_set) given[n++] = "--reasoning-effort";
+    if (o->show_reasoning) given[n++] = "--show-reasoning";
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "gptc: warning: %s is ignored: %s (no harmony chat format, no reasoning)\n",
+                given[i], o->raw ? "--raw feeds the text as is" : "this is a plain text model");
+}
+
 int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
     *out = NULL;
     if (!o->model) {
@@ -712,6 +821,15 @@ int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
     mp.path = o->model;
     mp.tokenizer_path = o->tokenizer;
     mp.backend = o->backend;
+    if (o->n_gpu_layers == 0) { /* llama.cpp's -ngl 0: nothing on the GPU */
+        if (o->backend == GPTC_BACKEND_CUDA) {
+            cli_error("-ngl 0 keeps every layer on the CPU, but --backend cuda asks for the GPU");
+            return EXIT_USAGE;
+        }
+        mp.backend = GPTC_BACKEND_CPU;
+    }
+    mp.no_mmap = o->no_mmap;
+    mp.mlock = o->mlock;
     mp.device = o->device;
     mp.n_threads = o->n_threads;
     mp.vram_budget = o->vram_budget;
@@ -726,7 +844,10 @@ int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
         mp.progress_user = &ps;
     }
     gptc_error err = {0};
+    sigbus_prepare(&g_loading_msg, o->model);
+    g_loading = 1;
     gptc_status st = gptc_model_load(&mp, out, &err);
+    g_loading = 0;
     if (ps.shown) {
         fputs("\r\033[K", stderr);
         fflush(stderr);
@@ -736,6 +857,10 @@ int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
         *out = NULL;
         return cli_exit_code(st);
     }
+    watch_mapping(*out, o->model);
+    gptc_model_info info;
+    gptc_model_get_info(*out, &info);
+    if (info.warning[0] && !o->quiet) fprintf(stderr, "gptc: warning: %s\n", info.warning);
     return 0;
 }
 

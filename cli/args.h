@@ -37,12 +37,16 @@ typedef struct cli_opts {
     int n_ctx;                  /* 0 = default */
     int n_batch;                /* 0 = default */
     gptc_cache_type cache_type; /* --cache-type / -ctk / -ctv (DEFAULT: the backend's) */
+    int no_mmap, mlock;         /* --no-mmap, --mlock */
+    int n_gpu_layers;           /* -ngl N; -2 = not given */
     /* prompt */
     const char *prompt;
     const char *prompt_file;
     const char *system;        /* developer instructions (harmony) */
     const char *system_file;   /* file holding them */
     const char *effort;        /* "low" | "medium" | "high" */
+    int effort_set;            /* --reasoning-effort given */
+    int no_stdin;              /* --no-stdin: never read the prompt from stdin */
     const char *messages_file; /* --messages: a conversation in OpenAI's shape (messages.h) */
     const char *tools_file;    /* --tools: function tools in OpenAI's shape (tooldefs.h) */
     const char *tool_exec;     /* chat --tool-exec CMD: runs each call (toolexec.h) */
@@ -72,8 +76,8 @@ void cli_opts_init(cli_opts *o);
 /* Option groups a subcommand accepts. */
 enum {
     CLI_G_MODEL = 1 << 0,   /* -m -hf --tokenizer --backend --device --vram-budget -t -c -b
-                              --cache-type --yarn-rounded */
-    CLI_G_PROMPT = 1 << 1,  /* -p -f */
+                              --cache-type --yarn-rounded -ngl --no-mmap --mlock */
+    CLI_G_PROMPT = 1 << 1,  /* -p -f --no-stdin */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp ... --raw --stop --logprobs -l --grammar ... */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning
                                --messages --tools --tool-exec --yes */
@@ -135,6 +139,10 @@ char *cli_slurp_stdin(size_t *len);
 /* Loads the model described by o (progress bar on a terminal unless quiet). Prints the error
  * and returns its exit code (0 on success). */
 int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out);
+/* After a model loaded: one warning for each harmony option (--system, --system-file,
+ * --reasoning-effort, --show-reasoning) given to a model that does not use harmony (GPT-2, or
+ * --raw), which ignores them. Not with --quiet. */
+void cli_warn_unused_harmony(const cli_opts *o, int harmony);
 /* Session parameters from the model defaults and the command line. */
 void cli_session_params(const cli_opts *o, const gptc_model *m, gptc_session_params *sp);
 

@@ -1,20 +1,27 @@
 /* batch.c — gptc batch -m MODEL -i prompts.jsonl -o results.jsonl [--parallel N] [--shard I/N]
  *                       [generation flags as defaults for every line]
  *
- * Input: one JSON object per line, {"id": ..., "prompt": "..."} or {"id": ..., "messages":
- * [{"role": "system"|"developer"|"user"|"assistant", "content": "..."}]}, optional n_predict,
- * temperature, top_p, seed, reasoning_effort, stop (a string or up to 4), logprobs (bool),
- * top_logprobs (0..20), logit_bias ({"ID": BIAS}, BIAS in [-100, 100], -100 bans),
- * response_format (OpenAI's {"type": "json_object"} or {"type": "json_schema", "json_schema":
- * {"name", "schema", "strict"}}; the constraint flags are the default). Output: one
- * line per input line, appended and flushed as each finishes: {"id", "text", "reasoning"?
- * (gpt-oss), "tokens", "finish_reason", "logprobs"? ({"content": [...]}), "ms"}; a bad line gives
- * {"line": N, "id"?: ..., "error": "..."} and the rest continue. Rerunning with the same -o skips
- * ids (and error lines) already there, so a killed run resumes.
+ * Input: one JSON object per line (cli/batch_line.h has the format and its checks: prompt or
+ * messages, n_predict, temperature, top_p, seed, reasoning_effort, stop, logprobs, top_logprobs,
+ * logit_bias; response_format, OpenAI's {"type": "json_object"} or {"type": "json_schema",
+ * "json_schema": {"name", "schema", "strict"}}, is read here; the constraint flags are the
+ * default); -i - reads stdin. Output: one line per input line, appended and flushed as each
+ * finishes: {"id", "text", "reasoning"? (gpt-oss), "tokens", "finish_reason", "logprobs"?
+ * ({"content": [...]}), "ms"}; a bad line gives {"line": N, "id"?: ..., "error": "..."} and the
+ * rest continue. An id already used on an earlier line of the input makes an error record
+ * ("duplicate id") for the later line.
+ * Rerunning with the same -o skips the ids (and error lines) already there, so a killed run
+ * resumes; an interrupted and resumed run writes the same set of records as one uninterrupted
+ * run. The output file is locked (fcntl) while a run writes it: a second run on it stops at once.
+ * Only gptc's own records are appended to: another file is refused, and of a last line without
+ * its newline only a record cut short by a kill is removed.
+ * Each line without its own "seed" samples with a seed derived from the run's seed (-s) and the
+ * line number, so identical prompts give different samples, reproducibly.
  * --shard I/N takes the lines whose 0-based index is I modulo N. --parallel N decodes N
  * sequences together (gptc_decode_multi); a finished slot is refilled at once. */
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,24 +32,28 @@
 
 #include "cli/args.h"
 #include "cli/constrain.h"
+#include "cli/batch_line.h"
 #include "cli/genloop.h"
 
 static const char usage_text[] =
     "usage: gptc batch -m MODEL.gguf -i IN.jsonl -o OUT.jsonl [options]\n"
-    "  -i, --input FILE       prompts, one JSON object per line:\n"
+    "  -i, --input FILE       prompts, one JSON object per line (- for stdin):\n"
     "                         {\"id\":..., \"prompt\":\"...\"} or {\"id\":..., "
     "\"messages\":[...]}\n"
     "                         optional per line: n_predict, temperature, top_p, seed,\n"
     "                         reasoning_effort, stop, logprobs, top_logprobs, logit_bias,\n"
     "                         response_format\n"
     "  -o, --output FILE      results, appended one JSON line per prompt as each finishes;\n"
-    "                         ids already in FILE are skipped (resume); - for stdout\n"
+    "                         ids already in FILE are skipped (resume); - for stdout;\n"
+    "                         a later line reusing an id gets an error record\n"
     "  --parallel N           sequences decoded together (default 1)\n"
     "  --shard I/N            only lines with 0-based index % N == I (e.g. $SLURM_ARRAY_TASK_ID)\n"
-    "  generation defaults:   -n --temp --top-k --top-p --min-p --repeat-penalty -s --raw\n"
+    "  generation defaults:   -n --temp --top-k --top-p --min-p --repeat-penalty --raw\n"
     "                         --ignore-eos --stop --logprobs -l --system --reasoning-effort\n"
     "                         -c --backend -t ... --grammar --grammar-file --json-schema\n"
-    "                         --json-schema-file --json-object\n"
+    "                         --json-schema-file --json-object; -s SEED (each line's seed is\n"
+    "                         derived from it and the line number, unless the line gives "
+    "\"seed\")\n"
     "  -q, --quiet            no progress bar (it is shown only on a terminal anyway)\n";
 
 typedef struct batch_extra {
@@ -96,6 +107,7 @@ static int extra_opts(void *user, int argc, char **argv, int i) {
  */
 typedef struct strset {
     char **v;
+    long *val;
     size_t cap, n;
 } strset;
 
@@ -105,33 +117,44 @@ static uint64_t fnv(const char *s) {
     return h;
 }
 
-static int strset_has(const strset *s, const char *k) {
+/* The value stored with k, 0 when k is absent. */
+static long strset_get(const strset *s, const char *k) {
     if (!s->cap) return 0;
     for (size_t i = fnv(k) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
         if (!s->v[i]) return 0;
-        if (!strcmp(s->v[i], k)) return 1;
+        if (!strcmp(s->v[i], k)) return s->val[i];
     }
 }
 
-static int strset_add(strset *s, const char *k) {
-    if (strset_has(s, k)) return 0;
+/* Adds k with value val (> 0) unless present. */
+static int strset_add(strset *s, const char *k, long val) {
+    if (strset_get(s, k)) return 0;
     if ((s->n + 1) * 2 > s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 1024;
         char **nv = calloc(nc, sizeof *nv);
-        if (!nv) return -1;
+        long *nval = calloc(nc, sizeof *nval);
+        if (!nv || !nval) {
+            free(nv);
+            free(nval);
+            return -1;
+        }
         for (size_t i = 0; i < s->cap; i++) {
             if (!s->v[i]) continue;
             size_t j = fnv(s->v[i]) & (nc - 1);
             while (nv[j]) j = (j + 1) & (nc - 1);
             nv[j] = s->v[i];
+            nval[j] = s->val[i];
         }
         free(s->v);
+        free(s->val);
         s->v = nv;
+        s->val = nval;
         s->cap = nc;
     }
     size_t j = fnv(k) & (s->cap - 1);
     while (s->v[j]) j = (j + 1) & (s->cap - 1);
     if (!(s->v[j] = strdup(k))) return -1;
+    s->val[j] = val;
     s->n++;
     return 0;
 }
@@ -139,13 +162,8 @@ static int strset_add(strset *s, const char *k) {
 static void strset_free(strset *s) {
     for (size_t i = 0; i < s->cap; i++) free(s->v[i]);
     free(s->v);
+    free(s->val);
     memset(s, 0, sizeof *s);
-}
-
-/* Canonical key of an id: its compact JSON ("\"a\"", "17"). NULL when not a string/number. */
-static char *id_key(const cJSON *id) {
-    if (!cJSON_IsString(id) && !cJSON_IsNumber(id)) return NULL;
-    return cJSON_PrintUnformatted(id);
 }
 
 static char *line_key(long line) {
@@ -154,12 +172,19 @@ static char *line_key(long line) {
     return k;
 }
 
+/* The id key of an input line (batch_id_key), NULL when it has no valid id. */
+static char *input_id_key(const char *line) {
+    cJSON *j = cJSON_ParseWithLength(line, strlen(line));
+    char *k = cJSON_IsObject(j) ? batch_id_key(cJSON_GetObjectItemCaseSensitive(j, "id")) : NULL;
+    cJSON_Delete(j);
+    return k;
+}
+
 /* ---- signals ----------------------------------------------------------------------------------
  */
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
+    g_stop = sig == SIGTERM ? 2 : 1;
 }
 
 /* ---- slots ------------------------------------------------------------------------------------
@@ -201,6 +226,8 @@ typedef struct batch {
     int n_vocab; /* ids a logit bias may name (those the sampler draws) */
     gptc_session_params sp;
     FILE *out;
+    int need_nl; /* the output's last record lacks its newline */
+    int closed;  /* stdout can no longer be written */
     strset done;
     long n_total, n_done, n_tokens;
     double t_start;
@@ -213,10 +240,18 @@ static int write_record(batch *b, cJSON *rec) {
     char *s = cJSON_PrintUnformatted(rec);
     cJSON_Delete(rec);
     if (!s) return -1;
-    int ok = fputs(s, b->out) >= 0 && fputc('\n', b->out) != EOF && fflush(b->out) == 0;
+    int ok = (!b->need_nl || fputc('\n', b->out) != EOF) && fputs(s, b->out) >= 0 &&
+             fputc('\n', b->out) != EOF && fflush(b->out) == 0;
     free(s);
+    b->need_nl = 0;
     if (!ok) {
-        cli_error("%s: %s", strcmp(b->e->out, "-") ? b->e->out : "stdout", strerror(errno));
+        if (b->out == stdout) {
+            /* stdout's reader went away (| head) or stdout cannot be written: the same rule as
+             * every command (cli.h), applied by cli_finish_stdout at exit */
+            b->closed = 1;
+            return -1;
+        }
+        cli_error("%s: %s", b->e->out, strerror(errno));
         return -1;
     }
     b->n_done++;
@@ -248,18 +283,13 @@ static void progress(batch *b, int final) {
     fflush(stderr);
 }
 
-/* The optional number field `name` of j: 0 when absent, 1 with *out set when it is a number in
- * [lo, hi], -1 with msg = "\"NAME\" must be WANT" otherwise. */
-static int num_field(const cJSON *j, const char *name, double lo, double hi, const char *want,
-                     char *msg, size_t cap, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!v) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
-        snprintf(msg, cap, "\"%s\" must be %s", name, want);
-        return -1;
-    }
-    *out = v->valuedouble;
-    return 1;
+/* The seed of a line without its own: the run's seed and the line number mixed (splitmix64),
+ * so that every line samples differently and a rerun (resumed, sharded, parallel) repeats it. */
+static uint64_t line_seed(uint64_t run_seed, long lineno) {
+    uint64_t z = run_seed + 0x9E3779B97F4A7C15ull * (uint64_t)lineno;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 /* The output-control fields of a line (each replaces its command-line default): stop,
@@ -347,60 +377,28 @@ static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, si
 }
 
 /* Parses one input line into a prompt for the slot and starts it. Returns 0 when started, 1
- * when an error record was written instead, -1 on a fatal error (exit code in *code). */
-static int start_job(batch *b, slot *sl, const char *line, long lineno, int *code) {
-    cJSON *j = cJSON_Parse(line);
-    const cJSON *id = NULL;
+ * when an error record was written instead, -1 on a fatal error (exit code in *code).
+ * dup_of: the earlier line that used this line's id (0: none). */
+static int start_job(batch *b, slot *sl, const char *line, long lineno, long dup_of, int *code) {
+    batch_job job;
     char msg[GPTC_ERROR_MSG_MAX + 64];
     int32_t *ids = NULL;
     size_t n_ids = 0;
     harmony_msg *msgs = NULL;
     strbuf plain = {0};
-    char *dev = NULL;
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return write_error(b, lineno, NULL, "not a JSON object") ? (*code = EXIT_RUNTIME, -1) : 1;
-    }
-    id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    if (!id || !(cJSON_IsString(id) || cJSON_IsNumber(id))) {
-        snprintf(msg, sizeof msg, "missing or invalid \"id\" (a string or a number)");
+    if (batch_line_parse(line, strlen(line), &job, msg, sizeof msg)) goto bad;
+    if (dup_of) {
+        snprintf(msg, sizeof msg, "duplicate id (already used on line %ld)", dup_of);
         goto bad;
     }
     gptc_sampler_params samp = b->sp.sampling;
-    int n_predict = b->o->n_predict;
-    const char *effort = b->o->effort;
-    const cJSON *v;
-    double x;
-    int k;
-    if ((k = num_field(j, "n_predict", -1, 1e9, "an integer >= -1", msg, sizeof msg, &x)) < 0 ||
-        (k && x != floor(x) && snprintf(msg, sizeof msg, "\"n_predict\" must be an integer >= -1")))
-        goto bad;
-    if (k) n_predict = (int)x;
-    if ((k = num_field(j, "temperature", 0, 100, "a number in [0, 100]", msg, sizeof msg, &x)) < 0)
-        goto bad;
-    if (k) samp.temperature = (float)x;
-    /* top_p 0 would keep no token (the session refuses it): (0, 1] */
-    if ((k = num_field(j, "top_p", 0, 1, "a number in (0, 1]", msg, sizeof msg, &x)) < 0 ||
-        (k && !(x > 0) && snprintf(msg, sizeof msg, "\"top_p\" must be a number in (0, 1]")))
-        goto bad;
-    if (k) samp.top_p = (float)x;
-    /* below 2^64 (the cast of a larger double is undefined) and whole */
-    if ((k = num_field(j, "seed", 0, 18446744073709549568.0, "an integer in [0, 2^64)", msg,
-                       sizeof msg, &x)) < 0 ||
-        (k && x != floor(x) &&
-         snprintf(msg, sizeof msg, "\"seed\" must be an integer in [0, 2^64)")))
-        goto bad;
-    if (k) samp.seed = (uint64_t)x;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "reasoning_effort"))) {
-        if (!cJSON_IsString(v) ||
-            (strcmp(v->valuestring, "low") && strcmp(v->valuestring, "medium") &&
-             strcmp(v->valuestring, "high"))) {
-            snprintf(msg, sizeof msg, "\"reasoning_effort\" must be low, medium or high");
-            goto bad;
-        }
-        effort = v->valuestring;
-    }
-    if (ctl_fields(b, j, &sl->ctl, msg, sizeof msg)) goto bad;
+    samp.seed = job.has_seed ? job.seed : line_seed(b->sp.sampling.seed, lineno);
+    if (job.has_temperature) samp.temperature = job.temperature;
+    if (job.has_top_p) samp.top_p = job.top_p;
+    int n_predict = job.has_n_predict ? job.n_predict : b->o->n_predict;
+    const char *effort = job.effort ? job.effort : b->o->effort;
+    const char *developer = job.developer ? job.developer : b->o->system;
+    if (ctl_fields(b, job.json, &sl->ctl, msg, sizeof msg)) goto bad;
     if (sl->ctl.bias_given) {
         samp.logit_bias = sl->ctl.n_bias ? sl->ctl.bias : NULL;
         samp.n_logit_bias = sl->ctl.n_bias;
@@ -409,59 +407,14 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
         cli_gen_constrain(&sl->g, NULL, NULL, NULL);
         cli_constraint_free(&sl->con);
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "response_format")) &&
-        cli_constraint_from_response_format(v, &sl->con, msg, sizeof msg))
-        goto bad;
-    const cli_constraint *con = v ? &sl->con : &b->defcon;
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(j, "prompt");
-    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(j, "messages");
-    size_t n_msgs = 0;
-    const char *developer = b->o->system;
-    if (prompt && messages) {
-        snprintf(msg, sizeof msg, "give either \"prompt\" or \"messages\", not both");
-        goto bad;
-    }
-    if (prompt) {
-        if (!cJSON_IsString(prompt)) {
-            snprintf(msg, sizeof msg, "\"prompt\" must be a string");
-            goto bad;
-        }
-        msgs = calloc(1, sizeof *msgs);
-        if (!msgs) goto nomem;
-        msgs[0] = (harmony_msg){.role = "user", .content = prompt->valuestring};
-        n_msgs = 1;
-        if (strbuf_add(&plain, prompt->valuestring, strlen(prompt->valuestring))) goto nomem;
-    } else if (cJSON_IsArray(messages)) {
-        int cnt = cJSON_GetArraySize(messages);
-        msgs = calloc(cnt ? (size_t)cnt : 1, sizeof *msgs);
-        if (!msgs) goto nomem;
-        const cJSON *m;
-        cJSON_ArrayForEach(m, messages) {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role");
-            const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
-            if (!cJSON_IsString(r) || !cJSON_IsString(c)) {
-                snprintf(msg, sizeof msg, "each message needs string \"role\" and \"content\"");
-                goto bad;
-            }
-            if (!strcmp(r->valuestring, "system") || !strcmp(r->valuestring, "developer")) {
-                developer = c->valuestring;
-                continue;
-            }
-            if (strcmp(r->valuestring, "user") && strcmp(r->valuestring, "assistant")) {
-                snprintf(msg, sizeof msg, "unknown role \"%.100s\"", r->valuestring);
-                goto bad;
-            }
-            msgs[n_msgs++] = (harmony_msg){.role = r->valuestring, .content = c->valuestring};
-            if (plain.n && strbuf_add(&plain, "\n", 1)) goto nomem;
-            if (strbuf_add(&plain, c->valuestring, strlen(c->valuestring))) goto nomem;
-        }
-        if (n_msgs == 0) {
-            snprintf(msg, sizeof msg, "\"messages\" has no user message");
-            goto bad;
-        }
-    } else {
-        snprintf(msg, sizeof msg, "missing \"prompt\" (a string) or \"messages\" (an array)");
-        goto bad;
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(job.json, "response_format");
+    if (rf && cli_constraint_from_response_format(rf, &sl->con, msg, sizeof msg)) goto bad;
+    const cli_constraint *con = rf ? &sl->con : &b->defcon;
+    if (!(msgs = calloc(job.n_msgs, sizeof *msgs))) goto nomem;
+    for (size_t i = 0; i < job.n_msgs; i++) {
+        msgs[i] = (harmony_msg){.role = job.msgs[i].role, .content = job.msgs[i].content};
+        if (plain.n && strbuf_add(&plain, "\n", 1)) goto nomem;
+        if (strbuf_add(&plain, job.msgs[i].content, strlen(job.msgs[i].content))) goto nomem;
     }
 
     gptc_error err = {0};
@@ -473,7 +426,7 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
                           .effort = effort,
                           .developer = developer,
                           .msgs = msgs,
-                          .n_msgs = n_msgs,
+                          .n_msgs = job.n_msgs,
                           .response_format = con->rf_text};
         st = harmony_render(b->tok, &b->h, &c, 1, &ids, &n_ids, &err);
     } else {
@@ -526,7 +479,7 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     st = gptc_session_truncate(sl->s, 0, &err);
     if (st == GPTC_OK) st = gptc_session_feed(sl->s, ids, n_ids, &err);
     if (st == GPTC_ERR_INTERRUPTED) {
-        g_stop = 1;
+        if (!g_stop) g_stop = 1;
         goto quiet_fail;
     }
     if (st != GPTC_OK) {
@@ -537,27 +490,25 @@ static int start_job(batch *b, slot *sl, const char *line, long lineno, int *cod
     if (sl->text.s) sl->text.s[0] = 0;
     if (sl->reasoning.s) sl->reasoning.s[0] = 0;
     cli_gen_begin(&sl->g, n_predict, b->o->ignore_eos);
-    sl->id = cJSON_Duplicate(id, 1);
+    sl->id = cJSON_Duplicate(job.id, 1);
     sl->line = lineno;
     sl->active = 1;
     free(ids);
     free(msgs);
-    free(dev);
     strbuf_free(&plain);
-    cJSON_Delete(j);
+    batch_job_free(&job);
     if (n_predict == 0) sl->g.finish = CLI_FINISH_LENGTH;
     return 0;
 nomem:
     snprintf(msg, sizeof msg, "out of memory");
 bad : {
-    int r = write_error(b, lineno, id, msg);
+    int r = write_error(b, lineno, job.id, msg);
     free(ids);
     free(msgs);
-    free(dev);
     strbuf_free(&plain);
-    cJSON_Delete(j);
+    batch_job_free(&job);
     if (r) {
-        *code = EXIT_RUNTIME;
+        *code = b->closed ? EXIT_DONE : EXIT_RUNTIME;
         return -1;
     }
     return 1;
@@ -565,9 +516,8 @@ bad : {
 quiet_fail:
     free(ids);
     free(msgs);
-    free(dev);
     strbuf_free(&plain);
-    cJSON_Delete(j);
+    batch_job_free(&job);
     if (!*code) *code = EXIT_INTERRUPTED;
     return -1;
 }
@@ -590,64 +540,134 @@ static int finish_job(batch *b, slot *sl) {
     return write_record(b, rec);
 }
 
-/* Reads the existing output: ids done and error lines, and cuts a torn last line. */
-static int load_done(batch *b, const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return errno == ENOENT ? 0 : (cli_error("%s: %s", path, strerror(errno)), -1);
-    if (S_ISDIR(sb.st_mode)) {
-        cli_error("%s: is a directory", path);
-        return -1;
-    }
-    /* only a regular file can hold earlier records: /dev/full, /dev/null or a FIFO is written
-     * to, never read back (reading /dev/full would never end) */
-    if (!S_ISREG(sb.st_mode)) return 0;
-    size_t len = 0;
-    char *txt = cli_slurp_file(path, &len);
-    if (!txt) return -1;
-    size_t keep = len;
-    while (keep > 0 && txt[keep - 1] != '\n') keep--;
-    if (keep < len) {
-        /* a record cut by a kill: drop it, it will be redone */
-        if (truncate(path, (off_t)keep)) {
-            cli_error("%s: %s", path, strerror(errno));
-            free(txt);
-            return -1;
-        }
-        txt[keep] = 0;
-    }
-    for (char *save = NULL, *ln = strtok_r(txt, "\n", &save); ln;
-         ln = strtok_r(NULL, "\n", &save)) {
-        cJSON *j = cJSON_Parse(ln);
-        if (!j) continue;
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-        const cJSON *line = cJSON_GetObjectItemCaseSensitive(j, "line");
-        char *k = NULL;
-        if (err && cJSON_IsNumber(line))
-            k = line_key((long)line->valuedouble);
-        else if (!err)
-            k = id_key(cJSON_GetObjectItemCaseSensitive(j, "id"));
-        if (k) strset_add(&b->done, k);
-        free(k);
-        cJSON_Delete(j);
-    }
-    free(txt);
-    return 0;
+/* Is j one of the records gptc batch writes (a result or an error record)? */
+static int is_record(const cJSON *j) {
+    if (!cJSON_IsObject(j)) return 0;
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    if (err)
+        return cJSON_IsString(err) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "line"));
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+    return (cJSON_IsString(id) || cJSON_IsNumber(id)) &&
+           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "text")) &&
+           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "finish_reason"));
 }
 
-/* Is this input line already done (by id, or as an error line)? */
-static int line_done(batch *b, const char *line, long lineno) {
-    char *k = line_key(lineno);
-    int d = k && strset_has(&b->done, k);
+/* Remembers what record j says is done: an error line by its number, a result by its id. */
+static int note_done(batch *b, const cJSON *j) {
+    const cJSON *line = cJSON_GetObjectItemCaseSensitive(j, "line");
+    char *k = cJSON_GetObjectItemCaseSensitive(j, "error")
+                  ? line_key((long)line->valuedouble)
+                  : batch_id_key(cJSON_GetObjectItemCaseSensitive(j, "id"));
+    int r = k ? strset_add(&b->done, k, 1) : -1;
     free(k);
-    if (d) return 1;
-    cJSON *j = cJSON_Parse(line);
-    if (!j) return 0;
-    k = id_key(cJSON_GetObjectItemCaseSensitive(j, "id"));
-    d = k && strset_has(&b->done, k);
-    free(k);
-    cJSON_Delete(j);
-    return d;
+    return r;
+}
+
+/* Opens the output file -o for appending. A regular file is locked first (fcntl: a second run
+ * on it stops with the holder's pid), then its records are read (what is done), a record cut
+ * short by a kill is removed, and a file that is not gptc's JSON lines is refused. Other files
+ * (/dev/null, a FIFO) are only written. Returns 0, or the exit code after one error line.
+ * The lock lasts until b->out is closed; no other descriptor of the file may be opened and
+ * closed meanwhile (closing one would drop the lock). */
+static int open_output(batch *b, const char *path) {
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    if (!exists && errno != ENOENT) {
+        cli_error("%s: %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (exists && S_ISDIR(sb.st_mode)) {
+        cli_error("%s: is a directory", path);
+        return EXIT_USAGE;
+    }
+    if (exists && !S_ISREG(sb.st_mode)) {
+        b->out = fopen(path, "a");
+        if (!b->out) {
+            cli_error("%s: %s", path, strerror(errno));
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        cli_error("%s: %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_SETLK, &fl) != 0 && (errno == EACCES || errno == EAGAIN)) {
+        struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        char who[64] = "another process";
+        if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK && q.l_pid > 0)
+            snprintf(who, sizeof who, "another process (pid %ld)", (long)q.l_pid);
+        cli_error("%s: %s is writing this file; wait for it to finish, or give each run its "
+                  "own -o (--shard I/N splits the input)",
+                  path, who);
+        close(fd);
+        return EXIT_USAGE;
+    }
+    /* (a file system without locks: go on unlocked) */
+    if (fstat(fd, &sb) != 0) {
+        cli_error("%s: %s", path, strerror(errno));
+        close(fd);
+        return EXIT_USAGE;
+    }
+    size_t len = 0, cap = (size_t)sb.st_size;
+    char *txt = malloc(cap + 1);
+    if (!txt) {
+        cli_error("%s: out of memory", path);
+        close(fd);
+        return EXIT_RUNTIME;
+    }
+    while (len < cap) {
+        ssize_t r = pread(fd, txt + len, cap - len, (off_t)len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            cli_error("%s: %s", path, strerror(errno));
+            free(txt);
+            close(fd);
+            return EXIT_USAGE;
+        }
+        if (r == 0) break;
+        len += (size_t)r;
+    }
+    txt[len] = 0;
+    int code = 0;
+    long lineno = 0;
+    for (size_t at = 0; at < len && !code; lineno++) {
+        char *nl = memchr(txt + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - txt) : len;
+        cJSON *j = cJSON_ParseWithLength(txt + at, end - at);
+        int blank = strspn(txt + at, " \t\r") >= end - at;
+        if (is_record(j)) {
+            if (note_done(b, j)) code = EXIT_RUNTIME;
+            if (!nl) b->need_nl = 1; /* complete, only its newline is missing */
+        } else if (!nl && !j &&
+                   (!strncmp(txt + at, "{\"id\":", 6) || !strncmp(txt + at, "{\"line\":", 8))) {
+            /* a record of ours cut short by a kill: remove it, it will be redone */
+            if (ftruncate(fd, (off_t)at)) {
+                cli_error("%s: %s", path, strerror(errno));
+                code = EXIT_USAGE;
+            }
+        } else if (!blank) {
+            cli_error("%s: line %ld is not a gptc batch record; refusing to append to a file that "
+                      "gptc batch did not write (choose another -o)",
+                      path, lineno + 1);
+            code = EXIT_USAGE;
+        }
+        cJSON_Delete(j);
+        at = end + 1;
+    }
+    free(txt);
+    if (code) {
+        close(fd);
+        return code;
+    }
+    if (!(b->out = fdopen(fd, "a"))) {
+        cli_error("%s: %s", path, strerror(errno));
+        close(fd);
+        return EXIT_RUNTIME;
+    }
+    return 0;
 }
 
 int cli_batch(int argc, char **argv) {
@@ -661,20 +681,23 @@ int cli_batch(int argc, char **argv) {
         cli_error("batch needs -i INPUT.jsonl and -o OUTPUT.jsonl");
         return EXIT_USAGE;
     }
+    if (o.json) {
+        cli_error("--json: batch always writes JSON lines (-o FILE, or -o - for stdout)");
+        return EXIT_USAGE;
+    }
+    int from_stdin = !strcmp(e.in, "-");
     if (strcmp(e.out, "-") && cli_check_output(&o, e.out, NULL)) return EXIT_USAGE;
-    struct stat si, so;
-    if (strcmp(e.out, "-") && stat(e.in, &si) == 0 && stat(e.out, &so) == 0 &&
-        si.st_dev == so.st_dev && si.st_ino == so.st_ino && S_ISREG(si.st_mode)) {
+    if (!from_stdin && strcmp(e.out, "-") && cli_same_file(e.in, e.out)) {
         cli_error("-i and -o name the same file (%s): the results would be appended to the "
                   "prompts",
                   e.out);
         return EXIT_USAGE;
     }
     size_t in_len = 0;
-    char *in = cli_slurp_file(e.in, &in_len);
+    char *in = from_stdin ? cli_slurp_stdin(&in_len) : cli_slurp_file(e.in, &in_len);
     if (!in) return EXIT_USAGE;
     if (memchr(in, 0, in_len)) {
-        cli_error("%s: contains a NUL byte", e.in);
+        cli_error("%s: contains a NUL byte", from_stdin ? "stdin" : e.in);
         free(in);
         return EXIT_USAGE;
     }
@@ -687,23 +710,30 @@ int cli_batch(int argc, char **argv) {
         return r;
     }
     int to_stdout = !strcmp(e.out, "-");
-    if (!to_stdout && load_done(&b, e.out)) {
+    if (!to_stdout && (r = open_output(&b, e.out))) {
         free(in);
         strset_free(&b.done);
         cli_constraint_free(&b.defcon);
-        return EXIT_USAGE;
+        return r;
     }
-    /* split lines; select this shard's non-blank, not yet done lines */
+    if (to_stdout) b.out = stdout;
+    /* split lines; select this shard's non-blank, not yet done lines. An id's first line owns
+     * it; a later line with the same id is a duplicate (over the whole input, so that shards
+     * and resumed runs agree) */
     size_t n_lines = 0;
     for (size_t i = 0; i < in_len; i++) n_lines += in[i] == '\n';
     n_lines++;
     char **lines = calloc(n_lines, sizeof *lines);
     long *linenos = calloc(n_lines, sizeof *linenos);
-    if (!lines || !linenos) {
+    long *dups = calloc(n_lines, sizeof *dups);
+    strset first = {0};
+    if (!lines || !linenos || !dups) {
         cli_error("out of memory");
+        if (b.out && b.out != stdout) fclose(b.out);
         free(in);
         free(lines);
         free(linenos);
+        free(dups);
         strset_free(&b.done);
         cli_constraint_free(&b.defcon);
         return EXIT_RUNTIME;
@@ -716,24 +746,29 @@ int cli_batch(int argc, char **argv) {
         size_t l = strlen(p);
         if (l && p[l - 1] == '\r') p[l - 1] = 0;
         int blank = strspn(p, " \t") == strlen(p);
-        if (!blank && idx % e.shard_n == e.shard_i && !line_done(&b, p, idx + 1)) {
-            lines[n_jobs] = p;
-            linenos[n_jobs++] = idx + 1;
+        if (!blank) {
+            long lineno = idx + 1, dup = 0;
+            char *key = input_id_key(p);
+            if (key && !(dup = strset_get(&first, key))) strset_add(&first, key, lineno);
+            char *lk = line_key(lineno);
+            int done = (lk && strset_get(&b.done, lk)) || (!dup && key && strset_get(&b.done, key));
+            free(lk);
+            free(key);
+            if (idx % e.shard_n == e.shard_i && !done) {
+                lines[n_jobs] = p;
+                linenos[n_jobs] = lineno;
+                dups[n_jobs++] = dup;
+            }
         }
         p = nl ? nl + 1 : NULL;
     }
+    strset_free(&first);
     b.n_total = (long)n_jobs;
     int code = EXIT_DONE;
     slot *slots = NULL;
     if (n_jobs == 0) {
         if (!o.quiet && (isatty(2) || o.verbose))
             fprintf(stderr, "batch: nothing to do (all selected lines are in %s)\n", e.out);
-        goto out;
-    }
-    b.out = to_stdout ? stdout : fopen(e.out, "a");
-    if (!b.out) {
-        cli_error("%s: %s", e.out, strerror(errno));
-        code = EXIT_USAGE;
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -749,6 +784,7 @@ int cli_batch(int argc, char **argv) {
     }
     b.tok = gptc_model_tokenizer(b.model);
     b.harmony = !o.raw && cli_model_harmony(b.model, &b.h);
+    cli_warn_unused_harmony(&o, b.harmony);
     cli_session_params(&o, b.model, &b.sp);
     {
         gptc_model_info info;
@@ -790,21 +826,21 @@ int cli_batch(int argc, char **argv) {
         goto out;
     }
     progress(&b, 0);
-    while (!g_stop && code == EXIT_DONE) {
+    while (!g_stop && !b.closed && code == EXIT_DONE) {
         /* refill free slots */
-        for (int i = 0; i < n_slots && !g_stop && code == EXIT_DONE; i++) {
-            while (!slots[i].active && next < n_jobs && !g_stop) {
-                int sr = start_job(&b, &slots[i], lines[next], linenos[next], &code);
+        for (int i = 0; i < n_slots && !g_stop && !b.closed && code == EXIT_DONE; i++) {
+            while (!slots[i].active && next < n_jobs && !g_stop && !b.closed) {
+                int sr = start_job(&b, &slots[i], lines[next], linenos[next], dups[next], &code);
                 next++;
                 if (sr < 0) break;
                 if (sr == 1) progress(&b, 0);
                 if (sr == 0 && slots[i].g.finish == CLI_FINISH_LENGTH) { /* n_predict 0 */
-                    if (finish_job(&b, &slots[i])) code = EXIT_RUNTIME;
+                    if (finish_job(&b, &slots[i])) code = b.closed ? EXIT_DONE : EXIT_RUNTIME;
                     progress(&b, 0);
                 }
             }
         }
-        if (g_stop || code != EXIT_DONE) break;
+        if (g_stop || b.closed || code != EXIT_DONE) break;
         /* one step for every active slot */
         int k = 0;
         for (int i = 0; i < n_slots; i++) {
@@ -824,7 +860,7 @@ int cli_batch(int argc, char **argv) {
             }
             if (done) {
                 if (finish_job(&b, sl)) {
-                    code = EXIT_RUNTIME;
+                    code = b.closed ? EXIT_DONE : EXIT_RUNTIME;
                     break;
                 }
                 progress(&b, 0);
@@ -834,7 +870,7 @@ int cli_batch(int argc, char **argv) {
             step_ids[k] = id;
             step_slot[k++] = i;
         }
-        if (code != EXIT_DONE) break;
+        if (code != EXIT_DONE || b.closed) break;
         if (k == 0) {
             if (next >= n_jobs) break;
             continue;
@@ -856,7 +892,7 @@ int cli_batch(int argc, char **argv) {
                 "batch: interrupted; %ld of %ld written. Rerun the same command to "
                 "resume.\n",
                 b.n_done, b.n_total);
-        code = EXIT_INTERRUPTED;
+        code = g_stop == 2 ? EXIT_TERMINATED : EXIT_INTERRUPTED;
     }
 out:
     if (slots) {
@@ -872,12 +908,16 @@ out:
     }
     gptc_token_trie_free(b.trie);
     cli_constraint_free(&b.defcon);
-    if (b.out && (b.out == stdout ? fflush(b.out) : fclose(b.out)) && code == EXIT_DONE)
+    /* stdout: cli_finish_stdout applies the output policy at exit */
+    if (b.out && b.out != stdout && fclose(b.out) && code == EXIT_DONE) {
+        cli_error("%s: %s", e.out, strerror(errno));
         code = EXIT_RUNTIME;
+    }
     gptc_model_free(b.model);
     strset_free(&b.done);
     free(lines);
     free(linenos);
+    free(dups);
     free(in);
     return code;
 }

@@ -307,10 +307,8 @@ int cli_bench(int argc, char **argv) {
     char threads[16];
     if (info.backend == GPTC_BACKEND_CUDA)
         snprintf(threads, sizeof threads, "-");
-    else if (o.n_threads)
-        snprintf(threads, sizeof threads, "%d", o.n_threads);
     else
-        snprintf(threads, sizeof threads, "all");
+        snprintf(threads, sizeof threads, "%d", o.n_threads ? o.n_threads : info.n_threads);
     int code = EXIT_DONE;
     if (e.n_np) {
         gptc_session_free(s); /* the batched bench makes its own sessions */

@@ -221,6 +221,7 @@ typedef struct chat {
     int last_tokens;
     cli_constraint con;    /* the answers' constraint (flags, /format) */
     gptc_token_trie *trie; /* made on first use */
+    char *text;            /* a plain (GPT-2) chat's text: inputs and continuations */
 } chat;
 
 /* Makes con the answers' constraint (taking it over); prints the error and returns -1 on
@@ -360,8 +361,8 @@ static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
     }
     if (!ct->last_nl) fputc('\n', stdout);
     fflush(stdout);
-    ct->last_tokens = t1.n_gen - t0.n_gen;
-    double ms = t1.gen_ms - t0.gen_ms;
+    ct->last_tokens = ct->g.n_gen;
+    double ms = cli_gen_ms(&t0, &t1);
     ct->last_tps = ms > 0 ? ct->last_tokens * 1000.0 / ms : 0;
     if (st != GPTC_OK) {
         cli_error("%s", err.msg[0] ? err.msg : gptc_status_name(st));
@@ -548,6 +549,17 @@ static int chat_turn_harmony(chat *ct, const char *text) {
     }
 }
 
+/* A plain chat's text grows by each input and its continuation (what the user saw). */
+static int text_append(chat *ct, const char *a, size_t na) {
+    size_t old = ct->text ? strlen(ct->text) : 0;
+    char *t = realloc(ct->text, old + na + 1);
+    if (!t) return -1;
+    memcpy(t + old, a, na);
+    t[old + na] = 0;
+    ct->text = t;
+    return 0;
+}
+
 static int chat_turn_plain(chat *ct, const char *text) {
     int32_t *t = NULL;
     size_t nt = 0;
@@ -567,6 +579,9 @@ static int chat_turn_plain(chat *ct, const char *text) {
     int r = 0;
     if (all.n > 0) r = chat_generate(ct, all.v, all.n);
     tokvec_free(&all);
+    if (r >= 0 && (text_append(ct, text, strlen(text)) ||
+                   text_append(ct, ct->answer.s ? ct->answer.s : "", ct->answer.n)))
+        return EXIT_RUNTIME;
     return r < 0 ? 0 : r;
 }
 
@@ -579,6 +594,126 @@ static void chat_stats(chat *ct) {
             ct->last_tps,
             info.device_name[0] ? info.device_name
                                 : (info.backend == GPTC_BACKEND_CUDA ? "CUDA" : "CPU"));
+}
+
+/* /save: a harmony chat saves its messages (conv_save); a plain one its text, as
+ * {"messages": [], "text": "..."}. */
+static void chat_save(chat *ct, const char *path) {
+    if (ct->harmony) {
+        if (!conv_save(&ct->c, path))
+            fprintf(stderr, "saved %zu messages to %s\n", ct->c.msgs.n, path);
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "messages", cJSON_CreateArray());
+    cJSON_AddStringToObject(j, "text", ct->text ? ct->text : "");
+    char *js = cJSON_Print(j);
+    cJSON_Delete(j);
+    FILE *f = js ? fopen(path, "w") : NULL;
+    int bad = !f || fputs(js, f) < 0 || fputc('\n', f) == EOF;
+    if (f && fclose(f)) bad = 1;
+    free(js);
+    if (bad)
+        cli_error("%s: cannot write: %s", path, strerror(errno));
+    else
+        fprintf(stderr, "saved the text (%zu bytes) to %s\n", ct->text ? strlen(ct->text) : 0,
+                path);
+}
+
+/* Puts a plain chat's context back: the text of a /save, fed at once. */
+static int plain_restore(chat *ct, const char *path, const char *text) {
+    int32_t *t = NULL;
+    size_t nt = 0;
+    gptc_error err = {0};
+    if (gptc_tokenize(ct->tok, text, strlen(text), 0, &t, &nt, &err) != GPTC_OK) {
+        cli_error("%s: %s", path, err.msg);
+        return -1;
+    }
+    tokvec all = {0};
+    int32_t bos = gptc_tokenizer_bos(ct->tok);
+    if (bos >= 0 && (gptc_tokenizer_add_bos(ct->tok) || nt == 0)) tokvec_push(&all, bos);
+    tokvec_append(&all, t, nt);
+    gptc_free(t);
+    int n_ctx = gptc_session_n_ctx(ct->s);
+    int r = -1;
+    if (all.n >= (size_t)n_ctx || all.n == 0) {
+        cli_error("%s: the text is %zu tokens but the context holds %d (use a larger -c)", path,
+                  all.n, n_ctx);
+    } else {
+        chat_reset(ct);
+        free(ct->text);
+        ct->text = NULL;
+        if (gptc_session_feed(ct->s, all.v, all.n, &err) != GPTC_OK) {
+            cli_error("%s", err.msg[0] ? err.msg : "cannot feed the text");
+            chat_reset(ct);
+        } else if (!tokvec_append(&ct->hist, all.v, all.n) &&
+                   !text_append(ct, text, strlen(text))) {
+            r = 0;
+        }
+    }
+    tokvec_free(&all);
+    return r;
+}
+
+/* /load: a harmony chat takes a conversation file (conv_load checks all of it first); a plain
+ * one the text of a plain chat's /save ({"messages": [], "text": "..."}: valid UTF-8, no NUL). */
+static void chat_load(chat *ct, const char *path) {
+    size_t len = 0;
+    char *buf = cli_slurp_file(path, &len);
+    if (!buf) return;
+    char why[256];
+    jval *root = jval_parse(buf, len, why, sizeof why);
+    free(buf);
+    if (!root) {
+        cli_error("%s: not valid JSON (%s)", path, why);
+        return;
+    }
+    const jval *tx = root->type == JV_OBJ ? jval_get(root, "text") : NULL;
+    const jval *ms = root->type == JV_OBJ ? jval_get(root, "messages") : root;
+    if (ct->harmony) {
+        if (jval_str(tx) && !(ms && ms->type == JV_ARR && ms->n))
+            cli_error("%s: holds the text of a plain continuation chat (GPT-2 or --raw), not "
+                      "messages",
+                      path);
+        else if (!conv_load(&ct->c, path))
+            fprintf(stderr, "loaded %zu messages from %s\n", ct->c.msgs.n, path);
+    } else if (!tx || !jval_str(tx)) {
+        if (ms && ms->type == JV_ARR && ms->n)
+            cli_error("%s: holds the messages of a harmony chat, not a plain continuation text",
+                      path);
+        else
+            cli_error("%s: expected {\"text\": \"...\"} (a plain chat's /save)", path);
+    } else if (memchr(tx->s, 0, tx->len)) {
+        cli_error("%s: \"text\" contains a NUL character", path);
+    } else if (!*tx->s) {
+        chat_reset(ct);
+        free(ct->text);
+        ct->text = NULL;
+        fprintf(stderr, "loaded an empty text from %s\n", path);
+    } else if (!plain_restore(ct, path, tx->s)) {
+        fprintf(stderr, "loaded the text (%zu tokens) from %s\n", ct->hist.n, path);
+    }
+    jval_free(root);
+}
+
+/* The system and developer messages alone must leave room for a question and an answer: when
+ * they fill the context, no turn could ever fit. Returns 0, or EXIT_CONTEXT after the error. */
+static int check_system_fits(chat *ct) {
+    char date[16];
+    cli_today(date);
+    harmony_conv hc = {.date = date, .effort = ct->c.effort, .developer = ct->c.system};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    gptc_error err = {0};
+    gptc_status st = harmony_render(ct->tok, &ct->h, &hc, 1, &ids, &n, &err);
+    free(ids);
+    if (st != GPTC_OK) return cli_fail(st, &err);
+    int n_ctx = gptc_session_n_ctx(ct->s);
+    if (n < (size_t)n_ctx) return 0;
+    cli_error("the system prompt and developer instructions alone are %zu tokens, but the context "
+              "holds %d: no turn can fit (use a larger -c or shorter instructions)",
+              n, n_ctx);
+    return EXIT_CONTEXT;
 }
 
 /* Handles a /command. Returns 1 to quit, 0 otherwise. */
@@ -594,6 +729,11 @@ static int chat_command(chat *ct, const char *line) {
     else if (IS("/reset") || IS("/clear")) {
         chat_reset(ct);
         fputs("conversation reset\n", stderr);
+    } else if ((IS("/system") || IS("/effort")) && !ct->harmony) {
+        fprintf(stderr,
+                "%.*s has no effect: a plain continuation chat has no instructions and "
+                "no reasoning\n",
+                (int)cl, line);
     } else if (IS("/system")) {
         conv_set_system(&ct->c, arg);
         fprintf(stderr, arg ? "developer instructions set\n" : "developer instructions cleared\n");
@@ -630,13 +770,13 @@ static int chat_command(chat *ct, const char *line) {
     } else if (IS("/save")) {
         if (!arg)
             fputs("usage: /save FILE\n", stderr);
-        else if (!cli_check_output(ct->o, arg, NULL) && !conv_save(&ct->c, arg))
-            fprintf(stderr, "saved %zu messages to %s\n", ct->c.msgs.n, arg);
+        else if (!cli_check_output(ct->o, arg, NULL))
+            chat_save(ct, arg);
     } else if (IS("/load")) {
         if (!arg)
             fputs("usage: /load FILE\n", stderr);
-        else if (!conv_load(&ct->c, arg))
-            fprintf(stderr, "loaded %zu messages from %s\n", ct->c.msgs.n, arg);
+        else
+            chat_load(ct, arg);
     } else if (IS("/stats"))
         chat_stats(ct);
     else if (IS("/tools")) {
@@ -710,6 +850,7 @@ int cli_chat_with(cli_opts *o) {
         cli_constraint_free(&con0);
         return EXIT_USAGE;
     }
+    cli_warn_unused_harmony(o, ct.harmony);
     gptc_session_params sp;
     cli_session_params(o, ct.model, &sp);
     gptc_error err = {0};
@@ -729,12 +870,13 @@ int cli_chat_with(cli_opts *o) {
         cli_constraint_free(&con0);
         return cli_exit_code(st);
     }
-    if (con0.g && chat_set_format(&ct, &con0)) {
+    if ((con0.g && chat_set_format(&ct, &con0) && (r = EXIT_RUNTIME)) ||
+        (ct.harmony && (r = check_system_fits(&ct)))) {
         cli_gen_free(&ct.g);
         gptc_session_free(ct.s);
         gptc_model_free(ct.model);
         conv_free(&ct.c);
-        return EXIT_RUNTIME;
+        return r;
     }
     ct.tty_in = isatty(0);
     ct.tty_out = isatty(1);
@@ -819,6 +961,7 @@ int cli_chat_with(cli_opts *o) {
     cli_gen_free(&ct.g);
     cli_constraint_free(&ct.con);
     gptc_token_trie_free(ct.trie);
+    free(ct.text);
     conv_free(&ct.c);
     gptc_session_free(ct.s);
     gptc_model_free(ct.model);

@@ -1,7 +1,8 @@
 /* cli.h — the gptc command-line program: one entry point per subcommand (one file each).
  * Everything here uses only the public API in include/gptc.h.
- * Exit codes (README): 0 done, 1 usage, 2 model/tokenizer load error, 3 runtime/GPU error,
- * 4 context exceeded, 130 interrupted. */
+ * Exit codes (README): 0 done, 1 usage, 2 model/tokenizer load error (also: the model file
+ * changed under the mapping), 3 runtime/GPU error (also: an output write failed), 4 context
+ * exceeded, 130 interrupted (SIGINT), 143 terminated (SIGTERM). */
 #ifndef GPTC_CLI_H
 #define GPTC_CLI_H
 
@@ -16,6 +17,7 @@ enum {
     EXIT_RUNTIME = 3,
     EXIT_CONTEXT = 4,
     EXIT_INTERRUPTED = 130,
+    EXIT_TERMINATED = 143, /* 128 + SIGTERM, what a shell reports for a process it killed */
 };
 
 /* Prints "gptc: error: <formatted message>\n" to stderr. */

@@ -99,9 +99,14 @@ static int gather_prompt(const cli_opts *o, char **out, size_t *out_len, int *no
         if (r) goto nomem;
         have = 1;
     }
-    /* stdin: the prompt when none was given; appended when it is a pipe or a file */
+    /* stdin: the prompt when none was given; appended when it is a pipe or a file (not with
+     * --no-stdin) */
     int read_stdin = 0;
-    if (!isatty(0)) {
+    if (o->no_stdin && !have && !isatty(0)) {
+        cli_error("--no-stdin: give the prompt with -p TEXT or -f FILE");
+        return EXIT_USAGE;
+    }
+    if (!isatty(0) && !o->no_stdin) {
         struct stat sb;
         if (!have)
             read_stdin = 1;
@@ -191,13 +196,15 @@ static int build_prompt(const cli_opts *o, const gptc_tokenizer *tok, int harmon
     return 0;
 }
 
-static void print_timings(const gptc_model_info *info, const gptc_timings *t, double cons_ms) {
+static void print_timings(const gptc_model_info *info, const gptc_timings *t, int n_gen,
+                          double cons_ms) {
+    double gen_ms = cli_gen_ms(NULL, t);
     fprintf(stderr,
             "timings: load %.0f ms | prompt %d tokens, %.1f ms, %.2f t/s | generation %d tokens, "
             "%.1f ms, %.2f t/s | sampling %.1f ms",
             info->load_ms, t->n_prompt, t->prompt_ms,
-            t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0, t->n_gen, t->gen_ms,
-            t->gen_ms > 0 ? t->n_gen * 1000.0 / t->gen_ms : 0.0, t->sample_ms);
+            t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0, n_gen, gen_ms,
+            gen_ms > 0 ? n_gen * 1000.0 / gen_ms : 0.0, t->sample_ms);
     if (cons_ms > 0) fprintf(stderr, " | constraint %.1f ms", cons_ms);
     fputc('\n', stderr);
 }
@@ -206,17 +213,19 @@ static double r2(double v) {
     return round(v * 100.0) / 100.0;
 }
 
-static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t, double cons_ms) {
+static cJSON *timings_json(const gptc_model_info *info, const gptc_timings *t, int n_gen,
+                           double cons_ms) {
+    double gen_ms = cli_gen_ms(NULL, t);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "load_ms", r2(info->load_ms));
     cJSON_AddNumberToObject(j, "prompt_tokens", t->n_prompt);
     cJSON_AddNumberToObject(j, "prompt_ms", r2(t->prompt_ms));
     cJSON_AddNumberToObject(j, "prompt_tps",
                             r2(t->prompt_ms > 0 ? t->n_prompt * 1000.0 / t->prompt_ms : 0.0));
-    cJSON_AddNumberToObject(j, "gen_tokens", t->n_gen);
-    cJSON_AddNumberToObject(j, "gen_ms", r2(t->gen_ms));
+    cJSON_AddNumberToObject(j, "gen_tokens", n_gen);
+    cJSON_AddNumberToObject(j, "gen_ms", r2(gen_ms));
     cJSON_AddNumberToObject(j, "sample_ms", r2(t->sample_ms));
-    cJSON_AddNumberToObject(j, "gen_tps", r2(t->gen_ms > 0 ? t->n_gen * 1000.0 / t->gen_ms : 0.0));
+    cJSON_AddNumberToObject(j, "gen_tps", r2(gen_ms > 0 ? n_gen * 1000.0 / gen_ms : 0.0));
     cJSON_AddNumberToObject(j, "constraint_ms", r2(cons_ms));
     return j;
 }
@@ -290,6 +299,7 @@ int cli_generate(int argc, char **argv) {
     gptc_model_get_info(model, &info);
     harmony_ids h;
     int harmony = !o.raw && cli_model_harmony(model, &h);
+    cli_warn_unused_harmony(&o, harmony);
     if (!o.raw && !strcmp(info.arch, "gpt-oss") && !harmony)
         cli_log(&o, "gptc: warning: the vocabulary lacks harmony's tokens; using the raw prompt\n");
     cli_log(&o, "model: %s%s%s, %d layers, %.2f B params, %s\n", info.arch, info.name[0] ? " " : "",
@@ -410,7 +420,7 @@ int cli_generate(int argc, char **argv) {
             cJSON_AddStringToObject(j, "finish_reason", finish);
             cJSON *lp = cli_gen_take_logprobs(&g);
             if (lp) cJSON_AddItemToObject(j, "logprobs", lp);
-            cJSON_AddItemToObject(j, "timings", timings_json(&info, &t, g.constraint_ms));
+            cJSON_AddItemToObject(j, "timings", timings_json(&info, &t, g.n_gen, g.constraint_ms));
             char *js = cJSON_PrintUnformatted(j);
             if (js) {
                 fputs(js, stdout);
@@ -432,7 +442,8 @@ int cli_generate(int argc, char **argv) {
         } else if (g.finish == CLI_FINISH_INTERRUPTED) {
             code = EXIT_INTERRUPTED;
         }
-        if ((o.timings || o.verbose) && !o.quiet) print_timings(&info, &t, g.constraint_ms);
+        if ((o.timings || o.verbose) && !o.quiet)
+            print_timings(&info, &t, g.n_gen, g.constraint_ms);
         if (harmony && harmony_parser_malformed(g.hp) && cli_log_enabled(&o))
             fprintf(stderr, "gptc: note: %d malformed channel header(s) shown as text\n",
                     harmony_parser_malformed(g.hp));

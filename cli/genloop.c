@@ -351,3 +351,9 @@ nomem:
     }
     return GPTC_ERR_NOMEM;
 }
+
+double cli_gen_ms(const gptc_timings *before, const gptc_timings *after) {
+    double ms = after->gen_ms + after->sample_ms;
+    if (before) ms -= before->gen_ms + before->sample_ms;
+    return ms;
+}

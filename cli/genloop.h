@@ -107,6 +107,14 @@ void cli_gen_end(cli_gen *g);
 gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size_t n, tokvec *hist,
                         gptc_error *err);
 
+/* The generation figures, one definition everywhere (--timings, --json, /stats): the tokens
+ * are the answer's tokens (cli_gen.n_gen: what -n counts; a stop token is not one), and their
+ * time runs from the end of the prompt to the last of them: every sampling step plus the decode
+ * steps between them (n tokens need n - 1 decodes: the first comes from the prompt's logits).
+ * cli_gen_ms: that time between two snapshots of the session's timings (before may be NULL:
+ * since the session began). */
+double cli_gen_ms(const gptc_timings *before, const gptc_timings *after);
+
 /* JSON-free UTF-8 accumulation buffer. */
 typedef struct strbuf {
     char *s;

@@ -7,14 +7,15 @@
 #include "cli/cli.h"
 
 static const char USAGE[] =
-    "usage: gptc inspect FILE.gguf [--tensors] [--json]\n"
-    "       gptc inspect -hf REPO[:QUANT] [--tensors] [--json]\n"
+    "usage: gptc inspect FILE.gguf [--tensors] [--json] [--strict]\n"
+    "       gptc inspect -hf REPO[:QUANT] [--tensors] [--json] [--strict]\n"
     "Validates a GGUF file and describes it: version, alignment, metadata (long arrays\n"
     "summarised), tensor count, bytes per type, parameter count, architecture.\n"
     "  -hf REPO    a model from the Hugging Face hub cache (downloaded when missing)\n"
     "  --tensors   also list every tensor: name, type, shape (ne order), offset, bytes\n"
     "  --json      print one JSON object instead (full metadata values; arrays longer than\n"
     "              64 items as {\"type\", \"length\"}; every tensor)\n"
+    "  --strict    trailing data after the tensor data is an error (default: a warning)\n"
     "  -h, --help  show this help\n"
     "Exit status: 0 ok, 1 bad usage, 2 unreadable or malformed file (with -hf also: not on\n"
     "the hub or gated), 3 a download failed.\n";
@@ -41,6 +42,8 @@ int cli_inspect(int argc, char **argv) {
                 flags |= GPTC_INSPECT_TENSORS;
             } else if (!strcmp(a, "--json")) {
                 flags |= GPTC_INSPECT_JSON;
+            } else if (!strcmp(a, "--strict")) {
+                flags |= GPTC_INSPECT_STRICT;
             } else {
                 cli_error("inspect: unknown option '%s' (see gptc inspect --help)", a);
                 return EXIT_USAGE;
@@ -71,5 +74,6 @@ int cli_inspect(int argc, char **argv) {
         cli_error("%s", err.msg);
         return cli_exit_code(st);
     }
+    if (err.msg[0]) fprintf(stderr, "gptc: warning: %s\n", err.msg);
     return EXIT_DONE;
 }

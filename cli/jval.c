@@ -153,6 +153,7 @@ static int parse_str(jp *p, jbuf *b) {
             jbuf_add(b, "", 0);
             return b->oom ? (p->why = "out of memory", -1) : 0;
         }
+        if (c == 0) return p->why = "NUL byte in a string", -1;
         if (c < 0x20) return p->why = "control character in a string", -1;
         if (c == '\\') {
             if (p->end - p->s < 2) return p->why = "bad escape", -1;

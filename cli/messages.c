@@ -134,7 +134,9 @@ int msglist_from_jval(msglist *l, const jval *arr, char *why, size_t why_n) {
         int present = 0, ok = 1;
         const char *bad = NULL;
         const jval *c = jval_get(o, "content");
-        if (content_text(c, &content, &present) || has_nul(c))
+        if (has_nul(c))
+            bad = "\"content\" contains \\u0000 (NUL), which no prompt can hold";
+        else if (content_text(c, &content, &present))
             bad = "\"content\" must be a string, null, or a list of text parts";
         else if (present)
             m.content = content.s ? content.s : "";

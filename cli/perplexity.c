@@ -257,10 +257,12 @@ int cli_perplexity(int argc, char **argv) {
                          (uint32_t)n_chunk,
                          (uint32_t)first,
                          (uint32_t)n_chunk * (uint32_t)n_ctx};
+        /* one rule for output files: one that cannot be opened is a usage error (1), a write
+         * that fails (a full disk, /dev/full) a runtime error (3), as for --dump-tokens */
         if (!klb || wr(klb, KL_MAGIC, 8) || wr(klb, h, sizeof h) ||
             wr(klb, tokens, (size_t)n_chunk * n_ctx * sizeof *tokens)) {
             cli_error("%s: %s", e.kl_base, strerror(errno));
-            code = EXIT_USAGE;
+            code = klb ? EXIT_RUNTIME : EXIT_USAGE;
             goto done;
         }
     }
@@ -413,11 +415,12 @@ done:
     gptc_free(toks);
     free(tokens);
     free(logits);
-    if (dump && fclose(dump) && code == EXIT_DONE) {
+    /* ferror too: after a failed write glibc may drop the buffer and fclose then succeeds */
+    if (dump && (ferror(dump) | fclose(dump)) && code == EXIT_DONE) {
         cli_error("%s: write failed", e.dump);
         code = EXIT_RUNTIME;
     }
-    if (klb && fclose(klb) && code == EXIT_DONE) {
+    if (klb && (ferror(klb) | fclose(klb)) && code == EXIT_DONE) {
         cli_error("%s: write failed", e.kl_base);
         code = EXIT_RUNTIME;
     }

@@ -170,9 +170,9 @@ static gptc_status meta_lookup(const gptc_model *m, const char *suffix, int requ
     return GPTC_OK;
 }
 
-/* Prefixes a reader error with the model path. */
+/* Prefixes a reader error with the model path (unless the reader already named the file). */
 static gptc_status meta_err(const gptc_model *m, gptc_status st, gptc_error *err) {
-    if (st != GPTC_OK && err) {
+    if (st != GPTC_OK && err && strncmp(err->msg, m->path, strlen(m->path))) {
         char tmp[GPTC_ERROR_MSG_MAX];
         snprintf(tmp, sizeof(tmp), "%s", err->msg);
         gt_err(err, st, "%s: %s", m->path, tmp);

@@ -24,9 +24,36 @@ static int file_exists(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Does the tokenizer.json `js` describe the GGUF's own vocabulary `gg`? No larger, and every
+ * token (the special ones included) the same text at the same id. A GGUF may pad its list. */
+static int same_vocab(const gptc_tokenizer *js, const gptc_tokenizer *gg) {
+    int32_t n = gptc_tokenizer_n_vocab(js);
+    if (n > gptc_tokenizer_n_vocab(gg)) return 0;
+    for (int32_t id = 0; id < n; id++) {
+        const char *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        int ha = gptc_tokenizer_piece(js, id, &a, &na) == GPTC_OK;
+        int hb = gptc_tokenizer_piece(gg, id, &b, &nb) == GPTC_OK;
+        if (!ha) continue; /* a hole in the json's ids */
+        if (!hb || na != nb || memcmp(a, b, na)) return 0;
+        if (gptc_tokenizer_is_special(js, id) && !gptc_tokenizer_is_special(gg, id)) return 0;
+    }
+    return 1;
+}
+
 static gptc_status load_tokenizer(gptc_model *m, const gptc_model_params *p, gptc_error *err) {
+    int has_gguf = gguf_has(m->gguf, "tokenizer.ggml.tokens");
+    if (p->tokenizer_path && !strcmp(p->tokenizer_path, "gguf")) {
+        if (!has_gguf)
+            return gt_err(err, GPTC_ERR_FORMAT,
+                          "%s: --tokenizer gguf: the file has no vocabulary "
+                          "(tokenizer.ggml.tokens)",
+                          m->path);
+        return gptc_tokenizer_load_gguf(m->path, &m->tok, err);
+    }
     if (p->tokenizer_path) return gptc_tokenizer_load_json(p->tokenizer_path, &m->tok, err);
-    /* tokenizer.json next to the model file */
+    /* tokenizer.json next to the model file: used when it is the GGUF's own vocabulary (or the
+     * GGUF has none); an unrelated one is set aside with a warning */
     const char *slash = strrchr(m->path, '/');
     size_t dir = slash ? (size_t)(slash - m->path) + 1 : 0;
     char *cand = malloc(dir + sizeof("tokenizer.json"));
@@ -34,10 +61,29 @@ static gptc_status load_tokenizer(gptc_model *m, const gptc_model_params *p, gpt
     memcpy(cand, m->path, dir);
     memcpy(cand + dir, "tokenizer.json", sizeof("tokenizer.json"));
     gptc_status st = GPTC_OK;
-    if (file_exists(cand))
-        st = gptc_tokenizer_load_json(cand, &m->tok, err);
-    else if (gguf_has(m->gguf, "tokenizer.ggml.tokens"))
-        st = gptc_tokenizer_load_gguf(m->path, &m->tok, err);
+    if (has_gguf) st = gptc_tokenizer_load_gguf(m->path, &m->tok, err);
+    if (st == GPTC_OK && file_exists(cand)) {
+        gptc_tokenizer *js = NULL;
+        gptc_error jerr = {0};
+        gptc_status jst = gptc_tokenizer_load_json(cand, &js, &jerr);
+        if (!m->tok) {
+            m->tok = js;
+            st = jst;
+            if (jst != GPTC_OK) *err = jerr;
+        } else if (jst != GPTC_OK) {
+            snprintf(m->warning, sizeof m->warning,
+                     "ignoring %.200s (%.200s); using the model's own vocabulary", cand, jerr.msg);
+        } else if (!same_vocab(js, m->tok)) {
+            snprintf(m->warning, sizeof m->warning,
+                     "ignoring %.300s: its vocabulary (%d tokens) is not the model's own (%d "
+                     "tokens); using the model's (--tokenizer FILE forces a file)",
+                     cand, (int)gptc_tokenizer_n_vocab(js), (int)gptc_tokenizer_n_vocab(m->tok));
+            gptc_tokenizer_free(js);
+        } else {
+            gptc_tokenizer_free(m->tok);
+            m->tok = js;
+        }
+    }
     /* else: no vocabulary anywhere; the model still runs on token ids */
     free(cand);
     return st;
@@ -88,7 +134,9 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
         gt_err(err, st, "out of memory");
         goto fail;
     }
-    st = gguf_open(p->path, &m->gguf, err);
+    st = gguf_open_opts(p->path,
+                        (p->no_mmap ? GGUF_OPEN_READ : 0u) | (p->mlock ? GGUF_OPEN_MLOCK : 0u),
+                        &m->gguf, err);
     if (st != GPTC_OK) goto fail;
     st = gguf_architecture(m->gguf, m->arch_name, sizeof(m->arch_name), err);
     if (st != GPTC_OK) goto fail;
@@ -228,6 +276,8 @@ void gptc_model_get_info(const gptc_model *m, gptc_model_info *info) {
     info->backend = m->backend_kind;
     snprintf(info->device_name, sizeof(info->device_name), "%s", m->device_name);
     info->load_ms = m->load_ms;
+    info->n_threads = m->n_threads;
+    snprintf(info->warning, sizeof(info->warning), "%s", m->warning);
 }
 
 const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m) {
@@ -237,4 +287,9 @@ const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m) {
 gptc_status gptc_model_residency(const gptc_model *m, gptc_residency *r, gptc_error *err) {
     if (!m || !r) return gt_err(err, GPTC_ERR_INVALID_ARG, "gptc_model_residency: NULL argument");
     return m->backend->residency(m, r, err);
+}
+
+size_t gptc_model_mapping(const gptc_model *m, const void **addr) {
+    *addr = NULL;
+    return m && m->gguf ? gguf_mapping(m->gguf, addr) : 0;
 }

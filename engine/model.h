@@ -140,6 +140,7 @@ struct gptc_model {
     gptc_backend backend_kind; /* CPU or CUDA (never AUTO) */
     void *backend_data;        /* backend private (e.g. device buffers) */
     char device_name[128];
+    char warning[GPTC_ERROR_MSG_MAX]; /* gptc_model_info.warning */
 
     uint64_t n_params;
     uint64_t weight_bytes;

@@ -30,8 +30,9 @@ static gptc_status check_sampling(const gptc_sampler_params *sp, gptc_error *err
     if (!(sp->temperature >= 0.0f))
         return gt_err(err, GPTC_ERR_INVALID_ARG, "temperature must be >= 0");
     if (sp->top_k < 0) return gt_err(err, GPTC_ERR_INVALID_ARG, "top-k must be >= 0");
-    if (!(sp->top_p > 0.0f && sp->top_p <= 1.0f))
-        return gt_err(err, GPTC_ERR_INVALID_ARG, "top-p must be in (0, 1]");
+    /* top-p 0 keeps the most likely token alone (as llama.cpp does) */
+    if (!(sp->top_p >= 0.0f && sp->top_p <= 1.0f))
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "top-p must be in [0, 1]");
     if (!(sp->min_p >= 0.0f && sp->min_p <= 1.0f))
         return gt_err(err, GPTC_ERR_INVALID_ARG, "min-p must be in [0, 1]");
     if (!(sp->repeat_penalty > 0.0f))

@@ -90,6 +90,17 @@ typedef struct gguf_file gguf_file;
 /* Opens path, mmaps it read-only and validates everything (see docs/gguf.md §3). On failure the
  * error message is "PATH: offset N: reason" (status GPTC_ERR_FORMAT, or GPTC_ERR_IO). */
 gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err);
+/* gguf_open with options: GGUF_OPEN_READ reads the file into memory instead of mapping it (a
+ * file truncated or rewritten while in use can then do no harm); GGUF_OPEN_MLOCK locks the
+ * bytes in RAM (mlock; fails with GPTC_ERR_NOMEM beyond RLIMIT_MEMLOCK). */
+enum { GGUF_OPEN_READ = 1 << 0, GGUF_OPEN_MLOCK = 1 << 1 };
+gptc_status gguf_open_opts(const char *path, unsigned flags, gguf_file **out, gptc_error *err);
+/* Bytes after the end of the data section (the last tensor's data, padded to the alignment;
+ * the aligned end of the header when there are no tensors): data no tensor describes. */
+uint64_t gguf_trailing_bytes(const gguf_file *f);
+/* The read-only mapping of a gguf_open'ed file: its address and length (0 when the file was
+ * read into memory or is empty), so that a SIGBUS handler can tell a fault in it. */
+size_t gguf_mapping(const gguf_file *f, const void **addr);
 /* Same, over a caller-owned memory buffer (fuzzers, tests). `name` appears in messages. */
 gptc_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out,
                              gptc_error *err);

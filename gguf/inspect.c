@@ -2,7 +2,7 @@
  * or as one JSON object (public API, include/gptc.h).
  *
  * JSON shape:
- *   {"file": PATH, "version": 3, "alignment": 32, "data_offset": N,
+ *   {"file": PATH, "version": 3, "alignment": 32, "data_offset": N, "trailing_bytes": N,
  *    "architecture": "gpt-oss" | "other" | null, "architecture_supported": bool,
  *    "metadata": {KEY: VALUE, ...},            arrays > 64 items -> {"type": T, "length": N}
  *    "tensor_count": N, "parameters": N, "bytes_by_type": {"F32": N, ...},
@@ -174,6 +174,7 @@ static void inspect_json(const gguf_file *f, FILE *out) {
     json_cstr(out, gguf_path(f));
     fprintf(out, ", \"version\": %u, \"alignment\": %u, \"data_offset\": %llu", gguf_version(f),
             gguf_alignment(f), (unsigned long long)gguf_data_offset(f));
+    fprintf(out, ", \"trailing_bytes\": %llu", (unsigned long long)gguf_trailing_bytes(f));
 
     gguf_str arch;
     const gguf_kv *akv = gguf_find_kv(f, "general.architecture");
@@ -345,6 +346,9 @@ static void inspect_text(const gguf_file *f, unsigned flags, FILE *out) {
     human_bytes(out, total);
     fputs(")\n", out);
     fprintf(out, "parameters: %llu\n", (unsigned long long)params);
+    if (gguf_trailing_bytes(f))
+        fprintf(out, "trailing data: %llu bytes after the tensor data (no tensor describes them)\n",
+                (unsigned long long)gguf_trailing_bytes(f));
 
     if (flags & GPTC_INSPECT_TENSORS) {
         fputs("tensor list (name, type, shape in ne order, offset in data section, bytes):\n", out);
@@ -381,7 +385,21 @@ gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_
     gguf_file *f;
     gptc_status st = gguf_open(path, &f, err);
     if (st) return st;
+    uint64_t trailing = gguf_trailing_bytes(f);
+    if (trailing && (flags & GPTC_INSPECT_STRICT)) {
+        err->status = GPTC_ERR_FORMAT;
+        snprintf(err->msg, sizeof err->msg,
+                 "%s: %llu bytes of trailing data after the tensor data (%llu tensors declared)",
+                 path, (unsigned long long)trailing, (unsigned long long)gguf_n_tensors(f));
+        gguf_close(f);
+        return err->status;
+    }
     gguf_inspect(f, flags, out);
+    if (trailing)
+        snprintf(err->msg, sizeof err->msg,
+                 "%s: %llu bytes of trailing data after the tensor data (%llu tensors declared; "
+                 "--strict makes this an error)",
+                 path, (unsigned long long)trailing, (unsigned long long)gguf_n_tensors(f));
     gguf_close(f);
     if (fflush(out) != 0 || ferror(out)) {
         err->status = GPTC_ERR_IO;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,6 +42,8 @@ struct gguf_file {
     uint64_t size;
     void *map; /* non-NULL when we own an mmap */
     size_t map_len;
+    void *owned; /* non-NULL when we read the file into memory (GGUF_OPEN_READ) */
+    int locked;  /* mlock'ed (GGUF_OPEN_MLOCK) */
     uint32_t version;
     uint32_t alignment;
     uint64_t data_offset;
@@ -598,6 +601,36 @@ gptc_status gguf_open_memory(const void *data, size_t size, const char *name, gg
 }
 
 gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err) {
+    return gguf_open_opts(path, 0, out, err);
+}
+
+/* Reads the whole regular file fd (size bytes) into a new buffer. */
+static void *read_whole(int fd, uint64_t size, int *e) {
+    if (size > SIZE_MAX - 1) {
+        *e = ENOMEM;
+        return NULL;
+    }
+    unsigned char *buf = malloc((size_t)size ? (size_t)size : 1);
+    if (!buf) {
+        *e = ENOMEM;
+        return NULL;
+    }
+    uint64_t got = 0;
+    while (got < size) {
+        size_t want = size - got > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(size - got);
+        ssize_t r = pread(fd, buf + got, want, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            *e = r < 0 ? errno : EIO; /* shorter than fstat said: changed while reading */
+            free(buf);
+            return NULL;
+        }
+        got += (uint64_t)r;
+    }
+    return buf;
+}
+
+gptc_status gguf_open_opts(const char *path, unsigned flags, gguf_file **out, gptc_error *err) {
     gptc_error dummy;
     if (!err) err = &dummy;
     err->status = GPTC_OK;
@@ -631,7 +664,17 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err) {
         return fail_path(err, GPTC_ERR_NOMEM, path, "out of memory");
     }
     f->size = (uint64_t)sb.st_size;
-    if (sb.st_size > 0) {
+    if (sb.st_size > 0 && (flags & GGUF_OPEN_READ)) {
+        int e = 0;
+        f->owned = read_whole(fd, f->size, &e);
+        if (!f->owned) {
+            close(fd);
+            gguf_close(f);
+            return fail_path(err, e == ENOMEM ? GPTC_ERR_NOMEM : GPTC_ERR_IO, path,
+                             "cannot read: %s", strerror(e));
+        }
+        f->base = f->owned;
+    } else if (sb.st_size > 0) {
         void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
             int e = errno;
@@ -647,12 +690,25 @@ gptc_status gguf_open(const char *path, gguf_file **out, gptc_error *err) {
         f->base = (const uint8_t *)"";
     }
     close(fd);
+    if ((flags & GGUF_OPEN_MLOCK) && f->size > 0) {
+        if (mlock(f->base, (size_t)f->size) != 0) {
+            int e = errno;
+            gguf_close(f);
+            return fail_path(err, GPTC_ERR_NOMEM, path,
+                             "cannot lock %.1f MiB in memory (--mlock): %s (raise the limit with "
+                             "ulimit -l)",
+                             (double)sb.st_size / 1048576.0, strerror(e));
+        }
+        f->locked = 1;
+    }
     return open_common(f, out, err);
 }
 
 void gguf_close(gguf_file *f) {
     if (!f) return;
+    if (f->locked) munlock(f->base, (size_t)f->size);
     if (f->map) munmap(f->map, f->map_len);
+    free(f->owned);
     free(f->kvs);
     free(f->tensors);
     free(f->kv_sorted);
@@ -674,6 +730,21 @@ uint64_t gguf_data_offset(const gguf_file *f) {
 }
 uint64_t gguf_file_size(const gguf_file *f) {
     return f->size;
+}
+uint64_t gguf_trailing_bytes(const gguf_file *f) {
+    uint64_t end = f->data_offset, a = f->alignment ? f->alignment : 1;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        uint64_t e = f->data_offset + f->tensors[i].offset + f->tensors[i].n_bytes;
+        if (e > end) end = e;
+    }
+    uint64_t padded = end + (a - end % a) % a; /* writers pad the data to the alignment */
+    if (padded < end) padded = end;
+    return f->size > padded ? f->size - padded : 0;
+}
+
+size_t gguf_mapping(const gguf_file *f, const void **addr) {
+    *addr = f->map;
+    return f->map ? f->map_len : 0;
 }
 const char *gguf_path(const gguf_file *f) {
     return f->path;

@@ -78,8 +78,12 @@ void gptc_free(void *p);
 enum {
     GPTC_INSPECT_TENSORS = 1 << 0, /* list every tensor: name, type, shape (ne order), offset */
     GPTC_INSPECT_JSON = 1 << 1,    /* one JSON object instead of text */
+    GPTC_INSPECT_STRICT = 1 << 2,  /* trailing data (bytes no tensor describes) is an error */
 };
-/* Opens and fully validates a GGUF file, then writes its description to `out`. */
+/* Opens and fully validates a GGUF file, then writes its description to `out`. A file with
+ * trailing data after its tensor data is described (text: a "trailing data" line; JSON:
+ * "trailing_bytes"), and err->msg holds a warning about it while the status is GPTC_OK; with
+ * GPTC_INSPECT_STRICT it is a GPTC_ERR_FORMAT error instead. */
 gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_error *err);
 
 /* ---------------------------------------------------------------------------------------------
@@ -180,7 +184,9 @@ typedef void (*gptc_progress_fn)(void *user, uint64_t done, uint64_t total);
 
 typedef struct gptc_model_params {
     const char *path;           /* GGUF file */
-    const char *tokenizer_path; /* tokenizer.json; NULL: next to the model, else GGUF vocab */
+    const char *tokenizer_path; /* tokenizer.json; "gguf": the GGUF's own vocabulary; NULL:
+                                   the GGUF's, or a tokenizer.json next to the model when it
+                                   has the same tokens (or the GGUF has no vocabulary) */
     gptc_backend backend;
     int device;                 /* CUDA device ordinal */
     int n_threads;              /* CPU threads; 0 = all cores */
@@ -190,6 +196,10 @@ typedef struct gptc_model_params {
     gptc_cache_type cache_type; /* KV cache type the sessions will use (for the memory plan) */
     int yarn_rounded;           /* 1: llama.cpp's rounded YaRN correction range (8, 18) */
     int verbose;                /* print the memory breakdown etc. to stderr */
+    int no_mmap; /* 1: read the GGUF into memory instead of mapping it (llama.cpp's --no-mmap);
+                    a model file truncated or rewritten while in use cannot fault then */
+    int mlock;   /* 1: lock the model's bytes in RAM (mlock, llama.cpp's --mlock); the load fails
+                    with GPTC_ERR_NOMEM when RLIMIT_MEMLOCK is too small */
     gptc_progress_fn progress;
     void *progress_user;
 } gptc_model_params;
@@ -211,9 +221,16 @@ typedef struct gptc_model_info {
     gptc_backend backend; /* the backend actually in use */
     char device_name[128];
     double load_ms;
+    int n_threads;                    /* CPU threads in use (-t, or all cores) */
+    char warning[GPTC_ERROR_MSG_MAX]; /* something the user should know about the load (e.g. a
+                                         tokenizer.json set aside), "" when none */
 } gptc_model_info;
 void gptc_model_get_info(const gptc_model *m, gptc_model_info *info);
 const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m);
+/* The model file's memory mapping: its address and length, 0 when it is not mapped (no_mmap).
+ * A SIGBUS at an address inside it means the file was truncated or rewritten in place while in
+ * use; the command-line program turns that into one error line (cli/args.c). */
+size_t gptc_model_mapping(const gptc_model *m, const void **addr);
 
 /* Residency/health: where the weights live and how much memory is in use. */
 typedef struct gptc_residency {

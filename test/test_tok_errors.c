@@ -272,6 +272,42 @@ START_TEST(test_gguf_keys) {
 }
 END_TEST
 
+/* Found by the tok_json fuzzer: a value quoted in the error message held a newline (the JSON
+ * escape \n), so the message was two lines. Control characters are written as \xHH. */
+START_TEST(test_error_one_line) {
+    gptc_tokenizer *tok = NULL;
+    gptc_error err;
+    const char *json =
+        "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[],"
+        "\"normalizer\":null,\"pre_tokenizer\":" PRE ",\"post_processor\":null,"
+        "\"decoder\":{\"type\":\"ByteL\\nevel\\u001b[31m\"},\"model\":" MODEL(VOCAB, MERGES) "}";
+    ck_assert_int_eq(load_str(json, &tok, &err), GPTC_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(tok);
+    ck_assert_msg(!strchr(err.msg, '\n') && !strchr(err.msg, '\x1b'), "%s", err.msg);
+    ck_assert_ptr_nonnull(strstr(err.msg, "decoder.type: 'ByteL\\x0Aevel\\x1B[31m'"));
+}
+END_TEST
+
+/* Found by the tok_json fuzzer: one token with id 1e8 among 258 made the loader allocate
+ * gigabytes (tables sized by the highest id). A vocabulary that sparse is refused. */
+START_TEST(test_sparse_ids_refused) {
+    gptc_tokenizer *tok = NULL;
+    gptc_error err;
+    ck_assert_int_eq(
+        load_str(mk("[]", PRE, MODEL("{\"a\":0,\"b\":1,\"ab\":100000000}", "[\"a b\"]"), ""), &tok,
+                 &err),
+        GPTC_ERR_FORMAT);
+    ck_assert_ptr_null(tok);
+    ck_assert_ptr_nonnull(strstr(err.msg, "model.vocab: ids up to 100000000 for only 3 tokens"));
+    /* a few holes are fine */
+    ck_assert_int_eq(
+        load_str(mk("[]", PRE, MODEL("{\"a\":0,\"b\":1,\"ab\":900}", "[\"a b\"]"), ""), &tok, &err),
+        GPTC_OK);
+    ck_assert_int_eq(gptc_tokenizer_n_vocab(tok), 901);
+    gptc_tokenizer_free(tok);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tok_errors");
     TCase *tc = tcase_create("core");
@@ -282,6 +318,8 @@ int main(void) {
     tcase_add_test(tc, test_unsupported);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_gguf_keys);
+    tcase_add_test(tc, test_error_one_line);
+    tcase_add_test(tc, test_sparse_ids_refused);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -126,6 +126,10 @@ gptc_status gt_add_merges(gptc_tokenizer *t, const gt_merge_src *src, size_t n, 
                           int *which);
 /* After all tokens and merges: byte table, matchers, special flags. */
 gptc_status gt_finalize(gptc_tokenizer *t, char *msg, size_t msg_cap);
+/* gptc_tokenizer_load_json from memory: buf[0..len) (need not be NUL-terminated) is the file's
+ * text; name prefixes the error messages. The fuzzer calls it directly. */
+gptc_status gt_tokenizer_load_json_buf(const char *name, const char *buf, size_t len,
+                                       gptc_tokenizer **out, gptc_error *err);
 /* The default bos/eos/pad for tokenizer.json files (which do not name them): harmony
  * (<|startoftext|>, <|return|>, <|endoftext|>), else GPT-2 (<|endoftext|> for bos and eos). */
 void gt_default_special_ids(gptc_tokenizer *t);

@@ -48,6 +48,19 @@ jfail(jctx *c, gptc_status st, const char *where, const char *fmt, ...) {
             vsnprintf(c->err->msg + k, sizeof c->err->msg - (size_t)k, fmt, ap);
             va_end(ap);
         }
+        /* one line: control characters quoted from the file (a newline in a type name) are
+         * written as \xHH */
+        char line[sizeof c->err->msg];
+        size_t o = 0;
+        for (const unsigned char *q = (const unsigned char *)c->err->msg; *q && o + 5 < sizeof line;
+             q++) {
+            if (*q < 0x20 || *q == 0x7f)
+                o += (size_t)snprintf(line + o, sizeof line - o, "\\x%02X", *q);
+            else
+                line[o++] = (char)*q;
+        }
+        line[o] = 0;
+        memcpy(c->err->msg, line, o + 1);
     }
     return st;
 }
@@ -367,6 +380,12 @@ static gptc_status build(jctx *c, const cJSON *root, gptc_tokenizer **out) {
     }
     if (max_id < 0) return jfail(c, GPTC_ERR_FORMAT, "model.vocab", "empty vocabulary");
     if (max_id >= (1 << 28)) return jfail(c, GPTC_ERR_FORMAT, "model.vocab", "ids too large");
+    /* the tables are sized by the highest id: a few tokens with a huge id would take gigabytes
+     * (found by the fuzzer). Real vocabularies are dense; allow holes up to about half. */
+    if (max_id + 1 > 2 * (n_model + i) + 1024)
+        return jfail(c, GPTC_ERR_FORMAT, "model.vocab",
+                     "ids up to %lld for only %lld tokens: too sparse for a vocabulary",
+                     (long long)max_id, (long long)(n_model + i));
 
     gptc_tokenizer *t = gt_alloc((int32_t)(max_id + 1), (size_t)cJSON_GetArraySize(merges));
     if (!t) return jfail(c, GPTC_ERR_NOMEM, NULL, "out of memory");
@@ -545,13 +564,22 @@ gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gpt
         return jfail(&c, GPTC_ERR_IO, NULL, "read error");
     }
     buf[len] = 0;
+    gptc_status st = gt_tokenizer_load_json_buf(c.file, buf, len, out, err);
+    free(buf);
+    return st;
+}
+
+gptc_status gt_tokenizer_load_json_buf(const char *name, const char *buf, size_t len,
+                                       gptc_tokenizer **out, gptc_error *err) {
+    if (out) *out = NULL;
+    jctx c = {name ? name : "(null)", err};
+    if (!buf || !out) return jfail(&c, GPTC_ERR_INVALID_ARG, NULL, "invalid argument");
     /* cJSON cuts strings at U+0000: refuse them rather than load a different token */
     for (const char *q = buf; (q = memmem(q, (size_t)(buf + len - q), "\\u0000", 6)); q += 6) {
         size_t bs = 0;
         while (q - bs > buf && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
         if (bs % 2 == 0) {
             size_t off = (size_t)(q - buf);
-            free(buf);
             return jfail(&c, GPTC_ERR_UNSUPPORTED, NULL,
                          "byte offset %zu: strings containing \\u0000 are not supported", off);
         }
@@ -560,19 +588,16 @@ gptc_status gptc_tokenizer_load_json(const char *path, gptc_tokenizer **out, gpt
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
         size_t off = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-        free(buf);
         return jfail(&c, GPTC_ERR_FORMAT, NULL, "invalid JSON at byte offset %zu", off);
     }
     while (end && end < buf + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
         end++;
     if (end && end < buf + len) {
         size_t off = (size_t)(end - buf);
-        free(buf);
         cJSON_Delete(root);
         return jfail(&c, GPTC_ERR_FORMAT, NULL,
                      "trailing data after the JSON value at byte offset %zu", off);
     }
-    free(buf);
     gptc_status st = build(&c, root, out);
     cJSON_Delete(root);
     return st;

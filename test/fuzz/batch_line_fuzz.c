@@ -1,0 +1,60 @@
+/* batch_line_fuzz.c — libFuzzer: random bytes as one `gptc batch` input line (native format).
+ * The parser either refuses the line with a reason, or gives a job whose every field is in
+ * range: an id (string or number), at least one user/assistant message, texts of valid UTF-8
+ * (checked with the tests' own validator), settings in their documented ranges. The error
+ * record built from a refusal (as batch.c builds it) is valid JSON of valid UTF-8.
+ *   make fuzz-batch_line SECONDS=600   (run from the repository root) */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/batch_line.h"
+#include "test/util/testutil.h"
+
+static int text_ok(const char *s) {
+    return s && tu_utf8_valid((const unsigned char *)s, strlen(s));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    batch_job job;
+    char msg[1024] = "";
+    int r = batch_line_parse((const char *)data, size, &job, msg, sizeof msg);
+    if (r != 0) {
+        if (r != -1 || !msg[0] || !text_ok(msg)) abort();
+        if (job.id && !cJSON_IsString(job.id) && !cJSON_IsNumber(job.id)) abort();
+        if (cJSON_IsString(job.id) && !text_ok(job.id->valuestring)) abort();
+        /* the error record */
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddNumberToObject(rec, "line", 1);
+        if (job.id) cJSON_AddItemToObject(rec, "id", cJSON_Duplicate(job.id, 1));
+        cJSON_AddStringToObject(rec, "error", msg);
+        char *s = cJSON_PrintUnformatted(rec);
+        cJSON_Delete(rec);
+        if (!s || !text_ok(s) || strchr(s, '\n')) abort();
+        cJSON *back = cJSON_Parse(s);
+        if (!back) abort();
+        cJSON_Delete(back);
+        free(s);
+        batch_job_free(&job);
+        return 0;
+    }
+    if (!job.id || !(cJSON_IsString(job.id) || cJSON_IsNumber(job.id))) abort();
+    char *key = batch_id_key(job.id);
+    if (!key) abort();
+    free(key);
+    if (job.n_msgs == 0 || !job.msgs) abort();
+    for (size_t i = 0; i < job.n_msgs; i++) {
+        if (strcmp(job.msgs[i].role, "user") && strcmp(job.msgs[i].role, "assistant")) abort();
+        if (!text_ok(job.msgs[i].content)) abort();
+    }
+    if (job.developer && !text_ok(job.developer)) abort();
+    if (job.has_n_predict && (job.n_predict < -1 || job.n_predict > (1 << 30))) abort();
+    if (job.has_temperature && !(job.temperature >= 0 && job.temperature <= 100)) abort();
+    if (job.has_top_p && !(job.top_p >= 0 && job.top_p <= 1)) abort();
+    if (job.effort && strcmp(job.effort, "low") && strcmp(job.effort, "medium") &&
+        strcmp(job.effort, "high"))
+        abort();
+    batch_job_free(&job);
+    return 0;
+}
