@@ -229,11 +229,12 @@ fuzz-%: build/fuzz/%_fuzz
 
 # --- library and install ----------------------------------------------------------------------
 # libgptc.a and libgptc.so (soname libgptc.so.MAJOR; only the gptc_* API of include/gptc.h is
-# exported) hold the gguf, tokenizer, engine, convert and cuda modules; the version is gptc.h's.
+# exported) hold the gguf, tokenizer, engine, grammar, convert and cuda modules; the version is
+# gptc.h's.
 VERSION   := $(shell sed -n 's/^\#define GPTC_VERSION_STRING "\(.*\)"/\1/p' include/gptc.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
-LIB_OBJS   = $(CONVERT_OBJS) $(ENGINE_OBJS) $(if $(WITH_CUDA),$(CUDA_OBJS)) $(TOKENIZER_OBJS) \
-             $(GGUF_OBJS)
+LIB_OBJS   = $(CONVERT_OBJS) $(GRAMMAR_OBJS) $(ENGINE_OBJS) $(if $(WITH_CUDA),$(CUDA_OBJS)) \
+             $(TOKENIZER_OBJS) $(GGUF_OBJS)
 $(BUILD)/lib/libgptc.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
