@@ -405,11 +405,7 @@ START_TEST(test_bad_flags) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         tu_proc p;
         run_sh(&p, NULL, "%s -m %s -p hi -n 2 %s", tu_gptc(), g2, bad[i]);
-        ck_assert_int_eq(p.status, 1);
-        ck_assert_str_eq(p.out, "");
-        ck_assert_msg(!strncmp(p.err, "gptc: error: ", 13) &&
-                          strchr(p.err, '\n') == p.err + p.err_len - 1,
-                      "%s: %s", bad[i], p.err);
+        tu_assert_one_error(&p, 1, bad[i]);
         tu_proc_free(&p);
     }
 }
