@@ -15,11 +15,9 @@ template <int KT> __device__ __forceinline__ void kv_put(uint8_t *row, int e, in
         const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
         uint8_t *b = row + (size_t)(e / 32) * 34;
         b[2 + lane] = (uint8_t)(int8_t)(int)roundf(v * id); /* as ggml: roundf */
-        if (lane == 0) {
-            const uint16_t h = f2h(d);
-            b[0] = (uint8_t)(h & 0xff);
-            b[1] = (uint8_t)(h >> 8);
-        }
+        /* the f16 scale as one 16-bit store (blocks are 34 bytes, rows start 2-byte aligned):
+         * written as two byte stores from lane 0, its low byte read back as 0 on sm_90a */
+        if (lane == 0) *(uint16_t *)b = f2h(d);
     }
 }
 

@@ -715,6 +715,8 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
     const int rows = ring > 0 ? ring : n_ctx;
     const size_t rb = gtc_kv_row_bytes(kv_type, nkv * hd);
     uint8_t *kc = dev_alloc((size_t)rows * rb), *vc = dev_alloc((size_t)rows * rb);
+    dev_poison(kc, (size_t)rows * rb); /* defined bytes: the checks read whole caches back */
+    dev_poison(vc, (size_t)rows * rb);
     int maxT = 0;
     for (int i = 0; i < n_chunks; i++) maxT = chunks[i] > maxT ? chunks[i] : maxT;
     float *part = dev_alloc(gtc_attn_part_floats(maxT, nh, n_ctx) * 4 +
@@ -770,6 +772,54 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
         float *got = dev_download(dout, (size_t)T * nh * hd);
         float *gq = malloc((size_t)T * qw * 4);
         ck_assert_int_eq(gtc_d2h(gq, dqkv, (size_t)T * qw * 4), 0);
+        { /* the attention kernel alone: the twin fed with the rows the GPU stored (read back
+           * from the cache) and the GPU's roped q agrees at the fp32 bound for every type */
+            const int n = nkv * hd, hi = p0 + T;
+            uint8_t *gk = malloc((size_t)rows * rb), *gv = malloc((size_t)rows * rb);
+            ck_assert_int_eq(gtc_d2h(gk, kc, (size_t)rows * rb), 0);
+            ck_assert_int_eq(gtc_d2h(gv, vc, (size_t)rows * rb), 0);
+            float *hk = malloc((size_t)hi * n * 4), *hv = malloc((size_t)hi * n * 4);
+            for (int t = 0; t < T; t++) { /* this chunk's rows: v as the twin rounds it */
+                const int p = p0 + t, r = ring > 0 ? p % ring : p;
+                kv_row_f32(kv_type, gv + (size_t)r * rb, hv + (size_t)p * n, n);
+                for (int i = 0; i < n; i++)
+                    ck_assert_msg(hv[(size_t)p * n + i] == rvv[(size_t)p * n + i],
+                                  "v cache pos %d element %d (cache type %d): %.9g, twin %.9g", p,
+                                  i, kv_type, hv[(size_t)p * n + i], rvv[(size_t)p * n + i]);
+                kv_row_f32(kv_type, gk + (size_t)r * rb, hk + (size_t)p * n, n);
+                for (int i = 0; i < n; i++) { /* k within one step (GPU RoPE's last bit) */
+                    const float *blk = ck + (size_t)p * n + i / 32 * 32;
+                    float st = 0.f;
+                    for (int j = 0; j < 32; j++) st = fabsf(blk[j]) > st ? fabsf(blk[j]) : st;
+                    st = kv_type == GTC_KV_Q8_0  ? st / 127.f * 1.001f
+                         : kv_type == GTC_KV_F16 ? fabsf(ck[(size_t)p * n + i]) * 9.8e-4f + 6e-8f
+                                                 : fabsf(ck[(size_t)p * n + i]) * 1e-5f + 1e-6f;
+                    ck_assert_msg(fabsf(hk[(size_t)p * n + i] - rk[(size_t)p * n + i]) <= st,
+                                  "k cache pos %d element %d (cache type %d): %.9g, twin %.9g", p,
+                                  i, kv_type, hk[(size_t)p * n + i], rk[(size_t)p * n + i]);
+                }
+            }
+            for (int t = 0; t < T; t++) {
+                const int p = p0 + t;
+                const int lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+                for (int j = lo; j <= p; j++) {
+                    const int r = ring > 0 ? j % ring : j;
+                    kv_row_f32(kv_type, gk + (size_t)r * rb, hk + (size_t)j * n, n);
+                    kv_row_f32(kv_type, gv + (size_t)r * rb, hv + (size_t)j * n, n);
+                }
+                op_attention(ref, gq + (size_t)t * qw, hk + (size_t)lo * n, hv + (size_t)lo * n,
+                             p - lo + 1, nh, nkv, hd, use_sinks ? sinks : NULL, 0.125f, scratch);
+                const double e = nmse(got + (size_t)t * nh * hd, ref, nh * hd);
+                ck_assert_msg(e <= 1e-7,
+                              "attention over the stored rows, pos %d (window %d, ring %d, cache "
+                              "type %d): nmse %g",
+                              p, window, ring, kv_type, e);
+            }
+            free(gk);
+            free(gv);
+            free(hk);
+            free(hv);
+        }
         for (int t = 0; t < T; t++) {
             int p = p0 + t;
             double eq = nmse(gq + (size_t)t * qw, cq + (size_t)p * nh * hd, nh * hd);

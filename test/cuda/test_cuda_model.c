@@ -498,7 +498,6 @@ static void cache_case(const char *path, gptc_cache_type kv, double kl_max) {
 }
 
 START_TEST(test_cache_types) {
-    setenv("GPTC_CUDA_Q8_KV", "1", 1); /* reach the Q8_0 cache (refused to users for now) */
     setup_models();
     const char *paths[2] = {oss_path, gpt2_path};
     for (int i = 0; i < 2; i++) {
