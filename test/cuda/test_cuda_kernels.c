@@ -675,9 +675,11 @@ static void kv_row_f32(int kv_type, const uint8_t *row, float *out, int n) {
 
 /* ring > 0: the caches are rings of that many rows (a sliding-window layer's, >= window - 1 +
  * the largest chunk). kv_type: the cache's element type; the CPU twin reads keys and values
- * rounded the same way (kv_round), so the attention bound stays the fp32 one for f32 and f16;
- * for Q8_0 a key that lands on the other side of a rounding edge after the GPU's RoPE (sincos
- * differs in the last bit) moves by one quantisation step, hence 1e-6. */
+ * rounded the same way (kv_round), so the attention bound is the fp32 one (1e-7) for every
+ * type. Only where a Q8_0 key landed on the other side of a rounding edge after the GPU's RoPE
+ * (sincos differs in the last bit; the key then moves by one quantisation step, which can move
+ * the output by ~(scale |q| step)^2 ~ 4e-6 when that key dominates) is that position judged by
+ * the attention-over-the-stored-rows check alone (1e-7 against the twin fed the GPU's rows). */
 static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chunks, int ring,
                          int kv_type) {
     const int nh = 8, nkv = 2, hd = 64, qw = nh * hd + 2 * nkv * hd;
@@ -723,6 +725,7 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
                             gtc_attn_part_floats(1, nh, n_ctx) * 4);
     float *dout = dev_alloc((size_t)maxT * nh * hd * 4);
     float *scratch = malloc((size_t)N * 4), *ref = malloc((size_t)nh * hd * 4);
+    uint8_t *flip = calloc((size_t)N, 1); /* per position: its stored k differs from the twin's */
     int p0 = 0;
     for (int c = 0; c < n_chunks; c++) {
         int T = chunks[c];
@@ -794,6 +797,7 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
                     st = kv_type == GTC_KV_Q8_0  ? st / 127.f * 1.001f
                          : kv_type == GTC_KV_F16 ? fabsf(ck[(size_t)p * n + i]) * 9.8e-4f + 6e-8f
                                                  : fabsf(ck[(size_t)p * n + i]) * 1e-5f + 1e-6f;
+                    flip[p] |= hk[(size_t)p * n + i] != rk[(size_t)p * n + i];
                     ck_assert_msg(fabsf(hk[(size_t)p * n + i] - rk[(size_t)p * n + i]) <= st,
                                   "k cache pos %d element %d (cache type %d): %.9g, twin %.9g", p,
                                   i, kv_type, hk[(size_t)p * n + i], rk[(size_t)p * n + i]);
@@ -829,9 +833,11 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
                          rvv + (size_t)lo * nkv * hd, p - lo + 1, nh, nkv, hd,
                          use_sinks ? sinks : NULL, 0.125f, scratch);
             double e = nmse(got + (size_t)t * nh * hd, ref, nh * hd);
-            ck_assert_msg(e <= (kv_type == GTC_KV_Q8_0 ? 1e-6 : 1e-7),
-                          "attention pos %d (window %d, cache type %d): nmse %g", p, window,
-                          kv_type, e);
+            int flipped = 0; /* a key the cache holds one step off the twin's rounding */
+            for (int j = lo; j <= p; j++) flipped |= flip[j];
+            if (!flipped || kv_type != GTC_KV_Q8_0)
+                ck_assert_msg(e <= 1e-7, "attention pos %d (window %d, cache type %d): nmse %g", p,
+                              window, kv_type, e);
         }
         free(got);
         free(gq);
@@ -888,6 +894,7 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
     free(ck);
     free(cv);
     free(scratch);
+    free(flip);
     free(ref);
     gtc_free(dfreq);
     gtc_free(dsinks);
