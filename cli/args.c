@@ -733,7 +733,7 @@ static void load_progress(void *user, uint64_t done, uint64_t total) {
  * rewritten in place while gptc runs, touching a page that is gone raises SIGBUS. A fault inside
  * a model mapping ends the process with one error line and exit code 2 (the model file); any
  * other SIGBUS is a bug and keeps the default action (a core dump). */
-#define CLI_MAX_MAPS 4
+#define CLI_MAX_MAPS 512 /* mapped files (a split model maps each of its shards) */
 typedef struct sigbus_msg {
     char text[640];
     size_t len;
@@ -741,7 +741,7 @@ typedef struct sigbus_msg {
 static struct {
     const char *addr;
     size_t len;
-    sigbus_msg msg;
+    const sigbus_msg *msg; /* allocated once, kept for the process's life */
 } g_maps[CLI_MAX_MAPS];
 static volatile sig_atomic_t g_n_maps;
 /* while a model loads (its mapping is not known yet), any SIGBUS is the model file's */
@@ -753,7 +753,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx) {
     const char *a = si ? (const char *)si->si_addr : NULL;
     const sigbus_msg *m = g_loading ? &g_loading_msg : NULL;
     for (int i = 0; !m && i < g_n_maps && a; i++)
-        if (a >= g_maps[i].addr && a < g_maps[i].addr + g_maps[i].len) m = &g_maps[i].msg;
+        if (a >= g_maps[i].addr && a < g_maps[i].addr + g_maps[i].len) m = g_maps[i].msg;
     if (m) {
         ssize_t w = write(2, m->text, m->len);
         (void)w;
@@ -786,15 +786,21 @@ static void sigbus_prepare(sigbus_msg *m, const char *path) {
     }
 }
 
-static void watch_mapping(const gptc_model *m, const char *path) {
-    const void *addr = NULL;
-    size_t len = gptc_model_mapping(m, &addr);
-    if (!len || g_n_maps >= CLI_MAX_MAPS) return;
-    int i = g_n_maps;
-    g_maps[i].addr = addr;
-    g_maps[i].len = len;
-    sigbus_prepare(&g_maps[i].msg, path);
-    g_n_maps = i + 1;
+/* Every mapped file of the model (each shard of a split model). */
+static void watch_mapping(const gptc_model *m) {
+    for (int f = 0; f < gptc_model_n_files(m) && g_n_maps < CLI_MAX_MAPS; f++) {
+        const void *addr = NULL;
+        const char *path = NULL;
+        size_t len = gptc_model_file(m, f, &path, NULL, &addr);
+        sigbus_msg *msg = len ? malloc(sizeof *msg) : NULL;
+        if (!msg) continue;
+        sigbus_prepare(msg, path);
+        int i = g_n_maps;
+        g_maps[i].addr = addr;
+        g_maps[i].len = len;
+        g_maps[i].msg = msg;
+        g_n_maps = i + 1;
+    }
 }
 
 void cli_warn_unused_harmony(const cli_opts *o, int harmony) {
@@ -857,7 +863,7 @@ int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
         *out = NULL;
         return cli_exit_code(st);
     }
-    watch_mapping(*out, o->model);
+    watch_mapping(*out);
     gptc_model_info info;
     gptc_model_get_info(*out, &info);
     if (info.warning[0] && !o->quiet) fprintf(stderr, "gptc: warning: %s\n", info.warning);

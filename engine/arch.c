@@ -76,7 +76,7 @@ static const char *type_name(uint32_t t) {
 gptc_status gt_map_weight(gptc_model *m, gt_weight *w, const char *name, int kind, int n_dims,
                           const int64_t *ne, int required, gptc_error *err) {
     memset(w, 0, sizeof(*w));
-    const gguf_tensor *t = gguf_find_tensor(m->gguf, name);
+    const gguf_tensor *t = gguf_shards_find_tensor(m->shards, name);
     if (!t) {
         if (!required) return GPTC_OK;
         return gt_err(err, GPTC_ERR_FORMAT, "%s: missing tensor %s", m->path, name);
@@ -137,7 +137,7 @@ gptc_status gt_map_layer_weight(gptc_model *m, gt_weight *w, int il, const char 
 gptc_status gt_map_token_embd(gptc_model *m, gptc_error *err) {
     gt_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd;
-    const gguf_tensor *te = gguf_find_tensor(m->gguf, "token_embd.weight");
+    const gguf_tensor *te = gguf_shards_find_tensor(m->shards, "token_embd.weight");
     if (!te) return gt_err(err, GPTC_ERR_FORMAT, "%s: missing tensor token_embd.weight", m->path);
     if (te->n_dims != 2 || te->ne[1] < 1 || te->ne[1] > (1 << 30))
         return gt_err(err, GPTC_ERR_FORMAT,

@@ -128,7 +128,7 @@ static gptc_status load_gpt_oss(gptc_model *m, gptc_error *err) {
         W(router_w, "ffn_gate_inp.weight", GT_W_MATRIX, 2, E, X);
         W(router_b, "ffn_gate_inp.bias", GT_W_F32, 1, X);
         snprintf(nm, sizeof(nm), "blk.%d.ffn_gate_up_exps.weight", il);
-        if (gguf_find_tensor(m->gguf, nm)) {
+        if (gguf_shards_find_tensor(m->shards, nm)) {
             /* fused variant: [E, 2F, X] = gate rows [0, F) then up rows [F, 2F) per expert */
             gt_weight fw, fb;
             GT_TRY(gt_map_layer_weight(m, &fw, il, "ffn_gate_up_exps.weight", GT_W_MATRIX, 3,

@@ -134,10 +134,11 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
         gt_err(err, st, "out of memory");
         goto fail;
     }
-    st = gguf_open_opts(p->path,
-                        (p->no_mmap ? GGUF_OPEN_READ : 0u) | (p->mlock ? GGUF_OPEN_MLOCK : 0u),
-                        &m->gguf, err);
+    st = gguf_shards_open(p->path,
+                          (p->no_mmap ? GGUF_OPEN_READ : 0u) | (p->mlock ? GGUF_OPEN_MLOCK : 0u),
+                          &m->shards, err);
     if (st != GPTC_OK) goto fail;
+    m->gguf = gguf_shards_file(m->shards, 0);
     st = gguf_architecture(m->gguf, m->arch_name, sizeof(m->arch_name), err);
     if (st != GPTC_OK) goto fail;
     m->adapter = gt_arch_find(m->arch_name);
@@ -176,8 +177,8 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
         m->rope_mscale = op_rope_yarn_mscale(&rp);
     }
 
-    for (uint64_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
-        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+    for (uint64_t i = 0; i < gguf_shards_n_tensors(m->shards); i++) {
+        const gguf_tensor *t = gguf_shards_tensor_at(m->shards, i);
         m->n_params += t->n_elements;
         m->weight_bytes += t->n_bytes;
     }
@@ -217,8 +218,8 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
          * disk reads instead of the first forward pass */
         uint64_t done = 0;
         volatile unsigned char sink = 0;
-        for (uint64_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
-            const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        for (uint64_t i = 0; i < gguf_shards_n_tensors(m->shards); i++) {
+            const gguf_tensor *t = gguf_shards_tensor_at(m->shards, i);
             const unsigned char *d = t->data;
             for (uint64_t off = 0; off < t->n_bytes; off += 4096) sink ^= d[off];
             done += t->n_bytes;
@@ -249,7 +250,7 @@ void gptc_model_free(gptc_model *m) {
     free(m->layers);
     free(m->rope_inv_freq);
     gt_name_arena_free(m);
-    gguf_close(m->gguf);
+    gguf_shards_close(m->shards);
     free(m->path);
     free(m);
 }
@@ -292,4 +293,19 @@ gptc_status gptc_model_residency(const gptc_model *m, gptc_residency *r, gptc_er
 size_t gptc_model_mapping(const gptc_model *m, const void **addr) {
     *addr = NULL;
     return m && m->gguf ? gguf_mapping(m->gguf, addr) : 0;
+}
+
+int gptc_model_n_files(const gptc_model *m) {
+    return m ? gguf_shards_count(m->shards) : 0;
+}
+
+size_t gptc_model_file(const gptc_model *m, int i, const char **path, uint64_t *bytes,
+                       const void **addr) {
+    const gguf_file *f = m ? gguf_shards_file(m->shards, i) : NULL;
+    if (path) *path = f ? gguf_path(f) : NULL;
+    if (bytes) *bytes = f ? gguf_file_size(f) : 0;
+    const void *a = NULL;
+    size_t len = f ? gguf_mapping(f, &a) : 0;
+    if (addr) *addr = a;
+    return len;
 }

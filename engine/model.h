@@ -129,7 +129,8 @@ struct gptc_model {
     float rope_mscale;    /* multiplies cos and sin (hp.rope_attn_factor) */
     void *name_arena;     /* owns the gt_weight.name strings */
 
-    gguf_file *gguf;
+    gguf_shards *shards; /* the model's file(s): one GGUF or gguf-split shards (owned) */
+    gguf_file *gguf;     /* the metadata: shards' first file (owned by shards) */
     gptc_tokenizer *tok; /* may be NULL when the file has no vocab and none was given */
 
     gptc_model_params params; /* copy; path strings are not kept (see path) */

@@ -154,6 +154,29 @@ gptc_status gguf_architecture(const gguf_file *f, char *buf, size_t cap, gptc_er
 /* Describes an open file as gptc inspect does (flags: GPTC_INSPECT_TENSORS, GPTC_INSPECT_JSON). */
 void gguf_inspect(const gguf_file *f, unsigned flags, FILE *out);
 
+/* ---- split models (gguf/shards.c) ---------------------------------------------------------
+ * A model in one file or in llama.cpp gguf-split shards NAME-00001-of-0000N.gguf (docs/gguf.md
+ * §2.3). gguf_shards_open takes the first shard (or the single file), opens every shard with
+ * `flags` (GGUF_OPEN_*) and checks they form one model; messages name the shard at fault
+ * ("missing shard PATH ...", "PATH is shard 2 of 3 of a split model: pass the first shard (...)").
+ * Metadata lives in shard 0; tensors are looked up across all shards, each pointing into its own
+ * shard's mapping. */
+typedef struct gguf_shards gguf_shards;
+gptc_status gguf_shards_open(const char *path, unsigned flags, gguf_shards **out, gptc_error *err);
+void gguf_shards_close(gguf_shards *s);
+int gguf_shards_count(const gguf_shards *s);              /* 1 for an unsplit file */
+gguf_file *gguf_shards_file(const gguf_shards *s, int i); /* 0: the metadata (first shard) */
+uint64_t gguf_shards_n_tensors(const gguf_shards *s);     /* all shards */
+const gguf_tensor *gguf_shards_tensor_at(const gguf_shards *s, uint64_t i); /* shard order */
+const gguf_tensor *gguf_shards_find_tensor(const gguf_shards *s, const char *name);
+int gguf_shards_shard_of(const gguf_shards *s, const gguf_tensor *t); /* -1 when not ours */
+uint64_t gguf_shards_size(const gguf_shards *s);                      /* bytes of all files */
+/* "NAME-00002-of-00003.gguf" -> 1 with *no = 2, *count = 3; else 0. */
+int gguf_split_name(const char *path, int *no, int *count);
+/* The path of shard `no` (1-based) of `count`: path's NAME with "-0000no-of-0000count.gguf"
+ * (path may itself be a shard name or a plain NAME). malloc'ed; NULL when out of memory. */
+char *gguf_split_path(const char *path, int no, int count);
+
 /* ---- writer ------------------------------------------------------------------------------- */
 /* Builds a GGUF v3 file: add metadata and tensor descriptors (shapes, types, data pointers
  * or a callback), then write. Tensor data can be streamed (write_data callback) so a 12 GB model

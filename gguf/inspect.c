@@ -123,6 +123,17 @@ static void human_bytes(FILE *out, uint64_t n) {
         fprintf(out, "%.2f %s", v, units[u]);
 }
 
+/* The tensors described: a single file's, or every shard's of a split model (s != NULL). */
+static uint64_t n_tens(const gguf_file *f, const gguf_shards *s) {
+    return s ? gguf_shards_n_tensors(s) : gguf_n_tensors(f);
+}
+static const gguf_tensor *tens(const gguf_file *f, const gguf_shards *s, uint64_t i) {
+    return s ? gguf_shards_tensor_at(s, i) : gguf_tensor_at(f, i);
+}
+static int is_split(const gguf_shards *s) {
+    return s && gguf_shards_count(s) > 1;
+}
+
 static void json_value(FILE *out, const gguf_value *v) {
     switch (v->type) {
     case GGUF_VT_U8:
@@ -169,7 +180,7 @@ static void json_value(FILE *out, const gguf_value *v) {
     }
 }
 
-static void inspect_json(const gguf_file *f, FILE *out) {
+static void inspect_json(const gguf_file *f, const gguf_shards *s, FILE *out) {
     fputs("{\"file\": ", out);
     json_cstr(out, gguf_path(f));
     fprintf(out, ", \"version\": %u, \"alignment\": %u, \"data_offset\": %llu", gguf_version(f),
@@ -199,14 +210,25 @@ static void inspect_json(const gguf_file *f, FILE *out) {
     }
     fputs("},\n", out);
 
+    if (is_split(s)) {
+        fputs(" \"shards\": [", out);
+        for (int k = 0; k < gguf_shards_count(s); k++) {
+            const gguf_file *sf = gguf_shards_file(s, k);
+            fputs(k ? ",\n  {\"file\": " : "\n  {\"file\": ", out);
+            json_cstr(out, gguf_path(sf));
+            fprintf(out, ", \"size\": %llu, \"tensor_count\": %llu}",
+                    (unsigned long long)gguf_file_size(sf), (unsigned long long)gguf_n_tensors(sf));
+        }
+        fputs("],\n", out);
+    }
     uint64_t params = 0, by_type[64] = {0};
-    for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (uint64_t i = 0; i < n_tens(f, s); i++) {
+        const gguf_tensor *t = tens(f, s, i);
         params += t->n_elements;
         if (t->type < 64) by_type[t->type] += t->n_bytes;
     }
     fprintf(out, " \"tensor_count\": %llu, \"parameters\": %llu, \"bytes_by_type\": {",
-            (unsigned long long)gguf_n_tensors(f), (unsigned long long)params);
+            (unsigned long long)n_tens(f, s), (unsigned long long)params);
     int first = 1;
     for (uint32_t ty = 0; ty < 64; ty++) {
         if (!by_type[ty]) continue;
@@ -215,15 +237,17 @@ static void inspect_json(const gguf_file *f, FILE *out) {
         first = 0;
     }
     fputs("},\n \"tensors\": [", out);
-    for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (uint64_t i = 0; i < n_tens(f, s); i++) {
+        const gguf_tensor *t = tens(f, s, i);
         fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", out);
         json_str(out, t->name.ptr, t->name.len);
         fprintf(out, ", \"type\": \"%s\", \"shape\": [", ggml_type_get(t->type)->name);
         for (uint32_t d = 0; d < t->n_dims; d++)
             fprintf(out, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
-        fprintf(out, "], \"offset\": %llu, \"bytes\": %llu}", (unsigned long long)t->offset,
+        fprintf(out, "], \"offset\": %llu, \"bytes\": %llu", (unsigned long long)t->offset,
                 (unsigned long long)t->n_bytes);
+        if (is_split(s)) fprintf(out, ", \"shard\": %d", gguf_shards_shard_of(s, t) + 1);
+        fputc('}', out);
     }
     fputs("]}\n", out);
 }
@@ -298,7 +322,7 @@ static void type_label(FILE *out, const gguf_value *v) {
         fputs(gguf_vtype_name(v->type), out);
 }
 
-static void inspect_text(const gguf_file *f, unsigned flags, FILE *out) {
+static void inspect_text(const gguf_file *f, const gguf_shards *s, unsigned flags, FILE *out) {
     fprintf(out, "file: %s\n", gguf_path(f));
     fprintf(out, "GGUF version: %u\nalignment: %u\ndata offset: %llu\nfile size: %llu\n",
             gguf_version(f), gguf_alignment(f), (unsigned long long)gguf_data_offset(f),
@@ -327,14 +351,28 @@ static void inspect_text(const gguf_file *f, unsigned flags, FILE *out) {
         fputc('\n', out);
     }
 
+    if (is_split(s)) {
+        fprintf(out, "shards: %d files, %llu bytes (", gguf_shards_count(s),
+                (unsigned long long)gguf_shards_size(s));
+        human_bytes(out, gguf_shards_size(s));
+        fputs(")\n", out);
+        for (int k = 0; k < gguf_shards_count(s); k++) {
+            const gguf_file *sf = gguf_shards_file(s, k);
+            fprintf(out, "  %d: ", k + 1);
+            text_str(out, gguf_path(sf), strlen(gguf_path(sf)), 400);
+            fprintf(out, " %llu bytes (", (unsigned long long)gguf_file_size(sf));
+            human_bytes(out, gguf_file_size(sf));
+            fprintf(out, "), %llu tensors\n", (unsigned long long)gguf_n_tensors(sf));
+        }
+    }
     uint64_t params = 0, total = 0, by_type[64] = {0}, count[64] = {0};
-    for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
-        const gguf_tensor *t = gguf_tensor_at(f, i);
+    for (uint64_t i = 0; i < n_tens(f, s); i++) {
+        const gguf_tensor *t = tens(f, s, i);
         params += t->n_elements;
         total += t->n_bytes;
         if (t->type < 64) by_type[t->type] += t->n_bytes, count[t->type]++;
     }
-    fprintf(out, "tensors: %llu\n", (unsigned long long)gguf_n_tensors(f));
+    fprintf(out, "tensors: %llu\n", (unsigned long long)n_tens(f, s));
     for (uint32_t ty = 0; ty < 64; ty++)
         if (count[ty]) {
             fprintf(out, "  %-6s %6llu tensors %16llu bytes (", ggml_type_get(ty)->name,
@@ -346,30 +384,48 @@ static void inspect_text(const gguf_file *f, unsigned flags, FILE *out) {
     human_bytes(out, total);
     fputs(")\n", out);
     fprintf(out, "parameters: %llu\n", (unsigned long long)params);
-    if (gguf_trailing_bytes(f))
+    if (!is_split(s) && gguf_trailing_bytes(f))
         fprintf(out, "trailing data: %llu bytes after the tensor data (no tensor describes them)\n",
                 (unsigned long long)gguf_trailing_bytes(f));
 
     if (flags & GPTC_INSPECT_TENSORS) {
-        fputs("tensor list (name, type, shape in ne order, offset in data section, bytes):\n", out);
-        for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
-            const gguf_tensor *t = gguf_tensor_at(f, i);
+        fprintf(out,
+                "tensor list (name, type, shape in ne order, offset in data section, bytes%s):\n",
+                is_split(s) ? ", shard" : "");
+        for (uint64_t i = 0; i < n_tens(f, s); i++) {
+            const gguf_tensor *t = tens(f, s, i);
             fputs("  ", out);
             text_str(out, t->name.ptr, t->name.len, 64);
             fprintf(out, " %s [", ggml_type_get(t->type)->name);
             for (uint32_t d = 0; d < t->n_dims; d++)
                 fprintf(out, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
-            fprintf(out, "] offset %llu bytes %llu\n", (unsigned long long)t->offset,
+            fprintf(out, "] offset %llu bytes %llu", (unsigned long long)t->offset,
                     (unsigned long long)t->n_bytes);
+            if (is_split(s)) fprintf(out, " shard %d", gguf_shards_shard_of(s, t) + 1);
+            fputc('\n', out);
         }
     }
 }
 
-void gguf_inspect(const gguf_file *f, unsigned flags, FILE *out) {
+static void inspect(const gguf_file *f, const gguf_shards *s, unsigned flags, FILE *out) {
     if (flags & GPTC_INSPECT_JSON)
-        inspect_json(f, out);
+        inspect_json(f, s, out);
     else
-        inspect_text(f, flags, out);
+        inspect_text(f, s, flags, out);
+}
+
+void gguf_inspect(const gguf_file *f, unsigned flags, FILE *out) {
+    inspect(f, NULL, flags, out);
+}
+
+/* Trailing data of any shard: its bytes and the shard (NULL when none). */
+static const gguf_file *trailing_shard(const gguf_shards *s, uint64_t *bytes) {
+    for (int k = 0; k < gguf_shards_count(s); k++) {
+        const gguf_file *sf = gguf_shards_file(s, k);
+        if ((*bytes = gguf_trailing_bytes(sf)) != 0) return sf;
+    }
+    *bytes = 0;
+    return NULL;
 }
 
 gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_error *err) {
@@ -382,25 +438,28 @@ gptc_status gptc_inspect_file(const char *path, unsigned flags, FILE *out, gptc_
         snprintf(err->msg, sizeof err->msg, "gptc_inspect_file: bad argument");
         return err->status;
     }
-    gguf_file *f;
-    gptc_status st = gguf_open(path, &f, err);
+    gguf_shards *s;
+    gptc_status st = gguf_shards_open(path, 0, &s, err);
     if (st) return st;
-    uint64_t trailing = gguf_trailing_bytes(f);
+    uint64_t trailing;
+    const gguf_file *tf = trailing_shard(s, &trailing);
     if (trailing && (flags & GPTC_INSPECT_STRICT)) {
         err->status = GPTC_ERR_FORMAT;
         snprintf(err->msg, sizeof err->msg,
                  "%s: %llu bytes of trailing data after the tensor data (%llu tensors declared)",
-                 path, (unsigned long long)trailing, (unsigned long long)gguf_n_tensors(f));
-        gguf_close(f);
+                 gguf_path(tf), (unsigned long long)trailing,
+                 (unsigned long long)gguf_n_tensors(tf));
+        gguf_shards_close(s);
         return err->status;
     }
-    gguf_inspect(f, flags, out);
+    inspect(gguf_shards_file(s, 0), s, flags, out);
     if (trailing)
         snprintf(err->msg, sizeof err->msg,
                  "%s: %llu bytes of trailing data after the tensor data (%llu tensors declared; "
                  "--strict makes this an error)",
-                 path, (unsigned long long)trailing, (unsigned long long)gguf_n_tensors(f));
-    gguf_close(f);
+                 gguf_path(tf), (unsigned long long)trailing,
+                 (unsigned long long)gguf_n_tensors(tf));
+    gguf_shards_close(s);
     if (fflush(out) != 0 || ferror(out)) {
         err->status = GPTC_ERR_IO;
         snprintf(err->msg, sizeof err->msg, "cannot write the output");

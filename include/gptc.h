@@ -231,6 +231,12 @@ const gptc_tokenizer *gptc_model_tokenizer(const gptc_model *m);
  * A SIGBUS at an address inside it means the file was truncated or rewritten in place while in
  * use; the command-line program turns that into one error line (cli/args.c). */
 size_t gptc_model_mapping(const gptc_model *m, const void **addr);
+/* A model split by gguf-split is loaded from several files (its shards); 1 otherwise. */
+int gptc_model_n_files(const gptc_model *m);
+/* File i of the model (0: the path given, which holds the metadata): its path, bytes and
+ * mapping (*addr and the returned length are 0 when it is not mapped). 0 and NULLs for a bad i. */
+size_t gptc_model_file(const gptc_model *m, int i, const char **path, uint64_t *bytes,
+                       const void **addr);
 
 /* Residency/health: where the weights live and how much memory is in use. */
 typedef struct gptc_residency {

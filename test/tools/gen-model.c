@@ -4,8 +4,11 @@
  *   gen-model --preset NAME --out FILE.gguf [--seed N] [--tokenizer tokenizer.json | --vocab N]
  *             [--types CLASS=TYPE,...] [--layers N] [--experts N] [--ctx N] [--rope-orig-ctx N]
  *             [--q4km] [--untied] [--chat-template FILE] [--threads N] [--dry-run]
+ *             [--split-max-size N]
  *
- * Presets (see usage()): tiny-gpt-oss, tiny-gpt2, gpt2-124m, gpt-oss-20b, gpt-oss-20b-q4_k_m.
+ * Presets (see usage()): tiny-gpt-oss, tiny-gpt2, gpt2-124m, gpt-oss-20b, gpt-oss-20b-q4_k_m,
+ * gpt-oss-120b. --split-max-size writes llama.cpp gguf-split shards (docs/gguf.md §2.3). Memory
+ * stays bounded whatever the model size: one 32 MB chunk of rows at a time.
  * Weights: approximately normal (sum of four uniforms), scaled so that activations stay O(1)
  * through every layer (see weight_spec()). Tensor data is generated row by row from a seed
  * derived from (--seed, tensor name, row index), quantised with gen_quant.h (the generator's own
@@ -174,7 +177,8 @@ typedef struct config {
     unsigned type_set; /* classes given explicitly by --types (override q4km rules) */
     uint64_t seed;
     int threads;
-    const char *name; /* general.name */
+    uint64_t split_max; /* --split-max-size: bytes of tensor data per shard (0: one file) */
+    const char *name;   /* general.name */
     const char *size_label;
 } config;
 
@@ -185,7 +189,7 @@ static void preset(config *c, const char *name) {
     c->seed = 1;
     for (int i = 0; i < C_COUNT; i++) c->type[i] = GGML_TYPE_F32;
     if (!strcmp(name, "tiny-gpt-oss") || !strcmp(name, "gpt-oss-20b") ||
-        !strcmp(name, "gpt-oss-20b-q4_k_m")) {
+        !strcmp(name, "gpt-oss-20b-q4_k_m") || !strcmp(name, "gpt-oss-120b")) {
         c->arch = ARCH_GPT_OSS;
         c->rope_theta = 150000.0f;
         c->rope_factor = 32.0f;
@@ -226,6 +230,12 @@ static void preset(config *c, const char *name) {
             c->name = "Gpt Oss 20b";
             c->size_label = "20B";
             c->q4km = !strcmp(name, "gpt-oss-20b-q4_k_m");
+            if (!strcmp(name, "gpt-oss-120b")) { /* the 20b shape with 36 blocks, 128 experts */
+                c->n_layer = 36;
+                c->n_expert = 128;
+                c->name = "Gpt Oss 120b";
+                c->size_label = "120B";
+            }
         }
     } else if (!strcmp(name, "tiny-gpt2") || !strcmp(name, "gpt2-124m")) {
         c->arch = ARCH_GPT2;
@@ -250,7 +260,7 @@ static void preset(config *c, const char *name) {
         c->n_ff = 4 * c->n_embd;
     } else {
         die("unknown preset '%s' (tiny-gpt-oss, tiny-gpt2, gpt2-124m, gpt-oss-20b, "
-            "gpt-oss-20b-q4_k_m)",
+            "gpt-oss-20b-q4_k_m, gpt-oss-120b)",
             name);
     }
 }
@@ -870,6 +880,60 @@ static void add_metadata(gguf_writer *w, const config *c, const gen *g, const vo
     ck(gguf_writer_add_u32(w, "general.file_type", file_type(c, g)), "file_type");
 }
 
+/* ---- output: one file or gguf-split shards --------------------------------------------------- */
+#define SPLIT_ALIGN 32u /* gguf-split pads each tensor to GGUF_DEFAULT_ALIGNMENT */
+
+/* Shard of each tensor by gguf-split's rule: a new shard when the tensor data so far (each
+ * tensor padded to 32 bytes) plus the next tensor would exceed max. Returns the shard count. */
+static int plan_shards(const gen *g, uint64_t max, int *shard) {
+    int k = 0;
+    uint64_t cur = 0;
+    for (size_t i = 0; i < g->n_t; i++) {
+        uint64_t b = (uint64_t)g->t[i].row_bytes * (uint64_t)g->t[i].n_rows;
+        b = (b + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
+        if (max && cur > 0 && cur + b > max) {
+            k++;
+            cur = 0;
+        }
+        cur += b;
+        shard[i] = k;
+    }
+    return k + 1;
+}
+
+static void write_model(const config *c, gen *g, const vocab *v, const char *tmpl, size_t tmpl_len,
+                        const char *out) {
+    int *shard = xmalloc(g->n_t * sizeof *shard);
+    int n = plan_shards(g, c->split_max, shard);
+    if (n > 65535) die("--split-max-size: %d shards (at most 65535)", n);
+    for (int k = 0; k < n; k++) {
+        gguf_writer *w = gguf_writer_new();
+        if (!w) die("out of memory");
+        if (k == 0) add_metadata(w, c, g, v, tmpl, tmpl_len);
+        if (c->split_max) { /* gguf-split: the model's metadata in the first shard only */
+            ck(gguf_writer_add_u16(w, "split.no", (uint16_t)k), "split.no");
+            ck(gguf_writer_add_u16(w, "split.count", (uint16_t)n), "split.count");
+            ck(gguf_writer_add_i32(w, "split.tensors.count", (int32_t)g->n_t),
+               "split.tensors.count");
+        }
+        for (size_t i = 0; i < g->n_t; i++) {
+            tensor_spec *t = &g->t[i];
+            if (shard[i] != k) continue;
+            ck(gguf_writer_add_tensor_fn(w, t->name, t->type, t->n_dims, t->ne, write_tensor, t),
+               t->name);
+        }
+        char *path = c->split_max ? gguf_split_path(out, k + 1, n) : xstrdup(out);
+        if (!path) die("out of memory");
+        gptc_error err;
+        memset(&err, 0, sizeof err);
+        if (gguf_writer_write(w, path, &err) != GPTC_OK) die("%s", err.msg);
+        if (c->split_max) printf("%s\n", path);
+        gguf_writer_free(w);
+        free(path);
+    }
+    free(shard);
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 static void usage(void) {
     fprintf(
@@ -883,6 +947,8 @@ static void usage(void) {
         "         gpt-oss-20b    ggml-org layout: 459 tensors, MXFP4 experts, Q8_0 others\n"
         "         gpt-oss-20b-q4_k_m  stock llama-quantize Q4_K_M rules (docs/gpt-oss.md 7.3);\n"
         "                        add --types experts=MXFP4 for the 'published' variant\n"
+        "         gpt-oss-120b   ggml-org layout: 36 blocks, 128 experts (top 4), 687 tensors,\n"
+        "                        63.4 GB; --layers N for a reduced-depth variant\n"
         "options: --seed N             weights seed (default 1)\n"
         "         --tokenizer FILE     HF tokenizer.json for the vocabulary\n"
         "         --vocab N            synthetic byte-level BPE vocabulary of N tokens instead\n"
@@ -899,6 +965,10 @@ static void usage(void) {
         "         --untied             gpt2: write a separate output.weight\n"
         "         --yarn-betas         write rope.scaling.yarn_beta_fast/slow (32/1)\n"
         "         --chat-template FILE --name S --threads N\n"
+        "         --split-max-size N   write gguf-split shards OUT-00001-of-0000K.gguf (OUT\n"
+        "                              without .gguf), at most N bytes of tensor data each\n"
+        "                              (suffix K, M, G: 10^3, 10^6, 10^9, as gguf-split; a\n"
+        "                              larger tensor gets a shard of its own)\n"
         "         --dry-run            print the tensor table and sizes, write nothing\n");
 }
 
@@ -968,6 +1038,23 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--name")) {
             if (!val) die("--name needs a value");
             c.name = val;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--split-max-size")) {
+            if (!val) die("--split-max-size needs a value");
+            char *end;
+            unsigned long long x = strtoull(val, &end, 10);
+            uint64_t mul = 1;
+            if (*end == 'K' || *end == 'k')
+                mul = 1000, end++;
+            else if (*end == 'M' || *end == 'm')
+                mul = 1000000, end++;
+            else if (*end == 'G' || *end == 'g')
+                mul = 1000000000, end++;
+            if (*end || x == 0 || x > (1ull << 50) / mul)
+                die("--split-max-size: bad value '%s' (e.g. 50M, 4G)", val);
+            c.split_max = x * mul;
             i++;
             continue;
         }
@@ -1068,18 +1155,7 @@ int main(int argc, char **argv) {
         printf("tensors: %zu, tensor data: %llu bytes, vocab: %d, merges: %d\n", g.n_t,
                (unsigned long long)g.total_bytes, v.n, v.n_merges);
     } else {
-        gguf_writer *w = gguf_writer_new();
-        if (!w) die("out of memory");
-        add_metadata(w, &c, &g, &v, tmpl, tmpl_len);
-        for (size_t i = 0; i < g.n_t; i++) {
-            tensor_spec *t = &g.t[i];
-            ck(gguf_writer_add_tensor_fn(w, t->name, t->type, t->n_dims, t->ne, write_tensor, t),
-               t->name);
-        }
-        gptc_error err;
-        memset(&err, 0, sizeof err);
-        if (gguf_writer_write(w, out, &err) != GPTC_OK) die("%s", err.msg);
-        gguf_writer_free(w);
+        write_model(&c, &g, &v, tmpl, tmpl_len, out);
     }
     free(tmpl);
     free(g.t);
