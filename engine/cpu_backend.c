@@ -7,6 +7,7 @@
 #include "engine/arch.h"
 #include "engine/backend.h"
 #include "engine/cpu.h"
+#include "engine/memplan.h"
 #include "engine/ops.h"
 #include "engine/pool.h"
 
@@ -73,8 +74,68 @@ void gt_batch_lm_head(const gt_batch *b, const gt_weight *W, const float *h, con
     }
 }
 
+static size_t kv_row(const gptc_model *m) {
+    return (size_t)m->hp.n_head_kv * m->hp.head_dim;
+}
+
+/* Rows of layer il's KV cache for a session of n_ctx tokens fed n_batch at a time, and the rows
+ * it keeps when full (gt_kv_layer). */
+static int kv_layer_cap(const gptc_model *m, int il, int n_ctx, int n_batch, int *keep_out) {
+    int cap = n_ctx, keep = cap;
+    if (m->layers[il].is_swa && m->hp.sliding_window > 0) {
+        /* rewind slack: truncating by up to max(n_batch, min(1024, n_ctx / 4)) tokens keeps
+         * every row the window needs */
+        int slack = n_ctx / 4 < 1024 ? n_ctx / 4 : 1024;
+        if (slack < n_batch) slack = n_batch;
+        long long k = (long long)m->hp.sliding_window - 1 + slack;
+        if (k + n_batch < cap) {
+            cap = (int)(k + n_batch);
+            keep = (int)k;
+        }
+    }
+    if (keep_out) *keep_out = keep;
+    return cap;
+}
+
+/* Bytes of one session's KV cache (f32 K and V rows of every layer). */
+static uint64_t kv_session_bytes(const gptc_model *m, int n_ctx, int n_batch) {
+    uint64_t total = 0;
+    for (int il = 0; il < m->hp.n_layer; il++)
+        total +=
+            (uint64_t)kv_layer_cap(m, il, n_ctx, n_batch, NULL) * kv_row(m) * 2 * sizeof(float);
+    return total;
+}
+
+/* -v: what the weights, the KV caches and the scratch of the sessions the caller announced
+ * (n_ctx_hint, n_seq_hint) take in host memory. */
+static void cpu_print_plan(const gptc_model *m, const gptc_model_params *p) {
+    int train = m->hp.n_ctx_train;
+    int n_ctx = p->n_ctx_hint > 0 ? p->n_ctx_hint : GT_DEFAULT_N_CTX;
+    if (n_ctx > train) n_ctx = train;
+    int n_batch = GT_DEFAULT_N_BATCH < n_ctx ? GT_DEFAULT_N_BATCH : n_ctx;
+    int n_seq = p->n_seq_hint > 0 ? p->n_seq_hint : 1;
+    int n_files = gguf_shards_count(m->shards);
+    char how[128];
+    snprintf(how, sizeof how, "%s %d file%s%s", p->no_mmap ? "read from" : "mapped from", n_files,
+             n_files == 1 ? "" : "s", p->mlock ? ", locked (--mlock)" : "");
+    gt_mem_plan plan = {
+        .backend = "cpu",
+        .weights_host = m->weight_bytes,
+        .host_how = how,
+        .kv = kv_session_bytes(m, n_ctx, n_batch) * (uint64_t)n_seq,
+        .n_ctx = n_ctx,
+        .n_seq = n_seq,
+        .kv_type = "f32",
+        /* forward scratch + attention scores per thread + the logits of each session */
+        .workspace_host = m->adapter->cpu_scratch_bytes(m, n_batch, 0) +
+                          (uint64_t)n_ctx * sizeof(float) * (uint64_t)m->n_threads +
+                          (uint64_t)m->hp.n_vocab * sizeof(float) * (uint64_t)n_seq,
+    };
+    gt_mem_plan_print(stderr, &plan);
+}
+
 static gptc_status cpu_model_init(gptc_model *m, const gptc_model_params *p, gptc_error *err) {
-    (void)p;
+    if (p && p->verbose) cpu_print_plan(m, p);
     gt_cpu_model *cm = calloc(1, sizeof(*cm));
     if (!cm) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&cm->lock, NULL);
@@ -124,10 +185,6 @@ static int grow_scratch(gptc_model *m, int n_batch) {
     return 0;
 }
 
-static size_t kv_row(const gptc_model *m) {
-    return (size_t)m->hp.n_head_kv * m->hp.head_dim;
-}
-
 static void cpu_session_free(gptc_session *s) {
     gptc_model *m = s->model;
     gt_cpu_state *cs = gt_cpu(s);
@@ -158,19 +215,7 @@ static gptc_status cpu_session_init(gptc_session *s, gptc_error *err) {
     uint64_t kv_total = 0;
     for (int il = 0; il < hp->n_layer; il++) {
         gt_kv_layer *kv = &gt_cpu(s)->kv[il];
-        int cap = s->n_ctx;
-        kv->keep = cap;
-        if (m->layers[il].is_swa && hp->sliding_window > 0) {
-            /* rewind slack: truncating by up to max(n_batch, min(1024, n_ctx / 4)) tokens keeps
-             * every row the window needs */
-            int slack = s->n_ctx / 4 < 1024 ? s->n_ctx / 4 : 1024;
-            if (slack < s->n_batch) slack = s->n_batch;
-            long long keep = (long long)hp->sliding_window - 1 + slack;
-            if (keep + s->n_batch < cap) {
-                cap = (int)(keep + s->n_batch);
-                kv->keep = (int)keep;
-            }
-        }
+        int cap = kv_layer_cap(m, il, s->n_ctx, s->n_batch, &kv->keep);
         kv->cap = cap;
         kv->k = malloc((size_t)cap * row * sizeof(float));
         kv->v = malloc((size_t)cap * row * sizeof(float));

@@ -230,12 +230,16 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
         p->progress(p->progress_user, m->weight_bytes, m->weight_bytes);
     }
     m->load_ms = gt_now_ms() - t0;
-    if (p->verbose)
+    if (p->verbose) {
+        int nf = gguf_shards_count(m->shards);
+        char files[48] = "";
+        if (nf > 1) snprintf(files, sizeof files, " (%d shards)", nf);
         fprintf(stderr,
-                "gptc: model %s (%s): %d layers, %.1f M parameters, %.1f MiB of weights, "
-                "backend %s, loaded in %.0f ms\n",
-                m->path, m->arch_name, m->hp.n_layer, m->n_params / 1e6,
-                m->weight_bytes / 1048576.0, m->device_name, m->load_ms);
+                "gptc: model %s%s (%s): %d layers, %.1f M parameters, %.1f MiB of weights, "
+                "backend %s, loaded in %.2f s\n",
+                m->path, files, m->arch_name, m->hp.n_layer, m->n_params / 1e6,
+                m->weight_bytes / 1048576.0, m->device_name, m->load_ms / 1000.0);
+    }
     *out = m;
     return GPTC_OK;
 fail:

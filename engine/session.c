@@ -7,8 +7,8 @@
 #include "engine/model.h"
 #include "engine/session.h"
 
-#define DEFAULT_N_CTX 4096
-#define DEFAULT_N_BATCH 512
+#define DEFAULT_N_CTX GT_DEFAULT_N_CTX
+#define DEFAULT_N_BATCH GT_DEFAULT_N_BATCH
 
 void gptc_session_params_default(const gptc_model *m, gptc_session_params *p) {
     (void)m; /* gpt-oss and GPT-2 share OpenAI's defaults: temperature 1.0, top-p 1.0 */

@@ -9,6 +9,11 @@
 #include "engine/sampler.h"
 #include "gptc.h"
 
+/* Session defaults when gptc_session_params leaves them 0 (n_ctx also at most the trained
+ * context). */
+#define GT_DEFAULT_N_CTX 4096
+#define GT_DEFAULT_N_BATCH 512
+
 struct gptc_session {
     gptc_model *model;
     gptc_session_params params;
