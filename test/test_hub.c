@@ -26,9 +26,12 @@
 #include "test/util/testutil.h"
 #include "test/util/tucheck.h"
 
-static char g2[512], oss[512]; /* tiny models from the generator */
-static char root[600];         /* the server's repos */
-static char endpoint[64];      /* http://127.0.0.1:PORT */
+static char g2[512], oss[512];
+/* tiny-gpt2-s1 written as gguf-split shards (split_n of them, split_dir/s-0000k-of-0000n) */
+static char split_dir[700];
+static int split_n;       /* tiny models from the generator */
+static char root[600];    /* the server's repos */
+static char endpoint[64]; /* http://127.0.0.1:PORT */
 static pid_t server_pid;
 static int home_seq;
 
@@ -583,6 +586,31 @@ START_TEST(test_split_and_quant) {
 }
 END_TEST
 
+/* A model published as gguf-split shards: pulled whole, loaded by -hf through its first shard
+ * (the others found next to it in the snapshot), the same text as the unsplit file. */
+START_TEST(test_split_model_loads) {
+    char home[700];
+    new_home(home, sizeof home);
+    tu_proc p, ref;
+    run_gptc(&p, home, NULL, 60, "pull test-org/split-GGUF");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    tu_proc_free(&p);
+    run_gptc(&p, home, NULL, 120, "-hf test-org/split-GGUF -p Hello -n 6 --temp 0 -s 1 -q");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    run_gptc(&ref, home, NULL, 120, "-m %s -p Hello -n 6 --temp 0 -s 1 -q", g2);
+    ck_assert_uint_gt(ref.out_len, 0);
+    ck_assert_str_eq(p.out, ref.out);
+    tu_proc_free(&p);
+    tu_proc_free(&ref);
+    run_gptc(&p, home, NULL, 60, "inspect -hf test-org/split-GGUF");
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    char want[64];
+    sfmt(want, sizeof want, "shards: %d files", split_n);
+    ck_assert_msg(strstr(p.out, want), "%s", p.out);
+    tu_proc_free(&p);
+}
+END_TEST
+
 START_TEST(test_cut_resumes) {
     char home[700], dir[900], orig[900];
     new_home(home, sizeof home);
@@ -934,6 +962,12 @@ static void make_repos(void) {
         sfmt(name, sizeof name, "Q4_K_M/m-Q4_K_M-0000%d-of-00003.gguf", i);
         repo_file("test-org/multi-GGUF", name, 10000, 10 + (unsigned)i, NULL);
     }
+    for (int i = 1; i <= split_n; i++) {
+        char name[100], from[1000];
+        sfmt(name, sizeof name, "s-%05d-of-%05d.gguf", i, split_n);
+        sfmt(from, sizeof from, "%s/%s", split_dir, name);
+        repo_file("test-org/split-GGUF", name, 0, 0, from);
+    }
     repo_file("test-org/cut-GGUF", "cut.gguf", 600000, 3, NULL);
     repo_conf("test-org/cut-GGUF", "{\"cut\": [\"cut.gguf\"]}");
     repo_file("test-org/resume-GGUF", "r.gguf", 200000, 4, NULL);
@@ -961,6 +995,18 @@ int main(void) {
     tu_cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
     tu_cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
                     "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
+    sfmt(split_dir, sizeof split_dir, "%s/split-src", tu_tmpdir());
+    mkdir_p(split_dir);
+    {
+        char cmd[2000];
+        sfmt(cmd, sizeof cmd, "%s --preset tiny-gpt2 --seed 1 --split-max-size 10M --out %s/s.gguf",
+             tu_tool("gen-model"), split_dir);
+        tu_proc p;
+        if (tu_sh(cmd, NULL, 0, 300, &p) || p.status != 0) die("gen-model --split-max-size");
+        for (const char *c = p.out; *c; c++) split_n += *c == '\n';
+        tu_proc_free(&p);
+        if (split_n < 2) die("gen-model: too few shards");
+    }
     make_repos();
     start_server();
     Suite *s = suite_create("hub");
@@ -974,6 +1020,7 @@ int main(void) {
     tcase_add_test(tc, test_pull_layout_and_noop);
     tcase_add_test(tc, test_end_to_end_generate);
     tcase_add_test(tc, test_split_and_quant);
+    tcase_add_test(tc, test_split_model_loads);
     tcase_add_test(tc, test_cut_resumes);
     tcase_add_test(tc, test_resume_across_runs);
     tcase_add_test(tc, test_corruption_detected);
