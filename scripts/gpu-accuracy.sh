@@ -10,7 +10,9 @@
 #   timeout_s 600. Without .cache/gpt-oss (the o200k tokenizer.json) the gpt-oss models get a
 #   synthetic vocabulary of the same 201,088 rows (said in the table).
 # Models (generated into /tmp by gen-model, never committed): tiny gpt-oss (4 layers, the real
-# vocabulary) with Q8_0 + MXFP4 experts and as Q4_K_M; GPT-2 124M (random weights, F16).
+# vocabulary) with Q8_0 + MXFP4 experts and as Q4_K_M; GPT-2 124M (random weights, F16);
+# on request (MODELS) oss-120b-l2: the gpt-oss-120b preset cut to 2 layers (full width, 128
+# experts, about 4.6 GB) written as 3 gguf-split shards, loaded through the first.
 # Env: B (build folder, default build-cuda), BUDGET_S (default 560), CTX (default 512),
 # CACHE_TYPES (default "f16 f32 q8_0"), JUDGE, MODELS ("oss-mxfp4 oss-q4km gpt2-124m").
 # Logs and the summary (accuracy.md) go to $OUT.
@@ -45,7 +47,13 @@ gen_args() {
     oss-mxfp4) echo "--preset tiny-gpt-oss $oss_tok" ;;
     oss-q4km) echo "--preset tiny-gpt-oss --q4km $oss_tok" ;;
     gpt2-124m) echo "--preset gpt2-124m" ;;
+    oss-120b-l2) echo "--preset gpt-oss-120b --layers 2 --split-max-size 2G $oss_tok" ;;
     esac
+}
+# the file to pass to -m: the first shard of a split model
+model_path() {
+    local f
+    for f in /tmp/acc-$1.gguf /tmp/acc-$1-00001-of-*.gguf; do [ -s "$f" ] && { echo "$f"; return; }; done
 }
 
 fails=0
@@ -54,10 +62,11 @@ fails=0
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
 } >"$SUM"
 for m in $MODELS; do
-    M=/tmp/acc-$m.gguf
-    if [ ! -s "$M" ]; then
-        $B/tools/gen-model $(gen_args $m) --out "$M" >>"$LOG" 2>&1 ||
+    M=$(model_path $m)
+    if [ -z "$M" ]; then
+        $B/tools/gen-model $(gen_args $m) --out /tmp/acc-$m.gguf >>"$LOG" 2>&1 ||
             { echo "| $m | - | gen-model failed | | | | | FAIL |" >>"$SUM"; fails=1; continue; }
+        M=$(model_path $m)
     fi
     note=""
     [[ $m == oss-* && -n $oss_tok ]] && note=" (synthetic vocab)"
