@@ -156,7 +156,7 @@ void gguf_inspect(const gguf_file *f, unsigned flags, FILE *out);
 
 /* ---- split models (gguf/shards.c) ---------------------------------------------------------
  * A model in one file or in llama.cpp gguf-split shards NAME-00001-of-0000N.gguf (docs/gguf.md
- * §2.3). gguf_shards_open takes the first shard (or the single file), opens every shard with
+ * §2.1). gguf_shards_open takes the first shard (or the single file), opens every shard with
  * `flags` (GGUF_OPEN_*) and checks they form one model; messages name the shard at fault
  * ("missing shard PATH ...", "PATH is shard 2 of 3 of a split model: pass the first shard (...)").
  * Metadata lives in shard 0; tensors are looked up across all shards, each pointing into its own

@@ -1,5 +1,5 @@
 /* shards.c — a model stored as one GGUF file or as the shards llama.cpp's gguf-split writes
- * (docs/gguf.md §2.3): NAME-00001-of-00003.gguf ... NAME-00003-of-00003.gguf, each a complete
+ * (docs/gguf.md §2.1): NAME-00001-of-00003.gguf ... NAME-00003-of-00003.gguf, each a complete
  * GGUF with its own metadata and tensor infos. The first shard carries the model's metadata plus
  * split.no = 0, split.count = N and split.tensors.count = T; the others carry only the three
  * split keys (split.no = i). gguf_shards_open takes the first shard's path, finds the others by

@@ -7,7 +7,7 @@
  *             [--split-max-size N]
  *
  * Presets (see usage()): tiny-gpt-oss, tiny-gpt2, gpt2-124m, gpt-oss-20b, gpt-oss-20b-q4_k_m,
- * gpt-oss-120b. --split-max-size writes llama.cpp gguf-split shards (docs/gguf.md §2.3). Memory
+ * gpt-oss-120b. --split-max-size writes llama.cpp gguf-split shards (docs/gguf.md §2.1). Memory
  * stays bounded whatever the model size: one 32 MB chunk of rows at a time.
  * Weights: approximately normal (sum of four uniforms), scaled so that activations stay O(1)
  * through every layer (see weight_spec()). Tensor data is generated row by row from a seed
