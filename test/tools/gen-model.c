@@ -1154,6 +1154,18 @@ int main(int argc, char **argv) {
         }
         printf("tensors: %zu, tensor data: %llu bytes, vocab: %d, merges: %d\n", g.n_t,
                (unsigned long long)g.total_bytes, v.n, v.n_merges);
+        if (c.split_max) { /* the shards --split-max-size would write */
+            int *shard = xmalloc(g.n_t * sizeof *shard);
+            int n = plan_shards(&g, c.split_max, shard);
+            for (int k = 0; k < n; k++) {
+                uint64_t bytes = 0, nt = 0;
+                for (size_t i = 0; i < g.n_t; i++)
+                    if (shard[i] == k) bytes += g.t[i].row_bytes * (uint64_t)g.t[i].n_rows, nt++;
+                printf("shard %d of %d: %llu tensors, %llu bytes of tensor data\n", k + 1, n,
+                       (unsigned long long)nt, (unsigned long long)bytes);
+            }
+            free(shard);
+        }
     } else {
         write_model(&c, &g, &v, tmpl, tmpl_len, out);
     }
