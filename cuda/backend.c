@@ -993,6 +993,24 @@ static gptc_status cu_truncate(gptc_session *s, int n, gptc_error *err) {
     return st;
 }
 
+/* The generic layer checked that both sessions have the same n_ctx, n_batch and cache type, so
+ * their layouts match (sess_layout): the K and V caches are one block of kv_bytes at kc (every
+ * layer's rows, ring or full, at the same offsets), and the last logits n_vocab floats. Device to
+ * device on the model's stream; the positions and token ids of the next forward are written by
+ * that forward, so nothing else carries over. */
+static gptc_status cu_copy(gptc_session *dst, const gptc_session *src, gptc_error *err) {
+    cu_model *cm = (cu_model *)src->model->backend_data;
+    cu_sess *a = (cu_sess *)src->backend_data, *b = (cu_sess *)dst->backend_data;
+    if (a->kv_bytes != b->kv_bytes || a->B != b->B || a->ring != b->ring)
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "gptc_session_copy: cache layouts differ");
+    CU_TRYC(cudaSetDevice(cm->dev));
+    CU_TRYC(cudaMemcpyAsync(b->kc, a->kc, a->kv_bytes, cudaMemcpyDeviceToDevice, cm->st));
+    CU_TRYC(cudaMemcpyAsync(b->logits, a->logits, sizeof(float) * (size_t)src->model->hp.n_vocab,
+                            cudaMemcpyDeviceToDevice, cm->st));
+    CU_TRYC(cudaStreamSynchronize(cm->st));
+    return GPTC_OK;
+}
+
 static gptc_status cu_residency(const gptc_model *m, gptc_residency *r, gptc_error *err) {
     const cu_model *cm = (const cu_model *)m->backend_data;
     memset(r, 0, sizeof *r);
@@ -1013,8 +1031,18 @@ static gptc_status cu_residency(const gptc_model *m, gptc_residency *r, gptc_err
 }
 
 static const gt_backend_ops cuda_ops = {
-    "cuda",    cu_model_init, cu_model_free,   cu_session_init, cu_session_free, cu_forward,
-    cu_sample, cu_logits,     cu_decode_multi, cu_truncate,     cu_residency,
+    .name = "cuda",
+    .model_init = cu_model_init,
+    .model_free = cu_model_free,
+    .session_init = cu_session_init,
+    .session_free = cu_session_free,
+    .forward = cu_forward,
+    .sample = cu_sample,
+    .logits = cu_logits,
+    .decode_multi = cu_decode_multi,
+    .truncate = cu_truncate,
+    .residency = cu_residency,
+    .copy = cu_copy,
 };
 
 const gt_backend_ops *gt_cuda_backend(void) {

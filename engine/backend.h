@@ -17,6 +17,9 @@
  *   layer then sets s->n_past = n.
  * decode_multi(ss, ids, n): one token for each of n distinct sessions of the same model.
  *   NULL: the generic layer calls forward() once per session.
+ * copy(dst, src): dst's KV cache and last logits become src's (n_past positions); the generic
+ *   layer has checked that both have the same n_ctx, n_batch and cache type, and copies
+ *   history and n_past itself afterwards.
  * sample(s, id): sample from the last logits with s->sampler (history in s->history[0..n_past)).
  *   The CPU backend calls gt_sampler_sample on its logits; a device backend may copy its logits
  *   to the host and do the same.
@@ -41,6 +44,7 @@ typedef struct gt_backend_ops {
     gptc_status (*decode_multi)(gptc_session **ss, const int32_t *ids, int n, gptc_error *err);
     gptc_status (*truncate)(gptc_session *s, int n, gptc_error *err);
     gptc_status (*residency)(const gptc_model *m, gptc_residency *r, gptc_error *err);
+    gptc_status (*copy)(gptc_session *dst, const gptc_session *src, gptc_error *err);
 } gt_backend_ops;
 
 const gt_backend_ops *gt_cpu_backend(void);

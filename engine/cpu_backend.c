@@ -367,6 +367,28 @@ static gptc_status cpu_truncate(gptc_session *s, int n, gptc_error *err) {
     return GPTC_OK;
 }
 
+/* Same n_ctx and n_batch: every layer has the same capacity, so rows copy one to one. */
+static gptc_status cpu_copy(gptc_session *dst, const gptc_session *src, gptc_error *err) {
+    (void)err;
+    gptc_model *m = src->model;
+    const size_t row = kv_row(m);
+    gt_cpu_model *cm = m->backend_data;
+    pthread_mutex_lock(&cm->lock); /* src's caches are not written meanwhile */
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const gt_kv_layer *a = &gt_cpu(src)->kv[il];
+        gt_kv_layer *b = &gt_cpu(dst)->kv[il];
+        int count = src->n_past - a->base; /* rows an interrupted forward reserved are not kept */
+        if (count < 0) count = 0;
+        memcpy(b->k, a->k, (size_t)count * row * sizeof(float));
+        memcpy(b->v, a->v, (size_t)count * row * sizeof(float));
+        b->base = a->base;
+        b->count = count;
+    }
+    memcpy(gt_cpu(dst)->logits, gt_cpu(src)->logits, (size_t)m->hp.n_vocab * sizeof(float));
+    pthread_mutex_unlock(&cm->lock);
+    return GPTC_OK;
+}
+
 static gptc_status cpu_residency(const gptc_model *m, gptc_residency *r, gptc_error *err) {
     (void)err;
     memset(r, 0, sizeof(*r));
@@ -389,6 +411,7 @@ static const gt_backend_ops cpu_ops = {
     .decode_multi = cpu_decode_multi,
     .truncate = cpu_truncate,
     .residency = cpu_residency,
+    .copy = cpu_copy,
 };
 
 const gt_backend_ops *gt_cpu_backend(void) {

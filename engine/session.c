@@ -230,6 +230,27 @@ gptc_status gptc_session_truncate(gptc_session *s, int n, gptc_error *err) {
     return GPTC_OK;
 }
 
+gptc_status gptc_session_copy(gptc_session *dst, const gptc_session *src, gptc_error *err) {
+    if (!dst || !src) return gt_err(err, GPTC_ERR_INVALID_ARG, "gptc_session_copy: NULL session");
+    if (dst == src) return GPTC_OK;
+    if (dst->model != src->model || dst->n_ctx != src->n_ctx || dst->n_batch != src->n_batch ||
+        dst->params.cache_type != src->params.cache_type)
+        return gt_err(err, GPTC_ERR_INVALID_ARG,
+                      "gptc_session_copy: the sessions differ in model, context size, batch size "
+                      "or cache type");
+    gptc_status st = dst->model->backend->copy(dst, src, err);
+    if (st != GPTC_OK) {
+        dst->n_past = 0; /* what the backend left is not a context */
+        dst->logits_valid = 0;
+        return st;
+    }
+    memcpy(dst->history, src->history, (size_t)src->n_past * sizeof(int32_t));
+    dst->n_past = src->n_past;
+    dst->logits_valid = src->logits_valid;
+    dst->sampled = 0;
+    return GPTC_OK;
+}
+
 gptc_status gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp) {
     if (!s || !sp) return GPTC_ERR_INVALID_ARG;
     if (check_sampling(sp, NULL) != GPTC_OK) return GPTC_ERR_INVALID_ARG;

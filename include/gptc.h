@@ -313,6 +313,12 @@ gptc_status gptc_session_sample(gptc_session *s, int32_t *id, gptc_error *err);
 gptc_status gptc_session_logits(gptc_session *s, float *logits, gptc_error *err);
 /* Drops the context back to its first n tokens (n <= n_past); rewinding keeps the prefix. */
 gptc_status gptc_session_truncate(gptc_session *s, int n, gptc_error *err);
+/* Makes dst continue from src's context: dst gets src's tokens, KV cache and last logits (what
+ * dst held is dropped); its own sampler parameters stay. For several samples of one prompt: feed
+ * the prompt once, then copy the session into the others (no second prefill). Both sessions must
+ * be of one model, with the same context size, batch size and cache type
+ * (GPTC_ERR_INVALID_ARG otherwise, dst unchanged). src is only read. */
+gptc_status gptc_session_copy(gptc_session *dst, const gptc_session *src, gptc_error *err);
 /* Replaces the sampler parameters (and reseeds). Invalid parameters are refused (the old ones
  * stay): GPTC_ERR_INVALID_ARG. */
 gptc_status gptc_session_set_sampling(gptc_session *s, const gptc_sampler_params *sp);
