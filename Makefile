@@ -213,7 +213,8 @@ SECONDS ?= 60
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. $(CONFIG_CFLAGS)
 # the CLI's input parsers, linked alone (they need only cJSON and the tests' UTF-8 checker)
-FUZZ_SRCS_batch_line_fuzz := cli/batch_line.c cli/jsontext.c test/util/testutil.c
+FUZZ_SRCS_batch_line_fuzz := cli/batch_line.c cli/jsontext.c cli/messages.c cli/jval.c cli/tooldefs.c \
+                             test/util/testutil.c
 FUZZ_SRCS_conv_load_fuzz  := cli/messages.c cli/jval.c cli/tooldefs.c test/util/testutil.c
 build/fuzz/%: test/fuzz/%.c $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h grammar/*.c \
 		grammar/*.h test/util/* cli/*.c cli/*.h) | $(CONFIG_MK)

@@ -1,24 +1,27 @@
 /* batch.c — gptc batch -m MODEL -i prompts.jsonl -o results.jsonl [--parallel N] [--shard I/N]
- *                       [generation flags as defaults for every line]
+ *                       [--order completion|input] [generation flags as defaults for every line]
  *
- * Input: one JSON object per line (cli/batch_line.h has the format and its checks: prompt or
- * messages, n_predict, temperature, top_p, seed, reasoning_effort, stop, logprobs, top_logprobs,
- * logit_bias; response_format, OpenAI's {"type": "json_object"} or {"type": "json_schema",
- * "json_schema": {"name", "schema", "strict"}}, is read here; the constraint flags are the
- * default); -i - reads stdin. Output: one line per input line, appended and flushed as each
- * finishes: {"id", "text", "reasoning"? (gpt-oss), "tokens", "finish_reason", "logprobs"?
- * ({"content": [...]}), "ms"}; a bad line gives {"line": N, "id"?: ..., "error": "..."} and the
- * rest continue. An id already used on an earlier line of the input makes an error record
- * ("duplicate id") for the later line.
+ * Input: one JSON object per line, in gptc's native format or OpenAI's Batch API format, told
+ * apart line by line (cli/batch_line.h has both and their checks); response_format, stop,
+ * logprobs / top_logprobs and logit_bias are read here (they need the model); the constraint
+ * flags are the default; -i - reads stdin. Output: one record per input line (cli/batch_out.h:
+ * native records, or OpenAI's batch output lines for OpenAI input), appended and flushed as each
+ * finishes (--order completion, the default) or in input order (--order input: records that
+ * finish early wait in memory, at most ORDER_WINDOW(parallel) of them; while that many wait no
+ * new line starts). A bad line gets an error record and the rest continue. An id (custom_id)
+ * already used on an earlier line of the input makes an error record for the later line.
  * Rerunning with the same -o skips the ids (and error lines) already there, so a killed run
  * resumes; an interrupted and resumed run writes the same set of records as one uninterrupted
  * run. The output file is locked (fcntl) while a run writes it: a second run on it stops at once.
  * Only gptc's own records are appended to: another file is refused, and of a last line without
  * its newline only a record cut short by a kill is removed.
  * Each line without its own "seed" samples with a seed derived from the run's seed (-s) and the
- * line number, so identical prompts give different samples, reproducibly.
+ * line number, so identical prompts give different samples, reproducibly; OpenAI's "n" samples
+ * choice k > 0 with a seed derived from the line's seed and k.
  * --shard I/N takes the lines whose 0-based index is I modulo N. --parallel N decodes N
- * sequences together (gptc_decode_multi); a finished slot is refilled at once. */
+ * sequences together (gptc_decode_multi); a finished slot is refilled at once. The n choices of
+ * a line share its prefill: the prompt is fed once into a spare session and copied into each
+ * choice's slot (gptc_session_copy). */
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +34,11 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/constrain.h"
 #include "cli/batch_line.h"
+#include "cli/batch_out.h"
+#include "cli/constrain.h"
 #include "cli/genloop.h"
+#include "cli/toolcalls.h"
 
 static const char usage_text[] =
     "usage: gptc batch -m MODEL.gguf -i IN.jsonl -o OUT.jsonl [options]\n"
@@ -42,10 +47,15 @@ static const char usage_text[] =
     "\"messages\":[...]}\n"
     "                         optional per line: n_predict, temperature, top_p, seed,\n"
     "                         reasoning_effort, stop, logprobs, top_logprobs, logit_bias,\n"
-    "                         response_format\n"
+    "                         response_format, tools, tool_choice;\n"
+    "                         or OpenAI's batch lines {\"custom_id\":..., \"method\":\"POST\",\n"
+    "                         \"url\":\"/v1/chat/completions\", \"body\":{...}} (also\n"
+    "                         /v1/completions), answered with OpenAI's batch output lines\n"
     "  -o, --output FILE      results, appended one JSON line per prompt as each finishes;\n"
     "                         ids already in FILE are skipped (resume); - for stdout;\n"
     "                         a later line reusing an id gets an error record\n"
+    "  --order completion|input  write each result when it finishes (default), or in the\n"
+    "                         order of the input lines\n"
     "  --parallel N           sequences decoded together (default 1)\n"
     "  --shard I/N            only lines with 0-based index % N == I (e.g. $SLURM_ARRAY_TASK_ID)\n"
     "  generation defaults:   -n --temp --top-k --top-p --min-p --repeat-penalty --raw\n"
@@ -56,10 +66,15 @@ static const char usage_text[] =
     "\"seed\")\n"
     "  -q, --quiet            no progress bar (it is shown only on a terminal anyway)\n";
 
+/* --order input: records that finished ahead of an earlier line wait in memory, at most this
+ * many; while the window is full no new line starts. */
+#define ORDER_WINDOW(parallel) ((parallel)*16 > 256 ? (parallel)*16 : 256)
+
 typedef struct batch_extra {
     const char *in, *out;
     int parallel;
     int shard_i, shard_n;
+    int order_input;
 } batch_extra;
 
 static int extra_opts(void *user, int argc, char **argv, int i) {
@@ -75,6 +90,15 @@ static int extra_opts(void *user, int argc, char **argv, int i) {
     if (!strcmp(a, "-o") || cli_is_flag(a, "--output")) {
         if (!(v = cli_optval(argc, argv, i, &used))) return -1;
         e->out = v;
+        return used;
+    }
+    if (cli_is_flag(a, "--order")) {
+        if (!(v = cli_optval(argc, argv, i, &used))) return -1;
+        if (strcmp(v, "input") && strcmp(v, "completion")) {
+            cli_error("--order: '%s' is not completion or input", v);
+            return -1;
+        }
+        e->order_input = !strcmp(v, "input");
         return used;
     }
     if (cli_is_flag(a, "--parallel") || !strcmp(a, "-np")) {
@@ -166,20 +190,6 @@ static void strset_free(strset *s) {
     memset(s, 0, sizeof *s);
 }
 
-static char *line_key(long line) {
-    char *k = malloc(32);
-    if (k) snprintf(k, 32, "#line%ld", line);
-    return k;
-}
-
-/* The id key of an input line (batch_id_key), NULL when it has no valid id. */
-static char *input_id_key(const char *line) {
-    cJSON *j = cJSON_ParseWithLength(line, strlen(line));
-    char *k = cJSON_IsObject(j) ? batch_id_key(cJSON_GetObjectItemCaseSensitive(j, "id")) : NULL;
-    cJSON_Delete(j);
-    return k;
-}
-
 /* ---- signals ----------------------------------------------------------------------------------
  */
 static volatile sig_atomic_t g_stop;
@@ -187,7 +197,7 @@ static void on_sigint(int sig) {
     g_stop = sig == SIGTERM ? 2 : 1;
 }
 
-/* ---- slots ------------------------------------------------------------------------------------
+/* ---- slots and jobs ---------------------------------------------------------------------------
  */
 /* a line's stop strings, logprobs and logit bias (each replaces its command-line default) */
 typedef struct line_ctl {
@@ -199,16 +209,31 @@ typedef struct line_ctl {
     int bias_given;
 } line_ctl;
 
+/* One input line being answered: its n choices run in slots, one each. */
+typedef struct bjob {
+    batch_job pj; /* the parsed line (the strings below point into it) */
+    long line;    /* 1-based line number */
+    size_t seq;   /* index among the selected lines (--order input) */
+    int32_t *ids; /* the prompt */
+    size_t n_ids;
+    gptc_sampler_params samp; /* choice 0's; choice k > 0 reseeded */
+    int n_predict;
+    line_ctl ctl;
+    cli_constraint con; /* the line's response_format (con.g NULL: none) */
+    const cli_constraint *conp;
+    int started, finished; /* choices */
+    cJSON *choices;        /* finished choices, by index */
+    int completion_tokens;
+    double t0;
+} bjob;
+
 typedef struct slot {
     gptc_session *s;
     cli_gen g;
     strbuf text, reasoning;
     int active;
-    long line;
-    cJSON *id; /* copy of the input id */
-    double t0;
-    line_ctl ctl;       /* the line's stop / logprobs / logit_bias */
-    cli_constraint con; /* the line's response_format */
+    bjob *job;
+    int choice;
 } slot;
 
 static int slot_sink(void *user, harmony_channel ch, const char *s, size_t n) {
@@ -224,6 +249,7 @@ typedef struct batch {
     int harmony;
     harmony_ids h;
     int n_vocab; /* ids a logit bias may name (those the sampler draws) */
+    char model_name[256];
     gptc_session_params sp;
     FILE *out;
     int need_nl; /* the output's last record lacks its newline */
@@ -234,15 +260,17 @@ typedef struct batch {
     int progress;
     cli_constraint defcon; /* from the flags */
     gptc_token_trie *trie; /* made on first use */
+    batch_format file_fmt; /* the shape of error records for lines that are not JSON */
+    gptc_session *prefix;  /* holds the prompt of a line with n > 1 (made on first use) */
+    /* --order input */
+    char **wait;     /* [window] records that wait for an earlier line, by seq % window */
+    size_t window;   /* its size */
+    size_t next_out; /* seq of the next record to write */
 } batch;
 
-static int write_record(batch *b, cJSON *rec) {
-    char *s = cJSON_PrintUnformatted(rec);
-    cJSON_Delete(rec);
-    if (!s) return -1;
+static int write_text(batch *b, const char *s) {
     int ok = (!b->need_nl || fputc('\n', b->out) != EOF) && fputs(s, b->out) >= 0 &&
              fputc('\n', b->out) != EOF && fflush(b->out) == 0;
-    free(s);
     b->need_nl = 0;
     if (!ok) {
         if (b->out == stdout) {
@@ -254,16 +282,39 @@ static int write_record(batch *b, cJSON *rec) {
         cli_error("%s: %s", b->e->out, strerror(errno));
         return -1;
     }
-    b->n_done++;
     return 0;
 }
 
-static int write_error(batch *b, long line, const cJSON *id, const char *msg) {
-    cJSON *rec = cJSON_CreateObject();
-    cJSON_AddNumberToObject(rec, "line", (double)line);
-    if (id) cJSON_AddItemToObject(rec, "id", cJSON_Duplicate(id, 1));
-    cJSON_AddStringToObject(rec, "error", msg);
-    return write_record(b, rec);
+/* Writes the record of selected line seq (taking rec): at once, or with --order input when
+ * every earlier line's is out (the ones waiting behind it follow). */
+static int write_record(batch *b, size_t seq, cJSON *rec) {
+    char *s = cJSON_PrintUnformatted(rec);
+    cJSON_Delete(rec);
+    if (!s) {
+        cli_error("out of memory");
+        return -1;
+    }
+    b->n_done++;
+    if (!b->wait) {
+        int r = write_text(b, s);
+        free(s);
+        return r;
+    }
+    b->wait[seq % b->window] = s;
+    while (b->wait[b->next_out % b->window]) {
+        char **w = &b->wait[b->next_out % b->window];
+        int r = write_text(b, *w);
+        free(*w);
+        *w = NULL;
+        b->next_out++;
+        if (r) return r;
+    }
+    return 0;
+}
+
+static int write_error(batch *b, size_t seq, long line, batch_format f, const cJSON *id,
+                       const char *code, const char *msg) {
+    return write_record(b, seq, batch_error(f, line, id, code, msg));
 }
 
 static void progress(batch *b, int final) {
@@ -293,8 +344,10 @@ static uint64_t line_seed(uint64_t run_seed, long lineno) {
 }
 
 /* The output-control fields of a line (each replaces its command-line default): stop,
- * logprobs / top_logprobs, logit_bias. Returns 0, or -1 with msg set. */
-static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, size_t cap) {
+ * logprobs / top_logprobs, logit_bias (completion: /v1/completions, whose logprobs is a count).
+ * Returns 0, or -1 with msg set. */
+static int ctl_fields(const batch *b, const cJSON *j, int completion, line_ctl *c, char *msg,
+                      size_t cap) {
     const cJSON *v;
     c->n_stops = b->o->n_stops;
     memcpy(c->stops, b->o->stops, sizeof c->stops);
@@ -325,7 +378,15 @@ static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, si
             c->stops[c->n_stops++] = it->valuestring;
         }
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "logprobs")) && !cJSON_IsNull(v)) {
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "logprobs")) && !cJSON_IsNull(v) && completion &&
+        cJSON_IsNumber(v)) {
+        /* /v1/completions: "logprobs": N asks for N alternatives */
+        if (v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 20) {
+            snprintf(msg, cap, "\"logprobs\" must be an integer in [0, 20]");
+            return -1;
+        }
+        c->logprobs = (int)v->valuedouble;
+    } else if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsBool(v)) {
             snprintf(msg, cap, "\"logprobs\" must be true or false");
             return -1;
@@ -376,191 +437,255 @@ static int ctl_fields(const batch *b, const cJSON *j, line_ctl *c, char *msg, si
     return 0;
 }
 
-/* Parses one input line into a prompt for the slot and starts it. Returns 0 when started, 1
- * when an error record was written instead, -1 on a fatal error (exit code in *code).
- * dup_of: the earlier line that used this line's id (0: none). */
-static int start_job(batch *b, slot *sl, const char *line, long lineno, long dup_of, int *code) {
-    batch_job job;
-    char msg[GPTC_ERROR_MSG_MAX + 64];
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    harmony_msg *msgs = NULL;
-    strbuf plain = {0};
-    if (batch_line_parse(line, strlen(line), &job, msg, sizeof msg)) goto bad;
-    if (dup_of) {
-        snprintf(msg, sizeof msg, "duplicate id (already used on line %ld)", dup_of);
-        goto bad;
-    }
-    gptc_sampler_params samp = b->sp.sampling;
-    samp.seed = job.has_seed ? job.seed : line_seed(b->sp.sampling.seed, lineno);
-    if (job.has_temperature) samp.temperature = job.temperature;
-    if (job.has_top_p) samp.top_p = job.top_p;
-    int n_predict = job.has_n_predict ? job.n_predict : b->o->n_predict;
-    const char *effort = job.effort ? job.effort : b->o->effort;
-    const char *developer = job.developer ? job.developer : b->o->system;
-    if (ctl_fields(b, job.json, &sl->ctl, msg, sizeof msg)) goto bad;
-    if (sl->ctl.bias_given) {
-        samp.logit_bias = sl->ctl.n_bias ? sl->ctl.bias : NULL;
-        samp.n_logit_bias = sl->ctl.n_bias;
-    }
-    if (sl->con.g) { /* the last line's own: its matcher goes with it */
-        cli_gen_constrain(&sl->g, NULL, NULL, NULL);
-        cli_constraint_free(&sl->con);
-    }
-    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(job.json, "response_format");
-    if (rf && cli_constraint_from_response_format(rf, &sl->con, msg, sizeof msg)) goto bad;
-    const cli_constraint *con = rf ? &sl->con : &b->defcon;
-    if (!(msgs = calloc(job.n_msgs, sizeof *msgs))) goto nomem;
-    for (size_t i = 0; i < job.n_msgs; i++) {
-        msgs[i] = (harmony_msg){.role = job.msgs[i].role, .content = job.msgs[i].content};
-        if (plain.n && strbuf_add(&plain, "\n", 1)) goto nomem;
-        if (strbuf_add(&plain, job.msgs[i].content, strlen(job.msgs[i].content))) goto nomem;
-    }
+static gptc_status set_err(gptc_error *e, gptc_status st, const char *msg) {
+    e->status = st;
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    return st;
+}
 
-    gptc_error err = {0};
-    gptc_status st;
+static void job_free(bjob *j) {
+    if (!j) return;
+    batch_job_free(&j->pj);
+    free(j->ids);
+    cli_constraint_free(&j->con);
+    cJSON_Delete(j->choices);
+    free(j);
+}
+
+/* Does the conversation use tools (tool messages, calls)? A plain model cannot render them. */
+static int uses_tools(const batch_job *pj) {
+    if (pj->tools.n) return 1;
+    for (size_t i = 0; i < pj->msgs.n; i++)
+        if (pj->msgs.m[i].n_calls || !strcmp(pj->msgs.m[i].role, "tool")) return 1;
+    return 0;
+}
+
+/* The prompt of a job: harmony's rendering of the conversation (gpt-oss), or the texts of its
+ * user/assistant/tool messages joined by newlines (plain models). */
+static gptc_status render_prompt(batch *b, bjob *j, gptc_error *err) {
+    const batch_job *pj = &j->pj;
     if (b->harmony) {
         char date[16];
         cli_today(date);
+        char *tools = pj->tools.n ? tooldefs_render(&pj->tools) : NULL;
+        if (pj->tools.n && !tools) return GPTC_ERR_NOMEM;
         harmony_conv c = {.date = date,
-                          .effort = effort,
-                          .developer = developer,
-                          .msgs = msgs,
-                          .n_msgs = job.n_msgs,
-                          .response_format = con->rf_text};
-        st = harmony_render(b->tok, &b->h, &c, 1, &ids, &n_ids, &err);
-    } else {
-        int32_t *t = NULL;
-        size_t nt = 0;
-        st = gptc_tokenize(b->tok, plain.s ? plain.s : "", plain.n,
-                           b->o->raw ? GPTC_TOKENIZE_SPECIAL : 0, &t, &nt, &err);
-        if (st == GPTC_OK) {
-            int32_t bos = gptc_tokenizer_bos(b->tok);
-            int add = bos >= 0 && (gptc_tokenizer_add_bos(b->tok) || nt == 0);
-            ids = malloc((nt + 1) * sizeof *ids);
-            if (!ids) {
-                gptc_free(t);
-                goto nomem;
-            }
-            if (add) ids[n_ids++] = bos;
-            if (nt) memcpy(ids + n_ids, t, nt * sizeof *t);
-            n_ids += nt;
-            gptc_free(t);
+                          .effort = pj->effort ? pj->effort : b->o->effort,
+                          .developer = pj->has_system ? NULL : b->o->system,
+                          .msgs = pj->msgs.m,
+                          .n_msgs = pj->msgs.n,
+                          .tools = tools,
+                          .response_format = j->conp->rf_text};
+        gptc_status st = harmony_render(b->tok, &b->h, &c, 1, &j->ids, &j->n_ids, err);
+        free(tools);
+        return st;
+    }
+    strbuf plain = {0};
+    for (size_t i = 0; i < pj->msgs.n; i++) {
+        const harmony_msg *m = &pj->msgs.m[i];
+        if (!strcmp(m->role, "system") || !strcmp(m->role, "developer") || !m->content) continue;
+        if ((plain.n && strbuf_add(&plain, "\n", 1)) ||
+            strbuf_add(&plain, m->content, strlen(m->content))) {
+            strbuf_free(&plain);
+            return GPTC_ERR_NOMEM;
         }
     }
-    if (st != GPTC_OK) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
+    int32_t *t = NULL;
+    size_t nt = 0;
+    gptc_status st = gptc_tokenize(b->tok, plain.s ? plain.s : "", plain.n,
+                                   b->o->raw ? GPTC_TOKENIZE_SPECIAL : 0, &t, &nt, err);
+    strbuf_free(&plain);
+    if (st != GPTC_OK) return st;
+    int32_t bos = gptc_tokenizer_bos(b->tok);
+    int add = bos >= 0 && (gptc_tokenizer_add_bos(b->tok) || nt == 0);
+    j->ids = malloc((nt + 1) * sizeof *j->ids);
+    if (!j->ids) {
+        gptc_free(t);
+        return GPTC_ERR_NOMEM;
+    }
+    if (add) j->ids[j->n_ids++] = bos;
+    if (nt) memcpy(j->ids + j->n_ids, t, nt * sizeof *t);
+    j->n_ids += nt;
+    gptc_free(t);
+    return GPTC_OK;
+}
+
+/* Parses selected line seq (input line `lineno`) into a job ready to start: its settings,
+ * constraint and rendered prompt. Returns 0 with *out set, 1 when an error record was written
+ * instead, -1 on a fatal error (exit code in *code). dup_of: the earlier line that used this
+ * line's id (0: none). */
+static int make_job(batch *b, const char *line, long lineno, size_t seq, long dup_of, bjob **out,
+                    int *code) {
+    char msg[GPTC_ERROR_MSG_MAX + 64];
+    const char *ecode = "invalid_request";
+    *out = NULL;
+    bjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        cli_error("out of memory");
+        *code = EXIT_RUNTIME;
+        return -1;
+    }
+    j->line = lineno;
+    j->seq = seq;
+    batch_job *pj = &j->pj;
+    gptc_error err = {0};
+    gptc_status st;
+    if (batch_line_parse(line, strlen(line), pj, msg, sizeof msg)) {
+        if (!cJSON_IsObject(pj->json)) {
+            pj->format = b->file_fmt;
+            ecode = "invalid_json_line";
+        }
         goto bad;
     }
-    if (n_ids == 0) {
+    if (dup_of) {
+        snprintf(msg, sizeof msg, "duplicate %s (already used on line %ld)",
+                 pj->format == BATCH_NATIVE ? "id" : "custom_id", dup_of);
+        ecode = "duplicate_custom_id";
+        goto bad;
+    }
+    j->samp = b->sp.sampling;
+    j->samp.seed = pj->has_seed ? pj->seed : line_seed(b->sp.sampling.seed, lineno);
+    if (pj->has_temperature) j->samp.temperature = pj->temperature;
+    if (pj->has_top_p) j->samp.top_p = pj->top_p;
+    j->n_predict = pj->has_n_predict ? pj->n_predict : b->o->n_predict;
+    if (ctl_fields(b, pj->body, pj->format == BATCH_OPENAI_COMPLETION, &j->ctl, msg, sizeof msg))
+        goto bad;
+    if (j->ctl.bias_given) {
+        j->samp.logit_bias = j->ctl.n_bias ? j->ctl.bias : NULL;
+        j->samp.n_logit_bias = j->ctl.n_bias;
+    }
+    const cJSON *rf = pj->response_format;
+    if (rf && cli_constraint_from_response_format(rf, &j->con, msg, sizeof msg)) goto bad;
+    j->conp = rf ? &j->con : &b->defcon;
+    if (!b->harmony && uses_tools(pj)) {
+        snprintf(msg, sizeof msg, "tools, tool calls and tool messages need a gpt-oss model");
+        goto bad;
+    }
+    if ((st = render_prompt(b, j, &err)) != GPTC_OK) {
+        snprintf(msg, sizeof msg, "%s", st == GPTC_ERR_NOMEM ? "out of memory" : err.msg);
+        goto bad;
+    }
+    if (j->n_ids == 0) {
         snprintf(msg, sizeof msg, "empty prompt");
         goto bad;
     }
-    if (n_ids >= (size_t)gptc_session_n_ctx(sl->s)) {
-        snprintf(msg, sizeof msg, "the prompt is %zu tokens but the context holds %d", n_ids,
-                 gptc_session_n_ctx(sl->s));
+    if (j->n_ids >= (size_t)b->sp.n_ctx && b->sp.n_ctx > 0) {
+        snprintf(msg, sizeof msg, "the prompt is %zu tokens but the context holds %d", j->n_ids,
+                 b->sp.n_ctx);
+        ecode = "context_length_exceeded";
         goto bad;
     }
-    if (con->g && !b->trie && (st = gptc_token_trie_new(b->tok, &b->trie, &err)) != GPTC_OK) {
+    if (j->conp->g && !b->trie && (st = gptc_token_trie_new(b->tok, &b->trie, &err)) != GPTC_OK) {
         *code = cli_fail(st, &err);
-        goto quiet_fail;
+        job_free(j);
+        return -1;
     }
-    if ((st = cli_gen_constrain(&sl->g, con->g, b->trie, &err)) != GPTC_OK) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
-        goto bad;
+    if (!(j->choices = cJSON_CreateArray())) goto nomem;
+    for (int k = 0; k < pj->n_choices; k++) {
+        cJSON *ph = cJSON_CreateNull();
+        if (!ph) goto nomem;
+        cJSON_AddItemToArray(j->choices, ph);
     }
-    sl->t0 = cli_now_ms();
-    if (gptc_session_set_sampling(sl->s, &samp) != GPTC_OK) {
-        snprintf(msg, sizeof msg, "invalid sampling parameters");
-        goto bad;
-    }
-    if (cli_gen_set_stops(&sl->g, sl->ctl.stops, sl->ctl.n_stops)) goto nomem;
-    cli_gen_set_logprobs(&sl->g, sl->s, sl->ctl.logprobs);
-    st = gptc_session_truncate(sl->s, 0, &err);
-    if (st == GPTC_OK) st = gptc_session_feed(sl->s, ids, n_ids, &err);
-    if (st == GPTC_ERR_INTERRUPTED) {
-        if (!g_stop) g_stop = 1;
-        goto quiet_fail;
-    }
-    if (st != GPTC_OK) {
-        *code = cli_fail(st, &err);
-        goto quiet_fail;
-    }
-    sl->text.n = sl->reasoning.n = 0;
-    if (sl->text.s) sl->text.s[0] = 0;
-    if (sl->reasoning.s) sl->reasoning.s[0] = 0;
-    cli_gen_begin(&sl->g, n_predict, b->o->ignore_eos);
-    sl->id = cJSON_Duplicate(job.id, 1);
-    sl->line = lineno;
-    sl->active = 1;
-    free(ids);
-    free(msgs);
-    strbuf_free(&plain);
-    batch_job_free(&job);
-    if (n_predict == 0) sl->g.finish = CLI_FINISH_LENGTH;
+    *out = j;
     return 0;
 nomem:
     snprintf(msg, sizeof msg, "out of memory");
 bad : {
-    int r = write_error(b, lineno, job.id, msg);
-    free(ids);
-    free(msgs);
-    strbuf_free(&plain);
-    batch_job_free(&job);
+    int r = write_error(b, seq, lineno, pj->format, pj->id, ecode, msg);
+    job_free(j);
     if (r) {
         *code = b->closed ? EXIT_DONE : EXIT_RUNTIME;
         return -1;
     }
     return 1;
 }
-quiet_fail:
-    free(ids);
-    free(msgs);
-    strbuf_free(&plain);
-    batch_job_free(&job);
-    if (!*code) *code = EXIT_INTERRUPTED;
-    return -1;
 }
 
-static int finish_job(batch *b, slot *sl) {
+/* Starts job j's next choice in the free slot sl. The prompt is fed into the slot's session;
+ * for a line with n > 1 it is fed once into b->prefix and copied into each choice's slot.
+ * Returns 0, or -1 with the exit code in *code. */
+static int start_choice(batch *b, slot *sl, bjob *j, int *code) {
+    const int k = j->started++;
+    gptc_sampler_params samp = j->samp;
+    if (k > 0) samp.seed = line_seed(j->samp.seed, k);
+    gptc_error err = {0};
+    gptc_status st = cli_gen_constrain(&sl->g, j->conp->g, b->trie, &err);
+    if (st == GPTC_OK && gptc_session_set_sampling(sl->s, &samp) != GPTC_OK)
+        st = set_err(&err, GPTC_ERR_INVALID_ARG, "invalid sampling parameters");
+    if (st == GPTC_OK && cli_gen_set_stops(&sl->g, j->ctl.stops, j->ctl.n_stops))
+        st = set_err(&err, GPTC_ERR_NOMEM, "out of memory");
+    if (st != GPTC_OK) {
+        *code = cli_fail(st, &err);
+        return -1;
+    }
+    cli_gen_set_logprobs(&sl->g, sl->s, j->ctl.logprobs);
+    if (j->pj.n_choices == 1) {
+        st = gptc_session_truncate(sl->s, 0, &err);
+        if (st == GPTC_OK) st = gptc_session_feed(sl->s, j->ids, j->n_ids, &err);
+    } else {
+        if (!b->prefix) st = gptc_session_new(b->model, &b->sp, &b->prefix, &err);
+        if (st == GPTC_OK && k == 0) {
+            st = gptc_session_truncate(b->prefix, 0, &err);
+            if (st == GPTC_OK) st = gptc_session_feed(b->prefix, j->ids, j->n_ids, &err);
+        }
+        if (st == GPTC_OK) st = gptc_session_copy(sl->s, b->prefix, &err);
+    }
+    if (st == GPTC_ERR_INTERRUPTED) {
+        if (!g_stop) g_stop = 1;
+        *code = EXIT_INTERRUPTED;
+        return -1;
+    }
+    if (st != GPTC_OK) {
+        *code = cli_fail(st, &err);
+        return -1;
+    }
+    if (k == 0) j->t0 = cli_now_ms();
+    sl->text.n = sl->reasoning.n = 0;
+    if (sl->text.s) sl->text.s[0] = 0;
+    if (sl->reasoning.s) sl->reasoning.s[0] = 0;
+    cli_gen_begin(&sl->g, j->n_predict, b->o->ignore_eos);
+    sl->job = j;
+    sl->choice = k;
+    sl->active = 1;
+    if (j->n_predict == 0) sl->g.finish = CLI_FINISH_LENGTH;
+    return 0;
+}
+
+/* The slot's answer is complete: it becomes its job's choice; the job's record is written once
+ * every choice is in. Returns 0, or -1 when the record could not be written. */
+static int finish_choice(batch *b, slot *sl) {
     cli_gen_end(&sl->g);
-    cJSON *rec = cJSON_CreateObject();
-    cJSON_AddItemToObject(rec, "id", sl->id);
-    sl->id = NULL;
-    cJSON_AddStringToObject(rec, "text", sl->text.s ? sl->text.s : "");
-    if (b->harmony)
-        cJSON_AddStringToObject(rec, "reasoning", sl->reasoning.s ? sl->reasoning.s : "");
-    cJSON_AddNumberToObject(rec, "tokens", sl->g.n_gen);
-    cJSON_AddStringToObject(rec, "finish_reason", cli_finish_name(sl->g.finish));
-    cJSON *lp = cli_gen_take_logprobs(&sl->g);
-    if (lp) cJSON_AddItemToObject(rec, "logprobs", lp);
-    cJSON_AddNumberToObject(rec, "ms", (double)(long)(cli_now_ms() - sl->t0));
+    bjob *j = sl->job;
+    batch_answer a = {.text = sl->text.s ? sl->text.s : "",
+                      .reasoning = b->harmony ? (sl->reasoning.s ? sl->reasoning.s : "") : NULL,
+                      .n_gen = sl->g.n_gen,
+                      .finish = sl->g.finish};
+    if (b->harmony && harmony_parser_n_calls(sl->g.hp))
+        a.tool_calls = toolcalls_json(sl->g.hp, &j->pj.tools);
+    a.logprobs = cli_gen_take_logprobs(&sl->g);
+    cJSON *c = batch_choice(j->pj.format, sl->choice, &a);
+    if (!c || !cJSON_ReplaceItemInArray(j->choices, sl->choice, c)) {
+        cJSON_Delete(c);
+        cli_error("out of memory");
+        return -1;
+    }
+    j->completion_tokens += sl->g.n_gen;
     b->n_tokens += sl->g.n_gen;
+    j->finished++;
     sl->active = 0;
-    return write_record(b, rec);
-}
-
-/* Is j one of the records gptc batch writes (a result or an error record)? */
-static int is_record(const cJSON *j) {
-    if (!cJSON_IsObject(j)) return 0;
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (err)
-        return cJSON_IsString(err) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "line"));
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    return (cJSON_IsString(id) || cJSON_IsNumber(id)) &&
-           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "text")) &&
-           cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "finish_reason"));
-}
-
-/* Remembers what record j says is done: an error line by its number, a result by its id. */
-static int note_done(batch *b, const cJSON *j) {
-    const cJSON *line = cJSON_GetObjectItemCaseSensitive(j, "line");
-    char *k = cJSON_GetObjectItemCaseSensitive(j, "error")
-                  ? line_key((long)line->valuedouble)
-                  : batch_id_key(cJSON_GetObjectItemCaseSensitive(j, "id"));
-    int r = k ? strset_add(&b->done, k, 1) : -1;
-    free(k);
-    return r;
+    sl->job = NULL;
+    cli_gen_constrain(&sl->g, NULL, NULL, NULL); /* the job's grammar goes with it */
+    if (j->finished < j->pj.n_choices) return 0;
+    cJSON *choices = j->choices;
+    if (j->pj.format == BATCH_NATIVE) {
+        choices = cJSON_DetachItemFromArray(j->choices, 0);
+    } else
+        j->choices = NULL;
+    cJSON *rec = batch_result(j->pj.format, j->pj.id, choices, b->model_name, (int)j->n_ids,
+                              j->completion_tokens, cli_now_ms() - j->t0);
+    size_t seq = j->seq;
+    job_free(j);
+    return rec ? write_record(b, seq, rec) : -1;
 }
 
 /* Opens the output file -o for appending. A regular file is locked first (fcntl: a second run
@@ -638,8 +763,10 @@ static int open_output(batch *b, const char *path) {
         size_t end = nl ? (size_t)(nl - txt) : len;
         cJSON *j = cJSON_ParseWithLength(txt + at, end - at);
         int blank = strspn(txt + at, " \t\r") >= end - at;
-        if (is_record(j)) {
-            if (note_done(b, j)) code = EXIT_RUNTIME;
+        char *key = NULL;
+        if (batch_record_key(j, &key)) {
+            if (!key || strset_add(&b->done, key, 1)) code = EXIT_RUNTIME;
+            free(key);
             if (!nl) b->need_nl = 1; /* complete, only its newline is missing */
         } else if (!nl && !j &&
                    (!strncmp(txt + at, "{\"id\":", 6) || !strncmp(txt + at, "{\"line\":", 8))) {
@@ -673,7 +800,7 @@ static int open_output(batch *b, const char *path) {
 int cli_batch(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o);
-    batch_extra e = {NULL, NULL, 1, 0, 1};
+    batch_extra e = {NULL, NULL, 1, 0, 1, 0};
     int r = cli_parse_cmd(argc, argv, CLI_G_MODEL | CLI_G_SAMPLE | CLI_G_HARMONY | CLI_G_OUTPUT, &o,
                           extra_opts, &e, usage_text);
     if (r != CLI_CONTINUE) return r;
@@ -738,7 +865,8 @@ int cli_batch(int argc, char **argv) {
         cli_constraint_free(&b.defcon);
         return EXIT_RUNTIME;
     }
-    size_t n_jobs = 0;
+    size_t n_jobs = 0, n_choices = 0;
+    int any_n = 0;
     long idx = 0;
     for (char *p = in; p && *p; idx++) {
         char *nl = strchr(p, '\n');
@@ -748,13 +876,18 @@ int cli_batch(int argc, char **argv) {
         int blank = strspn(p, " \t") == strlen(p);
         if (!blank) {
             long lineno = idx + 1, dup = 0;
-            char *key = input_id_key(p);
+            batch_format fmt;
+            char *key = batch_line_peek(p, strlen(p), &fmt);
+            if (fmt != BATCH_NATIVE && b.file_fmt == BATCH_NATIVE) b.file_fmt = fmt;
             if (key && !(dup = strset_get(&first, key))) strset_add(&first, key, lineno);
-            char *lk = line_key(lineno);
+            char *lk = batch_line_key(lineno);
             int done = (lk && strset_get(&b.done, lk)) || (!dup && key && strset_get(&b.done, key));
             free(lk);
             free(key);
             if (idx % e.shard_n == e.shard_i && !done) {
+                int nc = batch_line_peek_n(p, strlen(p));
+                any_n |= nc > 1;
+                n_choices += (size_t)nc;
                 lines[n_jobs] = p;
                 linenos[n_jobs] = lineno;
                 dups[n_jobs++] = dup;
@@ -766,10 +899,20 @@ int cli_batch(int argc, char **argv) {
     b.n_total = (long)n_jobs;
     int code = EXIT_DONE;
     slot *slots = NULL;
+    int n_slots = e.parallel < (int)n_choices ? e.parallel : (int)n_choices;
+    bjob *cur = NULL; /* the line whose choices have not all started */
     if (n_jobs == 0) {
         if (!o.quiet && (isatty(2) || o.verbose))
             fprintf(stderr, "batch: nothing to do (all selected lines are in %s)\n", e.out);
         goto out;
+    }
+    if (e.order_input) {
+        b.window = (size_t)ORDER_WINDOW(e.parallel);
+        if (!(b.wait = calloc(b.window, sizeof *b.wait))) {
+            cli_error("out of memory");
+            code = EXIT_RUNTIME;
+            goto out;
+        }
     }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -778,7 +921,7 @@ int cli_batch(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if ((r = cli_load_model(&o, e.parallel, &b.model))) {
+    if ((r = cli_load_model(&o, n_slots + any_n, &b.model))) {
         code = r;
         goto out;
     }
@@ -791,8 +934,13 @@ int cli_batch(int argc, char **argv) {
         gptc_model_get_info(b.model, &info);
         int tv = (int)gptc_tokenizer_n_vocab(b.tok);
         b.n_vocab = tv > 0 && tv < info.n_vocab ? tv : info.n_vocab;
+        const char *base = o.model ? strrchr(o.model, '/') : NULL;
+        snprintf(b.model_name, sizeof b.model_name, "%s",
+                 info.name[0] ? info.name
+                 : base       ? base + 1
+                 : o.model    ? o.model
+                              : info.arch);
     }
-    int n_slots = e.parallel < (int)n_jobs ? e.parallel : (int)n_jobs;
     slots = calloc((size_t)n_slots, sizeof *slots);
     if (!slots) {
         cli_error("out of memory");
@@ -810,32 +958,40 @@ int cli_batch(int argc, char **argv) {
             goto out;
         }
     }
+    if (!b.sp.n_ctx) b.sp.n_ctx = gptc_session_n_ctx(slots[0].s); /* for the prompt check */
     b.progress = !o.quiet && isatty(2);
     b.t_start = cli_now_ms();
     cli_log(&o, "batch: %zu prompts, %d parallel\n", n_jobs, n_slots);
     size_t next = 0;
     gptc_session **ss = calloc((size_t)n_slots, sizeof *ss);
     int32_t *step_ids = calloc((size_t)n_slots, sizeof *step_ids);
-    int *step_slot = calloc((size_t)n_slots, sizeof *step_slot);
-    if (!ss || !step_ids || !step_slot) {
+    if (!ss || !step_ids) {
         free(ss);
         free(step_ids);
-        free(step_slot);
         cli_error("out of memory");
         code = EXIT_RUNTIME;
         goto out;
     }
     progress(&b, 0);
     while (!g_stop && !b.closed && code == EXIT_DONE) {
-        /* refill free slots */
+        /* refill free slots: the started line's next choice, else the next line */
         for (int i = 0; i < n_slots && !g_stop && !b.closed && code == EXIT_DONE; i++) {
-            while (!slots[i].active && next < n_jobs && !g_stop && !b.closed) {
-                int sr = start_job(&b, &slots[i], lines[next], linenos[next], dups[next], &code);
-                next++;
-                if (sr < 0) break;
-                if (sr == 1) progress(&b, 0);
-                if (sr == 0 && slots[i].g.finish == CLI_FINISH_LENGTH) { /* n_predict 0 */
-                    if (finish_job(&b, &slots[i])) code = b.closed ? EXIT_DONE : EXIT_RUNTIME;
+            while (!slots[i].active && !g_stop && !b.closed && code == EXIT_DONE) {
+                if (!cur) {
+                    if (next >= n_jobs || (b.wait && next >= b.next_out + b.window)) break;
+                    int sr =
+                        make_job(&b, lines[next], linenos[next], next, dups[next], &cur, &code);
+                    next++;
+                    if (sr < 0) break;
+                    if (sr == 1) {
+                        progress(&b, 0);
+                        continue;
+                    }
+                }
+                if (start_choice(&b, &slots[i], cur, &code)) break;
+                if (cur->started == cur->pj.n_choices) cur = NULL;
+                if (slots[i].g.finish == CLI_FINISH_LENGTH) { /* n_predict 0 */
+                    if (finish_choice(&b, &slots[i])) code = b.closed ? EXIT_DONE : EXIT_RUNTIME;
                     progress(&b, 0);
                 }
             }
@@ -859,7 +1015,7 @@ int cli_batch(int argc, char **argv) {
                 done = 1;
             }
             if (done) {
-                if (finish_job(&b, sl)) {
+                if (finish_choice(&b, sl)) {
                     code = b.closed ? EXIT_DONE : EXIT_RUNTIME;
                     break;
                 }
@@ -867,12 +1023,11 @@ int cli_batch(int argc, char **argv) {
                 continue;
             }
             ss[k] = sl->s;
-            step_ids[k] = id;
-            step_slot[k++] = i;
+            step_ids[k++] = id;
         }
         if (code != EXIT_DONE || b.closed) break;
         if (k == 0) {
-            if (next >= n_jobs) break;
+            if (next >= n_jobs && !cur) break;
             continue;
         }
         gptc_status st = k == 1 ? gptc_session_feed(ss[0], step_ids, 1, &err)
@@ -885,9 +1040,8 @@ int cli_batch(int argc, char **argv) {
     }
     free(ss);
     free(step_ids);
-    free(step_slot);
     if (b.progress) progress(&b, 1);
-    if (g_stop && code == EXIT_DONE) {
+    if (g_stop && (code == EXIT_DONE || code == EXIT_INTERRUPTED)) {
         fprintf(stderr,
                 "batch: interrupted; %ld of %ld written. Rerun the same command to "
                 "resume.\n",
@@ -896,16 +1050,26 @@ int cli_batch(int argc, char **argv) {
     }
 out:
     if (slots) {
-        for (int i = 0; i < e.parallel && i < (int)n_jobs; i++) {
-            cJSON_Delete(slots[i].id);
+        for (int i = 0; i < n_slots; i++) { /* a line in flight is freed once, by its first slot */
+            if (slots[i].job && slots[i].job != cur) {
+                bjob *j = slots[i].job;
+                for (int k = i; k < n_slots; k++)
+                    if (slots[k].job == j) slots[k].job = NULL;
+                job_free(j);
+            }
             strbuf_free(&slots[i].text);
             strbuf_free(&slots[i].reasoning);
             cli_gen_free(&slots[i].g);
-            cli_constraint_free(&slots[i].con);
             gptc_session_free(slots[i].s);
         }
         free(slots);
     }
+    job_free(cur);
+    if (b.wait) {
+        for (size_t i = 0; i < b.window; i++) free(b.wait[i]);
+        free(b.wait);
+    }
+    gptc_session_free(b.prefix);
     gptc_token_trie_free(b.trie);
     cli_constraint_free(&b.defcon);
     /* stdout: cli_finish_stdout applies the output policy at exit */
