@@ -226,6 +226,14 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
     cli_scripted_next(g->tok, &g->script, &g->n_script);
 }
 
+gptc_status cli_gen_sample(cli_gen *g, gptc_session *s, int32_t *id, gptc_error *err) {
+    if (g->i_script < g->n_script) {
+        *id = g->script[g->i_script++];
+        return GPTC_OK;
+    }
+    return gptc_session_sample(s, id, err);
+}
+
 gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
     *done = 0;
     if (g->matcher) gptc_matcher_accept_token(g->matcher, id);
@@ -310,11 +318,7 @@ gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size
     for (;;) {
         int32_t id;
         if (cli_gen_prepare(g, s)) break;
-        if (g->i_script < g->n_script) {
-            id = g->script[g->i_script++];
-            st = GPTC_OK;
-        } else
-            st = gptc_session_sample(s, &id, err);
+        st = cli_gen_sample(g, s, &id, err);
         if (st == GPTC_ERR_INTERRUPTED) {
             g->finish = CLI_FINISH_INTERRUPTED;
             break;

@@ -94,6 +94,8 @@ gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_tok
 int cli_gen_prepare(cli_gen *g, gptc_session *s);
 /* Starts a new answer. n_predict < 0: no limit. */
 void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos);
+/* The next id of the answer: sampled from s, or the test script's (scripted.h). */
+gptc_status cli_gen_sample(cli_gen *g, gptc_session *s, int32_t *id, gptc_error *err);
 /* Handles one sampled id. *done = 1 when generation ends here (the id must then not be fed):
  * a stop token, or -n reached after it, or the sink closed. Sets g->finish. */
 gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err);
