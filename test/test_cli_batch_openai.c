@@ -305,8 +305,13 @@ START_TEST(test_resume) {
     ck_assert_int_eq(rs.n, 5);
     const char *ids[] = {"r1", "r2", "r3", "r4"};
     for (int i = 0; i < 4; i++) body_of(by_custom_id(&rs, ids[i])); /* each exactly once */
-    ck_assert_int_eq(
-        cJSON_GetArraySize(cJSON_GetObjectItem(body_of(by_custom_id(&rs, "r2")), "choices")), 2);
+    /* n = 2 at temperature 1: each choice samples with its own seed */
+    const cJSON *r2 = cJSON_GetObjectItem(body_of(by_custom_id(&rs, "r2")), "choices");
+    ck_assert_int_eq(cJSON_GetArraySize(r2), 2);
+    const cJSON *m0 = cJSON_GetObjectItem(cJSON_GetArrayItem(r2, 0), "message");
+    const cJSON *m1 = cJSON_GetObjectItem(cJSON_GetArrayItem(r2, 1), "message");
+    ck_assert_str_ne(cJSON_GetObjectItem(m0, "content")->valuestring,
+                     cJSON_GetObjectItem(m1, "content")->valuestring);
     free_recs(&rs);
     /* a third run has nothing left to do */
     gptc(NULL, "batch -m %s -i %s -o %s -t 2 -c 512", oss, in, out);
