@@ -111,7 +111,11 @@ static int request_fields(const cJSON *o, const jval *jo, int want, batch_job *j
         job->from_prompt = 1;
         return 0;
     }
-    if (!messages || messages->type != JV_ARR) {
+    if (messages && messages->type != JV_ARR) {
+        snprintf(msg, cap, "\"messages\" must be an array");
+        return -1;
+    }
+    if (!messages) {
         snprintf(msg, cap, "%s",
                  want == WANT_PROMPT     ? "missing \"prompt\" (a string)"
                  : want == WANT_MESSAGES ? "missing \"messages\" (an array)"
