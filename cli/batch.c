@@ -282,6 +282,7 @@ static int write_text(batch *b, const char *s) {
         cli_error("%s: %s", b->e->out, strerror(errno));
         return -1;
     }
+    b->n_done++;
     return 0;
 }
 
@@ -294,7 +295,6 @@ static int write_record(batch *b, size_t seq, cJSON *rec) {
         cli_error("out of memory");
         return -1;
     }
-    b->n_done++;
     if (!b->wait) {
         int r = write_text(b, s);
         free(s);

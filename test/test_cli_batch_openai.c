@@ -348,7 +348,7 @@ START_TEST(test_order_input) {
     ck_assert_int_eq(rs.n, 8);
     ck_assert_int_eq(rc.n, 8);
     for (int i = 0; i < 8; i++) {
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "o%d", i);
         ck_assert_str_eq(cJSON_GetObjectItem(rs.r[i], "custom_id")->valuestring, want);
     }
