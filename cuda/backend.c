@@ -202,6 +202,7 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
         TAKE(acts[i]->q, int16_t, (size_t)B * maxw);
         TAKE(acts[i]->qi, int16_t, (size_t)B * maxw);
         TAKE(acts[i]->s, float, (size_t)B *maxw / 32 + 1);
+        TAKE(acts[i]->qsum, int, (size_t)B *maxw / 32 + 1);
         TAKE(acts[i]->h, uint16_t, (size_t)2 * B * maxw); /* split fp16: hi, lo */
     }
     s->hact.n = nff;
@@ -209,6 +210,7 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
     TAKE(s->hact.q, int16_t, (size_t)kmoe * nff);
     TAKE(s->hact.qi, int16_t, (size_t)kmoe * nff);
     TAKE(s->hact.s, float, (size_t)kmoe *nff / 32 + 1);
+    TAKE(s->hact.qsum, int, (size_t)kmoe *nff / 32 + 1);
     s->hact.h = NULL;
     size_t pf = gtc_attn_part_floats(B, hp->n_head, n_ctx);
     size_t p1 = gtc_attn_part_floats(1, hp->n_head, n_ctx);

@@ -14,7 +14,7 @@ extern "C" const char *gtc_last_error(void) {
 }
 
 extern "C" int gtc_type_split(uint32_t type) {
-    return type == GGML_TYPE_Q8_0 || type == GGML_TYPE_MXFP4;
+    return type == GGML_TYPE_Q8_0 || type == GGML_TYPE_MXFP4 || pk_type(type);
 }
 
 extern "C" int gtc_type_supported(uint32_t type) {

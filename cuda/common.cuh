@@ -1,7 +1,8 @@
 /* common.cuh — what every CUDA file of gptc shares: the C kernel API (gtc.h), the weight-format
  * ids (gguf/ggml_types.h), one checked-call macro pair for the launchers, and the device helpers
  * (fp16/E8M0 conversions, warp reductions, the block decoders dq32 / warp_dot that every matrix
- * kernel reads weights through, the int16 activation quantiser store_q16). */
+ * kernel reads weights through, the int16 activation quantiser store_q16); the packed 4/5/6-bit
+ * formats' layout and block dots are in cuda/packed.cuh. */
 #ifndef GPTC_CUDA_COMMON_CUH
 #define GPTC_CUDA_COMMON_CUH
 
@@ -79,16 +80,6 @@ __device__ __forceinline__ float kv_e2m1(int c) {
     return c & 8 ? -v : v;
 }
 
-__device__ __forceinline__ void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* E2M1 nibbles (4 per 16-bit half h) -> 4 int8 values (doubled E2M1). */
 __device__ __forceinline__ int mxfp4_conv(uint32_t h) {
     const uint32_t sel = h & 0x7777u;
@@ -96,6 +87,16 @@ __device__ __forceinline__ int mxfp4_conv(uint32_t h) {
     const uint32_t neg = __byte_perm(0xFDFEFF00u, 0xF4F8FAFCu, sel);
     return (int)__byte_perm(pos, neg, 0x3210u | ((h >> 1) & 0x4444u));
 }
+
+__device__ __forceinline__ int4 ldg4(const void *p) {
+    return __ldg((const int4 *)p);
+}
+/* 4 int8 weights (w) . 4 int16 activations (two pairs) + c */
+__device__ __forceinline__ int dot4(int w, int xlo, int xhi, int c) {
+    return __dp2a_hi(xhi, w, __dp2a_lo(xlo, w, c));
+}
+
+#include "cuda/packed.cuh"
 
 /* Byte pointer of source row srow (raw layout). */
 __device__ __forceinline__ const uint8_t *raw_row(const gtc_mat &w, int64_t srow) {
@@ -105,6 +106,10 @@ __device__ __forceinline__ const uint8_t *raw_row(const gtc_mat &w, int64_t srow
 /* Dequantises elements [32c, 32c + 32) of source row srow into v[32]. */
 __device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
     const int64_t nb = w.n_cols / 32;
+    if (w.split && pk_type(w.type)) {
+        pk_dequant(w, srow, c, v);
+        return;
+    }
     if (w.split) {
         if (w.type == GGML_TYPE_Q8_0) {
             const int4 *qs = (const int4 *)(w.base + ((size_t)srow * nb + c) * 32);
@@ -148,48 +153,6 @@ __device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
         for (int j = 0; j < 32; j++) v[j] = __uint_as_float((uint32_t)p[j] << 16);
         break;
     }
-    case GGML_TYPE_Q4_0: {
-        const uint8_t *b = row + 18 * c;
-        float d = h2f(ld16(b));
-        for (int j = 0; j < 16; j++) {
-            v[j] = ((b[2 + j] & 15) - 8) * d;
-            v[j + 16] = ((b[2 + j] >> 4) - 8) * d;
-        }
-        break;
-    }
-    case GGML_TYPE_Q4_1: {
-        const uint8_t *b = row + 20 * c;
-        float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
-        for (int j = 0; j < 16; j++) {
-            v[j] = (b[4 + j] & 15) * d + m;
-            v[j + 16] = (b[4 + j] >> 4) * d + m;
-        }
-        break;
-    }
-    case GGML_TYPE_Q5_0: {
-        const uint8_t *b = row + 22 * c;
-        float d = h2f(ld16(b));
-        uint32_t h = ld32u(b + 2);
-        for (int j = 0; j < 16; j++) {
-            int lo = (b[6 + j] & 15) | (((h >> j) & 1) << 4);
-            int hi = (b[6 + j] >> 4) | (((h >> (j + 16)) & 1) << 4);
-            v[j] = (lo - 16) * d;
-            v[j + 16] = (hi - 16) * d;
-        }
-        break;
-    }
-    case GGML_TYPE_Q5_1: {
-        const uint8_t *b = row + 24 * c;
-        float d = h2f(ld16(b)), m = h2f(ld16(b + 2));
-        uint32_t h = ld32u(b + 4);
-        for (int j = 0; j < 16; j++) {
-            int lo = (b[8 + j] & 15) | (((h >> j) & 1) << 4);
-            int hi = (b[8 + j] >> 4) | (((h >> (j + 16)) & 1) << 4);
-            v[j] = lo * d + m;
-            v[j + 16] = hi * d + m;
-        }
-        break;
-    }
     case GGML_TYPE_Q8_0: {
         const uint8_t *b = row + 34 * c;
         float d = h2f(ld16(b));
@@ -205,57 +168,29 @@ __device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
         }
         break;
     }
-    case GGML_TYPE_Q4_K:
-    case GGML_TYPE_Q5_K: {
-        const int bs = w.type == GGML_TYPE_Q4_K ? 144 : 176;
-        const uint8_t *b = row + (size_t)bs * (c / 8);
-        int j = c % 8, g = j / 2, hi = j % 2, sc, m;
-        float d = h2f(ld16(b)), dmin = h2f(ld16(b + 2));
-        scale_min_k4(j, b + 4, &sc, &m);
-        float d1 = d * sc, m1 = dmin * m;
-        if (w.type == GGML_TYPE_Q4_K) {
-            const uint8_t *qs = b + 16 + 32 * g;
-            for (int l = 0; l < 32; l++) v[l] = d1 * (hi ? qs[l] >> 4 : qs[l] & 15) - m1;
-        } else {
-            const uint8_t *qh = b + 16, *qs = b + 48 + 32 * g;
-            for (int l = 0; l < 32; l++) {
-                int q = (hi ? qs[l] >> 4 : qs[l] & 15) + 16 * ((qh[l] >> (2 * g + hi)) & 1);
-                v[l] = d1 * q - m1;
-            }
-        }
-        break;
-    }
-    case GGML_TYPE_Q6_K: {
-        const uint8_t *b = row + (size_t)210 * (c / 8);
-        int e0 = (c % 8) * 32, n = e0 / 128, quad = (e0 % 128) / 32;
-        const uint8_t *L = b + 64 * n, *H = b + 128 + 32 * n;
-        const int8_t *S = (const int8_t *)(b + 192);
-        float d = h2f(ld16(b + 208));
-        for (int l = 0; l < 32; l++) {
-            int q;
-            if (quad == 0)
-                q = (L[l] & 15) | (((H[l] >> 0) & 3) << 4);
-            else if (quad == 1)
-                q = (L[l + 32] & 15) | (((H[l] >> 2) & 3) << 4);
-            else if (quad == 2)
-                q = (L[l] >> 4) | (((H[l] >> 4) & 3) << 4);
-            else
-                q = (L[l + 32] >> 4) | (((H[l] >> 6) & 3) << 4);
-            v[l] = d * S[(e0 + l) / 16] * (q - 32);
-        }
-        break;
-    }
     default:
         for (int j = 0; j < 32; j++) v[j] = __int_as_float(0x7fc00000);
     }
 }
 
-__device__ __forceinline__ int4 ldg4(const void *p) {
-    return __ldg((const int4 *)p);
-}
-/* 4 int8 weights (w) . 4 int16 activations (two pairs) + c */
-__device__ __forceinline__ int dot4(int w, int xlo, int xhi, int c) {
-    return __dp2a_hi(xhi, w, __dp2a_lo(xlo, w, c));
+/* The fp32 path of warp_dot (any format through dq32; the lane's partial sum). Not inlined:
+ * its 32 dequantised values would crowd the registers of every kernel that calls warp_dot. */
+__device__ __noinline__ float lane_dot_dq32(const gtc_mat &w, int64_t srow, const gtc_act &x,
+                                            int t, int lane) {
+    const int n = x.n, nb = (int)(w.n_cols / 32);
+    const float *xf = x.f + (size_t)t * n;
+    float v[32], acc = 0.f;
+    for (int c = lane; c < nb; c += 32) {
+        dq32(w, srow, c, v);
+        const float4 *x4 = (const float4 *)(xf + 32 * c);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float4 xx = __ldg(x4 + j);
+            acc += v[4 * j] * xx.x + v[4 * j + 1] * xx.y + v[4 * j + 2] * xx.z +
+                   v[4 * j + 3] * xx.w;
+        }
+    }
+    return acc;
 }
 
 /* dot(source row srow, x token row) for one warp; result valid in every lane. */
@@ -335,6 +270,14 @@ __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &
                 }
             }
         }
+    } else if (pk_fast(w, x)) {
+        const pk_row p[1] = {pk_row_at(w, srow)};
+        const int16_t *const xq[1] = {x.q + (size_t)t * n};
+        const float *const xs[1] = {x.s + (size_t)t * (n / 32)};
+        const int *const xz[1] = {x.qsum + (size_t)t * (n / 32)};
+        float a[1] = {0.f};
+        lane_pk_any<1, 2>(w.type, p, xq, xs, xz, nb, lane, a);
+        acc = a[0];
     } else if (!w.split &&
                (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16)) {
         /* coalesced stripes: lane l takes 8 consecutive elements of every 256 */
@@ -371,18 +314,7 @@ __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &
                    wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
         }
     } else {
-        const float *xf = x.f + (size_t)t * n;
-        float v[32];
-        for (int c = lane; c < nb; c += 32) {
-            dq32(w, srow, c, v);
-            const float4 *x4 = (const float4 *)(xf + 32 * c);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                float4 xx = __ldg(x4 + j);
-                acc += v[4 * j] * xx.x + v[4 * j + 1] * xx.y + v[4 * j + 2] * xx.z +
-                       v[4 * j + 3] * xx.w;
-            }
-        }
+        acc = lane_dot_dq32(w, srow, x, t, lane);
     }
     return warp_sum(acc);
 }
@@ -402,14 +334,18 @@ __device__ __forceinline__ int qi_pos(int i) {
 
 /* The int16 copies of one 32-element block (block index blk of a, counted over all rows; lane
  * holds element lane, value v; every lane of the warp calls): q in natural order, qi (if any) in
- * MXFP4 order, the block's scale amax / 32767. */
+ * MXFP4 order, the block's scale amax / 32767, the sum of its q (if qsum). */
 __device__ __forceinline__ void store_q16(const gtc_act &a, size_t blk, int lane, float v) {
     const float amax = warp_max(fabsf(v));
     const float d = amax / 32767.f;
     const int q = d > 0.f ? __float2int_rn(v / d) : 0;
     a.q[blk * 32 + lane] = (int16_t)q;
     if (a.qi) a.qi[blk * 32 + qi_pos(lane)] = (int16_t)q;
-    if (lane == 0) a.s[blk] = d;
+    const float z = a.qsum ? warp_sum((float)q) : 0.f; /* exact: |z| < 2^21 */
+    if (lane == 0) {
+        a.s[blk] = d;
+        if (a.qsum) a.qsum[blk] = (int)z;
+    }
 }
 
 #endif

@@ -1,26 +1,121 @@
-/* convert.cu — weights in device layout: the split repack of Q8_0 / MXFP4 at upload, the test
- * uploader, and dequantisation to fp16 tiles for the cuBLAS (prefill) path. */
+/* convert.cu — weights in device layout: the split / packed repack of the block formats at
+ * upload, the test uploader, and dequantisation to fp16 tiles for the cuBLAS (prefill) path. */
 #include "cuda/common.cuh"
 
-/* raw GGUF rows -> split layout */
+/* Writes the packed quant bytes of one block of 32 values q[32] (4 to 6 bits each) at qd and,
+ * for 5 / 6 bits, its spread high bits at hd (cuda/packed.cuh). */
+__device__ void pk_put(const uint8_t *q, int bits, uint8_t *qd, uint8_t *hd) {
+    uint32_t h0 = 0, h1 = 0;
+    for (int i = 0; i < 16; i++) {
+        qd[i] = (uint8_t)((q[i] & 15) | ((q[i + 16] & 15) << 4));
+        const int g = i >> 2, k = i & 3;
+        if (bits == 5) {
+            h0 |= (uint32_t)(q[i] >> 4 & 1) << (8 * k + g);
+            h0 |= (uint32_t)(q[i + 16] >> 4 & 1) << (8 * k + 4 + g);
+        } else if (bits == 6) {
+            h0 |= (uint32_t)(q[i] >> 4 & 3) << (8 * k + 2 * g);
+            h1 |= (uint32_t)(q[i + 16] >> 4 & 3) << (8 * k + 2 * g);
+        }
+    }
+    if (bits == 5) memcpy(hd, &h0, 4);
+    if (bits == 6) {
+        memcpy(hd, &h0, 4);
+        memcpy(hd + 4, &h1, 4);
+    }
+}
+
+/* Block i (of 32 elements, counted from the chunk's first row row_start) of the raw GGUF rows
+ * at raw -> its place in the split / packed layout of a tensor of src_rows rows at dst. */
+__device__ void repack_block(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_t nb,
+                             int64_t src_rows, int64_t row_start, int64_t i) {
+    int64_t gb = row_start * nb + i; /* global block index */
+    const size_t R = (size_t)src_rows, Q = R * nb * 16;
+    uint8_t q[32];
+    switch (type) {
+    case GGML_TYPE_Q8_0: {
+        const uint8_t *b = raw + i * 34;
+        uint8_t *o = dst + gb * 32;
+        for (int j = 0; j < 32; j++) o[j] = b[2 + j];
+        uint8_t *d = dst + R * nb * 32 + gb * 2;
+        d[0] = b[0];
+        d[1] = b[1];
+        break;
+    }
+    case GGML_TYPE_MXFP4: {
+        const uint8_t *b = raw + i * 17;
+        uint8_t *o = dst + gb * 16;
+        for (int j = 0; j < 16; j++) o[j] = b[1 + j];
+        dst[R * nb * 16 + gb] = b[0];
+        break;
+    }
+    case GGML_TYPE_Q4_0:
+    case GGML_TYPE_Q4_1: { /* d (m) qs[16]: already in the packed nibble order */
+        const int sb = type == GGML_TYPE_Q4_0 ? 2 : 4;
+        const uint8_t *b = raw + i * (16 + sb);
+        for (int j = 0; j < 16; j++) dst[gb * 16 + j] = b[sb + j];
+        for (int j = 0; j < sb; j++) dst[Q + gb * sb + j] = b[j];
+        break;
+    }
+    case GGML_TYPE_Q5_0:
+    case GGML_TYPE_Q5_1: { /* d (m) qh[4] qs[16] */
+        const int sb = type == GGML_TYPE_Q5_0 ? 2 : 4;
+        const uint8_t *b = raw + i * (20 + sb);
+        uint32_t qh;
+        memcpy(&qh, b + sb, 4);
+        for (int j = 0; j < 16; j++) {
+            q[j] = (uint8_t)((b[sb + 4 + j] & 15) | ((qh >> j & 1) << 4));
+            q[j + 16] = (uint8_t)((b[sb + 4 + j] >> 4) | ((qh >> (j + 16) & 1) << 4));
+        }
+        pk_put(q, 5, dst + gb * 16, dst + Q + gb * 4);
+        for (int j = 0; j < sb; j++) dst[Q + R * nb * 4 + gb * sb + j] = b[j];
+        break;
+    }
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K: { /* super-block: d dmin scales[12] (qh[32]) qs[128] */
+        const int q5 = type == GGML_TYPE_Q5_K, SB = q5 ? 176 : 144;
+        const int64_t r = i / nb, c = i % nb, ns = nb / 8;
+        const int j = (int)(c & 7), g = j >> 1, hi = j & 1;
+        const uint8_t *b = raw + (size_t)r * ns * SB + (size_t)(c >> 3) * SB;
+        const uint8_t *qs = b + (q5 ? 48 : 16) + 32 * g, *qh = b + 16;
+        for (int l = 0; l < 32; l++) {
+            int v = hi ? qs[l] >> 4 : qs[l] & 15;
+            if (q5) v |= ((qh[l] >> j) & 1) << 4;
+            q[l] = (uint8_t)v;
+        }
+        pk_put(q, q5 ? 5 : 4, dst + gb * 16, dst + Q + gb * 4);
+        if (j == 0) {
+            uint8_t *o = dst + Q + (q5 ? R * nb * 4 : 0) + (size_t)(gb >> 3) * 16;
+            for (int k = 0; k < 16; k++) o[k] = b[k];
+        }
+        break;
+    }
+    case GGML_TYPE_Q6_K: { /* super-block: ql[128] qh[64] scales[16] d */
+        const int64_t r = i / nb, c = i % nb, ns = nb / 8;
+        const int j = (int)(c & 7), n = j >> 2, quad = j & 3;
+        const uint8_t *b = raw + (size_t)r * ns * 210 + (size_t)(c >> 3) * 210;
+        const uint8_t *L = b + 64 * n + 32 * (quad & 1), *H = b + 128 + 32 * n;
+        for (int l = 0; l < 32; l++)
+            q[l] =
+                (uint8_t)(((L[l] >> (4 * (quad >> 1))) & 15) | (((H[l] >> (2 * quad)) & 3) << 4));
+        pk_put(q, 6, dst + gb * 16, dst + Q + gb * 8);
+        dst[Q + R * nb * 8 + gb * 2] = b[192 + 2 * j];
+        dst[Q + R * nb * 8 + gb * 2 + 1] = b[192 + 2 * j + 1];
+        if (j == 0) {
+            dst[Q + R * nb * 10 + (gb >> 3) * 2] = b[208];
+            dst[Q + R * nb * 10 + (gb >> 3) * 2 + 1] = b[209];
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* raw GGUF rows -> split / packed layout; one thread per block of 32 */
 __global__ void k_repack(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_t nb,
                          int64_t src_rows, int64_t row_start, int64_t n_rows) {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; /* block index in the chunk */
-    if (i >= n_rows * nb) return;
-    int64_t gb = row_start * nb + i; /* global block index */
-    if (type == GGML_TYPE_Q8_0) {
-        const uint8_t *b = raw + i * 34;
-        uint8_t *q = dst + gb * 32;
-        for (int j = 0; j < 32; j++) q[j] = b[2 + j];
-        uint8_t *d = dst + src_rows * nb * 32 + gb * 2;
-        d[0] = b[0];
-        d[1] = b[1];
-    } else {
-        const uint8_t *b = raw + i * 17;
-        uint8_t *q = dst + gb * 16;
-        for (int j = 0; j < 16; j++) q[j] = b[1 + j];
-        dst[src_rows * nb * 16 + gb] = b[0];
-    }
+    if (i < n_rows * nb) repack_block(type, raw, dst, nb, src_rows, row_start, i);
 }
 
 __global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,

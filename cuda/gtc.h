@@ -2,10 +2,13 @@
  * Used by the backend (cuda/forward*.c, cuda/backend.c) and by the GPU tests in test/cuda/, which
  * check every kernel against its CPU twin (engine/ops.h, engine/quant.h).
  *
- * Device weight layout. Every matrix stays in its GGUF block format. Q8_0 and MXFP4 (the
- * formats of the gpt-oss decode hot path) are stored "split": the same blocks with their quant
- * bytes first ([rows][n_blocks][32 or 16] bytes, 16-byte aligned rows -> 16-byte loads) and
- * their scales after ([rows][n_blocks] f16 or E8M0). Every other type keeps the GGUF rows as is.
+ * Device weight layout. Every matrix keeps its GGUF bytes, rearranged at upload (in place of
+ * the raw copy, the same size). Q8_0 and MXFP4 are stored "split": the same blocks with their
+ * quant bytes first ([rows][n_blocks][32 or 16] bytes, 16-byte aligned rows -> 16-byte loads)
+ * and their scales after ([rows][n_blocks] f16 or E8M0). Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and
+ * Q6_K are "packed" (also split = 1; cuda/packed.cuh): the low 4 bits of every 32-element
+ * block as 16 bytes, then the fifth / sixth bits, then the scales, each in its own region.
+ * F32 / F16 / BF16 keep the GGUF rows as is.
  * A gtc_mat is a view of rows of one uploaded source tensor (an expert slice, the gate half of
  * a fused gate_up tensor, ...).
  *
@@ -30,7 +33,7 @@ typedef struct CUstream_st *gtc_stream; /* = cudaStream_t; NULL = the default st
 
 typedef struct gtc_mat {
     uint32_t type;       /* ggml type */
-    int split;           /* 1: split layout (Q8_0, MXFP4), 0: raw GGUF rows */
+    int split;           /* 1: split / packed layout (block formats), 0: raw GGUF rows */
     const uint8_t *base; /* device copy of the source tensor */
     int64_t n_cols;      /* row length in elements (ne[0]) */
     int64_t n_rows;      /* rows per expert (ne[1]) */
@@ -45,6 +48,8 @@ typedef struct gtc_act {
     int16_t *q;  /* [T][n] int16, natural order (NULL: fast paths off) */
     int16_t *qi; /* [T][n] int16, MXFP4 order */
     float *s;    /* [T][n/32] scales of q / qi */
+    int *qsum;   /* [T][n/32] sum of each block's q (offsets and mins of the packed formats;
+                    NULL: those formats take the fp32 path) */
     uint16_t *h; /* [2T][n] split fp16 (NULL: not produced): rows [0, T) hi = f16(x), rows
                     [T, 2T) lo = f16(x - hi); a GEMM over both (2T columns) summed in the
                     epilogue carries ~22 bits of the activation (cuBLAS path) */
@@ -85,7 +90,7 @@ int gtc_sync(void);
 const char *gtc_last_error(void); /* message of the last failed CUDA call in this layer */
 
 /* Repacks raw GGUF rows [row_start, row_start + n_rows) (device memory `raw`) of a tensor with
- * src_rows rows into its split layout at dst (Q8_0 / MXFP4 only). */
+ * src_rows rows into its split / packed layout at dst (the types of gtc_type_split). */
 int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols, int64_t src_rows,
                      int64_t row_start, int64_t n_rows, gtc_stream st);
 /* Convenience for tests: uploads a host GGUF tensor of `rows` rows (any supported type) to a new
@@ -104,7 +109,8 @@ int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const f
 /* T tokens (a warp takes one weight row through several tokens, so the weights come from
  * device memory about once per call; meant for decode and small batches):
  * y[t*ldy + r] = (add ? y : 0) + act(W row r . x_t + bias[r]) for r < n_rows.
- * Uses dp2a on x->q / x->qi for Q8_0 / MXFP4 (when present), fp32 otherwise. */
+ * Uses dp2a on x->q / x->qi for Q8_0 / MXFP4 (when present) and on x->q + x->qsum for the
+ * packed formats, fp32 otherwise. */
 typedef struct gtc_gemv_seg {
     gtc_mat w;
     const float *bias; /* [n_rows] or NULL */

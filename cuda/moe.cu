@@ -3,6 +3,14 @@
  * grouped GEMV kernels, SwiGLU with int16 output for the tensor-core path, the final sum. */
 #include "cuda/common.cuh"
 
+/* warp_dot as a call: the 1024-thread kernels (64 registers a thread) inline only their own
+ * fast paths */
+__device__ __noinline__ float warp_dot_call(const gtc_mat &w, int64_t srow, const gtc_act &x,
+                                            int t, int lane) {
+    return warp_dot(w, srow, x, t, lane);
+}
+
+
 /* top-k + softmax of logits lg[E] (shared or global memory) by one warp; ties -> lower index */
 __device__ void warp_topk(const float *lg, int E, int k, int32_t *ids, float *wts) {
     const int lane = threadIdx.x & 31;
@@ -147,8 +155,8 @@ __device__ __forceinline__ bool mat_fast_mxfp4(const gtc_mat &w, const gtc_act &
     return w.split && w.type == GGML_TYPE_MXFP4 && x.qi != NULL;
 }
 
-/* gate row sg . x_t and up row su . x_t for one warp (valid in every lane): the two MXFP4 rows
- * streamed together on the int16 fast path, else two warp_dot */
+/* gate row sg . x_t and up row su . x_t for one warp (valid in every lane): the two MXFP4 or
+ * packed rows streamed together on the int16 fast paths, else two warp_dot */
 __device__ __forceinline__ void gate_up_dots(const gtc_mat &gate, const gtc_mat &up, int64_t sg,
                                              int64_t su, const gtc_act &x, int t, int lane,
                                              float &g, float &u) {
@@ -165,9 +173,22 @@ __device__ __forceinline__ void gate_up_dots(const gtc_mat &gate, const gtc_mat 
         lane_mxfp4<2, 2>(qs, ep, xqs, xss, nb, lane, acc);
         g = warp_sum(acc[0]);
         u = warp_sum(acc[1]);
+    } else if (pk_fast(gate, x) && up.type == gate.type && pk_fast(up, x)) {
+        const int nb = (int)(gate.n_cols / 32);
+        const pk_row p[2] = {pk_row_at(gate, sg), pk_row_at(up, su)};
+        const int16_t *xq = x.q + (size_t)t * x.n;
+        const float *xs = x.s + (size_t)t * (x.n / 32);
+        const int *xz = x.qsum + (size_t)t * (x.n / 32);
+        const int16_t *const xqs[2] = {xq, xq};
+        const float *const xss[2] = {xs, xs};
+        const int *const xzs[2] = {xz, xz};
+        float acc[2] = {0.f, 0.f};
+        lane_pk_any<2, 1>(gate.type, p, xqs, xss, xzs, nb, lane, acc);
+        g = warp_sum(acc[0]);
+        u = warp_sum(acc[1]);
     } else {
-        g = warp_dot(gate, sg, x, t, lane);
-        u = warp_dot(up, su, x, t, lane);
+        g = warp_dot_call(gate, sg, x, t, lane);
+        u = warp_dot_call(up, su, x, t, lane);
     }
 }
 
@@ -227,6 +248,29 @@ __global__ void __launch_bounds__(256)
             xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
         }
         lane_mxfp4<4, 2>(qs, ep, xq, xs, nb, lane, acc);
+        float part = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
+        y = warp_sum(part);
+        if (bd)
+            for (int j = 0; j < 4; j++)
+                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
+    } else if (k == 4 && pk_fast(down, h)) {
+        const int nb = (int)(down.n_cols / 32);
+        pk_row p[4];
+        const int16_t *xq[4];
+        const float *xs[4];
+        const int *xz[4];
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int e = ids[t * 4 + j];
+            p[j] = pk_row_at(down, down.row0 + (int64_t)e * down.expert_rows + r);
+            xq[j] = h.q + (size_t)(t * 4 + j) * h.n;
+            xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
+            xz[j] = h.qsum + (size_t)(t * 4 + j) * (h.n / 32);
+        }
+        lane_pk_any<4, 1>(down.type, p, xq, xs, xz, nb, lane, acc);
         float part = 0.f;
 #pragma unroll
         for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];

@@ -74,6 +74,7 @@ static gtc_act act_new(int T, int n) {
     a.q = dev_alloc((size_t)T * n * 2);
     a.qi = dev_alloc((size_t)T * n * 2);
     a.s = dev_alloc((size_t)T * n / 32 * 4 + 4);
+    a.qsum = dev_alloc((size_t)T * n / 32 * 4 + 4);
     a.h = dev_alloc((size_t)T * n * 2 * 2);
     return a;
 }
@@ -82,6 +83,7 @@ static void act_free(gtc_act *a) {
     gtc_free(a->q);
     gtc_free(a->qi);
     gtc_free(a->s);
+    gtc_free(a->qsum);
     gtc_free(a->h);
 }
 /* random quantised matrix of rows x n of `type` (host, GGUF layout) */
@@ -107,38 +109,81 @@ static int is_float_type(uint32_t t) {
 }
 
 /* ---- GEMV: every format, odd rows, bias ---------------------------------------------------- */
+/* widths: 512 (16 blocks of 32: half the lanes idle), 2880 (gpt-oss: 90 blocks, a partial run of
+ * 4 per lane; 32-element formats only) and 4352 (136 blocks: a second run); the packed formats
+ * both on their integer path and, without the block sums (qsum NULL), on the fp32 path */
 START_TEST(test_gemv_formats) {
-    const int64_t n = 512, rows = 67;
+    const int64_t widths[3] = {512, 2880, 4352}, rows = 67;
+    for (size_t ti = 0; ti < N_TYPES; ti++)
+        for (int wi = 0; wi < 3; wi++)
+            for (int fb = 0; fb < 2; fb++) {
+                uint32_t type = all_types[ti];
+                const int64_t n = widths[wi];
+                if (n % quant_block_elems(type)) continue;
+                uint8_t *W = rand_matrix(type, rows, n, 0.05f);
+                float *x = rand_vec(n, 1.0f), *bias = rand_vec(rows, 0.1f);
+                gtc_mat m;
+                ck_assert_msg(gtc_upload_matrix(type, W, n, rows, rows, &m) == 0, "%s",
+                              gtc_last_error());
+                gtc_act a = act_new(1, (int)n);
+                float *dx = dev_upload(x, n * 4), *db = dev_upload(bias, rows * 4);
+                float *dy = dev_alloc(rows * 4);
+                dev_poison(dy, rows * 4);
+                ck_assert_int_eq(
+                    gtc_prep_act(dx, 1, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
+                gtc_act ax = a;
+                if (fb) ax.qsum = NULL;
+                gtc_gemv_seg sg = {m, db, dy, 0, GTC_ACT_NONE, 0};
+                ck_assert_msg(gtc_gemv(&sg, 1, &ax, 1, NULL) == 0, "%s", gtc_last_error());
+                float *y = dev_download(dy, rows);
+                float *ref = malloc(rows * 4);
+                size_t rb = ggml_row_size(type, n);
+                for (int64_t r = 0; r < rows; r++)
+                    ref[r] = quant_dot(type, W + r * rb, x, n) + bias[r];
+                double e = nmse(y, ref, rows);
+                double lim = is_float_type(type) ? 1e-7 : 5e-4;
+                ck_assert_msg(e <= lim, "gemv type %u n %lld%s: nmse %g > %g", type, (long long)n,
+                              fb ? " (fp32 path)" : "", e, lim);
+                free(W);
+                free(x);
+                free(bias);
+                free(y);
+                free(ref);
+                gtc_free((void *)m.base);
+                gtc_free(dx);
+                gtc_free(db);
+                gtc_free(dy);
+                act_free(&a);
+            }
+}
+END_TEST
+
+/* The upload repacks in chunks of rows (cuda/backend.c): two chunks give the same device bytes
+ * as one, for every split / packed format. */
+START_TEST(test_repack_chunks) {
+    const int64_t n = 512, rows = 11;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
-        uint32_t type = all_types[ti];
-        uint8_t *W = rand_matrix(type, rows, n, 0.05f);
-        float *x = rand_vec(n, 1.0f), *bias = rand_vec(rows, 0.1f);
+        const uint32_t type = all_types[ti];
+        if (!gtc_type_split(type)) continue;
+        uint8_t *W = rand_matrix(type, rows, n, 1.0f);
+        const size_t rb = ggml_row_size(type, n), bytes = rb * rows;
         gtc_mat m;
-        ck_assert_msg(gtc_upload_matrix(type, W, n, rows, rows, &m) == 0, "%s", gtc_last_error());
-        gtc_act a = act_new(1, (int)n);
-        float *dx = dev_upload(x, n * 4), *db = dev_upload(bias, rows * 4);
-        float *dy = dev_alloc(rows * 4);
-        dev_poison(dy, rows * 4);
-        ck_assert_int_eq(gtc_prep_act(dx, 1, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
-        gtc_gemv_seg sg = {m, db, dy, 0, GTC_ACT_NONE, 0};
-        ck_assert_msg(gtc_gemv(&sg, 1, &a, 1, NULL) == 0, "%s", gtc_last_error());
-        float *y = dev_download(dy, rows);
-        float *ref = malloc(rows * 4);
-        size_t rb = ggml_row_size(type, n);
-        for (int64_t r = 0; r < rows; r++) ref[r] = quant_dot(type, W + r * rb, x, n) + bias[r];
-        double e = nmse(y, ref, rows);
-        double lim = is_float_type(type) ? 1e-7 : 5e-4;
-        ck_assert_msg(e <= lim, "gemv type %u: nmse %g > %g", type, e, lim);
+        ck_assert_int_eq(gtc_upload_matrix(type, W, n, rows, rows, &m), 0);
+        uint8_t *one = malloc(bytes), *two = malloc(bytes);
+        ck_assert_int_eq(gtc_d2h(one, m.base, bytes), 0);
+        uint8_t *raw = dev_alloc(bytes), *dst = dev_alloc(bytes);
+        ck_assert_int_eq(gtc_h2d(raw, W, 4 * rb), 0);
+        ck_assert_int_eq(gtc_repack_split(type, raw, dst, n, rows, 0, 4, NULL), 0);
+        ck_assert_int_eq(gtc_h2d(raw, W + 4 * rb, bytes - 4 * rb), 0);
+        ck_assert_int_eq(gtc_repack_split(type, raw, dst, n, rows, 4, rows - 4, NULL), 0);
+        ck_assert_int_eq(gtc_d2h(two, dst, bytes), 0);
+        ck_assert_msg(memcmp(one, two, bytes) == 0, "repack type %u: chunks differ", type);
         free(W);
-        free(x);
-        free(bias);
-        free(y);
-        free(ref);
+        free(one);
+        free(two);
+        gtc_free(raw);
+        gtc_free(dst);
         gtc_free((void *)m.base);
-        gtc_free(dx);
-        gtc_free(db);
-        gtc_free(dy);
-        act_free(&a);
     }
 }
 END_TEST
@@ -148,13 +193,15 @@ END_TEST
 START_TEST(test_gemv_tokens) {
     const int64_t n = 256;
     const int T = 7;
-    const uint32_t types[4] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_K, GGML_TYPE_F16};
+    const uint32_t types[10] = {GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_K, GGML_TYPE_F16,
+                                GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,  GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
+                                GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
     const int64_t rows_v[2] = {8300, 1500};
     float *x = rand_vec((size_t)T * n, 1.0f);
     float *dx = dev_upload(x, (size_t)T * n * 4);
     gtc_act a = act_new(T, (int)n);
     ck_assert_int_eq(gtc_prep_act(dx, T, (int)n, GTC_NORM_NONE, NULL, NULL, 0, &a, NULL), 0);
-    for (int ti = 0; ti < 4; ti++)
+    for (int ti = 0; ti < 10; ti++)
         for (int ri = 0; ri < 2; ri++) {
             const uint32_t type = types[ti];
             const int64_t rows = rows_v[ri], ld = rows + 3;
@@ -368,6 +415,14 @@ START_TEST(test_norms) {
         float *s = dev_download(a.s, (size_t)T * n / 32);
         ck_assert_int_eq(gtc_d2h(q, a.q, (size_t)T * n * 2), 0);
         ck_assert_int_eq(gtc_d2h(qi, a.qi, (size_t)T * n * 2), 0);
+        int32_t *qz = malloc((size_t)T * n / 32 * 4);
+        ck_assert_int_eq(gtc_d2h(qz, a.qsum, (size_t)T * n / 32 * 4), 0);
+        for (int i = 0; i < T * n / 32; i++) { /* the block sums of q */
+            int z = 0;
+            for (int j = 0; j < 32; j++) z += q[(size_t)i * 32 + j];
+            ck_assert_int_eq(qz[i], z);
+        }
+        free(qz);
         for (int t = 0; t < T; t++) {
             if (mode == GTC_NORM_RMS)
                 op_rmsnorm(ref, x + (size_t)t * n, w, n, 1e-5f);
@@ -488,8 +543,8 @@ END_TEST
 /* grouped 1: the expert-grouped kernels (gtc_moe_group + *_grouped, several tokens) instead of
  * the per-token ones, on the same inputs and against the same CPU twin; grouped 2: the grouping
  * with the tensor-core products (gtc_mmq_grouped, gtc_swiglu_q, gtc_moe_sum) */
-static void moe_case(uint32_t tgu, uint32_t tdown, int grouped) {
-    const int E = 8, ne = 256, nff = 192, T = 3, k = 4;
+static void moe_case_ff(uint32_t tgu, uint32_t tdown, int grouped, int nff) {
+    const int E = 8, ne = 256, T = 3, k = 4;
     uint8_t *G = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
     uint8_t *U = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
     uint8_t *D = rand_matrix(tdown, (int64_t)E * ne, nff, 0.1f);
@@ -588,7 +643,8 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped) {
         ref[i] -= res[i];
     }
     double e = nmse(got, ref, (size_t)T * ne);
-    ck_assert_msg(e <= 5e-4, "moe %u/%u%s: nmse %g", tgu, tdown, grouped ? " grouped" : "", e);
+    ck_assert_msg(e <= 5e-4, "moe %u/%u n_ff %d%s: nmse %g", tgu, tdown, nff,
+                  grouped ? " grouped" : "", e);
     gtc_free(dgrp);
     gtc_free(dlist);
     gtc_free(dyk);
@@ -617,6 +673,30 @@ static void moe_case(uint32_t tgu, uint32_t tdown, int grouped) {
     act_free(&a);
     act_free(&h);
 }
+static void moe_case(uint32_t tgu, uint32_t tdown, int grouped) {
+    moe_case_ff(tgu, tdown, grouped, 192);
+}
+/* every packed format as gate/up and as down (n_ff 256 for the K-quants' 256-element rows), on
+ * the per-token kernels (grouped 0) and the expert-grouped ones (1); the gpt-oss Q4_K_M mix
+ * (gate/up Q5_0, down Q8_0) too */
+static const uint32_t pk_types[7] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
+                                     GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+static void moe_packed(int grouped) {
+    for (int i = 0; i < 7; i++) {
+        moe_case_ff(pk_types[i], GGML_TYPE_Q8_0, grouped, 256);  /* gate/up */
+        moe_case_ff(GGML_TYPE_MXFP4, pk_types[i], grouped, 256); /* down */
+    }
+    moe_case_ff(GGML_TYPE_Q5_0, GGML_TYPE_Q8_0, grouped, 288);
+    moe_case_ff(GGML_TYPE_Q5_0, GGML_TYPE_Q5_0, grouped, 288);
+}
+START_TEST(test_moe_packed) {
+    moe_packed(0);
+}
+END_TEST
+START_TEST(test_moe_grouped_packed) {
+    moe_packed(1);
+}
+END_TEST
 START_TEST(test_moe_mxfp4) {
     moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 0);
 }
@@ -1001,6 +1081,9 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_gemv_formats);
     tcase_add_test(tc, test_gemv_segments);
+    tcase_add_test(tc, test_repack_chunks);
+    tcase_add_test(tc, test_moe_packed);
+    tcase_add_test(tc, test_moe_grouped_packed);
     tcase_add_test(tc, test_dequant_embed);
     tcase_add_test(tc, test_norms);
     tcase_add_test(tc, test_topk);

@@ -1,6 +1,8 @@
 /* test_cuda_model.c — whole-model checks of the CUDA backend against the CPU backend (the
  * reference) on tiny random models made by test/tools/gen-model:
- *   - gpt-oss (Q8_0 attention, MXFP4 experts, window 128, sinks, YaRN) and GPT-2 (F32):
+ *   - gpt-oss (Q8_0 attention, MXFP4 experts, window 128, sinks, YaRN), the same with the
+ *     Q4_K_M rules (K-quants; the 20b's Q5_0 / Q8_0 fallbacks) and the other packed formats,
+ *     and GPT-2 (F32):
  *     logits at every position of a 300-token run, fed as a 200-token prefill, a 5-token batch
  *     and 95 single-token decode steps (CUDA graph); as 300 decode steps; and with n_batch 16
  *     (window-layer ring caches) as 250 tokens, a truncate to 200 and 100 more: max |diff| <=
@@ -27,15 +29,33 @@
 #define VOCAB 2048
 
 static char oss_path[512], gpt2_path[512];
+/* tiny gpt-oss with the Q4_K_M rules: 256-wide rows (Q4_K, Q6_K everywhere), 320-wide rows (the
+ * 20b's fallbacks: Q5_0 / Q8_0, attn_output Q4_K), and the remaining packed formats by class */
+static char q4km_path[512], q4kmfb_path[512], packed_path[512];
 
-static void gen(const char *preset, const char *out) {
+static void gen_args(const char *preset, const char *extra, const char *out) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s --preset %s --out %s --vocab %d --seed 7", tu_tool("gen-model"),
-             preset, out, VOCAB);
+    snprintf(cmd, sizeof cmd, "%s --preset %s --out %s --vocab %d --seed 7 %s",
+             tu_tool("gen-model"), preset, out, VOCAB, extra);
     tu_proc p;
     ck_assert_int_eq(tu_sh(cmd, NULL, 0, 300, &p), 0);
     ck_assert_msg(p.status == 0, "gen-model %s failed: %s", preset, p.err);
     tu_proc_free(&p);
+}
+static void gen(const char *preset, const char *out) {
+    gen_args(preset, "", out);
+}
+static void setup_packed_models(void) {
+    if (q4km_path[0]) return;
+    snprintf(q4km_path, sizeof q4km_path, "%s/tiny-oss-q4km.gguf", tu_tmpdir());
+    snprintf(q4kmfb_path, sizeof q4kmfb_path, "%s/tiny-oss-q4km-320.gguf", tu_tmpdir());
+    snprintf(packed_path, sizeof packed_path, "%s/tiny-oss-packed.gguf", tu_tmpdir());
+    gen_args("tiny-gpt-oss", "--q4km", q4km_path);
+    gen_args("tiny-gpt-oss", "--q4km --embd 320 --ff 320", q4kmfb_path);
+    gen_args("tiny-gpt-oss",
+             "--types embd=Q4_0,output=Q5_1,attn_q=Q4_1,attn_k=Q5_1,attn_v=Q5_K,"
+             "attn_output=Q6_K,exp_gate=Q5_K,exp_up=Q4_0,exp_down=Q4_1",
+             packed_path);
 }
 
 static void setup_models(void) {
@@ -425,6 +445,23 @@ START_TEST(test_gpt_oss_vs_cpu) {
 }
 END_TEST
 
+/* the packed 4/5/6-bit formats (cuda/packed.cuh) through every path: prefill (dequantise +
+ * cuBLAS), a 5-token batch, decode GEMVs and MoE kernels, decode_multi */
+START_TEST(test_q4km_vs_cpu) {
+    setup_packed_models();
+    compare_model(q4km_path);
+    compare_model(q4kmfb_path);
+    compare_model(packed_path);
+}
+END_TEST
+
+START_TEST(test_multi_q4km) {
+    setup_packed_models();
+    multi_case(q4km_path, 16);
+    multi_case(q4kmfb_path, 16);
+}
+END_TEST
+
 START_TEST(test_gpt2_vs_cpu) {
     setup_models();
     compare_model(gpt2_path);
@@ -567,6 +604,8 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_gpt_oss_vs_cpu);
     tcase_add_test(tc, test_gpt2_vs_cpu);
+    tcase_add_test(tc, test_q4km_vs_cpu);
+    tcase_add_test(tc, test_multi_q4km);
     tcase_add_test(tc, test_vram_budget);
     tcase_add_test(tc, test_cache_types);
     tcase_add_test(tc, test_multi_oss);
