@@ -122,11 +122,12 @@ typedef struct cu_sess {
 } cu_sess;
 
 /* Batches of at most gemv_max_t tokens use the GEMV kernels (one weight pass per token);
- * larger ones the dequantise + cuBLAS path. MoE batches of at least moe_grouped_min_t tokens
- * are grouped by expert (cuBLAS), smaller ones use the decode kernels. Batches of 2..mmq_max_t
- * tokens (and every gptc_decode_multi step) use the int8 tensor-core kernels (gtc_mmq) for
- * Q8_0 / MXFP4 weights instead, MoE grouped by expert on the device. Debug/tuning knobs:
- * GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T, GPTC_CUDA_MMQ_MAX_T. */
+ * larger ones the dequantise + cuBLAS path (packed formats: the GEMV kernels up to mmq_max_t). MoE
+ * batches of at least moe_grouped_min_t tokens are grouped by expert (cuBLAS), smaller ones use the
+ * decode kernels. Batches of 2..mmq_max_t tokens (and every gptc_decode_multi step) use the int8
+ * tensor-core kernels (gtc_mmq) for Q8_0 / MXFP4 weights instead, MoE grouped by expert on the
+ * device. Debug/tuning knobs: GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T,
+ * GPTC_CUDA_MMQ_MAX_T. */
 typedef struct cu_knobs {
     int gemv_max_t, moe_grouped_min_t, mmq_max_t;
 } cu_knobs;
@@ -175,6 +176,11 @@ gptc_status cu_error(gptc_error *err, const char *what); /* "CUDA: what: <gtc_la
 gtc_act cu_act_view(const gtc_act *a, int n);
 /* 1 when this T-token product goes to the tensor-core kernels (gtc_mmq). */
 int cu_use_mmq(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
+/* 1 when this T-token product (2..mmq_max_t tokens, or decode_multi) of a packed-format weight
+ * goes to the integer GEMV kernels (no tensor-core kernel for those formats yet). */
+int cu_use_pk_gemv(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
+/* cu_use_mmq || cu_use_pk_gemv: a small batch on an integer path */
+int cu_small_int(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
 /* 1 when the fp16 copy of a weight type is not exact (the GEMM then also multiplies the lo
  * half): every type but MXFP4 (doubled E2M1 x power of two) and F16. */
 int cu_wsplit(uint32_t type);

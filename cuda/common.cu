@@ -17,6 +17,10 @@ extern "C" int gtc_type_split(uint32_t type) {
     return type == GGML_TYPE_Q8_0 || type == GGML_TYPE_MXFP4 || pk_type(type);
 }
 
+extern "C" int gtc_type_packed(uint32_t type) {
+    return pk_type(type);
+}
+
 extern "C" int gtc_type_supported(uint32_t type) {
     return ggml_type_computed(type);
 }

@@ -175,8 +175,8 @@ __device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
 
 /* The fp32 path of warp_dot (any format through dq32; the lane's partial sum). Not inlined:
  * its 32 dequantised values would crowd the registers of every kernel that calls warp_dot. */
-__device__ __noinline__ float lane_dot_dq32(const gtc_mat &w, int64_t srow, const gtc_act &x,
-                                            int t, int lane) {
+static __device__ __noinline__ float lane_dot_dq32(const gtc_mat &w, int64_t srow, const gtc_act &x,
+                                                   int t, int lane) {
     const int n = x.n, nb = (int)(w.n_cols / 32);
     const float *xf = x.f + (size_t)t * n;
     float v[32], acc = 0.f;
@@ -186,8 +186,8 @@ __device__ __noinline__ float lane_dot_dq32(const gtc_mat &w, int64_t srow, cons
 #pragma unroll
         for (int j = 0; j < 8; j++) {
             float4 xx = __ldg(x4 + j);
-            acc += v[4 * j] * xx.x + v[4 * j + 1] * xx.y + v[4 * j + 2] * xx.z +
-                   v[4 * j + 3] * xx.w;
+            acc +=
+                v[4 * j] * xx.x + v[4 * j + 1] * xx.y + v[4 * j + 2] * xx.z + v[4 * j + 3] * xx.w;
         }
     }
     return acc;

@@ -4,7 +4,7 @@
 
 /* Writes the packed quant bytes of one block of 32 values q[32] (4 to 6 bits each) at qd and,
  * for 5 / 6 bits, its spread high bits at hd (cuda/packed.cuh). */
-__device__ void pk_put(const uint8_t *q, int bits, uint8_t *qd, uint8_t *hd) {
+static __device__ void pk_put(const uint8_t *q, int bits, uint8_t *qd, uint8_t *hd) {
     uint32_t h0 = 0, h1 = 0;
     for (int i = 0; i < 16; i++) {
         qd[i] = (uint8_t)((q[i] & 15) | ((q[i + 16] & 15) << 4));
@@ -26,8 +26,8 @@ __device__ void pk_put(const uint8_t *q, int bits, uint8_t *qd, uint8_t *hd) {
 
 /* Block i (of 32 elements, counted from the chunk's first row row_start) of the raw GGUF rows
  * at raw -> its place in the split / packed layout of a tensor of src_rows rows at dst. */
-__device__ void repack_block(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_t nb,
-                             int64_t src_rows, int64_t row_start, int64_t i) {
+static __device__ void repack_block(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_t nb,
+                                    int64_t src_rows, int64_t row_start, int64_t i) {
     int64_t gb = row_start * nb + i; /* global block index */
     const size_t R = (size_t)src_rows, Q = R * nb * 16;
     uint8_t q[32];

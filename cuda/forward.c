@@ -26,6 +26,15 @@ int cu_use_mmq(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x) {
     return T > 1 && (F->sq || T <= cu_knob.mmq_max_t) && gtc_mmq_supported(W, x);
 }
 
+int cu_use_pk_gemv(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x) {
+    return T > 1 && (F->sq || T <= cu_knob.mmq_max_t) && W->split && gtc_type_packed(W->type) &&
+           x->q != NULL && x->qsum != NULL;
+}
+
+int cu_small_int(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x) {
+    return cu_use_mmq(F, T, W, x) || cu_use_pk_gemv(F, T, W, x);
+}
+
 int cu_cancelled(const cu_fw *F, const gptc_session *s, int T) {
     (void)F;
     return s && T > 1 && gt_session_cancelled(s);
@@ -46,7 +55,8 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
         CU_TRYF(gtc_mmq(&sg, 1, x, T, (gtc_stream)F->st), "mmq");
         return GPTC_OK;
     }
-    if (T <= cu_knob.gemv_max_t || W->n_rows <= 256 || F->sq) { /* decode, small batches, router */
+    if (T <= cu_knob.gemv_max_t || W->n_rows <= 256 || F->sq ||
+        cu_use_pk_gemv(F, T, W, x)) { /* decode, small batches, router */
         gtc_gemv_seg sg = {*W, bias, out, add, act, ldo};
         CU_TRYF(gtc_gemv(&sg, 1, x, T, (gtc_stream)F->st), nm);
         return GPTC_OK;
@@ -116,7 +126,9 @@ gptc_status cu_qkv(cu_fw *F, const cu_layer *C, int T) {
     if (cu_use_mmq(F, T, &C->wq, &a) && cu_use_mmq(F, T, &C->wk, &a) &&
         cu_use_mmq(F, T, &C->wv, &a)) {
         CU_TRYF(gtc_mmq(sg, 3, &a, T, (gtc_stream)F->st), "mmq");
-    } else if (T <= cu_knob.gemv_max_t || F->sq) {
+    } else if (T <= cu_knob.gemv_max_t || F->sq ||
+               (cu_use_pk_gemv(F, T, &C->wq, &a) && cu_use_pk_gemv(F, T, &C->wk, &a) &&
+                cu_use_pk_gemv(F, T, &C->wv, &a))) {
         CU_TRYF(gtc_gemv(sg, 3, &a, T, (gtc_stream)F->st), "gemv_qkv");
     } else {
         for (int i = 0; i < 3; i++)

@@ -24,7 +24,10 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
     gtc_moe mo = {C->gate,    C->up,      C->down, C->gate_b, C->up_b, C->down_b,
                   C->gate_bs, C->down_bs, E,       k,         alpha,   limit};
     gtc_route ro = {T, cs->ids_exp, cs->wts, NULL, NULL};
-    if (F->sq || mmq) {
+    /* packed formats (no tensor-core kernel yet): small batches grouped on the device too */
+    const int small = cu_small_int(F, T, &C->gate, &a) && cu_small_int(F, T, &C->up, &a) &&
+                      cu_small_int(F, T, &C->down, &cs->hact);
+    if (F->sq || mmq || small) {
         /* grouped by expert on the device (no host sync), each expert's weights read once per
          * 8 of its tokens; buffers: the multi workspace, or the session's prefill ones */
         cu_multi *mw = &F->cm->mw;

@@ -61,6 +61,8 @@ enum { GTC_NORM_NONE = 0, GTC_NORM_RMS = 1, GTC_NORM_LAYER = 2 };
 
 /* 1 when this type is stored split on the device. */
 int gtc_type_split(uint32_t type);
+/* 1 when this type is stored in the packed layout (Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K). */
+int gtc_type_packed(uint32_t type);
 /* 1 when the kernels support the type as a matrix. */
 int gtc_type_supported(uint32_t type);
 

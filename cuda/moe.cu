@@ -5,11 +5,10 @@
 
 /* warp_dot as a call: the 1024-thread kernels (64 registers a thread) inline only their own
  * fast paths */
-__device__ __noinline__ float warp_dot_call(const gtc_mat &w, int64_t srow, const gtc_act &x,
-                                            int t, int lane) {
+static __device__ __noinline__ float warp_dot_call(const gtc_mat &w, int64_t srow, const gtc_act &x,
+                                                   int t, int lane) {
     return warp_dot(w, srow, x, t, lane);
 }
-
 
 /* top-k + softmax of logits lg[E] (shared or global memory) by one warp; ties -> lower index */
 __device__ void warp_topk(const float *lg, int E, int k, int32_t *ids, float *wts) {

@@ -231,64 +231,66 @@ __device__ __forceinline__ bool pk_fast(const gtc_mat &w, const gtc_act &x) {
     return w.split && pk_type(w.type) && x.q != NULL && x.qsum != NULL;
 }
 
-/* element i (0..31) of a loaded block, as an integer before scale / offset (q of the header) */
-__device__ __forceinline__ int pk_elem_q(uint32_t type, const pk_blk &k, int i) {
-    const int li = i & 15, hi = i >> 4, g = (li >> 2), kk = li & 3;
-    const uint32_t w = (uint32_t)(g == 0 ? k.q.x : g == 1 ? k.q.y : g == 2 ? k.q.z : k.q.w);
-    int q = (int)((w >> (8 * kk + 4 * hi)) & 15);
-    if (type == GGML_TYPE_Q5_0 || type == GGML_TYPE_Q5_1 || type == GGML_TYPE_Q5_K)
-        q |= (int)((k.h.x >> (8 * kk + 4 * hi + g)) & 1) << 4;
-    if (type == GGML_TYPE_Q6_K) q |= (int)(((hi ? k.h.y : k.h.x) >> (8 * kk + 2 * g)) & 3) << 4;
-    return q;
+/* Dequantises block c of packed row srow (type TY) into v[32]. */
+template <int TY>
+__device__ __forceinline__ void pk_dequant_t(const gtc_mat &w, int64_t srow, int c, float *v) {
+    const pk_row p = pk_row_at(w, srow);
+    pk_blk k;
+    pk_load<TY>(p, c, k);
+    float d0, d1, m = 0.f;
+    if (TY == GGML_TYPE_Q4_0 || TY == GGML_TYPE_Q5_0) {
+        d0 = d1 = h2f((uint16_t)k.s);
+        m = -(TY == GGML_TYPE_Q4_0 ? 8.f : 16.f) * d0;
+    } else if (TY == GGML_TYPE_Q4_1 || TY == GGML_TYPE_Q5_1) {
+        d0 = d1 = h2f((uint16_t)(k.s & 0xffff));
+        m = h2f((uint16_t)(k.s >> 16));
+    } else if (TY == GGML_TYPE_Q4_K || TY == GGML_TYPE_Q5_K) {
+        int sc, mn;
+        pk_scale_min(c & 7, (uint32_t)k.sup.y, (uint32_t)k.sup.z, (uint32_t)k.sup.w, sc, mn);
+        d0 = d1 = h2f((uint16_t)((uint32_t)k.sup.x & 0xffff)) * (float)sc;
+        m = -h2f((uint16_t)((uint32_t)k.sup.x >> 16)) * (float)mn;
+    } else { /* Q6_K (offset 32 already removed by pk_group) */
+        const float dd = h2f((uint16_t)k.sup.x);
+        d0 = dd * (float)(int8_t)(k.s & 0xff);
+        d1 = dd * (float)(int8_t)(k.s >> 8);
+    }
+#pragma unroll
+    for (int g = 0; g < 4; g++) {
+        uint32_t lo, hi;
+        pk_group<TY>(k, g, lo, hi);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            v[4 * g + j] = d0 * (float)(int8_t)(lo >> (8 * j)) + m;
+            v[16 + 4 * g + j] = d1 * (float)(int8_t)(hi >> (8 * j)) + m;
+        }
+    }
 }
 
 /* Dequantises block c of packed row srow into v[32]. */
 __device__ inline void pk_dequant(const gtc_mat &w, int64_t srow, int c, float *v) {
-    const pk_row p = pk_row_at(w, srow);
-    pk_blk k;
-    k.q = ldg4(p.q + (size_t)c * 16);
-    k.h = make_uint2(0, 0);
-    k.s = 0;
-    k.sup = make_int4(0, 0, 0, 0);
-    const uint32_t t = w.type;
-    if (t == GGML_TYPE_Q5_0 || t == GGML_TYPE_Q5_1 || t == GGML_TYPE_Q5_K)
-        k.h.x = __ldg((const unsigned *)p.h + c);
-    if (t == GGML_TYPE_Q6_K) k.h = __ldg((const uint2 *)p.h + c);
-    float d = 1.f, m = 0.f, off = 0.f, d2 = 0.f;
-    switch (t) {
+    switch (w.type) {
     case GGML_TYPE_Q4_0:
-    case GGML_TYPE_Q5_0:
-        d = h2f(__ldg((const unsigned short *)p.sc + c));
-        off = t == GGML_TYPE_Q4_0 ? 8.f : 16.f;
+        pk_dequant_t<GGML_TYPE_Q4_0>(w, srow, c, v);
         break;
     case GGML_TYPE_Q4_1:
-    case GGML_TYPE_Q5_1: {
-        const uint32_t s = __ldg((const unsigned *)p.sc + c);
-        d = h2f((uint16_t)(s & 0xffff));
-        m = h2f((uint16_t)(s >> 16));
+        pk_dequant_t<GGML_TYPE_Q4_1>(w, srow, c, v);
         break;
-    }
+    case GGML_TYPE_Q5_0:
+        pk_dequant_t<GGML_TYPE_Q5_0>(w, srow, c, v);
+        break;
+    case GGML_TYPE_Q5_1:
+        pk_dequant_t<GGML_TYPE_Q5_1>(w, srow, c, v);
+        break;
     case GGML_TYPE_Q4_K:
-    case GGML_TYPE_Q5_K: {
-        const int4 su = ldg4(p.sup + (size_t)(c >> 3) * 16);
-        int sc, mn;
-        pk_scale_min(c & 7, (uint32_t)su.y, (uint32_t)su.z, (uint32_t)su.w, sc, mn);
-        d = h2f((uint16_t)(su.x & 0xffff)) * (float)sc;
-        m = -h2f((uint16_t)((uint32_t)su.x >> 16)) * (float)mn;
+        pk_dequant_t<GGML_TYPE_Q4_K>(w, srow, c, v);
+        break;
+    case GGML_TYPE_Q5_K:
+        pk_dequant_t<GGML_TYPE_Q5_K>(w, srow, c, v);
+        break;
+    default:
+        pk_dequant_t<GGML_TYPE_Q6_K>(w, srow, c, v);
         break;
     }
-    default: { /* Q6_K */
-        const uint32_t s = __ldg((const unsigned short *)p.sc + c);
-        const float dd = h2f(__ldg((const unsigned short *)p.sup + (c >> 3)));
-        d = dd * (float)(int8_t)(s & 0xff);
-        d2 = dd * (float)(int8_t)(s >> 8);
-        off = 32.f;
-        break;
-    }
-    }
-    if (t != GGML_TYPE_Q6_K) d2 = d;
-#pragma unroll
-    for (int i = 0; i < 32; i++) v[i] = (i < 16 ? d : d2) * ((float)pk_elem_q(t, k, i) - off) + m;
 }
 
 #endif
