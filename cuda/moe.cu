@@ -150,6 +150,50 @@ __device__ __forceinline__ void lane_mxfp4(const uint8_t *const *qs, const uint8
     }
 }
 
+/* lane_mxfp4 for Q8_0 rows (split layout: qs[r] the row's quants, dp[r] its f16 scales) with
+ * natural-order int16 activations */
+template <int R, int U>
+__device__ __forceinline__ void lane_q8(const uint8_t *const *qs, const uint16_t *const *dp,
+                                        const int16_t *const *xq, const float *const *xs, int nb,
+                                        int lane, float *acc) {
+    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+        int4 wa[R][U], wb[R][U];
+        float sc[R][U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int b = b0 + 32 * u;
+            if (b < nb) {
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    wa[r][u] = ldg4(qs[r] + (size_t)b * 32);
+                    wb[r][u] = ldg4(qs[r] + (size_t)b * 32 + 16);
+                    sc[r][u] = h2f(__ldg(dp[r] + b)) * __ldg(xs[r] + b);
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int b = b0 + 32 * u;
+            if (b < nb) {
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const int4 *x4 = (const int4 *)(xq[r] + (size_t)b * 32);
+                    int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
+                    int s = dot4(wa[r][u].x, X0.x, X0.y, 0);
+                    s = dot4(wa[r][u].y, X0.z, X0.w, s);
+                    s = dot4(wa[r][u].z, X1.x, X1.y, s);
+                    s = dot4(wa[r][u].w, X1.z, X1.w, s);
+                    s = dot4(wb[r][u].x, X2.x, X2.y, s);
+                    s = dot4(wb[r][u].y, X2.z, X2.w, s);
+                    s = dot4(wb[r][u].z, X3.x, X3.y, s);
+                    s = dot4(wb[r][u].w, X3.z, X3.w, s);
+                    acc[r] += sc[r][u] * (float)s;
+                }
+            }
+        }
+    }
+}
+
 __device__ __forceinline__ bool mat_fast_mxfp4(const gtc_mat &w, const gtc_act &x) {
     return w.split && w.type == GGML_TYPE_MXFP4 && x.qi != NULL;
 }
@@ -247,6 +291,30 @@ __global__ void __launch_bounds__(256)
             xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
         }
         lane_mxfp4<4, 2>(qs, ep, xq, xs, nb, lane, acc);
+        float part = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
+        y = warp_sum(part);
+        if (bd)
+            for (int j = 0; j < 4; j++)
+                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
+    } else if (k == 4 && down.split && down.type == GGML_TYPE_Q8_0 && h.q) {
+        const int nb = (int)(down.n_cols / 32);
+        const uint8_t *qs[4];
+        const uint16_t *dp[4];
+        const int16_t *xq[4];
+        const float *xs[4];
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int e = ids[t * 4 + j];
+            const int64_t sr = down.row0 + (int64_t)e * down.expert_rows + r;
+            qs[j] = down.base + (size_t)sr * nb * 32;
+            dp[j] = (const uint16_t *)(down.base + (size_t)down.src_rows * nb * 32) + sr * nb;
+            xq[j] = h.q + (size_t)(t * 4 + j) * h.n;
+            xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
+        }
+        lane_q8<4, 1>(qs, dp, xq, xs, nb, lane, acc);
         float part = 0.f;
 #pragma unroll
         for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
