@@ -103,13 +103,9 @@ __device__ __forceinline__ const uint8_t *raw_row(const gtc_mat &w, int64_t srow
     return w.base + (size_t)srow * w.row_bytes;
 }
 
-/* Dequantises elements [32c, 32c + 32) of source row srow into v[32]. */
-__device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
+/* dq32 for every layout but the packed one */
+__device__ inline void dq32_unpacked(const gtc_mat &w, int64_t srow, int c, float *v) {
     const int64_t nb = w.n_cols / 32;
-    if (w.split && pk_type(w.type)) {
-        pk_dequant(w, srow, c, v);
-        return;
-    }
     if (w.split) {
         if (w.type == GGML_TYPE_Q8_0) {
             const int4 *qs = (const int4 *)(w.base + ((size_t)srow * nb + c) * 32);
@@ -173,15 +169,54 @@ __device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
     }
 }
 
-/* The fp32 path of warp_dot (any format through dq32; the lane's partial sum). Not inlined:
- * its 32 dequantised values would crowd the registers of every kernel that calls warp_dot. */
-static __device__ __noinline__ float lane_dot_dq32(const gtc_mat &w, int64_t srow, const gtc_act &x,
-                                                   int t, int lane) {
-    const int n = x.n, nb = (int)(w.n_cols / 32);
-    const float *xf = x.f + (size_t)t * n;
+/* Dequantises elements [32c, 32c + 32) of source row srow into v[32]. */
+__device__ inline void dq32(const gtc_mat &w, int64_t srow, int c, float *v) {
+    if (w.split && pk_type(w.type))
+        pk_dequant(w, srow, c, v);
+    else
+        dq32_unpacked(w, srow, c, v);
+}
+
+/* lane_dot_dq32 for a packed row (the packed formats without block sums) */
+template <int TY>
+__device__ __forceinline__ float lane_dot_pk_f32_t(const gtc_mat &w, int64_t srow, const float *xf,
+                                                   int lane) {
+    const int nb = (int)(w.n_cols / 32);
     float v[32], acc = 0.f;
     for (int c = lane; c < nb; c += 32) {
-        dq32(w, srow, c, v);
+        pk_dequant_t<TY>(w, srow, c, v);
+        for (int j = 0; j < 32; j++) acc += v[j] * __ldg(xf + 32 * c + j);
+    }
+    return acc;
+}
+static __device__ __noinline__ float lane_dot_pk_f32(const gtc_mat w, int64_t srow, const float *xf,
+                                                     int lane) {
+    switch (w.type) {
+    case GGML_TYPE_Q4_0:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q4_0>(w, srow, xf, lane);
+    case GGML_TYPE_Q4_1:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q4_1>(w, srow, xf, lane);
+    case GGML_TYPE_Q5_0:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q5_0>(w, srow, xf, lane);
+    case GGML_TYPE_Q5_1:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q5_1>(w, srow, xf, lane);
+    case GGML_TYPE_Q4_K:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q4_K>(w, srow, xf, lane);
+    case GGML_TYPE_Q5_K:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q5_K>(w, srow, xf, lane);
+    default:
+        return lane_dot_pk_f32_t<GGML_TYPE_Q6_K>(w, srow, xf, lane);
+    }
+}
+
+/* The fp32 path of warp_dot (any format through dq32; the lane's partial sum). Not inlined:
+ * its 32 dequantised values would crowd the registers of every kernel that calls warp_dot. */
+static __device__ __noinline__ float lane_dot_dq32(const gtc_mat w, int64_t srow, const float *xf,
+                                                   int lane) {
+    const int nb = (int)(w.n_cols / 32);
+    float v[32], acc = 0.f;
+    for (int c = lane; c < nb; c += 32) {
+        dq32_unpacked(w, srow, c, v);
         const float4 *x4 = (const float4 *)(xf + 32 * c);
 #pragma unroll
         for (int j = 0; j < 8; j++) {
@@ -193,6 +228,100 @@ static __device__ __noinline__ float lane_dot_dq32(const gtc_mat &w, int64_t sro
     return acc;
 }
 
+/* The packed integer path of warp_dot (the lane's partial sum). Not inlined: its seven
+ * formats' code would take the registers of every kernel that calls warp_dot (k_gemv went from
+ * 128 registers to 218 and a 328-byte stack frame with it inlined); the hot packed kernels
+ * inline lane_pk for their one format instead (k_gemv_pk, k_moe_gate_up<TY>, k_moe_down<TY>). */
+static __device__ __noinline__ float lane_dot_pk(uint32_t type, pk_row row, const int16_t *q,
+                                                 const float *s, const int *z, int nb, int lane) {
+    const pk_row p[1] = {row};
+    const int16_t *const xq[1] = {q};
+    const float *const xs[1] = {s};
+    const int *const xz[1] = {z};
+    float a[1] = {0.f};
+    lane_pk_any<1, 1>(type, p, xq, xs, xz, nb, lane, a);
+    return a[0];
+}
+
+/* The lane's partial dot of split Q8_0 row srow with int16 activations xq (scales xs): 4 blocks
+ * per lane in flight. */
+__device__ __forceinline__ float lane_q8_row(const gtc_mat &w, int64_t srow, const int16_t *xq,
+                                             const float *xs, int nb, int lane) {
+    const uint8_t *qs = w.base + (size_t)srow * nb * 32;
+    const uint16_t *dp = (const uint16_t *)(w.base + (size_t)w.src_rows * nb * 32) + srow * nb;
+    float acc = 0.f;
+    for (int b0 = lane; b0 < nb; b0 += 128) {
+        int4 wa[4], wb[4];
+        float sc[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            int b = b0 + 32 * u;
+            if (b < nb) {
+                wa[u] = ldg4(qs + (size_t)b * 32);
+                wb[u] = ldg4(qs + (size_t)b * 32 + 16);
+                sc[u] = h2f(__ldg(dp + b)) * __ldg(xs + b);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            int b = b0 + 32 * u;
+            if (b < nb) {
+                const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
+                int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
+                int s = dot4(wa[u].x, X0.x, X0.y, 0);
+                s = dot4(wa[u].y, X0.z, X0.w, s);
+                s = dot4(wa[u].z, X1.x, X1.y, s);
+                s = dot4(wa[u].w, X1.z, X1.w, s);
+                s = dot4(wb[u].x, X2.x, X2.y, s);
+                s = dot4(wb[u].y, X2.z, X2.w, s);
+                s = dot4(wb[u].z, X3.x, X3.y, s);
+                s = dot4(wb[u].w, X3.z, X3.w, s);
+                acc += sc[u] * (float)s;
+            }
+        }
+    }
+    return acc;
+}
+
+/* The lane's partial dot of an F32 / F16 / BF16 row (raw layout) with the fp32 activations xf:
+ * coalesced stripes, lane l takes 8 consecutive elements of every 256. */
+__device__ __forceinline__ float lane_float_row(const gtc_mat &w, int64_t srow, const float *xf,
+                                                int lane) {
+    float acc = 0.f;
+    /* coalesced stripes: lane l takes 8 consecutive elements of every 256 */
+    const uint8_t *row = raw_row(w, srow);
+    const int nc = (int)w.n_cols;
+    for (int i = lane * 8; i < nc; i += 256) {
+        float4 xa = __ldg((const float4 *)(xf + i)), xb = __ldg((const float4 *)(xf + i + 4));
+        float wv[8];
+        if (w.type == GGML_TYPE_F32) {
+            float4 a = __ldg((const float4 *)((const float *)row + i));
+            float4 b = __ldg((const float4 *)((const float *)row + i + 4));
+            wv[0] = a.x;
+            wv[1] = a.y;
+            wv[2] = a.z;
+            wv[3] = a.w;
+            wv[4] = b.x;
+            wv[5] = b.y;
+            wv[6] = b.z;
+            wv[7] = b.w;
+        } else {
+            uint4 u = __ldg((const uint4 *)((const uint16_t *)row + i));
+            uint32_t uu[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                uint16_t lo = (uint16_t)(uu[j] & 0xffff), hi = (uint16_t)(uu[j] >> 16);
+                wv[2 * j] = w.type == GGML_TYPE_F16 ? h2f(lo) : __uint_as_float((uint32_t)lo << 16);
+                wv[2 * j + 1] =
+                    w.type == GGML_TYPE_F16 ? h2f(hi) : __uint_as_float((uint32_t)hi << 16);
+            }
+        }
+        acc += wv[0] * xa.x + wv[1] * xa.y + wv[2] * xa.z + wv[3] * xa.w + wv[4] * xb.x +
+               wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
+    }
+    return acc;
+}
+
 /* dot(source row srow, x token row) for one warp; result valid in every lane. */
 __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &x, int t,
                                  int lane) {
@@ -200,40 +329,7 @@ __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &
     const int nb = (int)(w.n_cols / 32);
     float acc = 0.f;
     if (w.split && w.type == GGML_TYPE_Q8_0 && x.q) {
-        const uint8_t *qs = w.base + (size_t)srow * nb * 32;
-        const uint16_t *dp = (const uint16_t *)(w.base + (size_t)w.src_rows * nb * 32) + srow * nb;
-        const int16_t *xq = x.q + (size_t)t * n;
-        const float *xs = x.s + (size_t)t * (n / 32);
-        for (int b0 = lane; b0 < nb; b0 += 128) {
-            int4 wa[4], wb[4];
-            float sc[4];
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                int b = b0 + 32 * u;
-                if (b < nb) {
-                    wa[u] = ldg4(qs + (size_t)b * 32);
-                    wb[u] = ldg4(qs + (size_t)b * 32 + 16);
-                    sc[u] = h2f(__ldg(dp + b)) * __ldg(xs + b);
-                }
-            }
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                int b = b0 + 32 * u;
-                if (b < nb) {
-                    const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
-                    int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
-                    int s = dot4(wa[u].x, X0.x, X0.y, 0);
-                    s = dot4(wa[u].y, X0.z, X0.w, s);
-                    s = dot4(wa[u].z, X1.x, X1.y, s);
-                    s = dot4(wa[u].w, X1.z, X1.w, s);
-                    s = dot4(wb[u].x, X2.x, X2.y, s);
-                    s = dot4(wb[u].y, X2.z, X2.w, s);
-                    s = dot4(wb[u].z, X3.x, X3.y, s);
-                    s = dot4(wb[u].w, X3.z, X3.w, s);
-                    acc += sc[u] * (float)s;
-                }
-            }
-        }
+        acc = lane_q8_row(w, srow, x.q + (size_t)t * n, x.s + (size_t)t * (n / 32), nb, lane);
     } else if (w.split && w.type == GGML_TYPE_MXFP4 && x.qi) {
         const uint8_t *qs = w.base + (size_t)srow * nb * 16;
         const uint8_t *ep = w.base + (size_t)w.src_rows * nb * 16 + (size_t)srow * nb;
@@ -271,50 +367,15 @@ __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &
             }
         }
     } else if (pk_fast(w, x)) {
-        const pk_row p[1] = {pk_row_at(w, srow)};
-        const int16_t *const xq[1] = {x.q + (size_t)t * n};
-        const float *const xs[1] = {x.s + (size_t)t * (n / 32)};
-        const int *const xz[1] = {x.qsum + (size_t)t * (n / 32)};
-        float a[1] = {0.f};
-        lane_pk_any<1, 2>(w.type, p, xq, xs, xz, nb, lane, a);
-        acc = a[0];
+        acc = lane_dot_pk(w.type, pk_row_at(w, srow), x.q + (size_t)t * n,
+                          x.s + (size_t)t * (n / 32), x.qsum + (size_t)t * (n / 32), nb, lane);
     } else if (!w.split &&
                (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16)) {
-        /* coalesced stripes: lane l takes 8 consecutive elements of every 256 */
-        const uint8_t *row = raw_row(w, srow);
-        const float *xf = x.f + (size_t)t * n;
-        const int nc = (int)w.n_cols;
-        for (int i = lane * 8; i < nc; i += 256) {
-            float4 xa = __ldg((const float4 *)(xf + i)), xb = __ldg((const float4 *)(xf + i + 4));
-            float wv[8];
-            if (w.type == GGML_TYPE_F32) {
-                float4 a = __ldg((const float4 *)((const float *)row + i));
-                float4 b = __ldg((const float4 *)((const float *)row + i + 4));
-                wv[0] = a.x;
-                wv[1] = a.y;
-                wv[2] = a.z;
-                wv[3] = a.w;
-                wv[4] = b.x;
-                wv[5] = b.y;
-                wv[6] = b.z;
-                wv[7] = b.w;
-            } else {
-                uint4 u = __ldg((const uint4 *)((const uint16_t *)row + i));
-                uint32_t uu[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    uint16_t lo = (uint16_t)(uu[j] & 0xffff), hi = (uint16_t)(uu[j] >> 16);
-                    wv[2 * j] =
-                        w.type == GGML_TYPE_F16 ? h2f(lo) : __uint_as_float((uint32_t)lo << 16);
-                    wv[2 * j + 1] =
-                        w.type == GGML_TYPE_F16 ? h2f(hi) : __uint_as_float((uint32_t)hi << 16);
-                }
-            }
-            acc += wv[0] * xa.x + wv[1] * xa.y + wv[2] * xa.z + wv[3] * xa.w + wv[4] * xb.x +
-                   wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
-        }
+        acc = lane_float_row(w, srow, x.f + (size_t)t * n, lane);
+    } else if (w.split && pk_type(w.type)) {
+        acc = lane_dot_pk_f32(w, srow, x.f + (size_t)t * n, lane);
     } else {
-        acc = lane_dot_dq32(w, srow, x, t, lane);
+        acc = lane_dot_dq32(w, srow, x.f + (size_t)t * n, lane);
     }
     return warp_sum(acc);
 }

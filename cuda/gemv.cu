@@ -1,5 +1,6 @@
 /* gemv.cu — warp-per-row matrix-vector products for decode and small batches (dp2a on int16
- * activations for Q8_0 / MXFP4, fp32 for the other formats), up to 3 matrices per launch. */
+ * activations for Q8_0 / MXFP4 and the packed formats, fp32 for the other formats), up to 3
+ * matrices per launch. */
 #include "cuda/common.cuh"
 
 typedef struct {
@@ -32,6 +33,50 @@ __global__ void __launch_bounds__(256) k_gemv(seg_pack P, gtc_act x) {
     }
 }
 
+/* k_gemv specialised for the decode formats: every segment split Q8_0 or of the packed type TY
+ * (TY = Q8_0: Q8_0 only) on the int16 activations (with block sums for a packed TY), or (TY =
+ * F32) every segment F32 / F16 / BF16 on the fp32 activations. Only these formats' dots are in
+ * the kernel (k_gemv carries every format's path: 160 registers, half the resident warps),
+ * packed rows with 4 blocks per lane in flight (a 2880- or 4096-wide row in one pass). */
+template <int TY> __global__ void __launch_bounds__(256) k_gemv_pk(seg_pack P, gtc_act x) {
+    const int lane = threadIdx.x & 31;
+    const int64_t gr = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    int si = 0;
+    while (si < P.n && gr >= P.end[si]) si++;
+    if (si >= P.n) return;
+    const gtc_gemv_seg &sg = P.s[si];
+    const int64_t r = gr - (si ? P.end[si - 1] : 0);
+    const int t0 = blockIdx.y * P.tl, t1 = min(P.T, t0 + P.tl);
+    const int n = x.n, nb = (int)(sg.w.n_cols / 32);
+    const int64_t srow = sg.w.row0 + r;
+    const bool fl = TY == GGML_TYPE_F32;
+    const bool q8 = !fl && (TY == GGML_TYPE_Q8_0 || sg.w.type == GGML_TYPE_Q8_0);
+    for (int t = t0; t < t1; t++) {
+        float a = 0.f;
+        if (fl) {
+            a = lane_float_row(sg.w, srow, x.f + (size_t)t * n, lane);
+        } else if (q8) {
+            a = lane_q8_row(sg.w, srow, x.q + (size_t)t * n, x.s + (size_t)t * (n / 32), nb, lane);
+        } else if (TY != GGML_TYPE_Q8_0 && !fl) {
+            const pk_row p[1] = {pk_row_at(sg.w, srow)};
+            const int16_t *const xq[1] = {x.q + (size_t)t * n};
+            const float *const xs[1] = {x.s + (size_t)t * (n / 32)};
+            const int *const xz[1] = {x.qsum + (size_t)t * (n / 32)};
+            float a1[1] = {0.f};
+            lane_pk<TY == GGML_TYPE_Q8_0 || TY == GGML_TYPE_F32 ? GGML_TYPE_Q4_0 : TY, 1, 4>(
+                p, xq, xs, xz, nb, lane, a1);
+            a = a1[0];
+        }
+        const float acc = warp_sum(a);
+        if (lane == 0) {
+            float v = acc + (sg.bias ? sg.bias[r] : 0.f);
+            if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
+            float *y = sg.y + (size_t)t * sg.ldy + r;
+            *y = sg.add ? *y + v : v;
+        }
+    }
+}
+
 extern "C" int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T,
                         gtc_stream st) {
     seg_pack P;
@@ -51,7 +96,33 @@ extern "C" int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, 
     P.T = T;
     P.tl = (T + gy - 1) / gy;
     gy = (T + P.tl - 1) / P.tl;
-    k_gemv<<<dim3(rb, (unsigned)gy), 256, 0, (cudaStream_t)st>>>(P, *x);
+    const dim3 grid(rb, (unsigned)gy);
+    /* every segment split Q8_0 or of one packed type, on the int16 activations (with their
+     * block sums for a packed type): that format's kernel; anything else: the generic one */
+    uint32_t ty = GGML_TYPE_Q8_0;
+    int fast = x->q != NULL;
+    for (int i = 0; i < P.n; i++) {
+        const gtc_mat &w = P.s[i].w;
+        if (!w.split || (w.type != GGML_TYPE_Q8_0 && !pk_type(w.type))) fast = 0;
+        if (w.type == GGML_TYPE_Q8_0) continue;
+        if (ty != GGML_TYPE_Q8_0 && w.type != ty) fast = 0;
+        ty = w.type;
+    }
+    if (fast && ty != GGML_TYPE_Q8_0 && x->qsum == NULL) fast = 0;
+    int flt = 1;
+    for (int i = 0; i < P.n; i++) {
+        const gtc_mat &w = P.s[i].w;
+        flt = flt && !w.split &&
+              (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16);
+    }
+    if (flt)
+        k_gemv_pk<GGML_TYPE_F32><<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
+    else if (fast && ty == GGML_TYPE_Q8_0)
+        k_gemv_pk<GGML_TYPE_Q8_0><<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
+    else if (!fast || !pk_switch(ty, [&](auto c) {
+                 k_gemv_pk<decltype(c)::value><<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
+             }))
+        k_gemv<<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
     CKL("gemv");
     return 0;
 }

@@ -235,8 +235,67 @@ __device__ __forceinline__ void gate_up_dots(const gtc_mat &gate, const gtc_mat 
     }
 }
 
+/* gate_up_dots for gate and up rows of one format TY known to the launcher (its fast path
+ * only: MXFP4 on x.qi, a packed type on x.q with its block sums); TY 0: any format */
+template <int TY>
+__device__ __forceinline__ void gate_up_dots_t(const gtc_mat &gate, const gtc_mat &up, int64_t sg,
+                                               int64_t su, const gtc_act &x, int t, int lane,
+                                               float &g, float &u) {
+    const int nb = (int)(gate.n_cols / 32);
+    float acc[2] = {0.f, 0.f};
+    if (TY == 0) {
+        gate_up_dots(gate, up, sg, su, x, t, lane, g, u);
+        return;
+    } else if (TY == GGML_TYPE_MXFP4) {
+        const uint8_t *qs[2] = {gate.base + (size_t)sg * nb * 16, up.base + (size_t)su * nb * 16};
+        const uint8_t *ep[2] = {gate.base + (size_t)gate.src_rows * nb * 16 + (size_t)sg * nb,
+                                up.base + (size_t)up.src_rows * nb * 16 + (size_t)su * nb};
+        const int16_t *xq = x.qi + (size_t)t * x.n;
+        const float *xs = x.s + (size_t)t * (x.n / 32);
+        const int16_t *xqs[2] = {xq, xq};
+        const float *xss[2] = {xs, xs};
+        lane_mxfp4<2, 2>(qs, ep, xqs, xss, nb, lane, acc);
+    } else {
+        const pk_row p[2] = {pk_row_at(gate, sg), pk_row_at(up, su)};
+        const int16_t *xq = x.q + (size_t)t * x.n;
+        const float *xs = x.s + (size_t)t * (x.n / 32);
+        const int *xz = x.qsum + (size_t)t * (x.n / 32);
+        const int16_t *const xqs[2] = {xq, xq};
+        const float *const xss[2] = {xs, xs};
+        const int *const xzs[2] = {xz, xz};
+        /* the K-quants' super-block scales take registers: 1 block per row in flight */
+        constexpr int PT = TY == GGML_TYPE_MXFP4 ? GGML_TYPE_Q4_0 : TY;
+        constexpr int U =
+            PT == GGML_TYPE_Q4_K || PT == GGML_TYPE_Q5_K || PT == GGML_TYPE_Q6_K ? 1 : 2;
+        lane_pk<PT, 2, U>(p, xqs, xss, xzs, nb, lane, acc);
+    }
+    g = warp_sum(acc[0]);
+    u = warp_sum(acc[1]);
+}
+
+/* the format class the decode MoE kernels are specialised for: MXFP4 or a packed type when the
+ * activation has the int16 copy that format's fast path reads, else 0 (every path) */
+static int moe_fast_type(const gtc_mat &w, const gtc_act &x) {
+    if (!w.split) return 0;
+    if (w.type == GGML_TYPE_MXFP4) return x.qi ? GGML_TYPE_MXFP4 : 0;
+    if (w.type == GGML_TYPE_Q8_0) return x.q ? GGML_TYPE_Q8_0 : 0;
+    return pk_type(w.type) && x.q && x.qsum ? (int)w.type : 0;
+}
+
+/* calls f(integral_constant<int, TY>) for the fast type ty (see moe_fast_type) or 0 */
+template <class F> static void moe_switch(int ty, F &&f) {
+    if (ty == GGML_TYPE_MXFP4)
+        f(std::integral_constant<int, GGML_TYPE_MXFP4>());
+    else if (ty == GGML_TYPE_Q8_0)
+        f(std::integral_constant<int, GGML_TYPE_Q8_0>());
+    else if (!ty || !pk_switch((uint32_t)ty, f))
+        f(std::integral_constant<int, 0>());
+}
+
 /* grid (n_ff/32, k, T), 1024 threads: warp w computes gate and up of row 32 bx + w together,
- * then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the down kernel. */
+ * then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the down kernel. TY:
+ * the format of gate and up (gate_up_dots_t). */
+template <int TY>
 __global__ void __launch_bounds__(1024)
     k_moe_gate_up(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
                   const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h) {
@@ -249,7 +308,7 @@ __global__ void __launch_bounds__(1024)
     const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
     const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
     float g, u;
-    gate_up_dots(gate, up, sg, su, x, t, lane, g, u);
+    gate_up_dots_t<TY>(gate, up, sg, su, x, t, lane, g, u);
     if (lane == 0) {
         if (bg) g += bg[(size_t)e * bstride + r];
         if (bu) u += bu[(size_t)e * bstride + r];
@@ -266,7 +325,9 @@ __global__ void __launch_bounds__(1024)
 }
 
 /* grid (ceil(n_embd/8), T), 256 threads: warp per output row; the k experts' rows are streamed
- * together and their weighted partials summed per lane before one reduction. */
+ * together and their weighted partials summed per lane before one reduction. TY: the format of
+ * down when the launcher knows its fast path (moe_fast_type), else 0. */
+template <int TY>
 __global__ void __launch_bounds__(256)
     k_moe_down(gtc_mat down, const float *bd, int64_t bstride, const int32_t *ids, const float *wts,
                int k, gtc_act h, float *x) {
@@ -275,7 +336,7 @@ __global__ void __launch_bounds__(256)
     const int n = (int)down.n_rows;
     if (r >= n) return;
     float y = 0.f;
-    if (k == 4 && mat_fast_mxfp4(down, h)) {
+    if ((TY == 0 || TY == GGML_TYPE_MXFP4) && k == 4 && mat_fast_mxfp4(down, h)) {
         const int nb = (int)(down.n_cols / 32);
         const uint8_t *qs[4], *ep[4];
         const int16_t *xq[4];
@@ -298,7 +359,8 @@ __global__ void __launch_bounds__(256)
         if (bd)
             for (int j = 0; j < 4; j++)
                 y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
-    } else if (k == 4 && down.split && down.type == GGML_TYPE_Q8_0 && h.q) {
+    } else if ((TY == 0 || TY == GGML_TYPE_Q8_0) && k == 4 && down.split &&
+               down.type == GGML_TYPE_Q8_0 && h.q) {
         const int nb = (int)(down.n_cols / 32);
         const uint8_t *qs[4];
         const uint16_t *dp[4];
@@ -322,7 +384,32 @@ __global__ void __launch_bounds__(256)
         if (bd)
             for (int j = 0; j < 4; j++)
                 y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
-    } else if (k == 4 && pk_fast(down, h)) {
+    } else if (TY != 0 && TY != GGML_TYPE_MXFP4 && TY != GGML_TYPE_Q8_0 && k == 4) {
+        const int nb = (int)(down.n_cols / 32);
+        pk_row p[4];
+        const int16_t *xq[4];
+        const float *xs[4];
+        const int *xz[4];
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int e = ids[t * 4 + j];
+            p[j] = pk_row_at(down, down.row0 + (int64_t)e * down.expert_rows + r);
+            xq[j] = h.q + (size_t)(t * 4 + j) * h.n;
+            xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
+            xz[j] = h.qsum + (size_t)(t * 4 + j) * (h.n / 32);
+        }
+        constexpr int PT =
+            TY == 0 || TY == GGML_TYPE_MXFP4 || TY == GGML_TYPE_Q8_0 ? GGML_TYPE_Q4_0 : TY;
+        lane_pk<PT, 4, 2>(p, xq, xs, xz, nb, lane, acc);
+        float part = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
+        y = warp_sum(part);
+        if (bd)
+            for (int j = 0; j < 4; j++)
+                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
+    } else if (TY == 0 && k == 4 && pk_fast(down, h)) {
         const int nb = (int)(down.n_cols / 32);
         pk_row p[4];
         const int16_t *xq[4];
@@ -510,9 +597,14 @@ extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_a
     }
     if (r->T <= 0) return 0;
     dim3 grid((unsigned)(m->gate.n_rows / 32), (unsigned)m->k, (unsigned)r->T);
-    k_moe_gate_up<<<grid, 1024, 0, (cudaStream_t)st>>>(m->gate, m->up, m->bgate, m->bup,
-                                                       m->bgu_stride, r->ids, m->k, *x, m->alpha,
-                                                       m->limit, *hact);
+    int ty = moe_fast_type(m->gate, *x);
+    if (ty == GGML_TYPE_Q8_0 || m->up.type != m->gate.type || moe_fast_type(m->up, *x) != ty)
+        ty = 0;
+    moe_switch(ty, [&](auto c) {
+        k_moe_gate_up<decltype(c)::value>
+            <<<grid, 1024, 0, (cudaStream_t)st>>>(m->gate, m->up, m->bgate, m->bup, m->bgu_stride,
+                                                  r->ids, m->k, *x, m->alpha, m->limit, *hact);
+    });
     CKL("moe_gate_up");
     return 0;
 }
@@ -521,8 +613,11 @@ extern "C" int gtc_moe_down(const gtc_moe *m, const gtc_route *r, const gtc_act 
                             gtc_stream st) {
     if (r->T <= 0) return 0;
     dim3 grid(blocks_for(m->down.n_rows, 8), (unsigned)r->T);
-    k_moe_down<<<grid, 256, 0, (cudaStream_t)st>>>(m->down, m->bdown, m->bdown_stride, r->ids,
-                                                   r->wts, m->k, *hact, x);
+    const int ty = m->k == 4 ? moe_fast_type(m->down, *hact) : 0;
+    moe_switch(ty, [&](auto c) {
+        k_moe_down<decltype(c)::value><<<grid, 256, 0, (cudaStream_t)st>>>(
+            m->down, m->bdown, m->bdown_stride, r->ids, r->wts, m->k, *hact, x);
+    });
     CKL("moe_down");
     return 0;
 }

@@ -22,6 +22,8 @@
 #ifndef GPTC_CUDA_PACKED_CUH
 #define GPTC_CUDA_PACKED_CUH
 
+#include <type_traits>
+
 __host__ __device__ inline bool pk_type(uint32_t t) {
     return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q5_0 ||
            t == GGML_TYPE_Q5_1 || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K;
@@ -223,6 +225,36 @@ __device__ __forceinline__ void lane_pk_any(uint32_t type, const pk_row (&p)[R],
         break;
     default:
         break;
+    }
+}
+
+/* Host: calls f(std::integral_constant<int, TY>()) for packed type TY (a kernel launcher
+ * templated on the format); false for the other types. */
+template <class F> static inline bool pk_switch(uint32_t type, F &&f) {
+    switch (type) {
+    case GGML_TYPE_Q4_0:
+        f(std::integral_constant<int, GGML_TYPE_Q4_0>());
+        return true;
+    case GGML_TYPE_Q4_1:
+        f(std::integral_constant<int, GGML_TYPE_Q4_1>());
+        return true;
+    case GGML_TYPE_Q5_0:
+        f(std::integral_constant<int, GGML_TYPE_Q5_0>());
+        return true;
+    case GGML_TYPE_Q5_1:
+        f(std::integral_constant<int, GGML_TYPE_Q5_1>());
+        return true;
+    case GGML_TYPE_Q4_K:
+        f(std::integral_constant<int, GGML_TYPE_Q4_K>());
+        return true;
+    case GGML_TYPE_Q5_K:
+        f(std::integral_constant<int, GGML_TYPE_Q5_K>());
+        return true;
+    case GGML_TYPE_Q6_K:
+        f(std::integral_constant<int, GGML_TYPE_Q6_K>());
+        return true;
+    default:
+        return false;
     }
 }
 

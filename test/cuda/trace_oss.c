@@ -38,7 +38,8 @@ static void put(rec *r, int *n, const char *name, int layer, int pos, const floa
 }
 
 /* GPU rounding emulation (TRACE_EMU: bit 1 f16 KV cache, bit 2 int16 activations of the
- * quantised-weight GEMVs), to tell which rounding a divergence needs */
+ * quantised-weight GEMVs, bit 4 with bit 2: those activations as a hi/lo pair of int16, the
+ * residual quantised again), to tell which rounding a divergence needs */
 static int emu;
 static float f16r(float v) {
     _Float16 h = (_Float16)v;
@@ -51,6 +52,13 @@ static const float *q16(float *dst, const float *x, int n) {
         for (int i = b; i < b + 32; i++) amax = fmaxf(amax, fabsf(x[i]));
         float d = amax / 32767.f;
         for (int i = b; i < b + 32; i++) dst[i] = d > 0.f ? rintf(x[i] / d) * d : 0.f;
+        if (emu & 4) { /* hi/lo split: the residual quantised again (a second int16 pass) */
+            float rmax = 0.f;
+            for (int i = b; i < b + 32; i++) rmax = fmaxf(rmax, fabsf(x[i] - dst[i]));
+            float d2 = rmax / 32767.f;
+            for (int i = b; i < b + 32; i++)
+                dst[i] += d2 > 0.f ? rintf((x[i] - dst[i]) / d2) * d2 : 0.f;
+        }
     }
     return dst;
 }
