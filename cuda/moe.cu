@@ -328,7 +328,7 @@ __global__ void __launch_bounds__(1024)
  * together and their weighted partials summed per lane before one reduction. TY: the format of
  * down when the launcher knows its fast path (moe_fast_type), else 0. */
 template <int TY>
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(256, 2)
     k_moe_down(gtc_mat down, const float *bd, int64_t bstride, const int32_t *ids, const float *wts,
                int k, gtc_act h, float *x) {
     const int lane = threadIdx.x & 31;
@@ -401,7 +401,9 @@ __global__ void __launch_bounds__(256)
         }
         constexpr int PT =
             TY == 0 || TY == GGML_TYPE_MXFP4 || TY == GGML_TYPE_Q8_0 ? GGML_TYPE_Q4_0 : TY;
-        lane_pk<PT, 4, 2>(p, xq, xs, xz, nb, lane, acc);
+        constexpr int U =
+            PT == GGML_TYPE_Q4_K || PT == GGML_TYPE_Q5_K || PT == GGML_TYPE_Q6_K ? 1 : 2;
+        lane_pk<PT, 4, U>(p, xq, xs, xz, nb, lane, acc);
         float part = 0.f;
 #pragma unroll
         for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
@@ -432,7 +434,7 @@ __global__ void __launch_bounds__(256)
         if (bd)
             for (int j = 0; j < 4; j++)
                 y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
-    } else {
+    } else if (TY == 0) { /* (a TY kernel is launched for k == 4 only) */
         for (int j = 0; j < k; j++) {
             const int e = ids[t * k + j];
             float d =
