@@ -1,6 +1,6 @@
 /* attention.cu — flash-decoding attention over the KV cache: split-K partial softmax records,
  * then a combine with the attention sinks (and the int16 copy of the output). */
-#include "cuda/common.cuh"
+#include "cuda/kv.cuh"
 
 #define PS 66 /* partial record: m, l, o[64] */
 
@@ -111,12 +111,382 @@ __global__ void k_attn_combine(const float *part, int n_head, int hd, int nsp, c
     }
 }
 
-static int attn_split_keys(void) /* keys per decode split; GPTC_CUDA_ATTN_SPLIT overrides */
-{
+/* ============ decode attention (few tokens): k_attn_vec ==================================
+ * grid (n_kv, T, nsp), 128 threads (VW warps) per block: one KV head g of one token t over one
+ * split of its keys, for all G = n_head / n_kv query heads of g at once (each K/V row is read
+ * once for G heads). hd = 64. Within a warp, 8 lanes own a key (lane c owns dims 8c..8c+7, one
+ * 16-byte load of an f16 row), 4 keys per step; each warp takes tiles of VT = 32 keys (scores
+ * into shared memory, one online-softmax update per tile, then the V rows of the tile); the
+ * block merges its warps, and its splits are merged with the sinks by the last block of (t, g)
+ * to finish (a ticket counter, cnt) or by k_attn_vcomb when there is no counter array.
+ * The split length follows the token's own key count (read on the device), so a captured graph
+ * uses all of its splits at any depth: split = max(minsplit, ceil(n_keys / nsp) rounded up to
+ * 32); active splits = ceil(n_keys / split); the others return at once.
+ * fuse: the block also applies RoPE to its q heads (in registers) and the block holding the
+ * token's own key (the last active split) applies RoPE to k of head g and stores k and v into
+ * the caches first (single token, or one token per sequence: no block reads another token's new
+ * key). */
+#define VW 4
+#define VT 32
+#define VNS_MAX 128
+#define V_TARGET_MAX 1024
+
+__device__ __forceinline__ int vec_split(int n_keys, int nsp, int minsplit) {
+    int s = (n_keys + nsp - 1) / nsp;
+    s = (s + VT - 1) / VT * VT;
+    return s > minsplit ? s : minsplit;
+}
+
+/* dims e0..e0+7 of cache row `row` as fp32 (16-byte loads for f16, 2 x 16 for f32) */
+template <int KT>
+__device__ __forceinline__ void kv_load8(const uint8_t *c, size_t rb, int row, int e0, float *f) {
+    const uint8_t *r = c + (size_t)row * rb;
+    if (KT == GTC_KV_F32) {
+        const float4 *p = (const float4 *)((const float *)r + e0);
+        const float4 x = p[0], y = p[1];
+        f[0] = x.x, f[1] = x.y, f[2] = x.z, f[3] = x.w;
+        f[4] = y.x, f[5] = y.y, f[6] = y.z, f[7] = y.w;
+    } else if (KT == GTC_KV_F16) {
+        const uint4 u = *(const uint4 *)((const uint16_t *)r + e0);
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const float2 v = __half22float2(*(const __half2 *)&w[k]);
+            f[2 * k] = v.x;
+            f[2 * k + 1] = v.y;
+        }
+    } else {
+        const uint8_t *b = r + (size_t)(e0 / 32) * 34;
+        const float d = h2f(*(const uint16_t *)b);
+        const uint16_t *qs = (const uint16_t *)(b + 2 + e0 % 32);
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const uint16_t x = qs[k];
+            f[2 * k] = d * (float)(int8_t)(x & 0xff);
+            f[2 * k + 1] = d * (float)(int8_t)(x >> 8);
+        }
+    }
+}
+
+/* Sums v[G] over the 8 lanes of a key group (c = lane & 7); returns the sum for head
+ * vec_head<G>(c): halving exchanges on lane bits 4, 2, 1 while several heads remain (G - 1
+ * shuffles in all for G = 8), then plain sums over the bits left. */
+template <int G> __device__ __forceinline__ int vec_head(int c) {
+    return G == 8 ? c : G == 4 ? (c >> 1) & 3 : G == 2 ? (c >> 2) & 1 : 0;
+}
+template <int G> __device__ __forceinline__ float vec_reduce8(float *v, int c) {
+    int n = G, bit = 4;
+#pragma unroll
+    for (int it = 0; it < 3; it++) {
+        if (n > 1) {
+            const int hf = n / 2;
+            const bool up = (c & bit) != 0;
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                if (k < hf) {
+                    const float send = up ? v[k] : v[k + hf];
+                    const float keep = up ? v[k + hf] : v[k];
+                    v[k] = keep + __shfl_xor_sync(0xffffffffu, send, bit);
+                }
+            }
+            n = hf;
+        } else {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], bit);
+        }
+        bit >>= 1;
+    }
+    return v[0];
+}
+
+template <int G> struct vec_smem {
+    float S[VW][G][VT + 1]; /* + 1: the 8 heads of a key in 8 banks */
+    float Wm[VW][G], Wl[VW][G];
+    float Wo[VW][G][64];
+    float F[G][VNS_MAX];
+    float den[G];
+    int last;
+};
+
+/* The key range of token t: lo..p, and its cache pointers. */
+__device__ __forceinline__ int vec_pos(const gtc_attn_args &a, int t, uint8_t **kc, uint8_t **vc) {
+    *kc = (uint8_t *)a.kc;
+    *vc = (uint8_t *)a.vc;
+    if (a.seqs.pos) {
+        *kc = (uint8_t *)a.seqs.kc[t] + a.seqs.layer_off;
+        *vc = (uint8_t *)a.seqs.vc[t] + a.seqs.layer_off;
+        return a.seqs.pos[t];
+    }
+    return *a.d_pos0 + t;
+}
+
+/* out (and its int16 copy) of the G heads of (t, g) from the `active` split records. */
+template <int G>
+__device__ void vec_merge(const gtc_attn_args &a, vec_smem<G> &sm, int t, int g, int nsp,
+                          int active) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, n_head = a.n_head;
+    for (int h = w; h < G; h += VW) {
+        const int hh = g * G + h;
+        const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * PS;
+        const float sink = a.sinks ? a.sinks[hh] : -INFINITY;
+        float M = sink;
+        for (int s = lane; s < active; s += 32)
+            if (__ldcg(rec + s * PS + 1) > 0.f) M = fmaxf(M, __ldcg(rec + s * PS));
+        M = warp_max(M);
+        float den = 0.f;
+        for (int s = lane; s < active; s += 32) {
+            const float ls = __ldcg(rec + s * PS + 1);
+            const float f = ls > 0.f ? expf(__ldcg(rec + s * PS) - M) : 0.f;
+            sm.F[h][s] = f;
+            den += ls * f;
+        }
+        den = warp_sum(den);
+        if (lane == 0) sm.den[h] = den + (a.sinks ? expf(sink - M) : 0.f);
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < G * 64; idx += VW * 32) { /* warp-uniform: 32 | 64 */
+        const int h = idx / 64, d = idx % 64, hh = g * G + h;
+        const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * PS + 2 + d;
+        float num = 0.f;
+        for (int s = 0; s < active; s++) num += sm.F[h][s] * __ldcg(rec + s * PS);
+        const float v = num / sm.den[h];
+        const size_t i = ((size_t)t * n_head + hh) * 64 + d;
+        a.out[i] = v;
+        if (a.qout) store_q16(*a.qout, i / 32, d & 31, v);
+    }
+}
+
+template <int KT, int G>
+__global__ void __launch_bounds__(VW * 32) k_attn_vec(gtc_attn_args a, int nsp, int minsplit) {
+    __shared__ vec_smem<G> sm;
+    const int g = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, sub = lane >> 3, c = lane & 7;
+    const int n_head = a.n_head, ring = a.ring;
+    uint8_t *kc, *vc;
+    const int p = vec_pos(a, t, &kc, &vc);
+    const int lo = a.window > 0 ? max(0, p - a.window + 1) : 0;
+    const int n_keys = p - lo + 1;
+    const int split = vec_split(n_keys, nsp, minsplit);
+    const int active = (n_keys + split - 1) / split;
+    if (sp >= active) return;
+    const int start = lo + sp * split, end = min(p, start + split - 1);
+    const size_t rb = kv_row_bytes(KT, a.n_kv * 64);
+    const bool rope = a.fuse && a.inv_freq;
+
+    if (a.fuse && sp == active - 1) { /* RoPE of k (head g) and the store of k and v at p */
+        const int row = ring > 0 ? p % ring : p;
+        const float *kr = a.k + (size_t)t * a.ld + g * 64, *vr = a.v + (size_t)t * a.ld + g * 64;
+        uint8_t *kd = kc + (size_t)row * rb, *vd = vc + (size_t)row * rb;
+        if (KT == GTC_KV_Q8_0) { /* warp w: block w & 1 of k (w < 2) or v */
+            const int d = (w & 1) * 32 + lane;
+            float x = w < 2 ? kr[d] : vr[d];
+            if (w < 2 && a.inv_freq) x = rope_elem(x, kr[d ^ 32], d, 64, p, a.inv_freq, a.mscale);
+            kv_put<KT>(w < 2 ? kd : vd, g * 64 + d, lane, x);
+        } else {
+            const int d = threadIdx.x & 63;
+            float x = threadIdx.x < 64 ? kr[d] : vr[d];
+            if (threadIdx.x < 64 && a.inv_freq)
+                x = rope_elem(x, kr[d ^ 32], d, 64, p, a.inv_freq, a.mscale);
+            kv_put<KT>(threadIdx.x < 64 ? kd : vd, g * 64 + d, 0, x);
+        }
+        __syncthreads(); /* the block's own reads of row p follow */
+    }
+
+    float qv[G][8];
+    {
+        const float *qt = a.q + (size_t)t * a.ld + (size_t)g * G * 64;
+#pragma unroll
+        for (int h = 0; h < G; h++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                const int d = 8 * c + k;
+                float x = qt[h * 64 + d];
+                if (rope) x = rope_elem(x, qt[h * 64 + (d ^ 32)], d, 64, p, a.inv_freq, a.mscale);
+                qv[h][k] = x * a.scale;
+            }
+    }
+    float o[G][8], m[G], lp[G];
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        m[h] = -INFINITY;
+        lp[h] = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[h][k] = 0.f;
+    }
+    const int hc = vec_head<G>(c);
+    const int e0 = g * 64 + 8 * c;
+    for (int j0 = start + w * VT; j0 <= end; j0 += VW * VT) {
+        /* scores of the tile's 32 keys, 4 per step, two batches of 4 steps */
+#pragma unroll
+        for (int b = 0; b < 2; b++) {
+            float kf[4][8];
+#pragma unroll
+            for (int st = 0; st < 4; st++) {
+                const int key = min(j0 + (b * 4 + st) * 4 + sub, end);
+                kv_load8<KT>(kc, rb, ring > 0 ? key % ring : key, e0, kf[st]);
+            }
+#pragma unroll
+            for (int st = 0; st < 4; st++) {
+                float v[G];
+#pragma unroll
+                for (int h = 0; h < G; h++) {
+                    float s = 0.f;
+#pragma unroll
+                    for (int k = 0; k < 8; k++) s += qv[h][k] * kf[st][k];
+                    v[h] = s;
+                }
+                const float s = vec_reduce8<G>(v, c);
+                const int jj = (b * 4 + st) * 4 + sub;
+                sm.S[w][hc][jj] = j0 + jj <= end ? s : -INFINITY;
+            }
+        }
+        __syncwarp();
+        /* online softmax, one update per tile; lane j keeps its key's share of l */
+        float cr[G];
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            const float sv = sm.S[w][h][lane];
+            const float mn = fmaxf(m[h], warp_max(sv));
+            cr[h] = expf(m[h] - mn);
+            const float pv = expf(sv - mn);
+            lp[h] = lp[h] * cr[h] + pv;
+            m[h] = mn;
+            sm.S[w][h][lane] = pv;
+        }
+        __syncwarp();
+#pragma unroll
+        for (int h = 0; h < G; h++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) o[h][k] *= cr[h];
+#pragma unroll
+        for (int b = 0; b < 2; b++) {
+            float vf[4][8];
+#pragma unroll
+            for (int st = 0; st < 4; st++) {
+                const int key = min(j0 + (b * 4 + st) * 4 + sub, end);
+                kv_load8<KT>(vc, rb, ring > 0 ? key % ring : key, e0, vf[st]);
+            }
+#pragma unroll
+            for (int st = 0; st < 4; st++) {
+                const int jj = (b * 4 + st) * 4 + sub;
+#pragma unroll
+                for (int h = 0; h < G; h++) {
+                    const float pp = sm.S[w][h][jj]; /* 0 past the end */
+#pragma unroll
+                    for (int k = 0; k < 8; k++) o[h][k] += pp * vf[st][k];
+                }
+            }
+        }
+        __syncwarp();
+    }
+    /* the warp's o: sum over its 4 key groups; then the block's warps merged */
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            o[h][k] += __shfl_xor_sync(0xffffffffu, o[h][k], 8);
+            o[h][k] += __shfl_xor_sync(0xffffffffu, o[h][k], 16);
+        }
+        const float l = warp_sum(lp[h]);
+        if (lane == 0) {
+            sm.Wm[w][h] = m[h];
+            sm.Wl[w][h] = l;
+        }
+        if (sub == 0)
+#pragma unroll
+            for (int k = 0; k < 8; k++) sm.Wo[w][h][8 * c + k] = o[h][k];
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < G * 64; idx += VW * 32) {
+        const int h = idx / 64, d = idx % 64, hh = g * G + h;
+        float M = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < VW; i++) M = fmaxf(M, sm.Wm[i][h]);
+        float L = 0.f, O = 0.f;
+#pragma unroll
+        for (int i = 0; i < VW; i++) {
+            const float f = sm.Wl[i][h] > 0.f ? expf(sm.Wm[i][h] - M) : 0.f;
+            L += sm.Wl[i][h] * f;
+            O += sm.Wo[i][h][d] * f;
+        }
+        if (active == 1) { /* the only split: finish here */
+            const float sink = a.sinks ? a.sinks[hh] : -INFINITY;
+            const float M2 = fmaxf(M, sink), f = expf(M - M2);
+            const float v = O * f / (L * f + (a.sinks ? expf(sink - M2) : 0.f));
+            const size_t i = ((size_t)t * n_head + hh) * 64 + d;
+            a.out[i] = v;
+            if (a.qout) store_q16(*a.qout, i / 32, d & 31, v);
+        } else {
+            float *rec = a.part + (((size_t)t * n_head + hh) * nsp + sp) * PS;
+            if (d == 0) {
+                rec[0] = M;
+                rec[1] = L;
+            }
+            rec[2 + d] = O;
+        }
+    }
+    if (active == 1 || !a.cnt) return;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned *cn = a.cnt + (size_t)t * a.n_kv + g;
+        sm.last = atomicAdd(cn, 1u) == (unsigned)active - 1;
+        if (sm.last) *cn = 0; /* every split has arrived: zero for the next call */
+    }
+    __syncthreads();
+    if (!sm.last) return;
+    __threadfence();
+    vec_merge<G>(a, sm, t, g, nsp, active);
+}
+
+/* the merge of the splits when there is no counter array: grid (n_kv, T), 128 threads */
+template <int G>
+__global__ void __launch_bounds__(VW * 32) k_attn_vcomb(gtc_attn_args a, int nsp, int minsplit) {
+    __shared__ vec_smem<G> sm;
+    const int g = blockIdx.x, t = blockIdx.y;
+    uint8_t *kc, *vc;
+    const int p = vec_pos(a, t, &kc, &vc);
+    const int lo = a.window > 0 ? max(0, p - a.window + 1) : 0;
+    const int n_keys = p - lo + 1;
+    const int active =
+        (n_keys + vec_split(n_keys, nsp, minsplit) - 1) / vec_split(n_keys, nsp, minsplit);
+    if (active > 1) vec_merge<G>(a, sm, t, g, nsp, active);
+}
+
+static int env_int(const char *name, int dflt, int min) {
+    const char *e = getenv(name);
+    return e && atoi(e) >= min ? atoi(e) : dflt;
+}
+
+/* keys per split: at least GPTC_CUDA_ATTN_SPLIT (default 32 for the tile kernel, 128 = one
+ * tile per warp for the decode kernel) */
+static int attn_split_keys(void) {
+    static int v = -1;
+    if (v < 0) v = env_int("GPTC_CUDA_ATTN_SPLIT", 32, 32);
+    return v;
+}
+static int vec_min_split(void) {
+    static int v = -1;
+    if (v < 0) v = (env_int("GPTC_CUDA_ATTN_SPLIT", VW * VT, VT) + VT - 1) / VT * VT;
+    return v;
+}
+/* the decode kernel serves batches of at most this many tokens (and every decode_multi step) */
+static int vec_max_t(void) {
+    static int v = -1;
+    if (v < 0) v = env_int("GPTC_CUDA_ATTN_VEC_MAX_T", 8, 0);
+    return v;
+}
+/* blocks the decode kernel aims for: 4 per SM (GPTC_CUDA_ATTN_BLOCKS), at most V_TARGET_MAX */
+static int vec_target_blocks(void) {
     static int v = -1;
     if (v < 0) {
-        const char *e = getenv("GPTC_CUDA_ATTN_SPLIT");
-        v = e && atoi(e) >= 32 ? atoi(e) : 32;
+        int dev = 0, sms = 132;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            cudaGetLastError();
+            sms = 132;
+        }
+        v = env_int("GPTC_CUDA_ATTN_BLOCKS", 4 * sms, 1);
+        if (v > V_TARGET_MAX) v = V_TARGET_MAX;
     }
     return v;
 }
@@ -129,13 +499,95 @@ static int attn_nsplit(int T, int n_keys) {
     return ns < 1 ? 1 : ns;
 }
 
+/* splits of the decode kernel for T tokens of n_kv heads and at most n_keys keys */
+static int vec_nsplit(int T, int n_kv, int n_keys) {
+    const int tb = vec_target_blocks();
+    int ns = (tb + n_kv * T - 1) / (n_kv * T);
+    const int by_keys = (n_keys + VT - 1) / VT;
+    if (ns > by_keys) ns = by_keys;
+    if (ns > VNS_MAX) ns = VNS_MAX;
+    return ns < 1 ? 1 : ns;
+}
+
 extern "C" size_t gtc_attn_part_floats(int T, int n_head, int n_ctx) {
-    return (size_t)T * n_head * attn_nsplit(T, n_ctx) * PS;
+    int ns = attn_nsplit(T, n_ctx);
+    int nv = (V_TARGET_MAX + T - 1) / T; /* vec_nsplit's bound for any n_kv >= 1 */
+    if (nv > VNS_MAX) nv = VNS_MAX;
+    if (nv > (n_ctx + VT - 1) / VT) nv = (n_ctx + VT - 1) / VT;
+    if (nv > ns) ns = nv;
+    return (size_t)T * n_head * ns * PS;
+}
+
+extern "C" size_t gtc_attn_cnt_count(int T, int n_kv) {
+    return (size_t)(T > 0 ? T : 1) * (n_kv > 0 ? n_kv : 1);
+}
+
+template <int KT>
+static void launch_vec(const gtc_attn_args *a, int G, dim3 grid, int ns, int ms, cudaStream_t s) {
+    switch (G) {
+    case 1:
+        k_attn_vec<KT, 1><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    case 2:
+        k_attn_vec<KT, 2><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    case 4:
+        k_attn_vec<KT, 4><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    default:
+        k_attn_vec<KT, 8><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    }
+}
+
+static int attn_vec(const gtc_attn_args *a, cudaStream_t s) {
+    const int G = a->n_head / a->n_kv;
+    int n_keys = a->max_pos + 1;
+    if (a->window > 0 && a->window < n_keys) n_keys = a->window;
+    const int ns = vec_nsplit(a->T, a->n_kv, n_keys), ms = vec_min_split();
+    dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
+    switch (a->kv_type) {
+    case GTC_KV_F32:
+        launch_vec<GTC_KV_F32>(a, G, grid, ns, ms, s);
+        break;
+    case GTC_KV_F16:
+        launch_vec<GTC_KV_F16>(a, G, grid, ns, ms, s);
+        break;
+    default:
+        launch_vec<GTC_KV_Q8_0>(a, G, grid, ns, ms, s);
+        break;
+    }
+    CKL("attention");
+    if (a->cnt || ns == 1) return 0;
+    dim3 g2((unsigned)a->n_kv, (unsigned)a->T);
+    switch (G) {
+    case 1:
+        k_attn_vcomb<1><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    case 2:
+        k_attn_vcomb<2><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    case 4:
+        k_attn_vcomb<4><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    default:
+        k_attn_vcomb<8><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        break;
+    }
+    CKL("attention_combine");
+    return 0;
 }
 
 extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     if (gtc_attn_check(a, "attention")) return -1;
     if (a->T <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)st;
+    const int G = a->n_head / a->n_kv;
+    const int one = a->T == 1 || a->seqs.pos; /* no token reads another token's new key */
+    const int vec = a->hd == 64 && (G == 1 || G == 2 || G == 4 || G == 8) &&
+                    (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
+    if (a->fuse && !vec && gtc_rope_store(a, st)) return -1;
+    if (vec) return attn_vec(a, s);
     int n_keys = a->max_pos + 1;
     if (a->window > 0 && a->window < n_keys) n_keys = a->window;
     int ns = attn_nsplit(a->T, n_keys);
@@ -143,7 +595,6 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     split = (split + 31) / 32 * 32;
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
     const unsigned nt = 32 * (unsigned)(a->n_head / a->n_kv);
-    cudaStream_t s = (cudaStream_t)st;
     switch (a->kv_type) {
     case GTC_KV_F32:
         k_attn<GTC_KV_F32><<<grid, nt, 0, s>>>(*a, split);

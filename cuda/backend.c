@@ -224,6 +224,7 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
     TAKE(s->perm_w, float, (size_t)B *k);
     TAKE(s->ids_tok, int32_t, B);
     TAKE(s->tickets, unsigned, B);
+    TAKE(s->attn_cnt, unsigned, gtc_attn_cnt_count(B, hp->n_head_kv));
     TAKE(s->pos, int32_t, 1);
     TAKE(s->sampled, int32_t, 1);
     s->tmp_elems = (size_t)2 * B * (qkv_w > maxw ? qkv_w : maxw); /* hi + lo products */
@@ -589,7 +590,9 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
                       bytes / 1073741824.0, s->n_ctx, fr / 1073741824.0);
     }
     sess_layout(m, cm, cs, B, s->n_ctx, kv_type, (uint8_t *)cs->blob);
-    if (cudaMemset(cs->tickets, 0, sizeof(unsigned) * B) != cudaSuccess) {
+    if (cudaMemset(cs->tickets, 0, sizeof(unsigned) * B) != cudaSuccess ||
+        cudaMemset(cs->attn_cnt, 0, sizeof(unsigned) * gtc_attn_cnt_count(B, m->hp.n_head_kv)) !=
+            cudaSuccess) {
         cudaFree(cs->blob);
         free(cs);
         return gt_err(err, GPTC_ERR_DEVICE, "CUDA: memset failed");

@@ -102,7 +102,8 @@ typedef struct cu_sess {
     float *x, *qkv, *attn, *ffn, *tmp, *logits, *part, *rlog, *wts, *g, *y;
     gtc_act a, b, hact;
     int32_t *ids_tok, *ids_exp, *perm_tok, *pos, *sampled, *grp;
-    unsigned *tickets; /* router top-k: per-token block counters (kept zero between calls) */
+    unsigned *tickets;  /* router top-k: per-token block counters (kept zero between calls) */
+    unsigned *attn_cnt; /* attention: per (token, KV head) split counters (kept zero) */
     float *perm_w;
     uint16_t *dq, *xg16, *h16;
     size_t tmp_elems;
@@ -191,6 +192,15 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
 gptc_status cu_embed(cu_fw *F, int T);
 /* cs->a = norm(x) (and its int16 / fp16 copies) for T rows of n_embd */
 gptc_status cu_norm(cu_fw *F, const float *x, int T, int norm, const float *w, const float *b);
+/* norm(x) then out = (add ? out : 0) + act(W norm(x) + bias) (T rows of n_embd): one launch
+ * (gtc_gemv_norm) when the product takes the GEMV path with float weights, else cu_norm (into
+ * cs->a) and cu_linear. */
+gptc_status cu_linear_norm(cu_fw *F, const float *x, int norm, const float *nw, const float *nb,
+                           const gtc_mat *W, int T, float *out, int ldo, const float *bias, int add,
+                           int act, const char *nm);
+/* 1 when cu_linear of W over T tokens reads only the fp32 activations (a GEMV of float
+ * weights), so they need no int16 / fp16 copies */
+int cu_reads_f32_only(const cu_fw *F, int T, const gtc_mat *W);
 /* Separate q, k, v projections of cs->a into cs->qkv (one launch when it can). */
 gptc_status cu_qkv(cu_fw *F, const cu_layer *C, int T);
 /* RoPE + KV store + attention of layer l over cs->qkv, then x += o-projection. */

@@ -91,6 +91,31 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
     return GPTC_OK;
 }
 
+/* 1 when cu_linear takes W through the GEMV kernels for T tokens */
+static int cu_gemv_path(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x) {
+    return !cu_use_mmq(F, T, W, x) && (T <= cu_knob.gemv_max_t || W->n_rows <= 256 || F->sq);
+}
+
+int cu_reads_f32_only(const cu_fw *F, int T, const gtc_mat *W) {
+    gtc_act a = F->cs->a;
+    return cu_gemv_path(F, T, W, &a) && gtc_gemv_norm_supported(W, 1);
+}
+
+gptc_status cu_linear_norm(cu_fw *F, const float *x, int norm, const float *nw, const float *nb,
+                           const gtc_mat *W, int T, float *out, int ldo, const float *bias, int add,
+                           int act, const char *nm) {
+    gptc_error *err = F->err;
+    gtc_act a = cu_act_view(&F->cs->a, F->m->hp.n_embd);
+    if (cu_gemv_path(F, T, W, &a) && gtc_gemv_norm_supported(W, T) &&
+        W->n_cols == F->m->hp.n_embd) { /* one launch: the norm inside the product */
+        gtc_gemv_seg sg = {*W, bias, out, add, act, ldo};
+        CU_TRYF(gtc_gemv_norm(&sg, x, T, norm, nw, nb, F->m->hp.norm_eps, (gtc_stream)F->st), nm);
+        return GPTC_OK;
+    }
+    CU_TRY(cu_norm(F, x, T, norm, nw, nb));
+    return cu_linear(F, W, &a, T, out, ldo, bias, add, act, nm);
+}
+
 gptc_status cu_embed(cu_fw *F, int T) {
     cu_model *cm = F->cm;
     gptc_error *err = F->err;
@@ -180,10 +205,15 @@ gptc_status cu_attention(cu_fw *F, int l, int T) {
         aa.kc = store ? cs->kc + lay : NULL;
         aa.vc = store ? cs->vc + lay : NULL;
     }
-    CU_TRYF(gtc_rope_store(&aa, (gtc_stream)F->st), "rope");
-    if (!F->sq) {
-        aa.kc = cs->kc + lay;
-        aa.vc = cs->vc + lay;
+    aa.cnt = cs->attn_cnt;
+    /* decode: RoPE and the K/V store happen inside the attention kernel (one launch) */
+    aa.fuse = (T == 1 || F->sq) && store;
+    if (!aa.fuse) {
+        CU_TRYF(gtc_rope_store(&aa, (gtc_stream)F->st), "rope");
+        if (!F->sq) {
+            aa.kc = cs->kc + lay;
+            aa.vc = cs->vc + lay;
+        }
     }
     CU_TRYF(gtc_attention(&aa, (gtc_stream)F->st), "attention");
     if (F->trace) cu_trace_put(F, "attn", l, aa.out, nq, 0);
@@ -212,10 +242,9 @@ gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all) {
         return cu_linear(F, &cm->output, &a, T, cm->mw.logits, V, NULL, 0, 0, "gemv_lm_head");
     }
     if (!logits_all || T == 1) {
-        CU_TRYF(gtc_prep_act(cs->x + (size_t)(T - 1) * ne, 1, ne, norm, cm->output_norm,
-                             cm->output_norm_b, hp->norm_eps, &a, (gtc_stream)F->st),
-                "norm");
-        CU_TRY(cu_linear(F, &cm->output, &a, 1, cs->logits, V, NULL, 0, 0, "gemv_lm_head"));
+        CU_TRY(cu_linear_norm(F, cs->x + (size_t)(T - 1) * ne, norm, cm->output_norm,
+                              cm->output_norm_b, &cm->output, 1, cs->logits, V, NULL, 0, 0,
+                              "gemv_lm_head"));
         if (logits_all)
             CU_TRYC(cudaMemcpyAsync(logits_all, cs->logits, sizeof(float) * V,
                                     cudaMemcpyDeviceToHost, F->st));

@@ -124,6 +124,14 @@ typedef struct gtc_gemv_seg {
 /* Up to 3 matrices with the same input in one launch (q, k, v). */
 int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, int T, gtc_stream st);
 
+/* The norm of gtc_prep_act (norm, w, b, eps) folded into a GEMV of one segment with float weights
+ * (F32, F16, BF16; n_cols a multiple of 8, T * n_cols <= 12000): y[t*ldy + r] = (add ? y : 0) +
+ * act(W row r . norm(x_t) + bias[r]); x[T][n_cols] is not modified. gtc_gemv_norm_supported: 1
+ * when (W, T) qualify; gtc_gemv_norm: -1 otherwise. */
+int gtc_gemv_norm_supported(const gtc_mat *w, int T);
+int gtc_gemv_norm(const gtc_gemv_seg *seg, const float *x, int T, int norm, const float *w,
+                  const float *b, float eps, gtc_stream st);
+
 /* Dequantises expert e of W to fp16 rows [r0, r0 + nr) into dst[nr][n_cols]; lo (may be NULL)
  * gets f16(v - f16(v)) (split fp16: hi + lo carry ~22 bits, so Q8_0 etc. stay exact). */
 int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
@@ -223,6 +231,13 @@ int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st);
  *   part: workspace of gtc_attn_part_floats(T, n_head, n_ctx) floats. max_pos: the largest
  *   position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL): also writes
  *   the int16 copy of out (q, qi, s of a gtc_act with n = n_head * hd) when hd == 64.
+ * fuse: gtc_attention also does gtc_rope_store's work for these tokens (the decode kernel does
+ *   it inside when T == 1 or seqs.pos != NULL; otherwise gtc_attention calls gtc_rope_store).
+ * cnt (may be NULL): gtc_attn_cnt_count(T, n_kv) zeroed counters (left zeroed) with which the
+ *   last split block of a head merges the splits itself (one launch instead of two).
+ * Decode (T <= 8 tokens, or seqs.pos, hd = 64, n_head / n_kv in 1, 2, 4, 8) runs a kernel that
+ * reads each K/V row once for the n_head / n_kv heads that share it and splits the keys by the
+ * token's own depth (on the device), so a captured graph fills the GPU at any depth.
  * The fp32 cache keeps the GPU within 1e-5 of the fp32 CPU reference; fp16 (llama.cpp's
  * default) and Q8_0 halve / quarter the memory and are judged statistically (perplexity and KL
  * divergence against the CPU, docs/benchmarks.md). */
@@ -241,8 +256,11 @@ typedef struct gtc_attn_args {
     float scale;
     float *part, *out;
     const gtc_act *qout;
+    int fuse;
+    unsigned *cnt;
 } gtc_attn_args;
 size_t gtc_attn_part_floats(int T, int n_head, int n_ctx);
+size_t gtc_attn_cnt_count(int T, int n_kv);
 int gtc_rope_store(const gtc_attn_args *a, gtc_stream st);
 int gtc_attention(const gtc_attn_args *a, gtc_stream st);
 

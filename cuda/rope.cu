@@ -1,25 +1,7 @@
 /* rope.cu — RoPE (NeoX, YaRN-scaled table) of q and k, and the store of k and v into the KV
  * cache (full-length or a sliding-window ring) in its element type: fp32, fp16, or Q8_0 blocks
  * of 32 (ggml's block_q8_0: f16 scale, 32 int8; d = amax / 127, q = round(x / d)). */
-#include "cuda/common.cuh"
-
-/* Stores v at element e of a cache row. Q8_0: e = 32 * block + lane, and the 32 lanes of the
- * warp call together (the block's scale is their amax). */
-template <int KT> __device__ __forceinline__ void kv_put(uint8_t *row, int e, int lane, float v) {
-    if (KT == GTC_KV_F32) {
-        ((float *)row)[e] = v;
-    } else if (KT == GTC_KV_F16) {
-        ((uint16_t *)row)[e] = f2h(v);
-    } else {
-        const float amax = warp_max(fabsf(v));
-        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
-        uint8_t *b = row + (size_t)(e / 32) * 34;
-        b[2 + lane] = (uint8_t)(int8_t)(int)roundf(v * id); /* as ggml: roundf */
-        /* the f16 scale as one 16-bit store (blocks are 34 bytes, rows start 2-byte aligned):
-         * written as two byte stores from lane 0, its low byte read back as 0 on sm_90a */
-        if (lane == 0) *(uint16_t *)b = f2h(d);
-    }
-}
+#include "cuda/kv.cuh"
 
 /* grid T, 256 threads (dynamic shared memory: the roped k row, n_kv * hd floats) */
 template <int KT> __global__ void k_rope_store(gtc_attn_args a) {

@@ -1015,6 +1015,226 @@ START_TEST(test_attention_cache_types) {
 }
 END_TEST
 
+/* ---- the decode attention kernel (few tokens per call) -------------------------------------
+ * G = n_head / n_kv query heads per KV head (1: GPT-2, 8: gpt-oss); the caches filled by
+ * gtc_rope_store in chunks of up to `fill_t` tokens (no attention: only the decode steps are
+ * checked), then n_dec steps of one token with RoPE and the K/V store inside gtc_attention
+ * (fuse; with the counters: the splits merged by their last block, without: by a second
+ * kernel), then one step of 4 tokens through gtc_rope_store and gtc_attention. Each decode
+ * token's output against op_attention on the cache's rounding of the CPU keys and values. */
+typedef struct vec_case_t {
+    int nh, nkv, rope, sinks, window, ring, kv_type;
+    int n_fill, fill_t, n_dec;
+    int cnt; /* 1: pass the counter array */
+} vec_case_t;
+
+static void vec_case(const vec_case_t *c) {
+    const int nh = c->nh, nkv = c->nkv, hd = 64, qw = nh * hd + 2 * nkv * hd, kt = c->kv_type;
+    const int N = c->n_fill + c->n_dec + 4, n_ctx = N + 4;
+    float *qkv = rand_vec((size_t)N * qw, 1.0f), *sinks = rand_vec(nh, 1.0f);
+    float inv_freq[32];
+    op_rope_params rp = {.dim = 64,
+                         .freq_base = 150000,
+                         .yarn = 1,
+                         .factor = 32,
+                         .orig_ctx = 4096,
+                         .beta_fast = 32,
+                         .beta_slow = 1};
+    op_rope_yarn_inv_freq(inv_freq, &rp, 0);
+    const float msc = op_rope_yarn_mscale(&rp);
+    const size_t nq = (size_t)nh * hd, nk = (size_t)nkv * hd;
+    float *cq = malloc((size_t)N * nq * 4), *rk = malloc((size_t)N * nk * 4);
+    float *rvv = malloc((size_t)N * nk * 4);
+    for (int p = 0; p < N; p++) {
+        memcpy(cq + p * nq, qkv + (size_t)p * qw, nq * 4);
+        memcpy(rk + p * nk, qkv + (size_t)p * qw + nq, nk * 4);
+        memcpy(rvv + p * nk, qkv + (size_t)p * qw + nq + nk, nk * 4);
+        if (c->rope) {
+            op_rope_neox(cq + p * nq, nh, hd, p, inv_freq, msc);
+            op_rope_neox(rk + p * nk, nkv, hd, p, inv_freq, msc);
+        }
+    }
+    kv_round(kt, rk, (size_t)N * nk);
+    kv_round(kt, rvv, (size_t)N * nk);
+    float *dfreq = dev_upload(inv_freq, sizeof inv_freq), *dsinks = dev_upload(sinks, nh * 4);
+    const int rows = c->ring > 0 ? c->ring : n_ctx;
+    const size_t rb = gtc_kv_row_bytes(kt, nkv * hd);
+    uint8_t *kc = dev_alloc((size_t)rows * rb), *vc = dev_alloc((size_t)rows * rb);
+    const int maxT = c->fill_t > 4 ? c->fill_t : 4;
+    const size_t pf = gtc_attn_part_floats(maxT, nh, n_ctx),
+                 p1 = gtc_attn_part_floats(1, nh, n_ctx);
+    float *part = dev_alloc((pf > p1 ? pf : p1) * 4);
+    const size_t ncnt = gtc_attn_cnt_count(4, nkv);
+    unsigned *hcnt = calloc(ncnt, sizeof(unsigned));
+    unsigned *dcnt = dev_upload(hcnt, ncnt * sizeof(unsigned));
+    float *dout = dev_alloc((size_t)4 * nq * 4);
+    float *scratch = malloc((size_t)N * 4), *ref = malloc(nq * 4);
+    int p0 = 0;
+    while (p0 < N) {
+        const int dec = p0 >= c->n_fill;
+        const int T = !dec ? (c->n_fill - p0 < c->fill_t ? c->n_fill - p0 : c->fill_t)
+                           : (p0 < c->n_fill + c->n_dec ? 1 : N - p0);
+        const int fuse = dec && T == 1;
+        float *dqkv = dev_upload(qkv + (size_t)p0 * qw, (size_t)T * qw * 4);
+        int32_t *dpos = dev_upload(&p0, 4);
+        gtc_act qa = act_new(T, (int)nq);
+        gtc_attn_args aa;
+        memset(&aa, 0, sizeof aa);
+        aa.q = dqkv;
+        aa.k = dqkv + nq;
+        aa.v = dqkv + nq + nk;
+        aa.ld = qw;
+        aa.T = T;
+        aa.n_head = nh;
+        aa.n_kv = nkv;
+        aa.hd = hd;
+        aa.inv_freq = c->rope ? dfreq : NULL;
+        aa.mscale = msc;
+        aa.d_pos0 = dpos;
+        aa.kc = kc;
+        aa.vc = vc;
+        aa.kv_type = kt;
+        aa.ring = c->ring;
+        aa.max_pos = n_ctx - 1;
+        aa.window = c->window;
+        aa.sinks = c->sinks ? dsinks : NULL;
+        aa.scale = 0.125f;
+        aa.part = part;
+        aa.out = dout;
+        aa.qout = &qa;
+        aa.fuse = fuse;
+        aa.cnt = c->cnt ? dcnt : NULL;
+        if (!fuse) ck_assert_msg(gtc_rope_store(&aa, NULL) == 0, "%s", gtc_last_error());
+        if (dec) {
+            dev_poison(dout, (size_t)T * nq * 4);
+            ck_assert_msg(gtc_attention(&aa, NULL) == 0, "%s", gtc_last_error());
+            float *got = dev_download(dout, (size_t)T * nq);
+            float *hs = dev_download(qa.s, (size_t)T * nq / 32);
+            int16_t *hq = malloc((size_t)T * nq * 2);
+            ck_assert_int_eq(gtc_d2h(hq, qa.q, (size_t)T * nq * 2), 0);
+            for (int t = 0; t < T; t++) {
+                const int p = p0 + t;
+                const int lo = c->window > 0 && p - c->window + 1 > 0 ? p - c->window + 1 : 0;
+                op_attention(ref, cq + (size_t)p * nq, rk + (size_t)lo * nk, rvv + (size_t)lo * nk,
+                             p - lo + 1, nh, nkv, hd, c->sinks ? sinks : NULL, 0.125f, scratch);
+                const double e = nmse(got + (size_t)t * nq, ref, nq);
+                ck_assert_msg(e <= (kt == GTC_KV_Q8_0 ? 1e-6 : 1e-7),
+                              "decode attention G=%d pos %d (T %d, window %d, cache type %d, "
+                              "counters %d): nmse %g",
+                              nh / nkv, p, T, c->window, kt, c->cnt, e);
+            }
+            for (size_t i = 0; i < (size_t)T * nq; i++) /* the int16 copy: within half a step */
+                ck_assert(fabsf(hq[i] * hs[i / 32] - got[i]) <=
+                          0.5f * hs[i / 32] + 1e-6f * fabsf(got[i]) + 1e-7f);
+            free(got);
+            free(hs);
+            free(hq);
+        }
+        act_free(&qa);
+        gtc_free(dqkv);
+        gtc_free(dpos);
+        p0 += T;
+    }
+    /* the counters are back at zero; the rows stored inside the kernel hold v exactly as the
+     * cache type rounds it and k within one step (RoPE's sincos) */
+    ck_assert_int_eq(gtc_d2h(hcnt, dcnt, ncnt * sizeof(unsigned)), 0);
+    for (size_t i = 0; i < ncnt; i++) ck_assert_uint_eq(hcnt[i], 0);
+    {
+        const int n = nkv * hd;
+        uint8_t *row = malloc(rb);
+        float *got = malloc((size_t)n * 4);
+        for (int p = c->n_fill; p < c->n_fill + c->n_dec; p++) {
+            const int r = c->ring > 0 ? p % c->ring : p;
+            if (c->ring > 0 && N - p > c->ring) continue; /* overwritten since */
+            ck_assert_int_eq(gtc_d2h(row, vc + (size_t)r * rb, rb), 0);
+            kv_row_f32(kt, row, got, n);
+            ck_assert(nmse(got, rvv + (size_t)p * n, n) == 0);
+            ck_assert_int_eq(gtc_d2h(row, kc + (size_t)r * rb, rb), 0);
+            kv_row_f32(kt, row, got, n);
+            const float *want = rk + (size_t)p * n;
+            if (kt == GTC_KV_F32) {
+                ck_assert(nmse(got, want, n) <= 1e-10);
+                continue;
+            }
+            for (int i = 0; i < n; i++) { /* one step: f16 ulp, or the Q8_0 block's scale */
+                float step = fabsf(want[i]) * 9.9e-4f + 6e-8f;
+                if (kt == GTC_KV_Q8_0) {
+                    step = 0.f;
+                    for (int j = i / 32 * 32; j < i / 32 * 32 + 32; j++)
+                        step = fabsf(want[j]) > step ? fabsf(want[j]) : step;
+                    step = step / 127.f * 1.01f;
+                }
+                ck_assert_msg(fabsf(got[i] - want[i]) <= step,
+                              "k row %d element %d stored by the attention kernel: %g vs %g", p, i,
+                              got[i], want[i]);
+            }
+        }
+        free(row);
+        free(got);
+    }
+    free(qkv);
+    free(sinks);
+    free(cq);
+    free(rk);
+    free(rvv);
+    free(scratch);
+    free(ref);
+    free(hcnt);
+    gtc_free(dfreq);
+    gtc_free(dsinks);
+    gtc_free(kc);
+    gtc_free(vc);
+    gtc_free(part);
+    gtc_free(dcnt);
+    gtc_free(dout);
+}
+
+/* GPT-2's shape: one query head per KV head, no RoPE, no sinks; short and several-split caches */
+START_TEST(test_attention_decode_g1) {
+    for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
+        for (int cnt = 0; cnt <= 1; cnt++) {
+            vec_case_t a = {12, 12, 0, 0, 0, 0, kt, 17, 17, 3, cnt};
+            vec_case(&a);
+            vec_case_t b = {4, 4, 0, 0, 0, 0, kt, 1000, 256, 4, cnt};
+            vec_case(&b);
+        }
+        vec_case_t r = {2, 2, 1, 1, 0, 0, kt, 3000, 512, 3, 1}; /* G = 1 with RoPE and sinks */
+        vec_case(&r);
+    }
+}
+END_TEST
+
+/* gpt-oss's shape: 8 query heads per KV head, RoPE, sinks; the 128-key window in a ring; G = 2
+ * and 4 */
+START_TEST(test_attention_decode_gqa) {
+    for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
+        vec_case_t a = {16, 2, 1, 1, 0, 0, kt, 300, 100, 3, 1};
+        vec_case(&a);
+        vec_case_t w = {16, 2, 1, 1, 128, 131, kt, 300, 4, 5, 1}; /* ring of window + 3 rows */
+        vec_case(&w);
+        vec_case_t w0 = {16, 2, 1, 1, 128, 131, kt, 60, 4, 3, 0}; /* under the window */
+        vec_case(&w0);
+        vec_case_t g2 = {8, 4, 1, 1, 0, 0, kt, 700, 350, 2, 0};
+        vec_case(&g2);
+        vec_case_t g4 = {8, 2, 1, 0, 0, 0, kt, 700, 350, 2, 1};
+        vec_case(&g4);
+    }
+}
+END_TEST
+
+/* 20,000 cached keys: the most splits, merged by the last block and by the second kernel */
+START_TEST(test_attention_decode_long) {
+    for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
+        vec_case_t a = {8, 1, 1, 1, 0, 0, kt, 20000, 2500, 3, 1};
+        vec_case(&a);
+        vec_case_t b = {8, 1, 1, 1, 0, 0, kt, 20000, 2500, 2, 0};
+        vec_case(&b);
+        vec_case_t g1 = {2, 2, 0, 0, 0, 0, kt, 20000, 2500, 2, 1};
+        vec_case(&g1);
+    }
+}
+END_TEST
+
 /* ---- prefill helpers ---------------------------------------------------------------------- */
 START_TEST(test_prefill_helpers) {
     const int cnt = 5, n = 96, T = 7;
@@ -1098,6 +1318,9 @@ int main(void) {
     tcase_add_test(tc, test_attention_window);
     tcase_add_test(tc, test_attention_full);
     tcase_add_test(tc, test_attention_cache_types);
+    tcase_add_test(tc, test_attention_decode_g1);
+    tcase_add_test(tc, test_attention_decode_gqa);
+    tcase_add_test(tc, test_attention_decode_long);
     tcase_add_test(tc, test_prefill_helpers);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
