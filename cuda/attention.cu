@@ -505,17 +505,20 @@ static int vec_nsplit(int T, int n_kv, int n_keys) {
     int ns = (tb + n_kv * T - 1) / (n_kv * T);
     const int by_keys = (n_keys + VT - 1) / VT;
     if (ns > by_keys) ns = by_keys;
+    if (ns > V_TARGET_MAX / T) ns = V_TARGET_MAX / T; /* T * ns <= V_TARGET_MAX records */
     if (ns > VNS_MAX) ns = VNS_MAX;
     return ns < 1 ? 1 : ns;
 }
 
 extern "C" size_t gtc_attn_part_floats(int T, int n_head, int n_ctx) {
-    int ns = attn_nsplit(T, n_ctx);
-    int nv = (V_TARGET_MAX + T - 1) / T; /* vec_nsplit's bound for any n_kv >= 1 */
-    if (nv > VNS_MAX) nv = VNS_MAX;
-    if (nv > (n_ctx + VT - 1) / VT) nv = (n_ctx + VT - 1) / VT;
-    if (nv > ns) ns = nv;
-    return (size_t)T * n_head * ns * PS;
+    /* the tile kernel's T * ns records, or the decode kernel's at most min(V_TARGET_MAX,
+     * T * min(VNS_MAX, n_ctx / VT)) (non-decreasing in T: a buffer for T serves every T' <= T) */
+    const size_t tile = (size_t)T * attn_nsplit(T, n_ctx);
+    size_t vec = (size_t)(n_ctx + VT - 1) / VT;
+    if (vec > VNS_MAX) vec = VNS_MAX;
+    vec *= (size_t)T;
+    if (vec > V_TARGET_MAX) vec = V_TARGET_MAX;
+    return (tile > vec ? tile : vec) * n_head * PS;
 }
 
 extern "C" size_t gtc_attn_cnt_count(int T, int n_kv) {
