@@ -137,18 +137,38 @@ __device__ __forceinline__ int vec_split(int n_keys, int nsp, int minsplit) {
     return s > minsplit ? s : minsplit;
 }
 
-/* dims e0..e0+7 of cache row `row` as fp32 (16-byte loads for f16, 2 x 16 for f32) */
+/* dims e0..e0+7 of a cache row: loaded raw (kv_ld: one 16-byte load for f16, two for f32, the
+ * 8 int8 and the block scale for Q8_0), converted to fp32 when used (kv_cvt), so many loads are
+ * in flight for few registers */
+template <int KT> struct kv_raw {
+    uint4 a, b; /* f32: a, b; f16: a; Q8_0: a.x, a.y the int8, a.z the scale */
+};
 template <int KT>
-__device__ __forceinline__ void kv_load8(const uint8_t *c, size_t rb, int row, int e0, float *f) {
+__device__ __forceinline__ kv_raw<KT> kv_ld(const uint8_t *c, size_t rb, int row, int e0) {
     const uint8_t *r = c + (size_t)row * rb;
+    kv_raw<KT> x;
     if (KT == GTC_KV_F32) {
-        const float4 *p = (const float4 *)((const float *)r + e0);
-        const float4 x = p[0], y = p[1];
-        f[0] = x.x, f[1] = x.y, f[2] = x.z, f[3] = x.w;
-        f[4] = y.x, f[5] = y.y, f[6] = y.z, f[7] = y.w;
+        const uint4 *p = (const uint4 *)((const float *)r + e0);
+        x.a = p[0];
+        x.b = p[1];
     } else if (KT == GTC_KV_F16) {
-        const uint4 u = *(const uint4 *)((const uint16_t *)r + e0);
-        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+        x.a = *(const uint4 *)((const uint16_t *)r + e0);
+    } else {
+        const uint8_t *bl = r + (size_t)(e0 / 32) * 34;
+        const uint16_t *qs = (const uint16_t *)(bl + 2 + e0 % 32);
+        x.a.x = (uint32_t)qs[0] | (uint32_t)qs[1] << 16;
+        x.a.y = (uint32_t)qs[2] | (uint32_t)qs[3] << 16;
+        x.a.z = *(const uint16_t *)bl;
+    }
+    return x;
+}
+template <int KT> __device__ __forceinline__ void kv_cvt(const kv_raw<KT> &x, float *f) {
+    if (KT == GTC_KV_F32) {
+        const uint32_t w[8] = {x.a.x, x.a.y, x.a.z, x.a.w, x.b.x, x.b.y, x.b.z, x.b.w};
+#pragma unroll
+        for (int k = 0; k < 8; k++) f[k] = __uint_as_float(w[k]);
+    } else if (KT == GTC_KV_F16) {
+        const uint32_t w[4] = {x.a.x, x.a.y, x.a.z, x.a.w};
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             const float2 v = __half22float2(*(const __half2 *)&w[k]);
@@ -156,15 +176,10 @@ __device__ __forceinline__ void kv_load8(const uint8_t *c, size_t rb, int row, i
             f[2 * k + 1] = v.y;
         }
     } else {
-        const uint8_t *b = r + (size_t)(e0 / 32) * 34;
-        const float d = h2f(*(const uint16_t *)b);
-        const uint16_t *qs = (const uint16_t *)(b + 2 + e0 % 32);
+        const float d = h2f((uint16_t)x.a.z);
 #pragma unroll
-        for (int k = 0; k < 4; k++) {
-            const uint16_t x = qs[k];
-            f[2 * k] = d * (float)(int8_t)(x & 0xff);
-            f[2 * k + 1] = d * (float)(int8_t)(x >> 8);
-        }
+        for (int k = 0; k < 8; k++)
+            f[k] = d * (float)(int8_t)((k < 4 ? x.a.x : x.a.y) >> (8 * (k % 4)));
     }
 }
 
@@ -314,30 +329,39 @@ __global__ void __launch_bounds__(VW * 32) k_attn_vec(gtc_attn_args a, int nsp, 
     }
     const int hc = vec_head<G>(c);
     const int e0 = g * 64 + 8 * c;
+    /* steps (4 keys each) whose raw loads are issued together: all 8 of a tile but for f32 */
+    constexpr int NB = KT == GTC_KV_F32 ? 4 : 8;
     for (int j0 = start + w * VT; j0 <= end; j0 += VW * VT) {
-        /* scores of the tile's 32 keys, 4 per step, two batches of 4 steps */
+        kv_raw<KT> r[NB];
+        /* scores of the tile's 32 keys, 4 per step */
 #pragma unroll
-        for (int b = 0; b < 2; b++) {
-            float kf[4][8];
+        for (int b = 0; b < 8 / NB; b++) {
 #pragma unroll
-            for (int st = 0; st < 4; st++) {
-                const int key = min(j0 + (b * 4 + st) * 4 + sub, end);
-                kv_load8<KT>(kc, rb, ring > 0 ? key % ring : key, e0, kf[st]);
+            for (int st = 0; st < NB; st++) {
+                const int key = min(j0 + (b * NB + st) * 4 + sub, end);
+                r[st] = kv_ld<KT>(kc, rb, ring > 0 ? key % ring : key, e0);
             }
 #pragma unroll
-            for (int st = 0; st < 4; st++) {
-                float v[G];
+            for (int st = 0; st < NB; st++) {
+                float kf[8], v[G];
+                kv_cvt<KT>(r[st], kf);
 #pragma unroll
                 for (int h = 0; h < G; h++) {
                     float s = 0.f;
 #pragma unroll
-                    for (int k = 0; k < 8; k++) s += qv[h][k] * kf[st][k];
+                    for (int k = 0; k < 8; k++) s += qv[h][k] * kf[k];
                     v[h] = s;
                 }
                 const float s = vec_reduce8<G>(v, c);
-                const int jj = (b * 4 + st) * 4 + sub;
+                const int jj = (b * NB + st) * 4 + sub;
                 sm.S[w][hc][jj] = j0 + jj <= end ? s : -INFINITY;
             }
+        }
+        /* the first V rows are on their way during the softmax */
+#pragma unroll
+        for (int st = 0; st < NB; st++) {
+            const int key = min(j0 + st * 4 + sub, end);
+            r[st] = kv_ld<KT>(vc, rb, ring > 0 ? key % ring : key, e0);
         }
         __syncwarp();
         /* online softmax, one update per tile; lane j keeps its key's share of l */
@@ -358,21 +382,23 @@ __global__ void __launch_bounds__(VW * 32) k_attn_vec(gtc_attn_args a, int nsp, 
 #pragma unroll
             for (int k = 0; k < 8; k++) o[h][k] *= cr[h];
 #pragma unroll
-        for (int b = 0; b < 2; b++) {
-            float vf[4][8];
+        for (int b = 0; b < 8 / NB; b++) {
+            if (b > 0)
 #pragma unroll
-            for (int st = 0; st < 4; st++) {
-                const int key = min(j0 + (b * 4 + st) * 4 + sub, end);
-                kv_load8<KT>(vc, rb, ring > 0 ? key % ring : key, e0, vf[st]);
-            }
+                for (int st = 0; st < NB; st++) {
+                    const int key = min(j0 + (b * NB + st) * 4 + sub, end);
+                    r[st] = kv_ld<KT>(vc, rb, ring > 0 ? key % ring : key, e0);
+                }
 #pragma unroll
-            for (int st = 0; st < 4; st++) {
-                const int jj = (b * 4 + st) * 4 + sub;
+            for (int st = 0; st < NB; st++) {
+                const int jj = (b * NB + st) * 4 + sub;
+                float vf[8];
+                kv_cvt<KT>(r[st], vf);
 #pragma unroll
                 for (int h = 0; h < G; h++) {
                     const float pp = sm.S[w][h][jj]; /* 0 past the end */
 #pragma unroll
-                    for (int k = 0; k < 8; k++) o[h][k] += pp * vf[st][k];
+                    for (int k = 0; k < 8; k++) o[h][k] += pp * vf[k];
                 }
             }
         }
