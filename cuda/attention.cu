@@ -236,8 +236,8 @@ __device__ __forceinline__ int vec_pos(const gtc_attn_args &a, int t, uint8_t **
 
 /* out (and its int16 copy) of the G heads of (t, g) from the `active` split records. */
 template <int G>
-__device__ void vec_merge(const gtc_attn_args &a, vec_smem<G> &sm, int t, int g, int nsp,
-                          int active) {
+__device__ void vec_merge(const gtc_attn_args &a, const gtc_act &qa, vec_smem<G> &sm, int t, int g,
+                          int nsp, int active) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, n_head = a.n_head;
     for (int h = w; h < G; h += VW) {
         const int hh = g * G + h;
@@ -266,12 +266,13 @@ __device__ void vec_merge(const gtc_attn_args &a, vec_smem<G> &sm, int t, int g,
         const float v = num / sm.den[h];
         const size_t i = ((size_t)t * n_head + hh) * 64 + d;
         a.out[i] = v;
-        if (a.qout) store_q16(*a.qout, i / 32, d & 31, v);
+        if (qa.q) store_q16(qa, i / 32, d & 31, v);
     }
 }
 
 template <int KT, int G>
-__global__ void __launch_bounds__(VW * 32) k_attn_vec(gtc_attn_args a, int nsp, int minsplit) {
+__global__ void __launch_bounds__(VW * 32)
+    k_attn_vec(gtc_attn_args a, gtc_act qa, int nsp, int minsplit) {
     __shared__ vec_smem<G> sm;
     const int g = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, sub = lane >> 3, c = lane & 7;
@@ -440,7 +441,7 @@ __global__ void __launch_bounds__(VW * 32) k_attn_vec(gtc_attn_args a, int nsp, 
             const float v = O * f / (L * f + (a.sinks ? expf(sink - M2) : 0.f));
             const size_t i = ((size_t)t * n_head + hh) * 64 + d;
             a.out[i] = v;
-            if (a.qout) store_q16(*a.qout, i / 32, d & 31, v);
+            if (qa.q) store_q16(qa, i / 32, d & 31, v);
         } else {
             float *rec = a.part + (((size_t)t * n_head + hh) * nsp + sp) * PS;
             if (d == 0) {
@@ -461,12 +462,13 @@ __global__ void __launch_bounds__(VW * 32) k_attn_vec(gtc_attn_args a, int nsp, 
     __syncthreads();
     if (!sm.last) return;
     __threadfence();
-    vec_merge<G>(a, sm, t, g, nsp, active);
+    vec_merge<G>(a, qa, sm, t, g, nsp, active);
 }
 
 /* the merge of the splits when there is no counter array: grid (n_kv, T), 128 threads */
 template <int G>
-__global__ void __launch_bounds__(VW * 32) k_attn_vcomb(gtc_attn_args a, int nsp, int minsplit) {
+__global__ void __launch_bounds__(VW * 32)
+    k_attn_vcomb(gtc_attn_args a, gtc_act qa, int nsp, int minsplit) {
     __shared__ vec_smem<G> sm;
     const int g = blockIdx.x, t = blockIdx.y;
     uint8_t *kc, *vc;
@@ -475,12 +477,16 @@ __global__ void __launch_bounds__(VW * 32) k_attn_vcomb(gtc_attn_args a, int nsp
     const int n_keys = p - lo + 1;
     const int active =
         (n_keys + vec_split(n_keys, nsp, minsplit) - 1) / vec_split(n_keys, nsp, minsplit);
-    if (active > 1) vec_merge<G>(a, sm, t, g, nsp, active);
+    if (active > 1) vec_merge<G>(a, qa, sm, t, g, nsp, active);
 }
 
+/* an integer knob: unset, empty, not a whole number or below min: the default */
 static int env_int(const char *name, int dflt, int min) {
     const char *e = getenv(name);
-    return e && atoi(e) >= min ? atoi(e) : dflt;
+    if (!e || !*e) return dflt;
+    char *end;
+    const long v = strtol(e, &end, 10);
+    return *end == '\0' && v >= min && v <= 1 << 20 ? (int)v : dflt;
 }
 
 /* keys per split: at least GPTC_CUDA_ATTN_SPLIT (default 32 for the tile kernel, 128 = one
@@ -495,10 +501,12 @@ static int vec_min_split(void) {
     if (v < 0) v = (env_int("GPTC_CUDA_ATTN_SPLIT", VW * VT, VT) + VT - 1) / VT * VT;
     return v;
 }
-/* the decode kernel serves batches of at most this many tokens (and every decode_multi step) */
+/* the decode kernel serves batches of at most this many tokens (and every decode_multi step);
+ * GPTC_CUDA_ATTN_VEC_MAX_T, default VEC_MAX_T_DEFAULT; 0: never (the tile kernel everywhere) */
+#define VEC_MAX_T_DEFAULT 0
 static int vec_max_t(void) {
     static int v = -1;
-    if (v < 0) v = env_int("GPTC_CUDA_ATTN_VEC_MAX_T", 8, 0);
+    if (v < 0) v = env_int("GPTC_CUDA_ATTN_VEC_MAX_T", VEC_MAX_T_DEFAULT, 0);
     return v;
 }
 /* blocks the decode kernel aims for: 4 per SM (GPTC_CUDA_ATTN_BLOCKS), at most V_TARGET_MAX */
@@ -552,19 +560,20 @@ extern "C" size_t gtc_attn_cnt_count(int T, int n_kv) {
 }
 
 template <int KT>
-static void launch_vec(const gtc_attn_args *a, int G, dim3 grid, int ns, int ms, cudaStream_t s) {
+static void launch_vec(const gtc_attn_args *a, const gtc_act &qa, int G, dim3 grid, int ns, int ms,
+                       cudaStream_t s) {
     switch (G) {
     case 1:
-        k_attn_vec<KT, 1><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vec<KT, 1><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     case 2:
-        k_attn_vec<KT, 2><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vec<KT, 2><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     case 4:
-        k_attn_vec<KT, 4><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vec<KT, 4><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     default:
-        k_attn_vec<KT, 8><<<grid, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vec<KT, 8><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     }
 }
@@ -575,15 +584,20 @@ static int attn_vec(const gtc_attn_args *a, cudaStream_t s) {
     if (a->window > 0 && a->window < n_keys) n_keys = a->window;
     const int ns = vec_nsplit(a->T, a->n_kv, n_keys), ms = vec_min_split();
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
+    /* a->qout is a host pointer (a gtc_act on the caller's stack): its device pointers go to the
+     * kernels by value (q = NULL: no int16 copy) */
+    gtc_act qa;
+    memset(&qa, 0, sizeof qa);
+    if (a->qout) qa = *a->qout;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        launch_vec<GTC_KV_F32>(a, G, grid, ns, ms, s);
+        launch_vec<GTC_KV_F32>(a, qa, G, grid, ns, ms, s);
         break;
     case GTC_KV_F16:
-        launch_vec<GTC_KV_F16>(a, G, grid, ns, ms, s);
+        launch_vec<GTC_KV_F16>(a, qa, G, grid, ns, ms, s);
         break;
     default:
-        launch_vec<GTC_KV_Q8_0>(a, G, grid, ns, ms, s);
+        launch_vec<GTC_KV_Q8_0>(a, qa, G, grid, ns, ms, s);
         break;
     }
     CKL("attention");
@@ -591,16 +605,16 @@ static int attn_vec(const gtc_attn_args *a, cudaStream_t s) {
     dim3 g2((unsigned)a->n_kv, (unsigned)a->T);
     switch (G) {
     case 1:
-        k_attn_vcomb<1><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vcomb<1><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     case 2:
-        k_attn_vcomb<2><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vcomb<2><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     case 4:
-        k_attn_vcomb<4><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vcomb<4><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     default:
-        k_attn_vcomb<8><<<g2, VW * 32, 0, s>>>(*a, ns, ms);
+        k_attn_vcomb<8><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
         break;
     }
     CKL("attention_combine");
@@ -613,7 +627,7 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     cudaStream_t s = (cudaStream_t)st;
     const int G = a->n_head / a->n_kv;
     const int one = a->T == 1 || a->seqs.pos; /* no token reads another token's new key */
-    const int vec = a->hd == 64 && (G == 1 || G == 2 || G == 4 || G == 8) &&
+    const int vec = a->hd == 64 && (G == 1 || G == 2 || G == 4 || G == 8) && vec_max_t() > 0 &&
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
     if (a->fuse && !vec && gtc_rope_store(a, st)) return -1;
     if (vec) return attn_vec(a, s);

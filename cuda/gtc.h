@@ -229,18 +229,18 @@ int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st);
  * gtc_attention: attention of the T queries over the caches (key j at row j or j % ring;
  *   window > 0: keys p - window < j <= p), sinks[n_head] or NULL, into out[T][n_head * hd].
  *   part: workspace of gtc_attn_part_floats(T, n_head, n_ctx) floats. max_pos: the largest
- *   position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL): also writes
- *   the int16 copy of out (q, qi, s of a gtc_act with n = n_head * hd) when hd == 64.
- * fuse: gtc_attention also does gtc_rope_store's work for these tokens (the decode kernel does
- *   it inside when T == 1 or seqs.pos != NULL; otherwise gtc_attention calls gtc_rope_store).
- * cnt (may be NULL): gtc_attn_cnt_count(T, n_kv) zeroed counters (left zeroed) with which the
- *   last split block of a head merges the splits itself (one launch instead of two).
- * Decode (T <= 8 tokens, or seqs.pos, hd = 64, n_head / n_kv in 1, 2, 4, 8) runs a kernel that
- * reads each K/V row once for the n_head / n_kv heads that share it and splits the keys by the
- * token's own depth (on the device), so a captured graph fills the GPU at any depth.
- * The fp32 cache keeps the GPU within 1e-5 of the fp32 CPU reference; fp16 (llama.cpp's
- * default) and Q8_0 halve / quarter the memory and are judged statistically (perplexity and KL
- * divergence against the CPU, docs/benchmarks.md). */
+ *   position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL; a host
+ *   pointer, read before the launch): also writes the int16 copy of out (q, qi, s of a gtc_act with
+ * n = n_head * hd) when hd == 64. fuse: gtc_attention also does gtc_rope_store's work for these
+ * tokens (the decode kernel does it inside when T == 1 or seqs.pos != NULL; otherwise gtc_attention
+ * calls gtc_rope_store). cnt (may be NULL): gtc_attn_cnt_count(T, n_kv) zeroed counters (left
+ * zeroed) with which the last split block of a head merges the splits itself (one launch instead of
+ * two). Decode (when GPTC_CUDA_ATTN_VEC_MAX_T = N > 0: T <= N tokens, or seqs.pos; hd = 64, n_head
+ * / n_kv in 1, 2, 4, 8) runs a kernel that reads each K/V row once for the n_head / n_kv heads that
+ * share it and splits the keys by the token's own depth (on the device), so a captured graph fills
+ * the GPU at any depth. The fp32 cache keeps the GPU within 1e-5 of the fp32 CPU reference; fp16
+ * (llama.cpp's default) and Q8_0 halve / quarter the memory and are judged statistically
+ * (perplexity and KL divergence against the CPU, docs/benchmarks.md). */
 typedef struct gtc_attn_args {
     float *q;
     const float *k, *v;
