@@ -198,6 +198,7 @@ typedef enum {
     O_MESSAGES,
     O_TOOLS,
     O_TOOL_EXEC,
+    O_TOOL_CHOICE,
     O_YES,
     O_NPREDICT,
     O_TEMP,
@@ -259,6 +260,7 @@ static const struct {
     {NULL, "--messages", O_MESSAGES, CLI_G_HARMONY, 1},
     {NULL, "--tools", O_TOOLS, CLI_G_HARMONY, 1},
     {NULL, "--tool-exec", O_TOOL_EXEC, CLI_G_HARMONY, 1},
+    {NULL, "--tool-choice", O_TOOL_CHOICE, CLI_G_HARMONY, 1},
     {"-y", "--yes", O_YES, CLI_G_HARMONY, 0},
     {"-n", "--n-predict", O_NPREDICT, CLI_G_SAMPLE, 1},
     {NULL, "--temp", O_TEMP, CLI_G_SAMPLE, 1},
@@ -384,6 +386,9 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
         return 0;
     case O_TOOL_EXEC:
         o->tool_exec = v;
+        return 0;
+    case O_TOOL_CHOICE:
+        o->tool_choice = v;
         return 0;
     case O_YES:
         o->yes = 1;

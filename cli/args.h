@@ -51,6 +51,7 @@ typedef struct cli_opts {
     const char *tools_file;    /* --tools: function tools in OpenAI's shape (tooldefs.h) */
     const char *tool_exec;     /* chat --tool-exec CMD: runs each call (toolexec.h) */
     int yes;                   /* chat --yes: run tools without asking */
+    const char *tool_choice;   /* --tool-choice none|auto|required|NAME (toolchoice.h) */
     /* generation */
     int n_predict; /* -1 = until a stop token or the context is full */
     gptc_sampler_params samp;
@@ -80,7 +81,7 @@ enum {
     CLI_G_PROMPT = 1 << 1,  /* -p -f --no-stdin */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp ... --raw --stop --logprobs -l --grammar ... */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning
-                               --messages --tools --tool-exec --yes */
+                               --messages --tools --tool-exec --tool-choice --yes */
     CLI_G_OUTPUT = 1 << 4,  /* --json --quiet -v --timings --color */
 };
 

@@ -39,6 +39,7 @@
 #include "cli/constrain.h"
 #include "cli/genloop.h"
 #include "cli/toolcalls.h"
+#include "cli/toolchoice.h"
 
 static const char usage_text[] =
     "usage: gptc batch -m MODEL.gguf -i IN.jsonl -o OUT.jsonl [options]\n"
@@ -61,9 +62,9 @@ static const char usage_text[] =
     "  generation defaults:   -n --temp --top-k --top-p --min-p --repeat-penalty --raw\n"
     "                         --ignore-eos --stop --logprobs -l --system --reasoning-effort\n"
     "                         -c --backend -t ... --grammar --grammar-file --json-schema\n"
-    "                         --json-schema-file --json-object; -s SEED (each line's seed is\n"
-    "                         derived from it and the line number, unless the line gives "
-    "\"seed\")\n"
+    "                         --json-schema-file --json-object --tools --tool-choice; -s SEED\n"
+    "                         (each line's seed is derived from it and the line number,\n"
+    "                         unless the line gives \"seed\")\n"
     "  -q, --quiet            no progress bar (it is shown only on a terminal anyway)\n";
 
 /* --order input: records that finished ahead of an earlier line wait in memory, at most this
@@ -221,8 +222,10 @@ typedef struct bjob {
     line_ctl ctl;
     cli_constraint con; /* the line's response_format (con.g NULL: none) */
     const cli_constraint *conp;
-    int started, finished; /* choices */
-    cJSON *choices;        /* finished choices, by index */
+    const tooldefs *tools;   /* the line's "tools", else --tools */
+    cli_tool_choice tchoice; /* the line's "tool_choice", else --tool-choice */
+    int started, finished;   /* choices */
+    cJSON *choices;          /* finished choices, by index */
     int completion_tokens;
     double t0;
 } bjob;
@@ -259,6 +262,7 @@ typedef struct batch {
     double t_start;
     int progress;
     cli_constraint defcon; /* from the flags */
+    tooldefs deftools;     /* --tools: for lines without "tools" */
     gptc_token_trie *trie; /* made on first use */
     batch_format file_fmt; /* the shape of error records for lines that are not JSON */
     gptc_session *prefix;  /* holds the prompt of a line with n > 1 (made on first use) */
@@ -467,8 +471,8 @@ static gptc_status render_prompt(batch *b, bjob *j, gptc_error *err) {
     if (b->harmony) {
         char date[16];
         cli_today(date);
-        char *tools = pj->tools.n ? tooldefs_render(&pj->tools) : NULL;
-        if (pj->tools.n && !tools) return GPTC_ERR_NOMEM;
+        char *tools = j->tools->n ? tooldefs_render(j->tools) : NULL;
+        if (j->tools->n && !tools) return GPTC_ERR_NOMEM;
         harmony_conv c = {.date = date,
                           .effort = pj->effort ? pj->effort : b->o->effort,
                           .developer = pj->has_system ? NULL : b->o->system,
@@ -557,7 +561,13 @@ static int make_job(batch *b, const char *line, long lineno, size_t seq, long du
     const cJSON *rf = pj->response_format;
     if (rf && cli_constraint_from_response_format(rf, &j->con, msg, sizeof msg)) goto bad;
     j->conp = rf ? &j->con : &b->defcon;
-    if (!b->harmony && uses_tools(pj)) {
+    /* the line's tools and tool_choice, else the flags' */
+    j->tools = pj->tools.n ? &pj->tools : &b->deftools;
+    if (pj->tool_choice
+            ? cli_tool_choice_from_json(pj->tool_choice, j->tools, &j->tchoice, msg, sizeof msg)
+            : cli_tool_choice_from_flag(b->o->tool_choice, j->tools, &j->tchoice, msg, sizeof msg))
+        goto bad;
+    if (!b->harmony && (uses_tools(pj) || j->tools->n)) {
         snprintf(msg, sizeof msg, "tools, tool calls and tool messages need a gpt-oss model");
         goto bad;
     }
@@ -575,7 +585,8 @@ static int make_job(batch *b, const char *line, long lineno, size_t seq, long du
         ecode = "context_length_exceeded";
         goto bad;
     }
-    if (j->conp->g && !b->trie && (st = gptc_token_trie_new(b->tok, &b->trie, &err)) != GPTC_OK) {
+    if ((j->conp->g || (b->harmony && j->tools->n)) && !b->trie &&
+        (st = gptc_token_trie_new(b->tok, &b->trie, &err)) != GPTC_OK) {
         *code = cli_fail(st, &err);
         job_free(j);
         return -1;
@@ -609,7 +620,8 @@ static int start_choice(batch *b, slot *sl, bjob *j, int *code) {
     gptc_sampler_params samp = j->samp;
     if (k > 0) samp.seed = line_seed(j->samp.seed, k);
     gptc_error err = {0};
-    gptc_status st = cli_gen_constrain(&sl->g, j->conp->g, b->trie, &err);
+    gptc_status st =
+        cli_gen_constrain_tools(&sl->g, j->conp->g, j->tools, &j->tchoice, b->trie, &err);
     if (st == GPTC_OK && gptc_session_set_sampling(sl->s, &samp) != GPTC_OK)
         st = set_err(&err, GPTC_ERR_INVALID_ARG, "invalid sampling parameters");
     if (st == GPTC_OK && cli_gen_set_stops(&sl->g, j->ctl.stops, j->ctl.n_stops))
@@ -661,7 +673,7 @@ static int finish_choice(batch *b, slot *sl) {
                       .n_gen = sl->g.n_gen,
                       .finish = sl->g.finish};
     if (b->harmony && harmony_parser_n_calls(sl->g.hp))
-        a.tool_calls = toolcalls_json(sl->g.hp, &j->pj.tools);
+        a.tool_calls = toolcalls_json(sl->g.hp, j->tools);
     a.logprobs = cli_gen_take_logprobs(&sl->g);
     cJSON *c = batch_choice(j->pj.format, sl->choice, &a);
     if (!c || !cJSON_ReplaceItemInArray(j->choices, sl->choice, c)) {
@@ -836,11 +848,31 @@ int cli_batch(int argc, char **argv) {
         free(in);
         return r;
     }
+    /* --tools and --tool-choice: the defaults of lines without "tools" / "tool_choice" */
+    cli_tool_choice defchoice;
+    char why[300];
+    if (o.tool_exec) {
+        cli_error("--tool-exec runs tools in a chat (gptc chat); batch records report the calls");
+        r = EXIT_USAGE;
+    } else if (o.tools_file && tooldefs_load(o.tools_file, &b.deftools)) {
+        r = EXIT_USAGE;
+    } else if (o.tools_file && /* else checked against each line's own tools */
+               cli_tool_choice_from_flag(o.tool_choice, &b.deftools, &defchoice, why, sizeof why)) {
+        cli_error("%s", why);
+        r = EXIT_USAGE;
+    }
+    if (r) {
+        free(in);
+        cli_constraint_free(&b.defcon);
+        tooldefs_free(&b.deftools);
+        return r;
+    }
     int to_stdout = !strcmp(e.out, "-");
     if (!to_stdout && (r = open_output(&b, e.out))) {
         free(in);
         strset_free(&b.done);
         cli_constraint_free(&b.defcon);
+        tooldefs_free(&b.deftools);
         return r;
     }
     if (to_stdout) b.out = stdout;
@@ -863,6 +895,7 @@ int cli_batch(int argc, char **argv) {
         free(dups);
         strset_free(&b.done);
         cli_constraint_free(&b.defcon);
+        tooldefs_free(&b.deftools);
         return EXIT_RUNTIME;
     }
     size_t n_jobs = 0, n_choices = 0;
@@ -1072,6 +1105,7 @@ out:
     gptc_session_free(b.prefix);
     gptc_token_trie_free(b.trie);
     cli_constraint_free(&b.defcon);
+    tooldefs_free(&b.deftools);
     /* stdout: cli_finish_stdout applies the output policy at exit */
     if (b.out && b.out != stdout && fclose(b.out) && code == EXIT_DONE) {
         cli_error("%s: %s", e.out, strerror(errno));

@@ -27,6 +27,7 @@
 #include "cli/genloop.h"
 #include "cli/prompt.h"
 #include "cli/toolcalls.h"
+#include "cli/toolchoice.h"
 #include "cli/toolexec.h"
 
 static const char usage_text[] =
@@ -40,6 +41,7 @@ static const char usage_text[] =
     "  --tool-exec CMD                      run each call: `sh -c CMD`, arguments (JSON) on\n"
     "                                       stdin, name in $GPTC_TOOL_NAME; stdout is the result\n"
     "  -y, --yes                            run --tool-exec without asking each time\n"
+    "  --tool-choice none|auto|required|NAME  whether answers may or must be calls\n"
     "  --messages FILE                      continue a conversation (OpenAI messages JSON)\n"
     "  -n N                                 max tokens per answer (default: until the end token)\n"
     "  --stop S, -l ID=BIAS                 stop strings and logit bias for every answer\n"
@@ -219,9 +221,10 @@ typedef struct chat {
     int last_nl;
     double last_tps;
     int last_tokens;
-    cli_constraint con;    /* the answers' constraint (flags, /format) */
-    gptc_token_trie *trie; /* made on first use */
-    char *text;            /* a plain (GPT-2) chat's text: inputs and continuations */
+    cli_constraint con;     /* the answers' constraint (flags, /format) */
+    cli_tool_choice choice; /* --tool-choice (against the current tools) */
+    gptc_token_trie *trie;  /* made on first use */
+    char *text;             /* a plain (GPT-2) chat's text: inputs and continuations */
 } chat;
 
 /* Makes con the answers' constraint (taking it over); prints the error and returns -1 on
@@ -229,14 +232,16 @@ typedef struct chat {
 static int chat_set_format(chat *ct, cli_constraint *con) {
     gptc_error err = {0};
     gptc_status st = GPTC_OK;
-    if (con->g && !ct->trie) st = gptc_token_trie_new(ct->tok, &ct->trie, &err);
-    if (st == GPTC_OK) st = cli_gen_constrain(&ct->g, con->g, ct->trie, &err);
+    const tooldefs *t = ct->harmony ? &ct->c.tools : NULL;
+    if ((con->g || (t && t->n)) && !ct->trie) st = gptc_token_trie_new(ct->tok, &ct->trie, &err);
+    if (st == GPTC_OK) st = cli_gen_constrain_tools(&ct->g, con->g, t, &ct->choice, ct->trie, &err);
     if (st != GPTC_OK) {
         cli_error("%s", err.msg);
         cli_constraint_free(con);
-        cli_gen_constrain(&ct->g, ct->con.g, ct->trie, NULL);
+        cli_gen_constrain_tools(&ct->g, ct->con.g, t, &ct->choice, ct->trie, NULL);
         return -1;
     }
+    if (ct->g.cg_warn[0] && !ct->o->quiet) fprintf(stderr, "gptc: warning: %s\n", ct->g.cg_warn);
     cli_constraint_free(&ct->con);
     ct->con = *con;
     return 0;
@@ -390,7 +395,8 @@ static int chat_generate(chat *ct, const int32_t *ids, size_t n) {
         break;
     }
     if (ct->harmony && harmony_parser_malformed(ct->g.hp) && cli_log_enabled(ct->o))
-        fprintf(stderr, "gptc: note: a malformed channel header was shown as text\n");
+        fprintf(stderr, "gptc: note: a malformed channel header (or a call to a tool that is not "
+                        "declared) was shown as text\n");
     return 0;
 }
 
@@ -655,6 +661,20 @@ static int plain_restore(chat *ct, const char *path, const char *text) {
     return r;
 }
 
+/* The tools changed (/load): the choice is read again against them (a tool it names that is gone:
+ * auto) and the reply grammar is made anew. */
+static void chat_retool(chat *ct) {
+    char why[300];
+    if (cli_tool_choice_from_flag(ct->o->tool_choice, &ct->c.tools, &ct->choice, why, sizeof why)) {
+        fprintf(stderr, "gptc: warning: %s; calls are now auto\n", why);
+        ct->choice = CLI_TOOL_CHOICE_AUTO;
+    }
+    cli_constraint con = ct->con;
+    memset(&ct->con, 0, sizeof ct->con);
+    cli_gen_constrain(&ct->g, NULL, NULL, NULL);
+    if (chat_set_format(ct, &con)) chat_set_format(ct, &ct->con); /* failed: free answers */
+}
+
 /* /load: a harmony chat takes a conversation file (conv_load checks all of it first); a plain
  * one the text of a plain chat's /save ({"messages": [], "text": "..."}: valid UTF-8, no NUL). */
 static void chat_load(chat *ct, const char *path) {
@@ -675,8 +695,10 @@ static void chat_load(chat *ct, const char *path) {
             cli_error("%s: holds the text of a plain continuation chat (GPT-2 or --raw), not "
                       "messages",
                       path);
-        else if (!conv_load(&ct->c, path))
+        else if (!conv_load(&ct->c, path)) {
             fprintf(stderr, "loaded %zu messages from %s\n", ct->c.msgs.n, path);
+            chat_retool(ct);
+        }
     } else if (!tx || !jval_str(tx)) {
         if (ms && ms->type == JV_ARR && ms->n)
             cli_error("%s: holds the messages of a harmony chat, not a plain continuation text",
@@ -817,6 +839,12 @@ int cli_chat_with(cli_opts *o) {
     /* --system/--system-file, --tools, and a conversation to continue (--messages) */
     int r = cli_prompt_load(o, NULL, &ct.c);
     if (r) return r;
+    char why[300];
+    if (cli_tool_choice_from_flag(o->tool_choice, &ct.c.tools, &ct.choice, why, sizeof why)) {
+        cli_error("%s", why);
+        conv_free(&ct.c);
+        return EXIT_USAGE;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -870,7 +898,8 @@ int cli_chat_with(cli_opts *o) {
         cli_constraint_free(&con0);
         return cli_exit_code(st);
     }
-    if ((con0.g && chat_set_format(&ct, &con0) && (r = EXIT_RUNTIME)) ||
+    if (((con0.g || (ct.harmony && ct.c.tools.n)) && chat_set_format(&ct, &con0) &&
+         (r = EXIT_RUNTIME)) ||
         (ct.harmony && (r = check_system_fits(&ct)))) {
         cli_gen_free(&ct.g);
         gptc_session_free(ct.s);

@@ -18,6 +18,7 @@
 #include "cli/genloop.h"
 #include "cli/prompt.h"
 #include "cli/toolcalls.h"
+#include "cli/toolchoice.h"
 
 /* --help prints the complete help, cli/help.txt (cli_help_text). */
 
@@ -280,6 +281,15 @@ int cli_generate(int argc, char **argv) {
         cli_constraint_free(&con);
         return r;
     }
+    cli_tool_choice choice;
+    char why[300];
+    if (cli_tool_choice_from_flag(o.tool_choice, &pr.tools, &choice, why, sizeof why)) {
+        cli_error("%s", why);
+        free(text);
+        cli_prompt_free(&pr);
+        cli_constraint_free(&con);
+        return EXIT_USAGE;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -318,7 +328,8 @@ int cli_generate(int argc, char **argv) {
     gptc_token_trie *trie = NULL;
     gptc_error err = {0};
     gptc_status st = GPTC_OK;
-    if (!r && con.g && (st = gptc_token_trie_new(tok, &trie, &err)) != GPTC_OK)
+    if (!r && (con.g || (harmony && pr.tools.n)) &&
+        (st = gptc_token_trie_new(tok, &trie, &err)) != GPTC_OK)
         r = cli_fail(st, &err);
     if (r) {
         cli_prompt_free(&pr);
@@ -368,7 +379,9 @@ int cli_generate(int argc, char **argv) {
     os.last_nl = 1;
     cli_gen g;
     st = cli_gen_init(&g, tok, harmony, &h, o.raw, sink, &os, &err);
-    if (st == GPTC_OK && con.g) st = cli_gen_constrain(&g, con.g, trie, &err);
+    if (st == GPTC_OK) st = cli_gen_constrain_tools(&g, con.g, &pr.tools, &choice, trie, &err);
+    if (st == GPTC_OK && g.cg_warn[0] && !o.quiet)
+        fprintf(stderr, "gptc: warning: %s\n", g.cg_warn);
     if (st != GPTC_OK) {
         cli_error("%s", err.msg);
         cli_gen_free(&g);
@@ -445,7 +458,9 @@ int cli_generate(int argc, char **argv) {
         if ((o.timings || o.verbose) && !o.quiet)
             print_timings(&info, &t, g.n_gen, g.constraint_ms);
         if (harmony && harmony_parser_malformed(g.hp) && cli_log_enabled(&o))
-            fprintf(stderr, "gptc: note: %d malformed channel header(s) shown as text\n",
+            fprintf(stderr,
+                    "gptc: note: %d malformed channel header(s) or call(s) to undeclared tools "
+                    "shown as text\n",
                     harmony_parser_malformed(g.hp));
     }
     cli_gen_free(&g);

@@ -115,6 +115,12 @@ cJSON *cli_gen_take_logprobs(cli_gen *g) {
     return o;
 }
 
+/* The parser's recipient filter: a call must name a declared tool. */
+static int declared_recipient(void *user, const char *recipient) {
+    cli_gen *g = user;
+    return g->tools && tooldefs_resolve(g->tools, recipient) != NULL;
+}
+
 gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
                          const harmony_ids *h, int raw, cli_sink_fn sink, void *user,
                          gptc_error *err) {
@@ -137,14 +143,14 @@ gptc_status cli_gen_init(cli_gen *g, const gptc_tokenizer *tok, int use_harmony,
     }
     if (g->use_harmony) {
         g->hids = *h;
-        return harmony_parser_new(tok, h, on_text, g, &g->hp, err);
+        gptc_status st = harmony_parser_new(tok, h, on_text, g, &g->hp, err);
+        if (st == GPTC_OK) harmony_parser_set_filter(g->hp, declared_recipient, g);
+        return st;
     }
     return gptc_decoder_new(tok, !raw, &g->dec, err);
 }
 
-gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_token_trie *trie,
-                              gptc_error *err) {
-    if (gr && gr == g->cg_src && g->matcher) return GPTC_OK; /* the same: keep its caches */
+static void constraint_clear(cli_gen *g) {
     gptc_matcher_free(g->matcher);
     gptc_grammar_free(g->cg_wrapped);
     free(g->mask);
@@ -152,11 +158,14 @@ gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_tok
     g->cg_wrapped = NULL;
     g->mask = NULL;
     g->cg_src = NULL;
-    if (!gr) return GPTC_OK;
-    gptc_status st = GPTC_OK;
-    if (g->use_harmony) st = gptc_grammar_harmony(gr, g->tok, &g->cg_wrapped, err);
-    if (st == GPTC_OK)
-        st = gptc_matcher_new(g->cg_wrapped ? g->cg_wrapped : gr, trie, &g->matcher, err);
+    g->cg_tools = 0;
+    g->cg_warn[0] = 0;
+}
+
+/* Makes a matcher for the reply grammar (g->cg_wrapped, or gr itself). */
+static gptc_status constraint_start(cli_gen *g, const gptc_grammar *gr, const gptc_token_trie *trie,
+                                    gptc_error *err) {
+    gptc_status st = gptc_matcher_new(g->cg_wrapped ? g->cg_wrapped : gr, trie, &g->matcher, err);
     /* plain output: the stop tokens end it, where the grammar may end (harmony: <|return|> is in
      * the wrapped grammar itself) */
     if (st == GPTC_OK && !g->use_harmony)
@@ -171,16 +180,48 @@ gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_tok
             }
         }
     }
-    if (st != GPTC_OK) {
-        cli_gen_constrain(g, NULL, NULL, NULL);
-        return st;
-    }
+    if (st != GPTC_OK) constraint_clear(g);
+    return st;
+}
+
+gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_token_trie *trie,
+                              gptc_error *err) {
+    if (gr && gr == g->cg_src && g->matcher && !g->cg_tools) return GPTC_OK; /* keep its caches */
+    constraint_clear(g);
+    if (!gr) return GPTC_OK;
+    gptc_status st = GPTC_OK;
+    if (g->use_harmony) st = gptc_grammar_harmony(gr, g->tok, &g->cg_wrapped, err);
+    if (st == GPTC_OK) st = constraint_start(g, gr, trie, err);
+    if (st != GPTC_OK) return st;
     g->cg_src = gr;
     return GPTC_OK;
 }
 
+gptc_status cli_gen_constrain_tools(cli_gen *g, const gptc_grammar *gr, const tooldefs *t,
+                                    const cli_tool_choice *choice, const gptc_token_trie *trie,
+                                    gptc_error *err) {
+    cli_tool_choice c = choice ? *choice : CLI_TOOL_CHOICE_AUTO;
+    if (!g->use_harmony || !t || !t->n) {
+        g->tools = t;
+        return cli_gen_constrain(g, gr, trie, err);
+    }
+    if (g->cg_tools && g->matcher && g->tools == t && gr == g->cg_src &&
+        c.mode == g->cg_choice.mode && c.forced == g->cg_choice.forced)
+        return GPTC_OK; /* the same: keep its caches */
+    constraint_clear(g);
+    g->tools = t;
+    gptc_status st =
+        cli_tools_grammar(t, &c, gr, g->tok, &g->cg_wrapped, g->cg_warn, sizeof g->cg_warn, err);
+    if (st == GPTC_OK) st = constraint_start(g, g->cg_wrapped, trie, err);
+    if (st != GPTC_OK) return st;
+    g->cg_src = gr;
+    g->cg_tools = 1;
+    g->cg_choice = c;
+    return GPTC_OK;
+}
+
 int cli_gen_prepare(cli_gen *g, gptc_session *s) {
-    if (!g->matcher) {
+    if (!g->matcher || g->cg_off) {
         gptc_session_set_allowed(s, NULL);
         return 0;
     }
@@ -197,7 +238,7 @@ int cli_gen_prepare(cli_gen *g, gptc_session *s) {
 }
 
 void cli_gen_free(cli_gen *g) {
-    cli_gen_constrain(g, NULL, NULL, NULL);
+    constraint_clear(g);
     harmony_parser_free(g->hp);
     gptc_decoder_free(g->dec);
     free(g->script);
@@ -215,6 +256,7 @@ void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos) {
     g->n_gen = 0;
     g->finish = CLI_FINISH_NONE;
     g->constraint_ms = 0;
+    g->cg_off = 0;
     gptc_matcher_reset(g->matcher);
     if (g->hp) harmony_parser_reset(g->hp);
     if (g->dec) gptc_decoder_reset(g->dec);
@@ -236,7 +278,8 @@ gptc_status cli_gen_sample(cli_gen *g, gptc_session *s, int32_t *id, gptc_error 
 
 gptc_status cli_gen_token(cli_gen *g, int32_t id, int *done, gptc_error *err) {
     *done = 0;
-    if (g->matcher) gptc_matcher_accept_token(g->matcher, id);
+    /* a token the grammar refuses (only a scripted one can be): the rest of the answer is free */
+    if (g->matcher && !g->cg_off && !gptc_matcher_accept_token(g->matcher, id)) g->cg_off = 1;
     if (!g->ignore_eos) {
         for (int k = 0; k < g->n_stops; k++)
             if (id == g->stops[k]) {

@@ -13,6 +13,7 @@
 
 #include "cli/harmony.h"
 #include "cli/stopstr.h"
+#include "cli/toolchoice.h"
 #include "gptc.h"
 
 /* A growable list of token ids. */
@@ -64,7 +65,13 @@ typedef struct cli_gen {
     gptc_grammar *cg_wrapped;   /* harmony's reply structure around it (owned) */
     gptc_matcher *matcher;
     uint32_t *mask;
-    double constraint_ms; /* time in the constraint's masks this answer */
+    int cg_off; /* this answer left the grammar (a scripted token it refused): free from there */
+    /* tools (cli_gen_constrain_tools): the declared ones decide which recipients are calls */
+    const tooldefs *tools;
+    cli_tool_choice cg_choice;
+    int cg_tools;                          /* the constraint is the tools' reply grammar */
+    char cg_warn[GPTC_ERROR_MSG_MAX + 64]; /* a tool whose schema could not be used, or "" */
+    double constraint_ms;                  /* time in the constraint's masks this answer */
 } cli_gen;
 
 /* Is this a harmony (gpt-oss) model whose vocabulary has harmony's tokens? */
@@ -89,6 +96,15 @@ struct cJSON *cli_gen_take_logprobs(cli_gen *g);
  * tokens are allowed only where gr is complete. gr and trie must outlive the constraint. */
 gptc_status cli_gen_constrain(cli_gen *g, const gptc_grammar *gr, const gptc_token_trie *trie,
                               gptc_error *err);
+/* The same with function tools (gpt-oss): with tools, the whole reply follows the tools' reply
+ * grammar (cli_tools_grammar: a call names a declared tool, its arguments follow the tool's
+ * schema, choice decides whether a call may or must come) and the final channel follows gr (NULL:
+ * free). Without tools it is cli_gen_constrain. Either way only the recipients t declares are
+ * calls for the parser (t NULL or empty: none; another recipient's message is shown as text).
+ * t must outlive the constraint. */
+gptc_status cli_gen_constrain_tools(cli_gen *g, const gptc_grammar *gr, const tooldefs *t,
+                                    const cli_tool_choice *choice, const gptc_token_trie *trie,
+                                    gptc_error *err);
 /* Before each sample: sets the session's allowed tokens from the constraint (or none). Returns
  * 1 when the constraint allows no token at all (the answer is over: finish "stop"). */
 int cli_gen_prepare(cli_gen *g, gptc_session *s);

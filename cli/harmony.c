@@ -362,6 +362,8 @@ struct harmony_parser {
     int in_call;             /* the current message's content is a call's arguments */
     harmony_call_rec *calls;
     size_t n_calls, cap_calls;
+    harmony_recipient_fn filter; /* which recipients are calls (NULL: all) */
+    void *filter_user;
     char *args; /* arguments of the call being read */
     size_t args_n, args_cap;
     int oom;
@@ -445,6 +447,20 @@ int harmony_parser_malformed(const harmony_parser *p) {
 }
 int harmony_parser_done(const harmony_parser *p) {
     return p->done;
+}
+
+void harmony_parser_set_filter(harmony_parser *p, harmony_recipient_fn fn, void *user) {
+    p->filter = fn;
+    p->filter_user = user;
+}
+
+/* A recipient was named: 1 when it makes a call; else it is forgotten (counted malformed). */
+static int recipient_ok(harmony_parser *p) {
+    if (!p->recip[0]) return 0;
+    if (!p->filter || p->filter(p->filter_user, p->recip)) return 1;
+    p->recip[0] = 0;
+    p->malformed++;
+    return 0;
 }
 
 int harmony_parser_in_call(const harmony_parser *p) {
@@ -607,7 +623,7 @@ static gptc_status header_fallback(harmony_parser *p, gptc_error *err) {
 static int header_call(harmony_parser *p) {
     scan_recipient(p, p->hdr, p->hdr_len);
     scan_recipient(p, p->chan, p->chan_len);
-    if (!p->recip[0]) return 0;
+    if (!recipient_ok(p)) return 0;
     const char *buf = p->chan_len ? p->chan : p->hdr;
     size_t n = p->chan_len ? p->chan_len : p->hdr_len;
     const char *to = memmem(buf, n, "to=", 3);
@@ -694,7 +710,9 @@ gptc_status harmony_parser_push(harmony_parser *p, int32_t id, gptc_error *err) 
                 scan_recipient(p, p->hdr, p->hdr_len);
                 scan_recipient(p, p->chan, p->chan_len);
                 p->ch = p->has_chan ? classify(p) : HARMONY_FINAL;
-                if (p->recip[0]) { /* a call: commentary unless a channel said otherwise */
+                if (p->recip[0] && !recipient_ok(p)) {
+                    p->ch = HARMONY_FINAL; /* not a call: its content is shown as text */
+                } else if (p->recip[0]) {  /* a call: commentary unless a channel said otherwise */
                     if (!p->has_chan) p->ch = HARMONY_COMMENTARY;
                     p->in_call = 1;
                     p->args_n = 0;

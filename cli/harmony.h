@@ -120,12 +120,12 @@ int harmony_parser_done(const harmony_parser *p);
  * after <|channel|>, with or without <|constrain|>json, even glued to it) is a call: its content
  * is still emitted (on its channel, commentary by default) and also collected as the call's
  * arguments, complete at <|call|>, <|end|>, <|return|>, a new <|start|> or the flush. A
- * recipient of "assistant", "user" or "all" is no call. The recipient is kept as written
- * (tooldefs_resolve maps it to a declared tool). */
+ * recipient of "assistant", "user" or "all" is no call, nor one the filter refuses
+ * (harmony_parser_set_filter). The recipient is kept as written (tooldefs_resolve maps it to a
+ * declared tool). The parser only reads: what the model may write is decided before sampling,
+ * by the tools' reply grammar (gptc_grammar_harmony_tools, cli_gen_constrain_tools). */
 /* 1 while the current message's content is a call's arguments, and that call's recipient
- * (NULL otherwise). This is where constrained decoding plugs in: from the <|message|> that makes
- * in_call 1 until the call ends, sample under the JSON Schema of the declared tool
- * (tooldefs_resolve of the recipient, its "parameters"). */
+ * (NULL otherwise). */
 int harmony_parser_in_call(const harmony_parser *p);
 const char *harmony_parser_recipient(const harmony_parser *p);
 /* Calls completed since the last reset; the i-th one's recipient and arguments (valid until
@@ -134,6 +134,11 @@ size_t harmony_parser_n_calls(const harmony_parser *p);
 void harmony_parser_call(const harmony_parser *p, size_t i, const char **recipient,
                          const char **args);
 void harmony_parser_free(harmony_parser *p);
+/* Which recipients are calls: with a filter set, a header whose recipient the filter refuses
+ * (returns 0: a tool nobody declared) is no call: its content is emitted on the final channel as
+ * text and the header counts as malformed. NULL: every recipient is a call. */
+typedef int (*harmony_recipient_fn)(void *user, const char *recipient);
+void harmony_parser_set_filter(harmony_parser *p, harmony_recipient_fn fn, void *user);
 
 const char *harmony_channel_name(harmony_channel ch);
 

@@ -889,7 +889,19 @@ static void run_parse(parser *p, const char *src, size_t len, const char *prefix
 
 gptc_status gr_parse(const char *src, size_t len, const char *prefix_src, const char *prefix,
                      gptc_grammar **out, gptc_error *err) {
+    if (!prefix_src) {
+        gr_part part = {src, len, NULL};
+        return gr_parse_parts(&part, 1, 0, out, err);
+    }
+    gr_part parts[2] = {{prefix_src, strlen(prefix_src), NULL}, {src, len, prefix}};
+    return gr_parse_parts(parts, 2, 1, out, err);
+}
+
+gptc_status gr_parse_parts(const gr_part *parts, int n_parts, int keep, gptc_grammar **out,
+                           gptc_error *err) {
     *out = NULL;
+    const char *src = parts[keep].src;
+    size_t len = parts[keep].len;
     parser P, *p = &P;
     memset(p, 0, sizeof *p);
     p->err = err;
@@ -897,30 +909,32 @@ gptc_status gr_parse(const char *src, size_t len, const char *prefix_src, const 
     if (!p->range_term) return gr_err(err, GPTC_ERR_NOMEM, "out of memory compiling the grammar");
     memset(p->range_term, 0xff, 256 * 256 * sizeof(int32_t));
     int root = -1;
-    if (prefix_src) {
-        run_parse(p, prefix_src, strlen(prefix_src), NULL);
-        if (!p->failed) root = rule_id(p, "root", 4);
-    }
-    if (!p->failed) run_parse(p, src, len, prefix_src ? prefix : NULL);
-    if (!p->failed && !prefix_src) {
-        for (int i = 0; i < p->n_rules; i++)
-            if (!strcmp(p->rules[i].name, "root")) root = i;
-        if (root < 0 || !p->rules[root].defined) {
-            free_parser(p);
-            return gr_err(err, GPTC_ERR_FORMAT, "the grammar has no 'root' rule");
+    for (int k = 0; k < n_parts && !p->failed; k++) {
+        run_parse(p, parts[k].src, parts[k].len, parts[k].prefix);
+        if (k == 0 && !p->failed) {
+            for (int i = 0; i < p->n_rules; i++)
+                if (!strcmp(p->rules[i].name, "root")) root = i;
+            if (root < 0 || !p->rules[root].defined) {
+                free_parser(p);
+                return gr_err(err, GPTC_ERR_FORMAT, "the grammar has no 'root' rule");
+            }
         }
     }
     if (!p->failed)
         for (int i = 0; i < p->n_rules; i++)
             if (!p->rules[i].defined) {
-                /* position of the first reference */
+                /* position of the first reference; the name as that part wrote it */
                 const char *s = p->rules[i].ref_src ? p->rules[i].ref_src : src;
-                size_t slen = s == src ? len : strlen(s);
+                size_t slen = strlen(s), pl = 0;
+                for (int k = 0; k < n_parts; k++)
+                    if (parts[k].src == s) {
+                        slen = parts[k].len;
+                        pl = parts[k].prefix ? strlen(parts[k].prefix) : 0;
+                    }
                 p->src = s;
                 p->end = s + slen;
                 perr(p, s + (p->rules[i].ref_off >= 0 ? p->rules[i].ref_off : 0),
-                     "undefined rule '%s'",
-                     p->rules[i].name + (prefix_src && prefix ? strlen(prefix) : 0));
+                     "undefined rule '%s'", p->rules[i].name + pl);
                 break;
             }
     if (p->failed) {

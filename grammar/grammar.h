@@ -86,4 +86,15 @@ gptc_status gr_err(gptc_error *err, gptc_status st, const char *fmt, ...)
 gptc_status gr_parse(const char *src, size_t len, const char *prefix_src, const char *prefix,
                      gptc_grammar **out, gptc_error *err);
 
+/* One GBNF text of a grammar made of several, its rule names prefixed by prefix (NULL: none). */
+typedef struct gr_part {
+    const char *src;
+    size_t len;
+    const char *prefix;
+} gr_part;
+/* Parses parts[0..n) into one rule namespace; the root is part 0's "root" (prefixed as part 0
+ * is). The grammar keeps parts[keep]'s text as its source. */
+gptc_status gr_parse_parts(const gr_part *parts, int n_parts, int keep, gptc_grammar **out,
+                           gptc_error *err);
+
 #endif

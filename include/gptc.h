@@ -397,6 +397,25 @@ gptc_status gptc_grammar_json_object(gptc_grammar **out, gptc_error *err);
  * TEXT is free (any text, no special token); only the final message follows g. */
 gptc_status gptc_grammar_harmony(const gptc_grammar *g, const gptc_tokenizer *tok,
                                  gptc_grammar **out, gptc_error *err);
+/* For gpt-oss with function tools: the whole harmony reply after "<|start|>assistant",
+ *   ( <|channel|> ("analysis" | "commentary") <|message|> TEXT <|end|> <|start|> "assistant" )*
+ *   then the answer:  <|channel|> "final" [[" "] <|constrain|> "json"] <|message|> F <|return|>
+ *   or a call:        <|channel|> "commentary to=functions." NAME CT <|message|> ARGS <|call|>
+ *                  |  " to=functions." NAME <|channel|> "commentary" CT <|message|> ARGS <|call|>
+ * where NAME is one of names[0..n_tools), ARGS follows that tool's JSON Schema (schemas[i], its
+ * "parameters"; NULL: no parameters, "{}"), CT is nothing, " json" or [" "] <|constrain|> "json",
+ * TEXT is free, and F is final_g (NULL: free text). choice: AUTO (an answer or a call), NONE (an
+ * answer: no call), REQUIRED (a call); forced >= 0: a call to tool `forced` (-1: any). A schema
+ * the converter refuses is that error, prefixed "tool NAME: ". */
+typedef enum gptc_tool_choice {
+    GPTC_TOOL_CHOICE_AUTO = 0,
+    GPTC_TOOL_CHOICE_NONE = 1,
+    GPTC_TOOL_CHOICE_REQUIRED = 2,
+} gptc_tool_choice;
+gptc_status gptc_grammar_harmony_tools(const gptc_grammar *final_g, const gptc_tokenizer *tok,
+                                       const char *const *names, const char *const *schemas,
+                                       int n_tools, gptc_tool_choice choice, int forced,
+                                       gptc_grammar **out, gptc_error *err);
 /* The GBNF source the grammar was compiled from. */
 const char *gptc_grammar_source(const gptc_grammar *g);
 void gptc_grammar_free(gptc_grammar *g);

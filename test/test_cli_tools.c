@@ -231,7 +231,7 @@ START_TEST(test_chat_tool_exec) {
 END_TEST
 
 /* Without --tool-exec the user types the result; with it but no --yes, a refusal is a result
- * too; a call to an undeclared function gets an error result. */
+ * too; a call to an undeclared function is no call: its text is the answer. */
 START_TEST(test_chat_typed_and_declined) {
     const char *script = tmpfile_with("chat2.txt", CALC_SCRIPT);
     char save[600], in[1400];
@@ -263,14 +263,18 @@ START_TEST(test_chat_typed_and_declined) {
     const char *bad = tmpfile_with(
         "chat3.txt", "<|channel|>commentary to=functions.rm_rf <|constrain|>json<|message|>{}"
                      "<|call|>\n<|channel|>final<|message|>Sorry.<|return|>\n");
+    /* a call to an undeclared function (the script leaves the grammar, as an unconstrained
+     * model could): no call, nothing runs; its text is the answer, and -v says why */
     snprintf(in, sizeof in, "Delete everything\n/save %s\n", save);
-    run(&p, bad, in, "chat -m %s -s 1 --tools %s --tool-exec 'echo RAN' --yes", oss, TOOLS);
+    run(&p, bad, in, "chat -m %s -s 1 -v --tools %s --tool-exec 'echo RAN' --yes", oss, TOOLS);
     ck_assert_msg(p.status == 0, "%s", p.err);
-    ck_assert_str_eq(p.out, "Sorry.\n");
+    ck_assert_str_eq(p.out, "{}\n");
+    ck_assert_ptr_null(strstr(p.err, "RAN"));
+    ck_assert_ptr_nonnull(strstr(p.err, "gptc: note: a malformed channel header"));
     tu_proc_free(&p);
     m = saved_messages(save, &root);
-    ck_assert_ptr_nonnull(strstr(
-        cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "content")->valuestring, "no such tool"));
+    ck_assert_int_eq(cJSON_GetArraySize(m), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "content")->valuestring, "{}");
     cJSON_Delete(root);
 }
 END_TEST

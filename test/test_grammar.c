@@ -423,6 +423,106 @@ START_TEST(test_harmony_structure) {
 }
 END_TEST
 
+/* The reply grammar with tools: which headers and arguments it takes, for each tool_choice. */
+START_TEST(test_harmony_tools_structure) {
+    static const char *const names[] = {"get_weather", "get"};
+    static const char *const schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"enum\":[\"Oslo\",\"Lima\"]}},"
+        "\"required\":[\"city\"]}",
+        NULL};
+    static const struct {
+        const char *text;
+        int ok[4]; /* accepted under auto, none, required, get_weather (forced) */
+    } C[] = {
+        /* harmony's call layout, its content type in each spelling, or none */
+        {"<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+         "{\"city\":\"Oslo\"}<|call|>",
+         {1, 0, 1, 1}},
+        {"<|channel|>commentary to=functions.get_weather<|constrain|>json<|message|>"
+         "{\"city\": \"Lima\"} <|call|>",
+         {1, 0, 1, 1}},
+        {"<|channel|>commentary to=functions.get_weather json<|message|>{\"city\":\"Oslo\"}"
+         "<|call|>",
+         {1, 0, 1, 1}},
+        /* the template's layout, after reasoning and a preamble */
+        {"<|channel|>analysis<|message|>hm<|end|><|start|>assistant<|channel|>commentary"
+         "<|message|>Checking.<|end|><|start|>assistant to=functions.get_weather<|channel|>"
+         "commentary json<|message|>{\"city\":\"Lima\"}<|call|>",
+         {1, 0, 1, 1}},
+        /* a tool without parameters takes {} */
+        {"<|channel|>commentary to=functions.get<|message|>{}<|call|>", {1, 0, 1, 0}},
+        /* answers */
+        {"<|channel|>final<|message|>Sunny.<|return|>", {1, 1, 0, 0}},
+        {"<|channel|>analysis<|message|>x<|end|><|start|>assistant<|channel|>final<|message|>y"
+         "<|return|>",
+         {1, 1, 0, 0}},
+        /* refused everywhere: arguments off the schema, names not declared or glued, a
+         * channel as a name, a call on analysis, text after the arguments */
+        {"<|channel|>commentary to=functions.get_weather<|message|>{\"city\":\"Rome\"}",
+         {0, 0, 0, 0}},
+        {"<|channel|>commentary to=functions.get_weather<|message|>{}<|call|>", {0, 0, 0, 0}},
+        {"<|channel|>commentary to=functions.get_weatherjson<|message|>", {0, 0, 0, 0}},
+        {"<|channel|>commentary to=functions.rm<|message|>", {0, 0, 0, 0}},
+        {"<|channel|>commentary to=assistant<|channel|>analysis<|message|>", {0, 0, 0, 0}},
+        {"<|channel|>analysis to=functions.get<|message|>", {0, 0, 0, 0}},
+        {"<|channel|>commentary to=functions.get<|message|>{}x<|call|>", {0, 0, 0, 0}},
+        {"<|channel|>commentary to=functions.get<|message|>{}<|return|>", {0, 0, 0, 0}},
+    };
+    for (int k = 0; k < 4; k++) {
+        gptc_grammar *g = NULL;
+        gptc_tool_choice choice = k == 0   ? GPTC_TOOL_CHOICE_AUTO
+                                  : k == 1 ? GPTC_TOOL_CHOICE_NONE
+                                           : GPTC_TOOL_CHOICE_REQUIRED;
+        gptc_error err = {0};
+        ck_assert_msg(gptc_grammar_harmony_tools(NULL, oss_tok, names, schemas, 2, choice,
+                                                 k == 3 ? 0 : -1, &g, &err) == GPTC_OK,
+                      "%s", err.msg);
+        gptc_matcher *m = NULL;
+        ck_assert_int_eq(gptc_matcher_new(g, oss_trie, &m, NULL), GPTC_OK);
+        for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+            gptc_matcher_reset(m);
+            int ok = feed_text(m, C[i].text) && gptc_matcher_is_complete(m);
+            ck_assert_msg(ok == C[i].ok[k], "choice %d: %s %s", k, ok ? "accepted" : "refused",
+                          C[i].text);
+        }
+        gptc_matcher_free(m);
+        gptc_grammar_free(g);
+    }
+    /* a final grammar: the answer follows it */
+    gptc_grammar *fg = NULL, *g = NULL;
+    ck_assert_int_eq(gptc_grammar_json_object(&fg, NULL), GPTC_OK);
+    ck_assert_int_eq(gptc_grammar_harmony_tools(fg, oss_tok, names, schemas, 2,
+                                                GPTC_TOOL_CHOICE_AUTO, -1, &g, NULL),
+                     GPTC_OK);
+    gptc_matcher *m = NULL;
+    ck_assert_int_eq(gptc_matcher_new(g, oss_trie, &m, NULL), GPTC_OK);
+    ck_assert(!feed_text(m, "<|channel|>final<|message|>Sunny."));
+    gptc_matcher_reset(m);
+    ck_assert(feed_text(m, "<|channel|>final<|message|>{\"a\":1}<|return|>"));
+    gptc_matcher_free(m);
+    gptc_grammar_free(g);
+    gptc_grammar_free(fg);
+    /* errors */
+    gptc_error err = {0};
+    static const char *const bad[] = {"{\"type\":\"object\",\"not\":{}}", NULL};
+    ck_assert_int_eq(gptc_grammar_harmony_tools(NULL, oss_tok, names, bad, 2, GPTC_TOOL_CHOICE_AUTO,
+                                                -1, &g, &err),
+                     GPTC_ERR_UNSUPPORTED);
+    ck_assert_str_eq(err.msg, "tool get_weather: JSON Schema: unsupported JSON Schema keyword "
+                              "'not' at #");
+    ck_assert_ptr_null(g);
+    ck_assert_int_eq(gptc_grammar_harmony_tools(NULL, oss_tok, names, schemas, 0,
+                                                GPTC_TOOL_CHOICE_REQUIRED, -1, &g, &err),
+                     GPTC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gptc_grammar_harmony_tools(NULL, oss_tok, names, schemas, 2,
+                                                GPTC_TOOL_CHOICE_AUTO, 2, &g, &err),
+                     GPTC_ERR_INVALID_ARG);
+    ck_assert_int_eq(gptc_grammar_harmony_tools(NULL, tok, names, schemas, 2, GPTC_TOOL_CHOICE_AUTO,
+                                                -1, &g, &err),
+                     GPTC_ERR_UNSUPPORTED); /* GPT-2's vocabulary has no harmony tokens */
+}
+END_TEST
+
 int main(void) {
     tu_cached_model(g2, sizeof g2, "tiny-gpt2-s1", "--preset tiny-gpt2 --seed 1");
     gptc_error err = {0};
@@ -443,6 +543,7 @@ int main(void) {
     tcase_add_test(tc, test_schema_errors);
     tcase_add_test(tc, test_mask_brute_force);
     tcase_add_test(tc, test_harmony_structure);
+    tcase_add_test(tc, test_harmony_tools_structure);
     suite_add_tcase(s, tc);
     int nf = tu_suite_failures(s, 1);
     gptc_token_trie_free(trie);
