@@ -21,6 +21,7 @@ void cli_opts_init(cli_opts *o) {
     o->effort = "medium";
     o->color = -1;
     o->n_gpu_layers = -2;
+    o->n_cpu_moe = GPTC_CPU_MOE_AUTO;
 }
 
 int cli_is_flag(const char *arg, const char *flag) {
@@ -227,6 +228,8 @@ typedef enum {
     O_INTERACTIVE,
     O_COLOR,
     O_NGL,
+    O_N_CPU_MOE,
+    O_CPU_MOE,
     O_NO_MMAP,
     O_MLOCK,
     O_NO_STDIN,
@@ -289,6 +292,8 @@ static const struct {
     {"-i", "--interactive", O_INTERACTIVE, CLI_G_OUTPUT, 0},
     {NULL, "--color", O_COLOR, CLI_G_OUTPUT, 1},
     {"-ngl", "--n-gpu-layers", O_NGL, CLI_G_MODEL, 1},
+    {"-ncmoe", "--n-cpu-moe", O_N_CPU_MOE, CLI_G_MODEL, 1}, /* llama.cpp's expert offload */
+    {"-cmoe", "--cpu-moe", O_CPU_MOE, CLI_G_MODEL, 0},
     {NULL, "--no-mmap", O_NO_MMAP, CLI_G_MODEL, 0},
     {NULL, "--mlock", O_MLOCK, CLI_G_MODEL, 0},
     {NULL, "--no-stdin", O_NO_STDIN, CLI_G_PROMPT, 0},
@@ -497,6 +502,14 @@ static int apply(cli_opts *o, opt_id id, const char *flag, const char *v) {
     case O_NGL: /* llama.cpp's layer offload: 0 = CPU; any other count = every layer on the
                    GPU (gptc has no partial offload) */
         return cli_parse_int(flag, v, -1, 1 << 20, &o->n_gpu_layers);
+    case O_N_CPU_MOE: /* as llama.cpp: N < 0 is an error, N > layers means every layer; with
+                         --cpu-moe too (or twice), the larger count holds (the union) */
+        if (cli_parse_int(flag, v, 0, GPTC_CPU_MOE_ALL, &n)) return -1;
+        if (n > o->n_cpu_moe) o->n_cpu_moe = n;
+        return 0;
+    case O_CPU_MOE:
+        o->n_cpu_moe = GPTC_CPU_MOE_ALL;
+        return 0;
     case O_NO_MMAP:
         o->no_mmap = 1;
         return 0;
@@ -844,6 +857,7 @@ int cli_load_model(const cli_opts *o, int n_seq_hint, gptc_model **out) {
     mp.device = o->device;
     mp.n_threads = o->n_threads;
     mp.vram_budget = o->vram_budget;
+    mp.n_cpu_moe = o->n_cpu_moe;
     mp.n_ctx_hint = o->n_ctx;
     mp.cache_type = o->cache_type;
     mp.n_seq_hint = n_seq_hint;

@@ -39,6 +39,7 @@ typedef struct cli_opts {
     gptc_cache_type cache_type; /* --cache-type / -ctk / -ctv (DEFAULT: the backend's) */
     int no_mmap, mlock;         /* --no-mmap, --mlock */
     int n_gpu_layers;           /* -ngl N; -2 = not given */
+    int n_cpu_moe; /* --n-cpu-moe N / --cpu-moe (GPTC_CPU_MOE_ALL); GPTC_CPU_MOE_AUTO = not given */
     /* prompt */
     const char *prompt;
     const char *prompt_file;
@@ -77,7 +78,8 @@ void cli_opts_init(cli_opts *o);
 /* Option groups a subcommand accepts. */
 enum {
     CLI_G_MODEL = 1 << 0,   /* -m -hf --tokenizer --backend --device --vram-budget -t -c -b
-                              --cache-type --yarn-rounded -ngl --no-mmap --mlock */
+                              --cache-type --yarn-rounded -ngl --n-cpu-moe --cpu-moe --no-mmap
+                              --mlock */
     CLI_G_PROMPT = 1 << 1,  /* -p -f --no-stdin */
     CLI_G_SAMPLE = 1 << 2,  /* -n --temp ... --raw --stop --logprobs -l --grammar ... */
     CLI_G_HARMONY = 1 << 3, /* --system --system-file --reasoning-effort --show-reasoning

@@ -10,6 +10,7 @@
 
 #include "cuda/backend.h"
 #include "engine/arch.h"
+#include "engine/pool.h"
 
 cu_knobs cu_knob = {4, 17, 128};
 
@@ -83,8 +84,20 @@ static int collect_weights(gptc_model *m, gt_weight **out, int cap) {
 
 typedef struct src_ent {
     const gguf_tensor *src;
-    size_t off; /* in the arena */
+    size_t off;    /* in the arena */
+    int exp_layer; /* the layer whose experts (matrices or biases) own it, else -1 */
 } src_ent;
+
+/* The layer whose expert weights (gate/up/down matrices and biases) include w, else -1. */
+static int expert_layer(const gptc_model *m, const gt_weight *w) {
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const gt_layer *L = &m->layers[l];
+        if (w == &L->gate_exps || w == &L->up_exps || w == &L->down_exps || w == &L->gate_b ||
+            w == &L->up_b || w == &L->down_b)
+            return l;
+    }
+    return -1;
+}
 
 static int64_t tensor_rows(const gguf_tensor *t) {
     return t->ne[1] * t->ne[2] * t->ne[3];
@@ -163,7 +176,7 @@ static size_t max_dense_elems(const gptc_model *m) {
 
 /* Lays out (or sizes, when base == NULL) the session buffers; returns the bytes. */
 static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, int B, int n_ctx,
-                          int kv_type, uint8_t *base) {
+                          int kv_type, int host_moe, uint8_t *base) {
     const gt_hparams *hp = &m->hp;
     const int ne = hp->n_embd, nq = hp->n_head * hp->head_dim, nkv = hp->n_head_kv * hp->head_dim;
     const int nff = hp->n_ff > 0 ? hp->n_ff : ne, k = hp->n_expert_used > 0 ? hp->n_expert_used : 1;
@@ -238,6 +251,7 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
         TAKE(s->h16, uint16_t, (size_t)2 * B * nff);
     }
     if (B > 1) TAKE(s->dq, uint16_t, cm ? cm->dq_elems : 2 * max_dense_elems(m));
+    if (host_moe && hp->n_expert > 0) TAKE(s->moe_out, float, (size_t)B *ne); /* offload sums */
 #undef TAKE
     s->ws_bytes = off - s->kv_bytes;
     return off;
@@ -260,6 +274,10 @@ static void cu_model_free(gptc_model *m) {
     free(cm->mw.h_done);
     atomic_fetch_sub_explicit(&m->workspace_bytes, cm->mw.bytes, memory_order_relaxed);
     free(cm->L);
+    if (cm->n_cpu_moe > 0) { /* the expert offload's CPU threads */
+        gt_pool_destroy(m->pool);
+        m->pool = NULL;
+    }
     free(cm);
     m->backend_data = NULL;
     gt_weight *ws[4096];
@@ -365,7 +383,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     src_ent *srcs = (src_ent *)calloc((size_t)nw + 1, sizeof *srcs);
     if (!srcs) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     int n_src = 0;
-    size_t wbytes = 0;
+    size_t w_all = 0; /* every source tensor on the device (no offload) */
     for (int i = 0; i < nw; i++) {
         if (!gtc_type_supported(ws[i]->type) || !ws[i]->src) {
             free(srcs);
@@ -374,27 +392,63 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         }
         if (find_src(srcs, n_src, ws[i]->src) != (size_t)-1) continue;
         srcs[n_src].src = ws[i]->src;
-        srcs[n_src].off = wbytes;
-        wbytes += CU_ALIGN256(ws[i]->src->n_bytes);
+        srcs[n_src].exp_layer = hp->n_expert > 0 ? expert_layer(m, ws[i]) : -1;
+        w_all += CU_ALIGN256(ws[i]->src->n_bytes);
         n_src++;
     }
+    /* host_at[N]: bytes of the expert weights of layers 0..N-1 (what --n-cpu-moe N keeps in host
+     * memory) */
+    uint64_t *host_at = (uint64_t *)calloc((size_t)hp->n_layer + 1, sizeof *host_at);
+    if (!host_at) {
+        free(srcs);
+        return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_src; i++)
+        if (srcs[i].exp_layer >= 0)
+            host_at[srcs[i].exp_layer + 1] += CU_ALIGN256(srcs[i].src->n_bytes);
+    for (int l = 0; l < hp->n_layer; l++) host_at[l + 1] += host_at[l];
 
-    /* memory plan: weights + KV cache + workspace for the context the caller will use */
+    /* memory plan: weights + KV cache + workspace for the context the caller will use (one
+     * session of n_batch 512 at n_ctx_hint, its sampler included: what cu_session_init then
+     * allocates and checks against the budget). The reserve covers what is not planned: the
+     * CUDA context's own use, cuBLAS's workspace, graphs, the upload staging. */
     int n_ctx =
         p && p->n_ctx_hint > 0 ? p->n_ctx_hint : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     int B = 512;
-    size_t dqe = max_dense_elems(m);
     const int kv_type = kv_type_of(p ? p->cache_type : GPTC_CACHE_DEFAULT);
-    size_t sess = sess_layout(m, NULL, NULL, B, n_ctx, kv_type, NULL);
     size_t kv = kv_bytes_for(m, n_ctx, B, kv_type);
-    size_t ws_b = sess - kv + (size_t)dqe * 0; /* dq included in sess_layout */
-    size_t reserve = (size_t)320 << 20;        /* cuBLAS workspace, graphs, upload staging */
+    const size_t smp = gtc_sample_ws_bytes(hp->n_vocab) +
+                       CU_ALIGN256(sizeof(int32_t) * (size_t)n_ctx) +
+                       sizeof(gtc_bias) * GPTC_LOGIT_BIAS_MAX; /* as cu_session_init */
+    const size_t ws_dev = sess_layout(m, NULL, NULL, B, n_ctx, kv_type, 0, NULL) - kv + smp;
+    const size_t ws_off = sess_layout(m, NULL, NULL, B, n_ctx, kv_type, 1, NULL) - kv + smp;
+    size_t reserve = (size_t)320 << 20; /* cuBLAS workspace, graphs, upload staging */
     size_t fr = 0, tot = 0;
     CU_TRYC(cudaMemGetInfo(&fr, &tot));
-    uint64_t budget = fr > reserve ? fr - reserve : 0;
+    const uint64_t room = fr > reserve ? fr - reserve : 0; /* what the device can give */
+    uint64_t budget = room;
     if (p && p->vram_budget && p->vram_budget < budget) budget = p->vram_budget;
-    size_t need = wbytes + kv + ws_b;
-    if (p && p->verbose)
+    /* layers whose experts stay in host memory: --n-cpu-moe N (clamped to the layers, as
+     * llama.cpp), or with --vram-budget the smallest N whose plan fits it */
+    const int L_n = hp->n_layer;
+    const int asked = p ? p->n_cpu_moe : GPTC_CPU_MOE_AUTO;
+    if (asked < 0 && asked != GPTC_CPU_MOE_AUTO) {
+        free(srcs);
+        free(host_at);
+        return gt_err(err, GPTC_ERR_INVALID_ARG, "n_cpu_moe %d: must be >= 0", asked);
+    }
+#define NEED(N) (w_all - host_at[N] + kv + ((N) > 0 ? ws_off : ws_dev))
+    int n_cpu = 0, chosen = 0;
+    if (hp->n_expert > 0 && asked != GPTC_CPU_MOE_AUTO) {
+        n_cpu = asked < L_n ? asked : L_n;
+    } else if (hp->n_expert > 0 && p && p->vram_budget) {
+        while (n_cpu < L_n && NEED(n_cpu) > budget) n_cpu++;
+        chosen = 1;
+    }
+    size_t wbytes = w_all - host_at[n_cpu], ws_b = n_cpu > 0 ? ws_off : ws_dev;
+    size_t need = NEED(n_cpu);
+#undef NEED
+    if (p && p->verbose) {
         fprintf(stderr,
                 "cuda: memory plan: weights %.2f GiB + KV %.2f GiB (%d ctx, %s) + workspace "
                 "%.2f GiB = %.2f GiB; budget %.2f GiB (free %.2f of %.2f GiB)\n",
@@ -402,6 +456,17 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
                 gptc_cache_type_name(p->cache_type ? p->cache_type : GPTC_CACHE_F16),
                 ws_b / 1073741824.0, need / 1073741824.0, budget / 1073741824.0, fr / 1073741824.0,
                 tot / 1073741824.0);
+        if (hp->n_expert > 0)
+            fprintf(stderr,
+                    "cuda: expert offload: the experts of %d of %d layers in host memory (%.2f "
+                    "GiB, computed on %d CPU threads)%s\n",
+                    n_cpu, L_n, host_at[n_cpu] / 1073741824.0, m->n_threads,
+                    chosen                       ? ": the fewest that fit --vram-budget"
+                    : asked == GPTC_CPU_MOE_AUTO ? " (--n-cpu-moe / --vram-budget offload more)"
+                                                 : " (--n-cpu-moe)");
+        else if (asked != GPTC_CPU_MOE_AUTO)
+            fprintf(stderr, "cuda: --n-cpu-moe has no effect: %s has no experts\n", m->arch_name);
+    }
     if (need > budget) {
         long long fit = 0; /* largest context whose KV fits next to the weights (bisection) */
         if (budget > wbytes + ws_b) {
@@ -416,15 +481,46 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
             fit = lo;
         }
         free(srcs);
+        free(host_at);
+        if (chosen && p->vram_budget <= room) /* the budget binds, not the device */
+            return gt_err(err, GPTC_ERR_DEVICE_NOMEM,
+                          "--vram-budget %.2f GiB is too small even with every layer's experts "
+                          "in host memory: that needs %.2f GiB (weights %.2f + KV %.2f for %d "
+                          "tokens + workspace %.2f); the smallest budget that works is "
+                          "--vram-budget %lluM; largest context that fits %.2f GiB: %lld%s",
+                          p->vram_budget / 1073741824.0, need / 1073741824.0, wbytes / 1073741824.0,
+                          kv / 1073741824.0, n_ctx, ws_b / 1073741824.0,
+                          (unsigned long long)((need + ((uint64_t)1 << 20) - 1) >> 20),
+                          p->vram_budget / 1073741824.0, fit,
+                          fit < 1 ? " (none: the weights alone do not fit)" : "");
         return gt_err(err, GPTC_ERR_DEVICE_NOMEM,
                       "model does not fit the GPU: needs %.2f GiB (weights %.2f + KV %.2f for "
-                      "%d tokens + workspace %.2f) but the budget is %.2f GiB (free %.2f GiB); "
-                      "largest context that fits: %lld%s",
+                      "%d tokens + workspace %.2f%s) but the budget is %.2f GiB (free %.2f GiB); "
+                      "largest context that fits: %lld%s%s",
                       need / 1073741824.0, wbytes / 1073741824.0, kv / 1073741824.0, n_ctx,
-                      ws_b / 1073741824.0, budget / 1073741824.0, fr / 1073741824.0, fit,
-                      fit < 1 ? " (none: the weights alone do not fit)" : "");
+                      ws_b / 1073741824.0,
+                      n_cpu > 0 ? ", experts of some layers in host memory" : "",
+                      budget / 1073741824.0, fr / 1073741824.0, fit,
+                      fit < 1 ? " (none: the weights alone do not fit)" : "",
+                      hp->n_expert > 0 && n_cpu < L_n
+                          ? "; --n-cpu-moe N keeps the experts of N layers in host memory"
+                          : "");
     }
-
+    const uint64_t host_bytes = host_at[n_cpu];
+    free(host_at);
+    /* arena offsets of the sources that go up */
+    {
+        size_t off = 0;
+        int k = 0;
+        for (int i = 0; i < n_src; i++) {
+            if (srcs[i].exp_layer >= 0 && srcs[i].exp_layer < n_cpu) continue;
+            srcs[k] = srcs[i];
+            srcs[k++].off = off;
+            off += CU_ALIGN256(srcs[i].src->n_bytes);
+        }
+        n_src = k;
+    }
+    const size_t dqe = max_dense_elems(m);
     cu_model *cm = (cu_model *)calloc(1, sizeof *cm);
     if (!cm) {
         free(srcs);
@@ -433,6 +529,8 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     cm->dev = dev;
     cm->dq_elems = 2 * dqe; /* hi + lo halves of split fp16 weights */
     cm->budget = p ? p->vram_budget : 0;
+    cm->n_cpu_moe = n_cpu;
+    cm->host_bytes = host_bytes;
     m->backend_data = cm;
     gptc_status st = GPTC_OK;
 #define FAIL(s_)                                                                                   \
@@ -440,6 +538,9 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         st = (s_);                                                                                 \
         goto fail;                                                                                 \
     } while (0)
+    if (n_cpu > 0 && !(m->pool = gt_pool_create(m->n_threads)))
+        FAIL(gt_err(err, GPTC_ERR_NOMEM, "cannot start %d CPU threads for the experts",
+                    m->n_threads));
     if (cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking) != cudaSuccess)
         FAIL(gt_err(err, GPTC_ERR_DEVICE, "CUDA: cannot create a stream"));
     if (!(cm->bl = cu_blas(err))) FAIL(GPTC_ERR_DEVICE);
@@ -454,8 +555,10 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     st = upload(cm, srcs, n_src, p, err);
     if (st != GPTC_OK) goto fail;
 
-    for (int i = 0; i < nw; i++)
-        ws[i]->dev = cm->arena + find_src(srcs, n_src, ws[i]->src) + ws[i]->src_offset;
+    for (int i = 0; i < nw; i++) { /* host-memory experts keep dev = NULL */
+        const size_t off = find_src(srcs, n_src, ws[i]->src);
+        if (off != (size_t)-1) ws[i]->dev = cm->arena + off + ws[i]->src_offset;
+    }
     cm->tok_embd = make_mat(cm, &m->tok_embd, find_src(srcs, n_src, m->tok_embd.src));
     cm->output = make_mat(cm, &m->output, find_src(srcs, n_src, m->output.src));
     cm->has_pos = m->pos_embd.data != NULL;
@@ -468,8 +571,13 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     for (int l = 0; l < hp->n_layer; l++) {
         gt_layer *L = &m->layers[l];
         cu_layer *C = &cm->L[l];
-#define MAT(f, w) C->f = make_mat(cm, &L->w, L->w.data ? find_src(srcs, n_src, L->w.src) : 0)
-#define VEC(f, w) C->f = dev_f32(cm, &L->w, srcs, n_src)
+        C->host_moe = l < n_cpu;
+/* host-memory experts (C->host_moe) have no device copy: their views stay zero / NULL */
+#define ON_DEV(w) (!C->host_moe || expert_layer(m, &L->w) != l)
+#define MAT(f, w)                                                                                  \
+    if (ON_DEV(w)) C->f = make_mat(cm, &L->w, L->w.data ? find_src(srcs, n_src, L->w.src) : 0)
+#define VEC(f, w)                                                                                  \
+    if (ON_DEV(w)) C->f = dev_f32(cm, &L->w, srcs, n_src)
         MAT(wq, wq);
         MAT(wk, wk);
         MAT(wv, wv);
@@ -499,6 +607,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         VEC(ffn_down_b, ffn_down_b);
 #undef MAT
 #undef VEC
+#undef ON_DEV
         C->gate_bs = L->gate_b.expert_stride / 4;
         C->up_bs = L->up_b.expert_stride / 4;
         C->down_bs = L->down_b.expert_stride / 4;
@@ -544,6 +653,7 @@ static void cu_session_free(gptc_session *s) {
     cudaFree(cs->d_masked);
     cudaFree(cs->blob);
     cudaFreeHost(cs->h_pin);
+    cu_offload_free(cs);
     atomic_fetch_sub_explicit(&m->kv_bytes, cs->kv_bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&m->workspace_bytes, cs->ws_bytes, memory_order_relaxed);
     free(cs);
@@ -564,7 +674,8 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
                       "cache type q8_0 needs n_head_kv * head_dim (%d) to be a multiple of 32",
                       m->hp.n_head_kv * m->hp.head_dim);
     }
-    size_t bytes = sess_layout(m, cm, NULL, B, s->n_ctx, kv_type, NULL);
+    const int host = cm->n_cpu_moe > 0;
+    size_t bytes = sess_layout(m, cm, NULL, B, s->n_ctx, kv_type, host, NULL);
     if (cm->budget) { /* --vram-budget holds for every session too, not only the load's plan */
         const uint64_t used = cm->arena_bytes + m->kv_bytes + m->workspace_bytes;
         const uint64_t more = bytes + gtc_sample_ws_bytes(s->sampler.n_vocab) +
@@ -589,7 +700,7 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
                       "workspace; %.2f GiB free",
                       bytes / 1073741824.0, s->n_ctx, fr / 1073741824.0);
     }
-    sess_layout(m, cm, cs, B, s->n_ctx, kv_type, (uint8_t *)cs->blob);
+    sess_layout(m, cm, cs, B, s->n_ctx, kv_type, host, (uint8_t *)cs->blob);
     if (cudaMemset(cs->tickets, 0, sizeof(unsigned) * B) != cudaSuccess ||
         cudaMemset(cs->attn_cnt, 0, sizeof(unsigned) * gtc_attn_cnt_count(B, m->hp.n_head_kv)) !=
             cudaSuccess) {
@@ -636,6 +747,16 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
     cs->d_bias = (gtc_bias *)((uint8_t *)cs->d_hist + hist_bytes);
     cs->h_bias = (gtc_bias *)((uint8_t *)cs->h_hist + hist_bytes);
     cs->ws_bytes += cs->smp_ws_bytes + hb_bytes;
+    gptc_status ost = cu_offload_init(m, cs, err); /* pinned buffers of the expert offload */
+    if (ost != GPTC_OK) {
+        cudaFree(cs->smp_ws);
+        cudaFree(cs->d_hist);
+        cudaFreeHost(cs->h_hist);
+        cudaFree(cs->blob);
+        cudaFreeHost(cs->h_pin);
+        free(cs);
+        return ost;
+    }
     cs->prof = cu_prof_new();
     s->backend_data = cs;
     atomic_fetch_add_explicit(&m->kv_bytes, cs->kv_bytes, memory_order_relaxed);
@@ -718,11 +839,12 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
         st = forward_T(&F, n, logits_all, s);
         if (st != GPTC_OK) {
             cudaStreamSynchronize(cm->st);
+            cu_offload_check(cs, NULL);
             return st;
         }
     }
     CU_TRYC(cudaStreamSynchronize(cm->st));
-    return GPTC_OK;
+    return cu_offload_check(cs, err); /* a host node's refusal (expert offload) */
 }
 
 /* Grows the decode_multi workspace to n tokens. */
@@ -838,7 +960,8 @@ static gptc_status multi_pass(gptc_session **ss, const int32_t *ids, int n, gptc
     cudaError_t ce = cudaStreamSynchronize(cm->st);
     if (st == GPTC_OK && ce != cudaSuccess)
         st = gt_err(err, GPTC_ERR_DEVICE, "CUDA: decode_multi: %s", cudaGetErrorString(ce));
-    return st;
+    gptc_status ost = cu_offload_check(c0, st == GPTC_OK ? err : NULL);
+    return st != GPTC_OK ? st : ost;
 }
 
 static gptc_status cu_decode_multi(gptc_session **ss, const int32_t *ids, int n, gptc_error *err) {
@@ -1022,7 +1145,9 @@ static gptc_status cu_residency(const gptc_model *m, gptc_residency *r, gptc_err
     r->backend = GPTC_BACKEND_CUDA;
     r->weight_bytes_total = m->weight_bytes;
     r->weight_bytes_device = cm ? cm->arena_bytes : 0;
-    r->all_weights_resident = cm != NULL;
+    r->all_weights_resident = cm != NULL && cm->n_cpu_moe == 0;
+    r->n_cpu_moe = cm ? cm->n_cpu_moe : 0;
+    r->weight_bytes_host = cm ? cm->host_bytes : 0;
     r->kv_bytes = m->kv_bytes;
     r->workspace_bytes = m->workspace_bytes;
     if (cm) {

@@ -50,6 +50,8 @@ typedef struct cu_layer {
     const float *attn_norm, *attn_norm_b, *bq, *bk, *bv, *bo, *bqkv, *sinks, *ffn_norm, *ffn_norm_b,
         *router_b, *gate_b, *up_b, *down_b, *ffn_up_b, *ffn_down_b;
     int64_t gate_bs, up_bs, down_bs; /* bias strides (floats) between experts */
+    int host_moe; /* 1: this layer's experts stay in host memory and run on the CPU threads
+                     (--n-cpu-moe; gate/up/down and their biases are not on the device) */
 } cu_layer;
 
 /* Workspace of gptc_decode_multi (several sessions, one token each), grown on demand; the
@@ -85,8 +87,11 @@ typedef struct cu_model {
     cu_layer *L;
     float *inv_freq; /* RoPE table (NULL: no RoPE) */
     float mscale;
-    size_t dq_elems; /* f16 dequant workspace elements per session */
-    uint64_t budget; /* --vram-budget (0: none): sessions are refused past it too */
+    size_t dq_elems;     /* f16 dequant workspace elements per session */
+    uint64_t budget;     /* --vram-budget (0: none): sessions are refused past it too */
+    int n_cpu_moe;       /* layers 0..n_cpu_moe-1 keep their experts in host memory (m->pool runs
+                            them: cuda/offload.c) */
+    uint64_t host_bytes; /* bytes of those expert weights (not uploaded) */
     cu_multi mw;
 } cu_model;
 
@@ -116,6 +121,9 @@ typedef struct cu_sess {
     gtc_bias *d_bias, *h_bias; /* [GPTC_LOGIT_BIAS_MAX] logit biases (after the window) */
     uint32_t *d_mask, *h_mask; /* constraint mask (made on first use): device copy, pinned */
     float *d_masked;           /* the logits with the mask applied (the logits stay as they are) */
+    struct cu_offload *off;    /* expert offload state (cuda/offload.c), NULL when no layer has
+                                  its experts in host memory */
+    float *moe_out;            /* [B][n_embd] the CPU experts' sums, copied up (offload only) */
     cudaGraphExec_t graph;
     int graph_ok;
     struct cu_prof *prof;
@@ -212,6 +220,23 @@ gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all);
 int cu_cancelled(const cu_fw *F, const gptc_session *s, int T);
 /* bytes before layer l's K (or V) cache */
 size_t cu_kv_layer_off(const gptc_model *m, const cu_sess *cs, int l);
+
+/* ---- expert offload (cuda/offload.c) ----------------------------------------------------
+ * An offloaded layer's MoE in a forward of T tokens: the GPU routes (router + top-k on the
+ * device) and normalises; the normed input, the expert ids and weights go to pinned host buffers
+ * (cudaMemcpyAsync); a host node (cudaLaunchHostFunc) runs the experts on the CPU threads
+ * (engine/moe.h gt_moe_experts, the CPU backend's kernels); the sums come back up and are added
+ * into the residual on the device. Everything is ordered by the one stream, so the decode step
+ * stays one captured CUDA graph (the host nodes are part of it) and the host thread does not
+ * sync per layer. cu_offload_init / _free: a session's pinned buffers, CPU scratch and host-node
+ * contexts (when cm->n_cpu_moe > 0). cu_offload_check: after the stream is synchronised, the
+ * error a host node recorded (an expert id out of range), once. */
+gptc_status cu_offload_init(gptc_model *m, cu_sess *cs, gptc_error *err);
+void cu_offload_free(cu_sess *cs);
+gptc_status cu_moe_host(cu_fw *F, int l, int T);
+gptc_status cu_offload_check(cu_sess *cs, gptc_error *err);
+/* Host bytes a session of n_batch B needs for the offload (pinned buffers + CPU scratch). */
+size_t cu_offload_host_bytes(const gptc_model *m, int B);
 
 /* ---- profiler and trace (cuda/profile.c) ------------------------------------------------ */
 /* GPTC_CUDA_PROFILE=1: events between the kernels of each forward, summed per kernel class;

@@ -1,7 +1,8 @@
 /* forward_gpt_oss.c — the gpt-oss forward pass on the GPU (the CUDA twin of
  * engine/forward_gpt_oss.c, reached through the adapter table of engine/arch.h): RMSNorm,
  * separate q/k/v with biases, RoPE-YaRN attention with sinks over full and sliding-window
- * layers, and the mixture of experts (router top-k, clamped SwiGLU experts). */
+ * layers, and the mixture of experts (router top-k, clamped SwiGLU experts; the experts of the
+ * first --n-cpu-moe layers on the CPU threads: cuda/offload.c). */
 #include <string.h>
 
 #include "cuda/backend.h"
@@ -18,6 +19,7 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
     CU_TRYF(gtc_router_topk(&C->router, C->router_b, &a, T, k, cs->rlog, cs->tickets, cs->ids_exp,
                             cs->wts, (gtc_stream)F->st),
             "router_topk");
+    if (C->host_moe) return cu_moe_host(F, l, T); /* experts in host memory: the CPU's */
     const float alpha = hp->swiglu_alpha, limit = hp->swiglu_limit;
     const int mmq = cu_use_mmq(F, T, &C->gate, &a) && cu_use_mmq(F, T, &C->up, &a) &&
                     cu_use_mmq(F, T, &C->down, &cs->hact);

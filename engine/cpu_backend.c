@@ -136,6 +136,10 @@ static void cpu_print_plan(const gptc_model *m, const gptc_model_params *p) {
 
 static gptc_status cpu_model_init(gptc_model *m, const gptc_model_params *p, gptc_error *err) {
     if (p && p->verbose) cpu_print_plan(m, p);
+    if (p && p->verbose && p->n_cpu_moe != GPTC_CPU_MOE_AUTO) /* --n-cpu-moe / --cpu-moe */
+        fprintf(stderr,
+                "cpu: expert offload (--n-cpu-moe / --cpu-moe) has no effect on the CPU backend: "
+                "every weight is in host memory already\n");
     gt_cpu_model *cm = calloc(1, sizeof(*cm));
     if (!cm) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&cm->lock, NULL);

@@ -23,22 +23,24 @@
 #include <string.h>
 
 #include "engine/cpu.h"
+#include "engine/moe.h"
 #include "engine/ops.h"
 
 typedef struct oss_buf {
-    float *x, *xn, *q, *k, *v, *att, *tmp, *rl, *ew, *xe, *g, *u, *ye, *moe, *lchunk;
-    int *eidx, *cnt, *list, *out;
-    op_mm_job *jobs;
+    float *x, *xn, *q, *k, *v, *att, *tmp, *rl, *ew, *lchunk;
+    int32_t *eidx;
+    int *out;
+    gt_moe_buf mb; /* the experts' scratch (engine/moe.h) */
 } oss_buf;
 
 /* Lays the buffers out in c (or just sums their sizes when c == NULL). */
 static size_t oss_layout(const gptc_model *m, int B, gt_carve *c, oss_buf *b) {
     const gt_hparams *hp = &m->hp;
-    const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, X = (size_t)hp->n_expert;
+    const size_t E = (size_t)hp->n_embd, X = (size_t)hp->n_expert;
     const size_t K = (size_t)hp->n_expert_used;
     const size_t QD = (size_t)hp->n_head * hp->head_dim, KD = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t Bz = (size_t)B;
-    const gt_carve_item items[] = {
+    gt_carve_item items[12 + GT_MOE_BUF_ITEMS] = {
         {(void **)&b->x, Bz * E * 4},
         {(void **)&b->xn, Bz * E * 4},
         {(void **)&b->q, Bz * QD * 4},
@@ -48,19 +50,12 @@ static size_t oss_layout(const gptc_model *m, int B, gt_carve *c, oss_buf *b) {
         {(void **)&b->tmp, Bz * E * 4},
         {(void **)&b->rl, Bz * X * 4},
         {(void **)&b->ew, Bz * K * 4},
-        {(void **)&b->xe, Bz * K * E * 4},
-        {(void **)&b->g, Bz * K * F * 4},
-        {(void **)&b->u, Bz * K * F * 4},
-        {(void **)&b->ye, Bz * K * E * 4},
-        {(void **)&b->jobs, 2 * X * sizeof(op_mm_job)},
-        {(void **)&b->moe, Bz * K * E * 4},
         {(void **)&b->eidx, Bz * K * 4},
-        {(void **)&b->cnt, (X + 1) * 4},
-        {(void **)&b->list, Bz * K * 4},
         {(void **)&b->out, Bz * 4},
         {(void **)&b->lchunk, (size_t)GT_LOGITS_CHUNK * (size_t)hp->n_vocab * 4},
     };
-    return gt_carve_items(c, items, sizeof items / sizeof items[0]);
+    gt_moe_buf_items(m, B, &b->mb, items + 12); /* the experts' scratch after these */
+    return gt_carve_items(c, items, 12 + GT_MOE_BUF_ITEMS);
 }
 
 size_t gt_forward_gpt_oss_scratch(const gptc_model *m, int n_batch, int n_ctx) {
@@ -116,10 +111,10 @@ static op_mm_job mm_job(float *y, const float *x, int T, const gt_weight *W, int
     return j;
 }
 
-/* ---- MoE: route, group tokens by expert, run each expert once on its tokens ------------- */
+/* ---- MoE: route, then the experts (engine/moe.h: grouped by expert, one pass each) -------- */
 static void moe(gptc_model *m, const gt_layer *L, oss_buf *b, const float *u, float *x, int T) {
     const gt_hparams *hp = &m->hp;
-    const int E = hp->n_embd, F = hp->n_ff, X = hp->n_expert, K = hp->n_expert_used;
+    const int X = hp->n_expert, K = hp->n_expert_used;
     gt_pool *pool = m->pool;
 
     /* router: rl[T][X] = Wr u + br; per token top-K then softmax over the K */
@@ -127,43 +122,7 @@ static void moe(gptc_model *m, const gt_layer *L, oss_buf *b, const float *u, fl
     for (int t = 0; t < T; t++)
         op_router_topk_softmax(b->rl + (size_t)t * X, X, K, b->eidx + (size_t)t * K,
                                b->ew + (size_t)t * K);
-
-    /* counting sort of the T*K (token, slot) pairs by expert */
-    memset(b->cnt, 0, (size_t)(X + 1) * sizeof(int));
-    for (int i = 0; i < T * K; i++) b->cnt[b->eidx[i] + 1]++;
-    for (int e = 0; e < X; e++) b->cnt[e + 1] += b->cnt[e];
-    for (int i = 0; i < T * K; i++) b->list[b->cnt[b->eidx[i]]++] = i; /* cnt[e] -> end of e */
-    /* after the fill, cnt[e] is the end of expert e's range; its start is cnt[e-1] (0 for e=0) */
-
-    /* gather the routed rows in expert order: xe[i] = u[token of list[i]]   [T*K][E] */
-    for (int i = 0; i < T * K; i++)
-        memcpy(b->xe + (size_t)i * E, u + (size_t)(b->list[i] / K) * E, (size_t)E * sizeof(float));
-    /* gate and up of every used expert in one dispatch, then SwiGLU, then all the downs */
-    int nj = 0;
-    for (int e = 0; e < X; e++) {
-        int start = e == 0 ? 0 : b->cnt[e - 1], ne = b->cnt[e] - start;
-        if (ne == 0) continue;
-        const float *xe = b->xe + (size_t)start * E;
-        b->jobs[nj++] = mm_job(b->g + (size_t)start * F, xe, ne, &L->gate_exps, e, &L->gate_b);
-        b->jobs[nj++] = mm_job(b->u + (size_t)start * F, xe, ne, &L->up_exps, e, &L->up_b);
-    }
-    op_matmul_batch(b->jobs, nj, pool); /* [T*K][F] x2 */
-    op_swiglu_oai(b->g, b->g, b->u, T * K * F, hp->swiglu_alpha, hp->swiglu_limit);
-    nj = 0;
-    for (int e = 0; e < X; e++) {
-        int start = e == 0 ? 0 : b->cnt[e - 1], ne = b->cnt[e] - start;
-        if (ne == 0) continue;
-        b->jobs[nj++] = mm_job(b->ye + (size_t)start * E, b->g + (size_t)start * F, ne,
-                               &L->down_exps, e, &L->down_b);
-    }
-    op_matmul_batch(b->jobs, nj, pool); /* [T*K][E] */
-    for (int i = 0; i < T * K; i++)     /* back to (token, slot) order */
-        memcpy(b->moe + (size_t)b->list[i] * E, b->ye + (size_t)i * E, (size_t)E * sizeof(float));
-    /* x += sum_k w_k y_k in top-k order (fixed order: independent of batching and threads) */
-    for (int t = 0; t < T; t++)
-        for (int k = 0; k < K; k++)
-            op_axpy(x + (size_t)t * E, b->ew[(size_t)t * K + k], b->moe + ((size_t)t * K + k) * E,
-                    E);
+    gt_moe_experts(m, L, &b->mb, u, b->eidx, b->ew, x, T, pool);
 }
 
 gptc_status gt_forward_gpt_oss(gt_batch *bt, gptc_error *err) {

@@ -16,6 +16,7 @@ void gptc_model_params_default(gptc_model_params *p) {
     p->backend = GPTC_BACKEND_AUTO;
     p->device = 0;
     p->n_threads = 0;
+    p->n_cpu_moe = GPTC_CPU_MOE_AUTO;
     p->yarn_rounded = 0; /* the OpenAI reference / HF (unrounded correction range) */
 }
 
@@ -122,6 +123,9 @@ gptc_status gptc_model_load(const gptc_model_params *p, gptc_model **out, gptc_e
         return gt_err(err, GPTC_ERR_INVALID_ARG, "gptc_model_load: no model path given");
     if (p->n_threads < 0)
         return gt_err(err, GPTC_ERR_INVALID_ARG, "invalid thread count %d", p->n_threads);
+    if (p->n_cpu_moe < 0 && p->n_cpu_moe != GPTC_CPU_MOE_AUTO)
+        return gt_err(err, GPTC_ERR_INVALID_ARG,
+                      "n_cpu_moe %d: must be >= 0 (or GPTC_CPU_MOE_AUTO)", p->n_cpu_moe);
     double t0 = gt_now_ms();
     gptc_model *m = calloc(1, sizeof(*m));
     if (!m) return gt_err(err, GPTC_ERR_NOMEM, "out of memory");

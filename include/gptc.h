@@ -182,17 +182,26 @@ const char *gptc_cache_type_name(gptc_cache_type t);
 /* Called during loading with bytes done / total (for a progress bar). */
 typedef void (*gptc_progress_fn)(void *user, uint64_t done, uint64_t total);
 
+/* gptc_model_params.n_cpu_moe: choose by vram_budget; every layer. */
+#define GPTC_CPU_MOE_AUTO (-1)
+#define GPTC_CPU_MOE_ALL 0x7fffffff
+
 typedef struct gptc_model_params {
     const char *path;           /* GGUF file */
     const char *tokenizer_path; /* tokenizer.json; "gguf": the GGUF's own vocabulary; NULL:
                                    the GGUF's, or a tokenizer.json next to the model when it
                                    has the same tokens (or the GGUF has no vocabulary) */
     gptc_backend backend;
-    int device;                 /* CUDA device ordinal */
-    int n_threads;              /* CPU threads; 0 = all cores */
-    uint64_t vram_budget;       /* bytes; 0 = free device memory */
-    int n_ctx_hint;             /* context the caller will use (for the memory plan); 0 = default */
-    int n_seq_hint;             /* parallel sequences the caller will use; 0 = 1 */
+    int device;           /* CUDA device ordinal */
+    int n_threads;        /* CPU threads; 0 = all cores */
+    uint64_t vram_budget; /* bytes; 0 = free device memory */
+    int n_cpu_moe;  /* CUDA expert offload (llama.cpp's --n-cpu-moe): the expert weights of the
+                       first N layers stay in host memory (the GGUF mapping) and their experts run
+                       on the CPU threads; N >= n_layer (GPTC_CPU_MOE_ALL): every layer.
+                       GPTC_CPU_MOE_AUTO (the default): none, or with vram_budget set the smallest
+                       N whose plan fits it. Ignored by the CPU backend and dense models. */
+    int n_ctx_hint; /* context the caller will use (for the memory plan); 0 = default */
+    int n_seq_hint; /* parallel sequences the caller will use; 0 = 1 */
     gptc_cache_type cache_type; /* KV cache type the sessions will use (for the memory plan) */
     int yarn_rounded;           /* 1: llama.cpp's rounded YaRN correction range (8, 18) */
     int verbose;                /* print the memory breakdown etc. to stderr */
@@ -244,6 +253,8 @@ typedef struct gptc_residency {
     uint64_t weight_bytes_total;  /* bytes of all weight tensors */
     uint64_t weight_bytes_device; /* bytes of weights resident in device memory (CUDA) */
     int all_weights_resident;     /* 1 when every weight is on the device (CUDA) */
+    int n_cpu_moe;                /* layers whose experts stay in host memory (CUDA offload) */
+    uint64_t weight_bytes_host;   /* bytes of those expert weights (read from the mapping) */
     uint64_t kv_bytes;            /* KV caches of live sessions */
     uint64_t workspace_bytes;
     uint64_t device_total, device_free; /* 0 on the CPU */
