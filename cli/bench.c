@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  -r, --repetitions N      runs per test (default 3)\n"
     "  -c, --ctx-size N         context (default: just enough for the largest test)\n"
     "  -t, --threads N  --backend auto|cpu|cuda  --device N  --vram-budget SIZE  -b N  -v\n"
+    "  --n-cpu-moe N, --cpu-moe  experts of the first N (all) layers in host memory (CUDA)\n"
     "  --cache-type f32|f16|q8_0 (-ctk/-ctv)\n"
     "  --parallel N[,N..]       batched generation instead (like llama-batched-bench): N\n"
     "                           sequences, prompts of -p tokens, -n tokens each, decoded together\n"
@@ -374,6 +375,9 @@ int cli_bench(int argc, char **argv) {
                         res.workspace_bytes / 1048576.0,
                         (res.device_total - res.device_free) / 1073741824.0,
                         res.device_total / 1073741824.0);
+                if (res.n_cpu_moe > 0)
+                    fprintf(stderr, " | experts of %d layers in host memory (%.2f GiB, %d threads)",
+                            res.n_cpu_moe, res.weight_bytes_host / 1073741824.0, info.n_threads);
             } else {
                 fprintf(stderr, " | CPU: weights %.2f GiB, KV %.1f MiB, workspace %.1f MiB",
                         res.weight_bytes_total / 1073741824.0, res.kv_bytes / 1048576.0,

@@ -414,10 +414,13 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
      * CUDA context's own use, cuBLAS's workspace, graphs, the upload staging. */
     int n_ctx =
         p && p->n_ctx_hint > 0 ? p->n_ctx_hint : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
-    int B = 512;
+    int B = n_ctx < 512 ? n_ctx : 512; /* the session's default n_batch */
     const int kv_type = kv_type_of(p ? p->cache_type : GPTC_CACHE_DEFAULT);
     size_t kv = kv_bytes_for(m, n_ctx, B, kv_type);
-    const size_t smp = gtc_sample_ws_bytes(hp->n_vocab) +
+    int n_sample = hp->n_vocab; /* the sampler's vocabulary, as gptc_session_new sets it */
+    if (m->tok && gptc_tokenizer_n_vocab(m->tok) > 0 && gptc_tokenizer_n_vocab(m->tok) < n_sample)
+        n_sample = (int)gptc_tokenizer_n_vocab(m->tok);
+    const size_t smp = gtc_sample_ws_bytes(n_sample) +
                        CU_ALIGN256(sizeof(int32_t) * (size_t)n_ctx) +
                        sizeof(gtc_bias) * GPTC_LOGIT_BIAS_MAX; /* as cu_session_init */
     const size_t ws_dev = sess_layout(m, NULL, NULL, B, n_ctx, kv_type, 0, NULL) - kv + smp;

@@ -13,7 +13,14 @@
  *   - the residency query reports every weight on the device;
  *   - logit bias on the device sampler and the CUDA session's log-probabilities;
  *   - the f16 and Q8_0 KV caches: mean KL divergence and confident top-1 agreement. The exact
- *     checks above use the fp32 cache.
+ *     checks above use the fp32 cache;
+ *   - expert offload (issue 15): with the experts of 0, 1, 2 (half), 4 (all) layers in host memory
+ *     (and GPTC_CPU_MOE_ALL) the three runs above pass the same per-position bounds against the
+ *     CPU and against the all-GPU run, decode_multi too, and the f16 cache its KL bound; the
+ *     residency query reports the split; --vram-budget without n_cpu_moe picks, for a series of
+ *     budgets around each plan's measured size, the smallest N whose load and session fit (N - 1
+ *     does not), and a budget too small even with every expert in host memory is refused naming
+ *     the smallest that works (which then loads); the CLI says so in one line, exit 3.
  * GPU machine only: `make test-cuda`. */
 #include <check.h>
 #include <math.h>
@@ -32,6 +39,8 @@ static char oss_path[512], gpt2_path[512];
 /* tiny gpt-oss with the Q4_K_M rules: 256-wide rows (Q4_K, Q6_K everywhere), 320-wide rows (the
  * 20b's fallbacks: Q5_0 / Q8_0, attn_output Q4_K), and the remaining packed formats by class */
 static char q4km_path[512], q4kmfb_path[512], packed_path[512];
+/* n_cpu_moe of the CUDA loads (the offload tests set it; GPTC_CPU_MOE_AUTO otherwise) */
+static int cuda_ncm = GPTC_CPU_MOE_AUTO;
 
 static void gen_args(const char *preset, const char *extra, const char *out) {
     char cmd[2048];
@@ -74,6 +83,7 @@ static gptc_model *load(const char *path, gptc_backend be, uint64_t budget, gptc
     mp.backend = be;
     mp.vram_budget = budget;
     mp.n_ctx_hint = 512;
+    if (be == GPTC_BACKEND_CUDA) mp.n_cpu_moe = cuda_ncm;
     gptc_model *m = NULL;
     *st = gptc_model_load(&mp, &m, err);
     return m;
@@ -140,7 +150,9 @@ static int check_logits(const char *path, const char *what, const float *got, co
     return bad + (agree * 1000 >= 999 * N_TOK ? 0 : 1000);
 }
 
-static void compare_model(const char *path) {
+/* keep (may be NULL): gets the GPU's logits of the mixed feed; vs (may be NULL): those of another
+ * GPU run, which the mixed feed must also match within the same bounds. */
+static void compare_model(const char *path, float *keep, const float *vs) {
     gptc_error err;
     gptc_status st;
     int32_t ids[N_TOK];
@@ -164,8 +176,13 @@ static void compare_model(const char *path) {
     ck_assert_int_eq(info.backend, GPTC_BACKEND_CUDA);
     gptc_residency r;
     ck_assert_int_eq(gptc_model_residency(mg, &r, &err), GPTC_OK);
-    ck_assert_int_eq(r.all_weights_resident, 1);
-    ck_assert(r.weight_bytes_device >= r.weight_bytes_total / 2);
+    const int n_off = info.n_expert == 0 || cuda_ncm == GPTC_CPU_MOE_AUTO ? 0
+                      : cuda_ncm < info.n_layer                           ? cuda_ncm
+                                                                          : info.n_layer;
+    ck_assert_int_eq(r.n_cpu_moe, n_off);
+    ck_assert_int_eq(r.all_weights_resident, n_off == 0);
+    ck_assert(r.weight_bytes_device + r.weight_bytes_host >= r.weight_bytes_total / 2);
+    ck_assert(n_off == 0 ? r.weight_bytes_host == 0 : r.weight_bytes_host > 0);
     float *got = malloc((size_t)N_TOK * V * sizeof(float));
     gptc_session *sg = session(mg);
     ck_assert_msg(gptc_session_feed_all_logits(sg, ids, 200, got, &err) == GPTC_OK, "%s", err.msg);
@@ -181,6 +198,8 @@ static void compare_model(const char *path) {
     ck_assert_int_eq(gptc_session_sample(sg, &sampled, &err), GPTC_OK);
 
     int bad1 = check_logits(path, "prefill 200 + batch 5 + decode", got, ref, V, sampled);
+    if (keep) memcpy(keep, got, (size_t)N_TOK * V * sizeof(float));
+    if (vs) bad1 += check_logits(path, "the same vs the all-GPU run", got, vs, V, sampled);
     /* the decode path alone: every position through the single-token graph */
     gptc_session *sd = session(mg);
     for (int i = 0; i < N_TOK; i++) {
@@ -441,7 +460,7 @@ END_TEST
 
 START_TEST(test_gpt_oss_vs_cpu) {
     setup_models();
-    compare_model(oss_path);
+    compare_model(oss_path, NULL, NULL);
 }
 END_TEST
 
@@ -461,8 +480,8 @@ START_TEST(test_q4km_vs_cpu) {
     setup_packed_models();
     cache_case(q4km_path, GPTC_CACHE_F32, 2e-3);
     cache_case(q4km_path, GPTC_CACHE_F16, 2e-3);
-    compare_model(q4kmfb_path);
-    compare_model(packed_path);
+    compare_model(q4kmfb_path, NULL, NULL);
+    compare_model(packed_path, NULL, NULL);
 }
 END_TEST
 
@@ -475,7 +494,7 @@ END_TEST
 
 START_TEST(test_gpt2_vs_cpu) {
     setup_models();
-    compare_model(gpt2_path);
+    compare_model(gpt2_path, NULL, NULL);
 }
 END_TEST
 
@@ -609,6 +628,180 @@ START_TEST(test_vram_budget) {
 }
 END_TEST
 
+/* ---- expert offload (issue 15) ---------------------------------------------------------- */
+
+/* With the experts of N layers in host memory (tiny gpt-oss: 4 layers): 0, 1, half, all, and
+ * "all" spelled GPTC_CPU_MOE_ALL. Each passes compare_model's three runs against the CPU and the
+ * mixed feed against the all-GPU run; the device bytes shrink by exactly the host bytes. */
+START_TEST(test_offload_vs_all_gpu) {
+    setup_models();
+    const int ns[] = {0, 1, 2, 4, GPTC_CPU_MOE_ALL};
+    float *all_gpu = malloc((size_t)N_TOK * VOCAB * sizeof(float));
+    uint64_t dev0 = 0, host_prev = 0;
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        cuda_ncm = ns[i];
+        fprintf(stderr, "-- n_cpu_moe %d\n", ns[i]);
+        compare_model(oss_path, i == 0 ? all_gpu : NULL, i == 0 ? NULL : all_gpu);
+        gptc_error err;
+        gptc_status st;
+        gptc_model *m = load(oss_path, GPTC_BACKEND_CUDA, 0, &st, &err);
+        ck_assert_msg(st == GPTC_OK, "%s", err.msg);
+        gptc_residency r;
+        ck_assert_int_eq(gptc_model_residency(m, &r, &err), GPTC_OK);
+        if (i == 0) dev0 = r.weight_bytes_device;
+        ck_assert_uint_eq(r.weight_bytes_device + r.weight_bytes_host, dev0);
+        if (i > 0 && ns[i] <= 4) ck_assert_uint_gt(r.weight_bytes_host, host_prev);
+        host_prev = r.weight_bytes_host;
+        gptc_model_free(m);
+    }
+    cuda_ncm = GPTC_CPU_MOE_AUTO;
+    free(all_gpu);
+}
+END_TEST
+
+/* decode_multi and the f16 cache with offloaded layers. */
+START_TEST(test_offload_multi_f16) {
+    setup_models();
+    cuda_ncm = 2;
+    multi_case(oss_path, 16);
+    cache_case(oss_path, GPTC_CACHE_DEFAULT, 2e-3);
+    cuda_ncm = GPTC_CPU_MOE_ALL;
+    multi_case(oss_path, 64);
+    cache_case(oss_path, GPTC_CACHE_DEFAULT, 2e-3);
+    cuda_ncm = GPTC_CPU_MOE_AUTO;
+}
+END_TEST
+
+/* Loads with (n_cpu_moe, budget) and opens the session the plan is for (512 tokens, the default
+ * cache, n_batch 512). Returns GPTC_OK with *m and *s, else the failing status (nothing left). */
+static gptc_status load_and_session(int ncm, uint64_t budget, gptc_model **m, gptc_session **s,
+                                    gptc_error *err) {
+    const int keep = cuda_ncm;
+    cuda_ncm = ncm;
+    gptc_status st;
+    *s = NULL;
+    *m = load(oss_path, GPTC_BACKEND_CUDA, budget, &st, err);
+    cuda_ncm = keep;
+    if (st != GPTC_OK) return st;
+    gptc_session_params sp;
+    gptc_session_params_default(*m, &sp);
+    sp.n_ctx = 512;
+    sp.sampling.temperature = 0;
+    st = gptc_session_new(*m, &sp, s, err);
+    if (st != GPTC_OK) {
+        gptc_model_free(*m);
+        *m = NULL;
+    }
+    return st;
+}
+
+static void run_three(gptc_session *s) {
+    gptc_error err;
+    int32_t ids[3] = {1, 2, 3}, id;
+    ck_assert_msg(gptc_session_feed(s, ids, 3, &err) == GPTC_OK, "%s", err.msg);
+    ck_assert_msg(gptc_session_sample(s, &id, &err) == GPTC_OK, "%s", err.msg);
+    ck_assert(id >= 0 && id < VOCAB);
+    ck_assert_msg(gptc_session_feed(s, &id, 1, &err) == GPTC_OK, "%s", err.msg);
+}
+
+/* The budget chooser: need[N] = the device bytes a load with n_cpu_moe N and its one session
+ * really take (residency: weights + KV + workspace). For budgets at, just below and just above
+ * each need[N], a load with only the budget picks the smallest N with need[N] <= budget; that
+ * load and its session succeed and run; N - 1 under the same budget does not fit (the load or
+ * the session is refused). Below need[4]: one error naming the smallest budget that works, in
+ * MiB, which is the first whole MiB >= need[4] and loads (with every expert in host memory). */
+START_TEST(test_offload_budget_chooser) {
+    setup_models();
+    gptc_error err;
+    gptc_model *m;
+    gptc_session *s;
+    uint64_t need[5];
+    for (int n = 0; n <= 4; n++) {
+        ck_assert_msg(load_and_session(n, 0, &m, &s, &err) == GPTC_OK, "%s", err.msg);
+        gptc_residency r;
+        ck_assert_int_eq(gptc_model_residency(m, &r, &err), GPTC_OK);
+        ck_assert_int_eq(r.n_cpu_moe, n);
+        need[n] = r.weight_bytes_device + r.kv_bytes + r.workspace_bytes;
+        fprintf(stderr,
+                "offload plan: n_cpu_moe %d needs %llu bytes (weights %llu on the device, "
+                "%llu in host memory)\n",
+                n, (unsigned long long)need[n], (unsigned long long)r.weight_bytes_device,
+                (unsigned long long)r.weight_bytes_host);
+        if (n > 0) ck_assert_uint_lt(need[n], need[n - 1]);
+        run_three(s);
+        gptc_session_free(s);
+        gptc_model_free(m);
+    }
+    for (int n = 0; n <= 4; n++) {
+        const int64_t delta[3] = {0, -1, 4096};
+        for (int d = 0; d < 3; d++) {
+            const uint64_t b = need[n] + (uint64_t)delta[d];
+            int want = -1;
+            for (int k = 4; k >= 0; k--)
+                if (need[k] <= b) want = k;
+            gptc_status st = load_and_session(GPTC_CPU_MOE_AUTO, b, &m, &s, &err);
+            if (want < 0) {
+                ck_assert_msg(st == GPTC_ERR_DEVICE_NOMEM, "budget %llu: status %d (%s)",
+                              (unsigned long long)b, (int)st, err.msg);
+                continue;
+            }
+            ck_assert_msg(st == GPTC_OK, "budget %llu (n_cpu_moe %d fits): %s",
+                          (unsigned long long)b, want, err.msg);
+            gptc_residency r;
+            ck_assert_int_eq(gptc_model_residency(m, &r, &err), GPTC_OK);
+            ck_assert_msg(r.n_cpu_moe == want,
+                          "budget %llu: chose %d, the smallest that fits is %d",
+                          (unsigned long long)b, r.n_cpu_moe, want);
+            ck_assert_uint_le(r.weight_bytes_device + r.kv_bytes + r.workspace_bytes, b);
+            run_three(s);
+            gptc_session_free(s);
+            gptc_model_free(m);
+            if (want > 0) { /* one layer fewer in host memory does not fit this budget */
+                st = load_and_session(want - 1, b, &m, &s, &err);
+                ck_assert_msg(st == GPTC_ERR_DEVICE_NOMEM, "budget %llu with n_cpu_moe %d: %d",
+                              (unsigned long long)b, want - 1, (int)st);
+            }
+        }
+    }
+    /* too small even with every expert in host memory */
+    ck_assert_int_eq(load_and_session(GPTC_CPU_MOE_AUTO, need[4] - 1, &m, &s, &err),
+                     GPTC_ERR_DEVICE_NOMEM);
+    const char *k = strstr(err.msg, "smallest budget that works is --vram-budget ");
+    ck_assert_msg(k != NULL, "message: %s", err.msg);
+    unsigned long long mib =
+        strtoull(k + strlen("smallest budget that works is --vram-budget "), NULL, 10);
+    ck_assert_msg(mib << 20 >= need[4] && (mib - 1) << 20 < need[4], "%llu MiB vs need %llu", mib,
+                  (unsigned long long)need[4]);
+    ck_assert_msg(load_and_session(GPTC_CPU_MOE_AUTO, mib << 20, &m, &s, &err) == GPTC_OK, "%s",
+                  err.msg);
+    gptc_residency r;
+    ck_assert_int_eq(gptc_model_residency(m, &r, &err), GPTC_OK);
+    ck_assert_int_eq(r.n_cpu_moe, 4);
+    run_three(s);
+    gptc_session_free(s);
+    gptc_model_free(m);
+
+    /* the command line: -v names the choice; too small is one line, exit 3 */
+    char cmd[2048];
+    tu_proc p;
+    snprintf(cmd, sizeof cmd,
+             "%s -m %s --backend cuda -c 512 -p Hello -n 4 --temp 0 -v --vram-budget %llu",
+             tu_gptc(), oss_path, (unsigned long long)need[2]);
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, &p), 0);
+    ck_assert_msg(p.status == 0, "%s", p.err);
+    ck_assert_msg(
+        strstr(p.err, "cuda: expert offload: the experts of 2 of 4 layers in host memory"),
+        "stderr: %s", p.err);
+    tu_proc_free(&p);
+    snprintf(cmd, sizeof cmd, "%s -m %s --backend cuda -c 512 -p Hello -n 4 --vram-budget 1M",
+             tu_gptc(), oss_path);
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, &p), 0);
+    tu_assert_one_error(&p, 3, "--vram-budget 1M");
+    ck_assert_msg(strstr(p.err, "smallest budget that works is --vram-budget "), "%s", p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cuda_model");
     TCase *tc = tcase_create("core");
@@ -623,6 +816,9 @@ int main(void) {
     tcase_add_test(tc, test_multi_gpt2);
     tcase_add_test(tc, test_device_sampling);
     tcase_add_test(tc, test_device_bias_logprobs);
+    tcase_add_test(tc, test_offload_vs_all_gpu);
+    tcase_add_test(tc, test_offload_multi_f16);
+    tcase_add_test(tc, test_offload_budget_chooser);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
