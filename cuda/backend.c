@@ -440,6 +440,10 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         free(host_at);
         return gt_err(err, GPTC_ERR_INVALID_ARG, "n_cpu_moe %d: must be >= 0", asked);
     }
+    /* the offloaded experts' threads: -t, else every core but one (the thread that waits for the
+     * GPU spins on one while the experts run) */
+    const int moe_threads =
+        p && p->n_threads > 0 ? p->n_threads : (gt_n_cpus() > 2 ? gt_n_cpus() - 1 : gt_n_cpus());
 #define NEED(N) (w_all - host_at[N] + kv + ((N) > 0 ? ws_off : ws_dev))
     int n_cpu = 0, chosen = 0;
     if (hp->n_expert > 0 && asked != GPTC_CPU_MOE_AUTO) {
@@ -463,7 +467,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
             fprintf(stderr,
                     "cuda: expert offload: the experts of %d of %d layers in host memory (%.2f "
                     "GiB, computed on %d CPU threads)%s\n",
-                    n_cpu, L_n, host_at[n_cpu] / 1073741824.0, m->n_threads,
+                    n_cpu, L_n, host_at[n_cpu] / 1073741824.0, moe_threads,
                     chosen                       ? ": the fewest that fit --vram-budget"
                     : asked == GPTC_CPU_MOE_AUTO ? " (--n-cpu-moe / --vram-budget offload more)"
                                                  : " (--n-cpu-moe)");
@@ -541,9 +545,9 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         st = (s_);                                                                                 \
         goto fail;                                                                                 \
     } while (0)
-    if (n_cpu > 0 && !(m->pool = gt_pool_create(m->n_threads)))
+    if (n_cpu > 0 && !(m->pool = gt_pool_create(moe_threads)))
         FAIL(gt_err(err, GPTC_ERR_NOMEM, "cannot start %d CPU threads for the experts",
-                    m->n_threads));
+                    moe_threads));
     if (cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking) != cudaSuccess)
         FAIL(gt_err(err, GPTC_ERR_DEVICE, "CUDA: cannot create a stream"));
     if (!(cm->bl = cu_blas(err))) FAIL(GPTC_ERR_DEVICE);
@@ -557,6 +561,20 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     cm->arena_bytes = wbytes;
     st = upload(cm, srcs, n_src, p, err);
     if (st != GPTC_OK) goto fail;
+    if (n_cpu > 0) { /* fault the host experts in now (one read per page), not in the first
+                      * tokens' forward passes */
+        volatile unsigned char sink = 0;
+        for (int l = 0; l < n_cpu; l++) {
+            const gt_weight *e[] = {&m->layers[l].gate_exps, &m->layers[l].up_exps,
+                                    &m->layers[l].down_exps};
+            for (int i = 0; i < 3; i++) { /* whole source tensors (gate/up may share one) */
+                if (!e[i]->src) continue;
+                const unsigned char *d = (const unsigned char *)e[i]->src->data;
+                for (uint64_t off = 0; d && off < e[i]->src->n_bytes; off += 4096) sink ^= d[off];
+            }
+        }
+        (void)sink;
+    }
 
     for (int i = 0; i < nw; i++) { /* host-memory experts keep dev = NULL */
         const size_t off = find_src(srcs, n_src, ws[i]->src);
