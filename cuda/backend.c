@@ -463,14 +463,15 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
                 gptc_cache_type_name(p->cache_type ? p->cache_type : GPTC_CACHE_F16),
                 ws_b / 1073741824.0, need / 1073741824.0, budget / 1073741824.0, fr / 1073741824.0,
                 tot / 1073741824.0);
-        if (hp->n_expert > 0)
+        if (hp->n_expert > 0 && n_cpu > 0)
             fprintf(stderr,
                     "cuda: expert offload: the experts of %d of %d layers in host memory (%.2f "
-                    "GiB, computed on %d CPU threads)%s\n",
+                    "GiB, run on %d CPU threads)%s\n",
                     n_cpu, L_n, host_at[n_cpu] / 1073741824.0, moe_threads,
-                    chosen                       ? ": the fewest that fit --vram-budget"
-                    : asked == GPTC_CPU_MOE_AUTO ? " (--n-cpu-moe / --vram-budget offload more)"
-                                                 : " (--n-cpu-moe)");
+                    chosen ? ": the fewest that fit --vram-budget" : " (--n-cpu-moe)");
+        else if (hp->n_expert > 0)
+            fprintf(stderr, "cuda: expert offload: none, every expert on the GPU%s\n",
+                    chosen ? " (they fit --vram-budget)" : "");
         else if (asked != GPTC_CPU_MOE_AUTO)
             fprintf(stderr, "cuda: --n-cpu-moe has no effect: %s has no experts\n", m->arch_name);
     }
