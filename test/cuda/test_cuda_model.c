@@ -636,14 +636,20 @@ END_TEST
 START_TEST(test_offload_vs_all_gpu) {
     setup_models();
     const int ns[] = {0, 1, 2, 4, GPTC_CPU_MOE_ALL};
-    float *all_gpu = malloc((size_t)N_TOK * VOCAB * sizeof(float));
+    gptc_error err;
+    gptc_status st;
+    gptc_model *mc = load(oss_path, GPTC_BACKEND_CPU, 0, &st, &err);
+    ck_assert_msg(st == GPTC_OK, "%s", err.msg);
+    gptc_model_info info;
+    gptc_model_get_info(mc, &info);
+    ck_assert_int_eq(info.n_layer, 4);
+    gptc_model_free(mc);
+    float *all_gpu = malloc((size_t)N_TOK * info.n_vocab * sizeof(float));
     uint64_t dev0 = 0, host_prev = 0;
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         cuda_ncm = ns[i];
         fprintf(stderr, "-- n_cpu_moe %d\n", ns[i]);
         compare_model(oss_path, i == 0 ? all_gpu : NULL, i == 0 ? NULL : all_gpu);
-        gptc_error err;
-        gptc_status st;
         gptc_model *m = load(oss_path, GPTC_BACKEND_CUDA, 0, &st, &err);
         ck_assert_msg(st == GPTC_OK, "%s", err.msg);
         gptc_residency r;
