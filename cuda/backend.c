@@ -10,6 +10,7 @@
 
 #include "cuda/backend.h"
 #include "engine/arch.h"
+#include "engine/memplan.h"
 #include "engine/pool.h"
 
 cu_knobs cu_knob = {4, 17, 128};
@@ -259,11 +260,21 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
 
 /* ---- model init / free ------------------------------------------------------------------------
  */
+/* Waits for the model's stream. With the expert offload the host thread sleeps on a blocking-sync
+ * event (the CPU experts need the cores) instead of spinning in cudaStreamSynchronize; without it
+ * this is cudaStreamSynchronize, as ever. */
+static cudaError_t cu_sync(const cu_model *cm) {
+    if (!cm->sync_ev) return cudaStreamSynchronize(cm->st);
+    cudaError_t ce = cudaEventRecord(cm->sync_ev, cm->st);
+    return ce != cudaSuccess ? ce : cudaEventSynchronize(cm->sync_ev);
+}
+
 static void cu_model_free(gptc_model *m) {
     cu_model *cm = (cu_model *)m->backend_data;
     if (!cm) return;
     cudaSetDevice(cm->dev);
     if (cm->blas) cm->bl->destroy(cm->blas);
+    if (cm->sync_ev) cudaEventDestroy(cm->sync_ev);
     if (cm->st) cudaStreamDestroy(cm->st);
     cudaFree(cm->arena);
     cudaFree(cm->inv_freq);
@@ -440,10 +451,9 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         free(host_at);
         return gt_err(err, GPTC_ERR_INVALID_ARG, "n_cpu_moe %d: must be >= 0", asked);
     }
-    /* the offloaded experts' threads: -t, else every core but one (the thread that waits for the
-     * GPU spins on one while the experts run) */
-    const int moe_threads =
-        p && p->n_threads > 0 ? p->n_threads : (gt_n_cpus() > 2 ? gt_n_cpus() - 1 : gt_n_cpus());
+    /* the offloaded experts' threads: -t, else every core (the thread that waits for the GPU
+     * sleeps on an event while the experts run: cu_sync) */
+    const int moe_threads = p && p->n_threads > 0 ? p->n_threads : gt_n_cpus();
 #define NEED(N) (w_all - host_at[N] + kv + ((N) > 0 ? ws_off : ws_dev))
     int n_cpu = 0, chosen = 0;
     if (hp->n_expert > 0 && asked != GPTC_CPU_MOE_AUTO) {
@@ -455,25 +465,42 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     size_t wbytes = w_all - host_at[n_cpu], ws_b = n_cpu > 0 ? ws_off : ws_dev;
     size_t need = NEED(n_cpu);
 #undef NEED
-    if (p && p->verbose) {
-        fprintf(stderr,
-                "cuda: memory plan: weights %.2f GiB + KV %.2f GiB (%d ctx, %s) + workspace "
-                "%.2f GiB = %.2f GiB; budget %.2f GiB (free %.2f of %.2f GiB)\n",
-                wbytes / 1073741824.0, kv / 1073741824.0, n_ctx,
-                gptc_cache_type_name(p->cache_type ? p->cache_type : GPTC_CACHE_F16),
-                ws_b / 1073741824.0, need / 1073741824.0, budget / 1073741824.0, fr / 1073741824.0,
-                tot / 1073741824.0);
+    if (p && p->verbose) { /* -v: the plan, as every backend prints it (engine/memplan.h) */
+        char note[256], how[64];
+        int o = 0;
         if (hp->n_expert > 0 && n_cpu > 0)
-            fprintf(stderr,
-                    "cuda: expert offload: the experts of %d of %d layers in host memory (%.2f "
-                    "GiB, run on %d CPU threads)%s\n",
-                    n_cpu, L_n, host_at[n_cpu] / 1073741824.0, moe_threads,
-                    chosen ? ": the fewest that fit --vram-budget" : " (--n-cpu-moe)");
+            o = snprintf(note, sizeof note,
+                         "expert offload: the experts of %d of %d layers in host memory, run on %d "
+                         "CPU threads%s",
+                         n_cpu, L_n, moe_threads,
+                         chosen ? ": the fewest that fit --vram-budget" : " (--n-cpu-moe)");
         else if (hp->n_expert > 0)
-            fprintf(stderr, "cuda: expert offload: none, every expert on the GPU%s\n",
-                    chosen ? " (they fit --vram-budget)" : "");
+            o = snprintf(note, sizeof note, "expert offload: none, every expert on the GPU%s",
+                         chosen ? " (they fit --vram-budget)" : "");
         else if (asked != GPTC_CPU_MOE_AUTO)
-            fprintf(stderr, "cuda: --n-cpu-moe has no effect: %s has no experts\n", m->arch_name);
+            o = snprintf(note, sizeof note, "--n-cpu-moe has no effect: %s has no experts",
+                         m->arch_name);
+        if (o < 0 || o >= (int)sizeof note) o = 0;
+        snprintf(note + o, sizeof note - (size_t)o, "%sGPU free %.2f of %.2f GiB", o ? "; " : "",
+                 fr / 1073741824.0, tot / 1073741824.0);
+        snprintf(how, sizeof how, "experts of %d layer%s, %s the GGUF", n_cpu,
+                 n_cpu == 1 ? "" : "s", p->no_mmap ? "read from" : "mapped from");
+        gt_mem_plan plan = {
+            .backend = "cuda",
+            .weights_device = wbytes,
+            .weights_host = host_at[n_cpu],
+            .host_how = n_cpu > 0 ? how : NULL,
+            .kv = kv,
+            .kv_on_device = 1,
+            .n_ctx = n_ctx,
+            .n_seq = 1,
+            .kv_type = gptc_cache_type_name(p->cache_type ? p->cache_type : GPTC_CACHE_F16),
+            .workspace_device = ws_b,
+            .workspace_host = n_cpu > 0 ? cu_offload_host_bytes(m, B) : 0,
+            .budget = budget,
+            .note = note,
+        };
+        gt_mem_plan_print(stderr, &plan);
     }
     if (need > budget) {
         long long fit = 0; /* largest context whose KV fits next to the weights (bisection) */
@@ -551,6 +578,10 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
                     moe_threads));
     if (cudaStreamCreateWithFlags(&cm->st, cudaStreamNonBlocking) != cudaSuccess)
         FAIL(gt_err(err, GPTC_ERR_DEVICE, "CUDA: cannot create a stream"));
+    if (n_cpu > 0 &&
+        cudaEventCreateWithFlags(&cm->sync_ev, cudaEventBlockingSync | cudaEventDisableTiming) !=
+            cudaSuccess)
+        FAIL(gt_err(err, GPTC_ERR_DEVICE, "CUDA: cannot create an event"));
     if (!(cm->bl = cu_blas(err))) FAIL(GPTC_ERR_DEVICE);
     if (cm->bl->create(&cm->blas) != CUBLAS_STATUS_SUCCESS)
         FAIL(gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: cannot create a handle"));
@@ -865,7 +896,7 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
             return st;
         }
     }
-    CU_TRYC(cudaStreamSynchronize(cm->st));
+    CU_TRYC(cu_sync(cm));
     return cu_offload_check(cs, err); /* a host node's refusal (expert offload) */
 }
 
@@ -979,7 +1010,7 @@ static gptc_status multi_pass(gptc_session **ss, const int32_t *ids, int n, gptc
                 break;
             }
         }
-    cudaError_t ce = cudaStreamSynchronize(cm->st);
+    cudaError_t ce = cu_sync(cm);
     if (st == GPTC_OK && ce != cudaSuccess)
         st = gt_err(err, GPTC_ERR_DEVICE, "CUDA: decode_multi: %s", cudaGetErrorString(ce));
     gptc_status ost = cu_offload_check(c0, st == GPTC_OK ? err : NULL);

@@ -92,6 +92,7 @@ typedef struct cu_model {
     int n_cpu_moe;       /* layers 0..n_cpu_moe-1 keep their experts in host memory (m->pool runs
                             them: cuda/offload.c) */
     uint64_t host_bytes; /* bytes of those expert weights (not uploaded) */
+    cudaEvent_t sync_ev; /* offload only: the blocking-sync event the host sleeps on (cu_sync) */
     cu_multi mw;
 } cu_model;
 

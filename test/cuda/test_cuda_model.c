@@ -795,9 +795,11 @@ START_TEST(test_offload_budget_chooser) {
              tu_gptc(), oss_path, (unsigned long long)need[2]);
     ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, &p), 0);
     ck_assert_msg(p.status == 0, "%s", p.err);
-    ck_assert_msg(
-        strstr(p.err, "cuda: expert offload: the experts of 2 of 4 layers in host memory"),
-        "stderr: %s", p.err);
+    ck_assert_msg(strstr(p.err, "memory plan (cuda):"), "stderr: %s", p.err);
+    ck_assert_msg(strstr(p.err, "expert offload: the experts of 2 of 4 layers in host memory, "
+                                "run on"),
+                  "stderr: %s", p.err);
+    ck_assert_msg(strstr(p.err, ": the fewest that fit --vram-budget"), "stderr: %s", p.err);
     tu_proc_free(&p);
     snprintf(cmd, sizeof cmd, "%s -m %s --backend cuda -c 512 -p Hello -n 4 --vram-budget 1M",
              tu_gptc(), oss_path);
