@@ -13,7 +13,7 @@
 #include "engine/memplan.h"
 #include "engine/pool.h"
 
-cu_knobs cu_knob = {4, 17, 128};
+cu_knobs cu_knob = {4, 17, 128, -1};
 
 _Static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
                    offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
@@ -25,6 +25,8 @@ static void read_knobs(void) {
     if ((v = getenv("GPTC_CUDA_GEMV_MAX_T")) && atoi(v) > 0) cu_knob.gemv_max_t = atoi(v);
     if ((v = getenv("GPTC_CUDA_MOE_GROUPED_MIN_T")) && atoi(v) > 0)
         cu_knob.moe_grouped_min_t = atoi(v);
+    v = getenv("GPTC_CUDA_OFFLOAD_STREAM"); /* read at every load: unset means by cost again */
+    cu_knob.offload_stream = v && *v ? (atoi(v) > 0) : -1;
 }
 
 int gt_cuda_device_count(void) {
@@ -110,13 +112,14 @@ static size_t find_src(const src_ent *v, int n, const gguf_tensor *t) {
     return (size_t)-1;
 }
 
-static gtc_mat make_mat(const cu_model *cm, const gt_weight *w, size_t off) {
+/* A view of w whose source tensor's device copy starts at base. */
+static gtc_mat make_mat_at(const gt_weight *w, const uint8_t *base) {
     gtc_mat m;
     memset(&m, 0, sizeof m);
     if (!w->data) return m;
     m.type = w->type;
     m.split = gtc_type_split(w->type);
-    m.base = cm->arena + off;
+    m.base = base;
     m.n_cols = w->ne[0];
     m.n_rows = w->ne[1];
     m.src_rows = tensor_rows(w->src);
@@ -126,9 +129,40 @@ static gtc_mat make_mat(const cu_model *cm, const gt_weight *w, size_t off) {
     return m;
 }
 
+static gtc_mat make_mat(const cu_model *cm, const gt_weight *w, size_t off) {
+    return make_mat_at(w, cm->arena + off);
+}
+
 static const float *dev_f32(const cu_model *cm, const gt_weight *w, const src_ent *v, int n) {
     if (!w->data) return NULL;
     return (const float *)(cm->arena + find_src(v, n, w->src) + w->src_offset);
+}
+
+/* cm->Lx[l]: layer l's views (cm->L[l]) with its experts' matrices and biases in the stream
+ * buffer at base (cm->xl[l]'s layout); 0, or -1 when a source is not in that layout. */
+int cu_layer_at(const gptc_model *m, cu_model *cm, int l, const uint8_t *base) {
+    const gt_layer *L = &m->layers[l];
+    const cu_xlayer *x = &cm->xl[l];
+    cu_layer *C = &cm->Lx[l];
+    *C = cm->L[l];
+    C->host_moe = 0;
+    const gt_weight *ws[6] = {&L->gate_exps, &L->up_exps, &L->down_exps,
+                              &L->gate_b,    &L->up_b,    &L->down_b};
+    const uint8_t *at[6] = {NULL};
+    for (int i = 0; i < 6; i++) {
+        if (!ws[i]->data) continue;
+        int j = 0;
+        while (j < x->n && x->t[j] != ws[i]->src) j++;
+        if (j >= x->n) return -1;
+        at[i] = base + x->off[j];
+    }
+    C->gate = make_mat_at(&L->gate_exps, at[0]);
+    C->up = make_mat_at(&L->up_exps, at[1]);
+    C->down = make_mat_at(&L->down_exps, at[2]);
+    C->gate_b = at[3] ? (const float *)(at[3] + L->gate_b.src_offset) : NULL;
+    C->up_b = at[4] ? (const float *)(at[4] + L->up_b.src_offset) : NULL;
+    C->down_b = at[5] ? (const float *)(at[5] + L->down_b.src_offset) : NULL;
+    return 0;
 }
 
 /* ---- memory plan ------------------------------------------------------------------------------
@@ -285,6 +319,9 @@ static void cu_model_free(gptc_model *m) {
     free(cm->mw.h_done);
     atomic_fetch_sub_explicit(&m->workspace_bytes, cm->mw.bytes, memory_order_relaxed);
     free(cm->L);
+    cu_xfer_free(m);
+    free(cm->xl);
+    free(cm->Lx);
     if (cm->n_cpu_moe > 0) { /* the expert offload's CPU threads */
         gt_pool_destroy(m->pool);
         m->pool = NULL;
@@ -543,6 +580,27 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     }
     const uint64_t host_bytes = host_at[n_cpu];
     free(host_at);
+    /* the offloaded layers' expert sources, laid out in the prefill stream buffer */
+    cu_xlayer *xl = n_cpu > 0 ? (cu_xlayer *)calloc((size_t)n_cpu, sizeof *xl) : NULL;
+    size_t x_bytes = 0;
+    if (n_cpu > 0 && !xl) {
+        free(srcs);
+        return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_src; i++) {
+        const int l = srcs[i].exp_layer;
+        if (l < 0 || l >= n_cpu || xl[l].n < 0) continue;
+        if (xl[l].n == CU_XL_MAX) {
+            xl[l].n = -1; /* more sources than expected: this layer is not streamed */
+            continue;
+        }
+        const size_t at =
+            xl[l].n ? xl[l].off[xl[l].n - 1] + CU_ALIGN256(xl[l].t[xl[l].n - 1]->n_bytes) : 0;
+        xl[l].t[xl[l].n] = srcs[i].src;
+        xl[l].off[xl[l].n++] = at;
+        if (at + CU_ALIGN256(srcs[i].src->n_bytes) > x_bytes)
+            x_bytes = at + CU_ALIGN256(srcs[i].src->n_bytes);
+    }
     /* arena offsets of the sources that go up */
     {
         size_t off = 0;
@@ -559,6 +617,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     cu_model *cm = (cu_model *)calloc(1, sizeof *cm);
     if (!cm) {
         free(srcs);
+        free(xl);
         return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     }
     cm->dev = dev;
@@ -566,6 +625,8 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     cm->budget = p ? p->vram_budget : 0;
     cm->n_cpu_moe = n_cpu;
     cm->host_bytes = host_bytes;
+    cm->xl = xl;
+    cm->x_bytes = x_bytes;
     m->backend_data = cm;
     gptc_status st = GPTC_OK;
 #define FAIL(s_)                                                                                   \
@@ -591,8 +652,15 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
                     wbytes / 1073741824.0));
     }
     cm->arena_bytes = wbytes;
+    const double t_up = gt_now_ms();
     st = upload(cm, srcs, n_src, p, err);
     if (st != GPTC_OK) goto fail;
+    if (n_cpu > 0) { /* the load's rate, clamped: the first guess of the prefill streaming's */
+        const double ms = gt_now_ms() - t_up;
+        cm->h2d_Bps = ms > 0 ? wbytes / (ms * 1e-3) : 0;
+        if (cm->h2d_Bps < 2e9) cm->h2d_Bps = 2e9;
+        if (cm->h2d_Bps > 25e9) cm->h2d_Bps = 25e9;
+    }
     if (n_cpu > 0) { /* fault the host experts in now (one read per page), not in the first
                       * tokens' forward passes */
         volatile unsigned char sink = 0;
@@ -667,6 +735,11 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         if (L->gate_b.data && !C->gate_bs) C->gate_bs = hp->n_ff;
         if (L->up_b.data && !C->up_bs) C->up_bs = hp->n_ff;
         if (L->down_b.data && !C->down_bs) C->down_bs = hp->n_embd;
+    }
+    if (n_cpu > 0) { /* the views of the offloaded layers' experts in the stream buffer, whose
+                      * device address is fixed when it is made (cu_stream_layer: xf->base) */
+        cm->Lx = (cu_layer *)calloc((size_t)n_cpu, sizeof *cm->Lx);
+        if (!cm->Lx) FAIL(gt_err(err, GPTC_ERR_NOMEM, "out of memory"));
     }
     if (m->rope_inv_freq) {
         int nh = hp->rope_dim / 2;

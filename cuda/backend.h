@@ -87,12 +87,17 @@ typedef struct cu_model {
     cu_layer *L;
     float *inv_freq; /* RoPE table (NULL: no RoPE) */
     float mscale;
-    size_t dq_elems;     /* f16 dequant workspace elements per session */
-    uint64_t budget;     /* --vram-budget (0: none): sessions are refused past it too */
-    int n_cpu_moe;       /* layers 0..n_cpu_moe-1 keep their experts in host memory (m->pool runs
-                            them: cuda/offload.c) */
-    uint64_t host_bytes; /* bytes of those expert weights (not uploaded) */
-    cudaEvent_t sync_ev; /* offload only: the blocking-sync event the host sleeps on (cu_sync) */
+    size_t dq_elems;      /* f16 dequant workspace elements per session */
+    uint64_t budget;      /* --vram-budget (0: none): sessions are refused past it too */
+    int n_cpu_moe;        /* layers 0..n_cpu_moe-1 keep their experts in host memory (m->pool runs
+                             them: cuda/offload.c) */
+    uint64_t host_bytes;  /* bytes of those expert weights (not uploaded) */
+    cudaEvent_t sync_ev;  /* offload only: the blocking-sync event the host sleeps on (cu_sync) */
+    struct cu_xlayer *xl; /* [n_cpu_moe] each offloaded layer's expert sources (streaming) */
+    cu_layer *Lx;         /* [n_cpu_moe] the layer views with the experts in the stream buffer */
+    struct cu_xfer *xf;   /* the stream buffers (cuda/offload.c), made on first use */
+    size_t x_bytes;       /* the stream buffer: the largest offloaded layer's expert bytes */
+    double h2d_Bps;       /* host-to-device rate of the load's upload (bytes/s) */
     cu_multi mw;
 } cu_model;
 
@@ -140,6 +145,7 @@ typedef struct cu_sess {
  * GPTC_CUDA_MMQ_MAX_T. */
 typedef struct cu_knobs {
     int gemv_max_t, moe_grouped_min_t, mmq_max_t;
+    int offload_stream; /* GPTC_CUDA_OFFLOAD_STREAM: -1 by cost (default), 0 never, 1 always */
 } cu_knobs;
 extern cu_knobs cu_knob;
 
@@ -238,6 +244,27 @@ gptc_status cu_moe_host(cu_fw *F, int l, int T);
 gptc_status cu_offload_check(cu_sess *cs, gptc_error *err);
 /* Host bytes a session of n_batch B needs for the offload (pinned buffers + CPU scratch). */
 size_t cu_offload_host_bytes(const gptc_model *m, int B);
+/* Prefill streaming: for a forward of T >= 2 tokens (not decode_multi) an offloaded layer's
+ * experts may instead be copied up into one device buffer (cm->xbuf, pinned chunks, repacked as
+ * at load) and run by the GPU's own MoE path on the views cm->Lx[l]: when the copy (layer bytes /
+ * host-to-device rate) takes less than the CPU experts would (T x the CPU's measured time per
+ * token and layer). The buffers are made on the first forward that wants them, and only if the
+ * device (and --vram-budget) has room: else the CPU runs the experts as before.
+ * GPTC_CUDA_OFFLOAD_STREAM=0 / 1 forces never / always (T >= 2). cu_stream_layer: 1 when layer l
+ * was streamed (the caller then runs cm->Lx[l] and calls cu_stream_done), 0 when the CPU is to
+ * run it, or -1 on error (err set). */
+int cu_stream_layer(cu_fw *F, int l, int T);
+int cu_layer_at(const gptc_model *m, cu_model *cm, int l, const uint8_t *base);
+void cu_stream_done(cu_fw *F);
+void cu_xfer_free(gptc_model *m);
+/* One offloaded layer's expert sources (gate/up/down and biases) and their offsets in the
+ * stream buffer; n = -1: not streamable. */
+#define CU_XL_MAX 8
+typedef struct cu_xlayer {
+    int n;
+    const gguf_tensor *t[CU_XL_MAX];
+    size_t off[CU_XL_MAX];
+} cu_xlayer;
 
 /* ---- profiler and trace (cuda/profile.c) ------------------------------------------------ */
 /* GPTC_CUDA_PROFILE=1: events between the kernels of each forward, summed per kernel class;

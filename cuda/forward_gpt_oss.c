@@ -8,18 +8,35 @@
 #include "cuda/backend.h"
 #include "engine/arch.h"
 
+static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C);
+
 static gptc_status moe_block(cu_fw *F, int l, int T) {
-    gptc_model *m = F->m;
-    const gt_hparams *hp = &m->hp;
+    const gt_hparams *hp = &F->m->hp;
     cu_sess *cs = F->cs;
     cu_layer *C = &F->cm->L[l];
     gptc_error *err = F->err;
+    gtc_act a = cu_act_view(&cs->a, hp->n_embd);
+    CU_TRYF(gtc_router_topk(&C->router, C->router_b, &a, T, hp->n_expert_used, cs->rlog,
+                            cs->tickets, cs->ids_exp, cs->wts, (gtc_stream)F->st),
+            "router_topk");
+    if (!C->host_moe) return moe_experts(F, l, T, C);
+    /* experts in host memory: copied up for a prompt batch when that pays, else the CPU's */
+    const int up = cu_stream_layer(F, l, T);
+    if (up < 0) return GPTC_ERR_DEVICE;
+    if (!up) return cu_moe_host(F, l, T);
+    gptc_status st = moe_experts(F, l, T, &F->cm->Lx[l]);
+    cu_stream_done(F);
+    return st;
+}
+
+/* The experts of layer l (views C) on the GPU, the routing done. */
+static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C) {
+    gptc_model *m = F->m;
+    const gt_hparams *hp = &m->hp;
+    cu_sess *cs = F->cs;
+    gptc_error *err = F->err;
     const int k = hp->n_expert_used, E = hp->n_expert, ne = hp->n_embd, nff = hp->n_ff;
     gtc_act a = cu_act_view(&cs->a, ne);
-    CU_TRYF(gtc_router_topk(&C->router, C->router_b, &a, T, k, cs->rlog, cs->tickets, cs->ids_exp,
-                            cs->wts, (gtc_stream)F->st),
-            "router_topk");
-    if (C->host_moe) return cu_moe_host(F, l, T); /* experts in host memory: the CPU's */
     const float alpha = hp->swiglu_alpha, limit = hp->swiglu_limit;
     const int mmq = cu_use_mmq(F, T, &C->gate, &a) && cu_use_mmq(F, T, &C->up, &a) &&
                     cu_use_mmq(F, T, &C->down, &cs->hact);

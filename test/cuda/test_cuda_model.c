@@ -16,12 +16,13 @@
  *     checks above use the fp32 cache;
  *   - expert offload (issue 15): with the experts of 0, 1, 2 (half), 4 (all) layers in host memory
  *     (and GPTC_CPU_MOE_ALL) the three runs above pass the same per-position bounds against the
- *     CPU and against the all-GPU run, decode_multi too, and the f16 cache its KL bound; the
- *     residency query reports the split; --vram-budget without n_cpu_moe picks, for a series of
- *     budgets around each plan's measured size, the smallest N whose load and session fit (N - 1
- *     does not), and a budget too small even with every expert in host memory is refused naming
- *     the smallest that works (which then loads); the CLI says so in one line, exit 3.
- * GPU machine only: `make test-cuda`. */
+ *     CPU and against the all-GPU run, with the prompt batches' offloaded experts run on the CPU
+ *     and copied up to the GPU (GPTC_CUDA_OFFLOAD_STREAM), decode_multi too, and the f16 cache its
+ * KL bound; the residency query reports the split; --vram-budget without n_cpu_moe picks, for a
+ * series of budgets around each plan's measured size, the smallest N whose load and session fit (N
+ * - 1 does not), and a budget too small even with every expert in host memory is refused naming the
+ * smallest that works (which then loads); the CLI says so in one line, exit 3. GPU machine only:
+ * `make test-cuda`. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -632,7 +633,9 @@ END_TEST
 
 /* With the experts of N layers in host memory (tiny gpt-oss: 4 layers): 0, 1, half, all, and
  * "all" spelled GPTC_CPU_MOE_ALL. Each passes compare_model's three runs against the CPU and the
- * mixed feed against the all-GPU run; the device bytes shrink by exactly the host bytes. */
+ * mixed feed against the all-GPU run, once with the prompt batches' offloaded experts on the CPU
+ * and once with them copied up to the GPU (GPTC_CUDA_OFFLOAD_STREAM 0 / 1); the device bytes
+ * shrink by exactly the host bytes. */
 START_TEST(test_offload_vs_all_gpu) {
     setup_models();
     const int ns[] = {0, 1, 2, 4, GPTC_CPU_MOE_ALL};
@@ -648,8 +651,14 @@ START_TEST(test_offload_vs_all_gpu) {
     uint64_t dev0 = 0, host_prev = 0;
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         cuda_ncm = ns[i];
-        fprintf(stderr, "-- n_cpu_moe %d\n", ns[i]);
-        compare_model(oss_path, i == 0 ? all_gpu : NULL, i == 0 ? NULL : all_gpu);
+        /* the prompt batches' offloaded experts on the CPU, then copied up to the GPU */
+        for (int sm = 0; sm < (ns[i] == 0 ? 1 : 2); sm++) {
+            setenv("GPTC_CUDA_OFFLOAD_STREAM", sm ? "1" : "0", 1);
+            fprintf(stderr, "-- n_cpu_moe %d, prompt experts %s\n", ns[i],
+                    sm ? "streamed" : "on CPU");
+            compare_model(oss_path, i == 0 ? all_gpu : NULL, i == 0 ? NULL : all_gpu);
+        }
+        unsetenv("GPTC_CUDA_OFFLOAD_STREAM");
         gptc_model *m = load(oss_path, GPTC_BACKEND_CUDA, 0, &st, &err);
         ck_assert_msg(st == GPTC_OK, "%s", err.msg);
         gptc_residency r;
