@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-offload.sh — expert offload on the GPU machine (issue 15): gptc bench tg128 / pp512 of
 # gpt-oss-20b (gen-model's random MXFP4 preset, /tmp/oss20.gguf) with --n-cpu-moe 0, 8, 24 and
-# with --vram-budget 8G alone (-v prints the chosen split), beside the GPU and CPU it ran on.
+# with --vram-budget 8G alone (-v prints the chosen split), and --n-cpu-moe 8 with the prompt's
+# offloaded experts on the CPU (GPTC_CUDA_OFFLOAD_STREAM=0), beside the GPU and CPU it ran on.
 # Usage (repo root, after `. scripts/gpu-env.sh`): scripts/bench-offload.sh [gptc bench flags]
 #   run tool: command "scripts/bench-offload.sh", carry [".dev/debs"], timeout_s 600
 # Env: B (build folder, default build-cuda), M (model, default /tmp/oss20.gguf), REPS (2),
@@ -20,8 +21,14 @@ if [ ! -s "$M" ]; then
 fi
 echo "GPU: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1)"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) threads usable"
+run() {
+    $B/gptc bench -m "$M" --backend cuda -p 512 -n 128 -r "$REPS" -v "$@" 2>&1 |
+        grep -E '^\|| expert offload|memory plan|weights (on GPU|in host)|load:|error'
+}
 for c in $CASES; do
     echo "== gptc bench $c"
-    $B/gptc bench -m "$M" --backend cuda -p 512 -n 128 -r "$REPS" -v "$c" "$@" 2>&1 |
-        grep -E '^\|| expert offload|memory plan|load:|error'
+    run "$c" "$@"
 done
+# the prompt's offloaded experts on the CPU threads instead of copied up (the phase-1 path)
+echo "== GPTC_CUDA_OFFLOAD_STREAM=0 gptc bench --n-cpu-moe=8"
+GPTC_CUDA_OFFLOAD_STREAM=0 run --n-cpu-moe=8 "$@"
