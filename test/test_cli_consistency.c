@@ -22,16 +22,6 @@
 
 static char g2[512];
 
-static void gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...) {
-    char args[3000], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, stdin_data, stdin_data ? strlen(stdin_data) : 0, 120, p), 0);
-}
-
 static int count_str(const char *s, const char *needle) {
     int n = 0;
     for (const char *q = s; (q = strstr(q, needle)); q += strlen(needle)) n++;
@@ -46,7 +36,7 @@ static void assert_one_error(const tu_proc *p) {
 /* Issue 16.7: -n 10 --json said "tokens": 10 but "gen_tokens": 9. */
 START_TEST(test_token_counts_agree) {
     tu_proc p;
-    gptc_sh(&p, NULL, "-m %s -p Hello -n 10 --ignore-eos --temp 0 --json", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 10 --ignore-eos --temp 0 --json", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -61,11 +51,11 @@ START_TEST(test_token_counts_agree) {
                   "gen_tps %g vs 10 tokens / %g ms", tps, ms);
     cJSON_Delete(j);
     tu_proc_free(&p);
-    gptc_sh(&p, NULL, "-m %s -p Hello -n 10 --ignore-eos --temp 0 --timings", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 10 --ignore-eos --temp 0 --timings", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.err, "generation 10 tokens"), "%s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, "Hello\n/stats\n", "chat -m %s -n 10 --ignore-eos --temp 0", g2);
+    tu_gptc_sh(&p, "Hello\n/stats\n", "chat -m %s -n 10 --ignore-eos --temp 0", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.err, "last answer: 10 tokens"), "%s", p.err);
     tu_proc_free(&p);
@@ -108,8 +98,8 @@ START_TEST(test_no_stdin) {
     ck_assert_int_eq(run_with_open_stdin(argv, 30), 0);
     /* the stdin text is not appended */
     tu_proc a, b;
-    gptc_sh(&a, "EXTRA TEXT\n", "-m %s -p Hello -n 6 --temp 0 --no-stdin", g2);
-    gptc_sh(&b, NULL, "-m %s -p Hello -n 6 --temp 0", g2);
+    tu_gptc_sh(&a, "EXTRA TEXT\n", "-m %s -p Hello -n 6 --temp 0 --no-stdin", g2);
+    tu_gptc_sh(&b, NULL, "-m %s -p Hello -n 6 --temp 0", g2);
     ck_assert_msg(a.status == 0 && b.status == 0, "%s %s", a.err, b.err);
     ck_assert_str_eq(a.out, b.out);
     tu_proc_free(&a);
@@ -124,7 +114,7 @@ START_TEST(test_no_stdin) {
     ck_assert_int_eq(count_str(a.out, "ran\n"), 3);
     tu_proc_free(&a);
     /* --no-stdin without -p/-f off a terminal: nothing to generate from */
-    gptc_sh(&a, "text\n", "-m %s -n 2 --no-stdin", g2);
+    tu_gptc_sh(&a, "text\n", "-m %s -n 2 --no-stdin", g2);
     ck_assert_int_eq(a.status, 1);
     assert_one_error(&a);
     tu_proc_free(&a);
@@ -134,10 +124,10 @@ END_TEST
 /* Issue 16.15: llama.cpp's -s -1 (random seed) was refused. */
 START_TEST(test_seed_minus_one) {
     tu_proc p;
-    gptc_sh(&p, NULL, "-m %s -p Hello -n 3 -s -1", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 3 -s -1", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, NULL, "-m %s -p Hello -n 3 -s -2", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 3 -s -2", g2);
     ck_assert_int_eq(p.status, 1);
     assert_one_error(&p);
     tu_proc_free(&p);
@@ -162,7 +152,7 @@ START_TEST(test_tokenize_json_detokenize) {
         tu_proc_free(&p);
     }
     /* a bad array: one error line, exit 1 */
-    gptc_sh(&p, "[15496, \"x\"]", "detokenize --tokenizer %s", toks[0]);
+    tu_gptc_sh(&p, "[15496, \"x\"]", "detokenize --tokenizer %s", toks[0]);
     ck_assert_int_eq(p.status, 1);
     assert_one_error(&p);
     tu_proc_free(&p);
@@ -211,7 +201,7 @@ START_TEST(test_range_message_has_upper_limit) {
     const char *line = "{\"id\":1,\"prompt\":\"x\",\"n_predict\":1000000000000}\n";
     ck_assert_int_eq(tu_write_file(in, line, strlen(line)), 0);
     tu_proc p;
-    gptc_sh(&p, NULL, "batch -m %s -i %s -o -", g2, in);
+    tu_gptc_sh(&p, NULL, "batch -m %s -i %s -o -", g2, in);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.out, "\"n_predict\\\" must be an integer in [-1, 2^30]"), "%s", p.out);
     tu_proc_free(&p);
@@ -232,7 +222,7 @@ START_TEST(test_gguf_error_names_file_once) {
     ck_assert_int_eq(tu_write_file(m, d, n), 0);
     free(d);
     tu_proc p;
-    gptc_sh(&p, NULL, "-m %s -p Hello -n 2", m);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 2", m);
     ck_assert_int_eq(p.status, 2);
     assert_one_error(&p);
     ck_assert_msg(count_str(p.err, m) == 1, "%s", p.err);
@@ -242,8 +232,8 @@ END_TEST
 
 START_TEST(test_top_p_zero_is_greedy) {
     tu_proc a, b;
-    gptc_sh(&a, NULL, "-m %s -p Hello -n 8 --ignore-eos --temp 0", g2);
-    gptc_sh(&b, NULL, "-m %s -p Hello -n 8 --ignore-eos --temp 1 --top-p 0 -s 3", g2);
+    tu_gptc_sh(&a, NULL, "-m %s -p Hello -n 8 --ignore-eos --temp 0", g2);
+    tu_gptc_sh(&b, NULL, "-m %s -p Hello -n 8 --ignore-eos --temp 1 --top-p 0 -s 3", g2);
     ck_assert_msg(a.status == 0 && b.status == 0, "%s %s", a.err, b.err);
     ck_assert_str_eq(a.out, b.out);
     tu_proc_free(&a);
@@ -255,7 +245,7 @@ START_TEST(test_top_p_zero_is_greedy) {
         "{\"id\":\"g\",\"prompt\":\"Hello\",\"temperature\":0}\n"
         "{\"id\":\"z\",\"prompt\":\"Hello\",\"temperature\":1,\"top_p\":0,\"seed\":9}\n";
     ck_assert_int_eq(tu_write_file(in, lines, strlen(lines)), 0);
-    gptc_sh(&a, NULL, "batch -m %s -i %s -o - -n 8 --ignore-eos", g2, in);
+    tu_gptc_sh(&a, NULL, "batch -m %s -i %s -o - -n 8 --ignore-eos", g2, in);
     ck_assert_msg(a.status == 0, "%s", a.err);
     char *nl = strchr(a.out, '\n');
     ck_assert_ptr_nonnull(nl);
@@ -280,14 +270,14 @@ START_TEST(test_output_write_failures) {
     tu_proc p;
     const char *flags[] = {"--kl-base", "--dump-tokens"};
     for (int i = 0; i < 2; i++) {
-        gptc_sh(&p, NULL, "perplexity -m %s -f %s -c 128 --chunks 10 %s /dev/full", g2, text,
-                flags[i]);
+        tu_gptc_sh(&p, NULL, "perplexity -m %s -f %s -c 128 --chunks 10 %s /dev/full", g2, text,
+                   flags[i]);
         ck_assert_msg(p.status == 3, "%s: exit %d %s", flags[i], p.status, p.err);
         assert_one_error(&p);
         tu_proc_free(&p);
         /* one that cannot be opened is a usage error */
-        gptc_sh(&p, NULL, "perplexity -m %s -f %s -c 64 --chunks 2 %s /nonexistent/dir/x", g2, text,
-                flags[i]);
+        tu_gptc_sh(&p, NULL, "perplexity -m %s -f %s -c 64 --chunks 2 %s /nonexistent/dir/x", g2,
+                   text, flags[i]);
         ck_assert_msg(p.status == 1, "%s: exit %d %s", flags[i], p.status, p.err);
         tu_proc_free(&p);
     }
@@ -333,7 +323,7 @@ START_TEST(test_bench_thread_count) {
     ck_assert_int_eq(sched_getaffinity(0, sizeof set, &set), 0);
     char want[32];
     snprintf(want, sizeof want, "| CPU | %d | tg4 |", CPU_COUNT(&set));
-    gptc_sh(&p, NULL, "bench -m %s -p 8 -n 4 -r 1", g2);
+    tu_gptc_sh(&p, NULL, "bench -m %s -p 8 -n 4 -r 1", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.out, want), "no '%s' in %s", want, p.out);
     tu_proc_free(&p);
@@ -355,7 +345,7 @@ START_TEST(test_inspect_trailing_data) {
     free(big);
     free(d);
     tu_proc p;
-    gptc_sh(&p, NULL, "inspect %s --json", m);
+    tu_gptc_sh(&p, NULL, "inspect %s --json", m);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(!strncmp(p.err, "gptc: warning: ", 15) && strstr(p.err, "trailing data"), "%s",
                   p.err);
@@ -367,16 +357,16 @@ START_TEST(test_inspect_trailing_data) {
     ck_assert_int_eq((long)cJSON_GetObjectItem(j, "trailing_bytes")->valuedouble, (long)extra);
     cJSON_Delete(j);
     tu_proc_free(&p);
-    gptc_sh(&p, NULL, "inspect %s --strict", m);
+    tu_gptc_sh(&p, NULL, "inspect %s --strict", m);
     ck_assert_int_eq(p.status, 2);
     assert_one_error(&p);
     ck_assert_int_eq((int)p.out_len, 0);
     tu_proc_free(&p);
     /* the file as written: no warning */
-    gptc_sh(&p, NULL, "inspect test/fuzz/seeds-gguf/metadata.gguf --strict");
+    tu_gptc_sh(&p, NULL, "inspect test/fuzz/seeds-gguf/metadata.gguf --strict");
     ck_assert_msg(p.status == 0 && p.err_len == 0, "%s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, NULL, "inspect %s --strict", g2);
+    tu_gptc_sh(&p, NULL, "inspect %s --strict", g2);
     ck_assert_msg(p.status == 0 && p.err_len == 0, "%s", p.err);
     tu_proc_free(&p);
 }

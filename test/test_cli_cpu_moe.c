@@ -19,26 +19,16 @@
 
 static char oss[512];
 
-static void gptc_sh(tu_proc *p, const char *fmt, ...) {
-    char args[3000], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, p), 0);
-}
-
 /* Every spelling gives the baseline's tokens on the CPU backend. */
 START_TEST(test_flags_accepted_cpu) {
     tu_proc a, p;
-    gptc_sh(&a, "-m %s -p Hello -n 6 --temp 0 --backend cpu", oss);
+    tu_gptc_sh(&a, NULL, "-m %s -p Hello -n 6 --temp 0 --backend cpu", oss);
     ck_assert_msg(a.status == 0, "%s", a.err);
     const char *ok[] = {"--n-cpu-moe 0", "--n-cpu-moe 2",          "--n-cpu-moe=3",
                         "-ncmoe 4",      "-ncmoe 1000000",         "--cpu-moe",
                         "-cmoe",         "--cpu-moe --n-cpu-moe 1"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
-        gptc_sh(&p, "-m %s -p Hello -n 6 --temp 0 --backend cpu %s", oss, ok[i]);
+        tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 6 --temp 0 --backend cpu %s", oss, ok[i]);
         ck_assert_msg(p.status == 0, "%s: %s", ok[i], p.err);
         ck_assert_str_eq(p.out, a.out);
         ck_assert_str_eq(p.err, "");
@@ -51,15 +41,15 @@ END_TEST
 /* -v says the flag does nothing here; without the flag it says nothing about offload. */
 START_TEST(test_verbose_says_no_effect) {
     tu_proc p;
-    gptc_sh(&p, "-m %s -p Hello -n 2 --temp 0 --backend cpu -v --n-cpu-moe 2", oss);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 2 --temp 0 --backend cpu -v --n-cpu-moe 2", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.err, "has no effect on the CPU backend") != NULL, "stderr: %s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, "-m %s -p Hello -n 2 --temp 0 --backend cpu -v --cpu-moe", oss);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 2 --temp 0 --backend cpu -v --cpu-moe", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.err, "has no effect on the CPU backend") != NULL, "stderr: %s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, "-m %s -p Hello -n 2 --temp 0 --backend cpu -v", oss);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 2 --temp 0 --backend cpu -v", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_msg(strstr(p.err, "no effect") == NULL, "stderr: %s", p.err);
     tu_proc_free(&p);
@@ -71,7 +61,7 @@ START_TEST(test_bad_values) {
                          "-ncmoe ''",      "--n-cpu-moe 1e3",  "--n-cpu-moe"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         tu_proc p;
-        gptc_sh(&p, "-m %s -p Hello -n 2 --backend cpu %s", oss, bad[i]);
+        tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 2 --backend cpu %s", oss, bad[i]);
         tu_assert_one_error(&p, 1, bad[i]);
         ck_assert_msg(strstr(p.err, "-ncmoe") || strstr(p.err, "--n-cpu-moe"), "%s: %s", bad[i],
                       p.err);
@@ -83,11 +73,11 @@ END_TEST
 /* The other model-running commands take the flags too. */
 START_TEST(test_other_commands) {
     tu_proc p;
-    gptc_sh(&p, "bench -m %s -p 8 -n 4 -r 1 --backend cpu --n-cpu-moe 2", oss);
+    tu_gptc_sh(&p, NULL, "bench -m %s -p 8 -n 4 -r 1 --backend cpu --n-cpu-moe 2", oss);
     ck_assert_msg(p.status == 0, "bench: %s", p.err);
     ck_assert_msg(strstr(p.out, "tg4") != NULL, "bench: %s", p.out);
     tu_proc_free(&p);
-    gptc_sh(&p, "--help");
+    tu_gptc_sh(&p, NULL, "--help");
     ck_assert_int_eq(p.status, 0);
     ck_assert_msg(strstr(p.out, "--n-cpu-moe N") && strstr(p.out, "--cpu-moe"), "%s", p.out);
     tu_proc_free(&p);

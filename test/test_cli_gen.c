@@ -22,17 +22,6 @@ static void make_models(void) {
                     "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
 }
 
-/* Runs "gptc ARGS" through sh with optional stdin; returns the process. */
-static void gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...) {
-    char args[3000], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, stdin_data, stdin_data ? strlen(stdin_data) : 0, 120, p), 0);
-}
-
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
@@ -77,7 +66,7 @@ END_TEST
 START_TEST(test_stdin_prompt) {
     tu_proc p;
     /* stdin alone is the prompt */
-    gptc_sh(&p, "q\n", "-m %s -n 3 --temp 0 --json", g2);
+    tu_gptc_sh(&p, "q\n", "-m %s -n 3 --temp 0 --json", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -89,7 +78,7 @@ START_TEST(test_stdin_prompt) {
     tu_proc_free(&p);
 
     /* -p plus piped stdin: stdin appended after a newline (like ollama) */
-    gptc_sh(&p, "world\n", "-m %s -p Hello -n 2 --temp 0 --json", g2);
+    tu_gptc_sh(&p, "world\n", "-m %s -p Hello -n 2 --temp 0 --json", g2);
     ck_assert_msg(p.status == 0, "%s", p.err);
     j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -101,8 +90,8 @@ START_TEST(test_stdin_prompt) {
 
     /* greedy: the same prompt from stdin or -p gives the same text */
     tu_proc a, b;
-    gptc_sh(&a, "The cat", "-m %s -n 12 --temp 0", g2);
-    gptc_sh(&b, NULL, "-m %s -p 'The cat' -n 12 --temp 0", g2);
+    tu_gptc_sh(&a, "The cat", "-m %s -n 12 --temp 0", g2);
+    tu_gptc_sh(&b, NULL, "-m %s -p 'The cat' -n 12 --temp 0", g2);
     ck_assert_int_eq(a.status, 0);
     ck_assert_int_eq(b.status, 0);
     ck_assert_uint_gt(a.out_len, 0);
@@ -117,12 +106,12 @@ END_TEST
  * fp32 keys and values whatever is asked, so greedy output is the same text as without the flag */
 START_TEST(test_cache_type_cpu) {
     tu_proc a, b;
-    gptc_sh(&a, NULL, "-m %s -p 'Once upon' -n 12 --temp 0 --backend cpu", g2);
+    tu_gptc_sh(&a, NULL, "-m %s -p 'Once upon' -n 12 --temp 0 --backend cpu", g2);
     ck_assert_msg(a.status == 0, "%s", a.err);
     const char *flags[] = {"--cache-type f32", "--cache-type f16", "--cache-type q8_0",
                            "-ctk q8_0 -ctv q8_0"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        gptc_sh(&b, NULL, "-m %s -p 'Once upon' -n 12 --temp 0 --backend cpu %s", g2, flags[i]);
+        tu_gptc_sh(&b, NULL, "-m %s -p 'Once upon' -n 12 --temp 0 --backend cpu %s", g2, flags[i]);
         ck_assert_msg(b.status == 0, "%s: %s", flags[i], b.err);
         ck_assert_msg(a.out_len == b.out_len && !memcmp(a.out, b.out, a.out_len), "%s: %s vs %s",
                       flags[i], b.out, a.out);
@@ -131,7 +120,7 @@ START_TEST(test_cache_type_cpu) {
     tu_proc_free(&a);
     const char *cmds[] = {"bench -p 8 -n 2 -r 1", "perplexity -f /dev/null"};
     for (size_t i = 0; i < 2; i++) { /* accepted by the other commands (perplexity: no text) */
-        gptc_sh(&b, NULL, "%s -m %s --cache-type q8_0 --backend cpu", cmds[i], g2);
+        tu_gptc_sh(&b, NULL, "%s -m %s --cache-type q8_0 --backend cpu", cmds[i], g2);
         ck_assert_msg(i == 0 ? b.status == 0 : !strstr(b.err, "cache"), "%s: %s", cmds[i], b.err);
         tu_proc_free(&b);
     }
@@ -158,7 +147,7 @@ START_TEST(test_usage_errors) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tu_proc p;
-        gptc_sh(&p, NULL, "-m %s -p hi %s", g2, bad[i]);
+        tu_gptc_sh(&p, NULL, "-m %s -p hi %s", g2, bad[i]);
         ck_assert_msg(p.status == 1, "'%s': exit %d", bad[i], p.status);
         ck_assert_msg(!strncmp(p.err, "gptc: error: ", 13), "'%s': %s", bad[i], p.err);
         ck_assert_msg(count_lines(p.err) == 1, "'%s': %s", bad[i], p.err);
@@ -167,12 +156,12 @@ START_TEST(test_usage_errors) {
     }
     /* no model */
     tu_proc p;
-    gptc_sh(&p, NULL, "-p hi");
+    tu_gptc_sh(&p, NULL, "-p hi");
     ck_assert_int_eq(p.status, 1);
     ck_assert_int_eq(count_lines(p.err), 1);
     tu_proc_free(&p);
     /* --help goes to stdout, exit 0 */
-    gptc_sh(&p, NULL, "-m x --help");
+    tu_gptc_sh(&p, NULL, "-m x --help");
     ck_assert_int_eq(p.status, 0);
     ck_assert_ptr_nonnull(strstr(p.out, "usage: gptc -m MODEL.gguf"));
     tu_proc_free(&p);
@@ -181,7 +170,7 @@ END_TEST
 
 START_TEST(test_load_errors) {
     tu_proc p;
-    gptc_sh(&p, NULL, "-m %s/missing.gguf -p hi", tu_tmpdir());
+    tu_gptc_sh(&p, NULL, "-m %s/missing.gguf -p hi", tu_tmpdir());
     ck_assert_int_eq(p.status, 2);
     ck_assert(!strncmp(p.err, "gptc: error: ", 13));
     ck_assert_int_eq(count_lines(p.err), 1);
@@ -191,7 +180,7 @@ START_TEST(test_load_errors) {
     char path[600];
     snprintf(path, sizeof path, "%s/junk.gguf", tu_tmpdir());
     tu_write_file(path, "this is not a model\n", 20);
-    gptc_sh(&p, NULL, "-m %s -p hi", path);
+    tu_gptc_sh(&p, NULL, "-m %s -p hi", path);
     ck_assert_int_eq(p.status, 2);
     ck_assert_int_eq(count_lines(p.err), 1);
     tu_proc_free(&p);
@@ -201,14 +190,14 @@ END_TEST
 START_TEST(test_context_full) {
     tu_proc p;
     /* generation fills a 16-token context: text on stdout, message on stderr, exit 4 */
-    gptc_sh(&p, NULL, "-m %s -p Hello -c 16 --ignore-eos -s 1", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -c 16 --ignore-eos -s 1", g2);
     ck_assert_int_eq(p.status, 4);
     ck_assert_uint_gt(p.out_len, 0);
     ck_assert_ptr_nonnull(strstr(p.err, "context"));
     ck_assert_int_eq(count_lines(p.err), 1);
     tu_proc_free(&p);
     /* --json reports it too */
-    gptc_sh(&p, NULL, "-m %s -p Hello -c 16 --ignore-eos -s 1 --json", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -c 16 --ignore-eos -s 1 --json", g2);
     ck_assert_int_eq(p.status, 4);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -218,7 +207,7 @@ START_TEST(test_context_full) {
     cJSON_Delete(j);
     tu_proc_free(&p);
     /* a prompt longer than the context */
-    gptc_sh(&p, NULL, "-m %s -p 'one two three four five six seven eight nine ten' -c 8", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p 'one two three four five six seven eight nine ten' -c 8", g2);
     ck_assert_int_eq(p.status, 4);
     ck_assert_uint_eq(p.out_len, 0);
     ck_assert_int_eq(count_lines(p.err), 1);
@@ -245,10 +234,10 @@ END_TEST
 
 START_TEST(test_harmony_json) {
     tu_proc p;
-    gptc_sh(&p, NULL,
-            "-m %s -p 'What is 2 + 2?' -n 6 -s 3 --json --reasoning-effort low --system 'Be "
-            "brief.'",
-            oss);
+    tu_gptc_sh(&p, NULL,
+               "-m %s -p 'What is 2 + 2?' -n 6 -s 3 --json --reasoning-effort low --system 'Be "
+               "brief.'",
+               oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -285,7 +274,7 @@ START_TEST(test_harmony_json) {
     cJSON_Delete(j);
     tu_proc_free(&p);
     /* -n 0: nothing generated */
-    gptc_sh(&p, NULL, "-m %s -p hi -n 0", oss);
+    tu_gptc_sh(&p, NULL, "-m %s -p hi -n 0", oss);
     ck_assert_int_eq(p.status, 0);
     ck_assert_uint_eq(p.out_len, 0);
     tu_proc_free(&p);
@@ -296,12 +285,12 @@ START_TEST(test_utf8_stream) {
     /* a random gpt-oss model emits tokens of every script: stdout must stay valid UTF-8, raw
      * (everything printed) and harmony (final channel) alike */
     tu_proc p;
-    gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 7 --raw --ignore-eos", oss);
+    tu_gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 7 --raw --ignore-eos", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_uint_gt(p.out_len, 60);
     ck_assert(tu_utf8_valid((const unsigned char *)p.out, p.out_len));
     tu_proc_free(&p);
-    gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 8 --ignore-eos", oss);
+    tu_gptc_sh(&p, NULL, "-m %s -p 'Grüße 東京' -n 60 -s 8 --ignore-eos", oss);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert(tu_utf8_valid((const unsigned char *)p.out, p.out_len));
     tu_proc_free(&p);

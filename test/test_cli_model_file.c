@@ -22,16 +22,6 @@
 
 static char g2[512];
 
-static void gptc_sh(tu_proc *p, const char *fmt, ...) {
-    char args[3000], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, p), 0);
-}
-
 static void copy_file(const char *from, const char *to) {
     size_t n = 0;
     char *d = tu_read_file(from, &n);
@@ -121,12 +111,12 @@ END_TEST
  * where RLIMIT_MEMLOCK is too small for an unprivileged user. */
 START_TEST(test_no_mmap_mlock) {
     tu_proc a, b;
-    gptc_sh(&a, "-m %s -p Hello -n 8 --temp 0", g2);
-    gptc_sh(&b, "-m %s -p Hello -n 8 --temp 0 --no-mmap", g2);
+    tu_gptc_sh(&a, NULL, "-m %s -p Hello -n 8 --temp 0", g2);
+    tu_gptc_sh(&b, NULL, "-m %s -p Hello -n 8 --temp 0 --no-mmap", g2);
     ck_assert_msg(a.status == 0 && b.status == 0, "%s %s", a.err, b.err);
     ck_assert_str_eq(a.out, b.out);
     tu_proc_free(&b);
-    gptc_sh(&b, "-m %s -p Hello -n 8 --temp 0 --mlock", g2);
+    tu_gptc_sh(&b, NULL, "-m %s -p Hello -n 8 --temp 0 --mlock", g2);
     if (b.status == 0)
         ck_assert_str_eq(a.out, b.out);
     else {
@@ -184,7 +174,7 @@ START_TEST(test_unrelated_tokenizer_json) {
     snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
     copy_file(g2, m);
     tu_proc want, p;
-    gptc_sh(&want, "-m %s -p Hello -n 6 --temp 0", g2);
+    tu_gptc_sh(&want, NULL, "-m %s -p Hello -n 6 --temp 0", g2);
     ck_assert_int_eq(want.status, 0);
     /* a hand-made 8-token vocabulary: not GPT-2's */
     const char *tiny =
@@ -193,24 +183,24 @@ START_TEST(test_unrelated_tokenizer_json) {
         "\"trim_offsets\":true},\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
         "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}";
     ck_assert_int_eq(tu_write_file(tj, tiny, strlen(tiny)), 0);
-    gptc_sh(&p, "-m %s -p Hello -n 6 --temp 0", m);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 6 --temp 0", m);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_str_eq(p.out, want.out); /* the GGUF's vocabulary */
     ck_assert_msg(!strncmp(p.err, "gptc: warning: ignoring ", 24) && strstr(p.err, tj) &&
                       strchr(p.err, '\n') == p.err + p.err_len - 1,
                   "%s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, "bench -m %s -p 8 -n 4 -r 1", m);
+    tu_gptc_sh(&p, NULL, "bench -m %s -p 8 -n 4 -r 1", m);
     ck_assert_msg(p.status == 0, "%s", p.err);
     tu_proc_free(&p);
-    gptc_sh(&p, "-m %s -p Hello -n 6 --temp 0 --tokenizer gguf", m);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 6 --temp 0 --tokenizer gguf", m);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_str_eq(p.out, want.out);
     ck_assert_str_eq(p.err, ""); /* forced: nothing to warn about */
     tu_proc_free(&p);
     /* GPT-2's own tokenizer.json: the same vocabulary, used without a word */
     copy_file("test/data/tokenizer/gpt2/tokenizer.json", tj);
-    gptc_sh(&p, "-m %s -p Hello -n 6 --temp 0", m);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 6 --temp 0", m);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_str_eq(p.out, want.out);
     ck_assert_str_eq(p.err, "");
@@ -223,21 +213,21 @@ END_TEST
 /* Issue 16.15: llama.cpp's -ngl N. 0 = the CPU; any other count = the default placement. */
 START_TEST(test_ngl) {
     tu_proc a, p;
-    gptc_sh(&a, "-m %s -p Hello -n 4 --temp 0", g2);
+    tu_gptc_sh(&a, NULL, "-m %s -p Hello -n 4 --temp 0", g2);
     ck_assert_int_eq(a.status, 0);
     const char *ok[] = {"-ngl 0", "-ngl 99", "--n-gpu-layers 12", "-ngl -1"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
-        gptc_sh(&p, "-m %s -p Hello -n 4 --temp 0 %s --backend %s", g2, ok[i],
-                i == 0 ? "auto" : "cpu");
+        tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 4 --temp 0 %s --backend %s", g2, ok[i],
+                   i == 0 ? "auto" : "cpu");
         ck_assert_msg(p.status == 0, "%s: %s", ok[i], p.err);
         ck_assert_str_eq(p.out, a.out);
         tu_proc_free(&p);
     }
-    gptc_sh(&p, "-m %s -p Hello -n 4 -ngl 0 --backend cuda", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 4 -ngl 0 --backend cuda", g2);
     ck_assert_int_eq(p.status, 1);
     assert_one_error(&p);
     tu_proc_free(&p);
-    gptc_sh(&p, "-m %s -p Hello -n 4 -ngl many", g2);
+    tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 4 -ngl many", g2);
     ck_assert_int_eq(p.status, 1);
     assert_one_error(&p);
     tu_proc_free(&p);

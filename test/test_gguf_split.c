@@ -63,17 +63,6 @@ static void shard_path(char *buf, size_t cap, const char *stem, int k, int n) {
     sfmt(buf, cap, "%s-%05d-of-%05d.gguf", stem, k, n);
 }
 
-static void gptc_sh(tu_proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void gptc_sh(tu_proc *p, const char *fmt, ...) {
-    char args[3000], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 120, p), 0);
-}
-
 static int same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;
     char *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
@@ -221,12 +210,12 @@ START_TEST(test_generate) {
     char first[700];
     shard_path(first, sizeof first, oss_stem, 1, oss_n);
     tu_proc ref, p;
-    gptc_sh(&ref, "-m %s -p Hello -n 8 --temp 0 --raw", oss_one);
+    tu_gptc_sh(&ref, NULL, "-m %s -p Hello -n 8 --temp 0 --raw", oss_one);
     ck_assert_msg(ref.status == 0, "%s", ref.err);
     ck_assert_uint_gt(ref.out_len, 0);
     const char *flags[] = {"", "--no-mmap", "--mlock", "-v"};
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
-        gptc_sh(&p, "-m %s -p Hello -n 8 --temp 0 --raw %s", first, flags[i]);
+        tu_gptc_sh(&p, NULL, "-m %s -p Hello -n 8 --temp 0 --raw %s", first, flags[i]);
         ck_assert_msg(p.status == 0, "%s: %s", flags[i], p.err);
         ck_assert_str_eq(p.out, ref.out);
         ck_assert_msg(!strchr(p.err, '\r') && !strstr(p.err, "loading ["), "%s", p.err);
@@ -252,7 +241,7 @@ START_TEST(test_inspect) {
     gguf_file *u = NULL;
     ck_assert_int_eq(gguf_open(g2_one, &u, NULL), GPTC_OK);
     tu_proc p;
-    gptc_sh(&p, "inspect %s --json", first);
+    tu_gptc_sh(&p, NULL, "inspect %s --json", first);
     ck_assert_msg(p.status == 0, "%s", p.err);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -280,7 +269,7 @@ START_TEST(test_inspect) {
     ck_assert_int_eq(cJSON_GetObjectItem(t0, "shard")->valuedouble, 1);
     cJSON_Delete(j);
     tu_proc_free(&p);
-    gptc_sh(&p, "inspect %s", first);
+    tu_gptc_sh(&p, NULL, "inspect %s", first);
     ck_assert_msg(p.status == 0, "%s", p.err);
     char want[800];
     sfmt(want, sizeof want, "shards: %d files", g2_n);
@@ -336,7 +325,7 @@ static void refused(const char *path, const char *want1, const char *want2) {
         char args[800];
         sfmt(args, sizeof args, cmds[c], path);
         tu_proc p;
-        gptc_sh(&p, "%s", args);
+        tu_gptc_sh(&p, NULL, "%s", args);
         tu_assert_one_error(&p, 2, args);
         ck_assert_msg(strstr(p.err, want1), "%s: %s (want %s)", args, p.err, want1);
         if (want2) ck_assert_msg(strstr(p.err, want2), "%s: %s (want %s)", args, p.err, want2);
@@ -359,7 +348,7 @@ START_TEST(test_broken_sets) {
     shard(s2, 0, 1, 3, 4, "c");
     shard(s3, 0, 2, 3, 4, "d");
     tu_proc p;
-    gptc_sh(&p, "inspect %s", s1);
+    tu_gptc_sh(&p, NULL, "inspect %s", s1);
     ck_assert_msg(p.status == 0, "%s", p.err);
     ck_assert_ptr_nonnull(strstr(p.out, "tensors: 4\n"));
     tu_proc_free(&p);

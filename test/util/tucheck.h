@@ -4,6 +4,8 @@
 #define GPTC_TEST_TUCHECK_H
 
 #include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "test/util/testutil.h"
@@ -27,6 +29,24 @@ static inline int tu_suite_failures(Suite *s, int nofork) {
     int nf = srunner_ntests_failed(sr);
     srunner_free(sr);
     return nf;
+}
+
+/* Runs "gptc ARGS" (ARGS formatted as printf does) through sh with optional stdin and a time
+ * limit; the process comes back in *p (free it with tu_proc_free). */
+static inline void tu_gptc_vsh(tu_proc *p, double timeout_s, const char *stdin_data,
+                               const char *fmt, va_list ap) {
+    char args[3000], cmd[4096];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
+    ck_assert_int_eq(tu_sh(cmd, stdin_data, stdin_data ? strlen(stdin_data) : 0, timeout_s, p), 0);
+}
+static inline void tu_gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline void tu_gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    tu_gptc_vsh(p, 120, stdin_data, fmt, ap);
+    va_end(ap);
 }
 
 #endif
