@@ -65,28 +65,7 @@ static void validate(cJSON *cases, const char *name) {
 
 /* Runs gptc batch over the lines; returns the records (an array), checks exit 0. */
 static cJSON *run_batch(const char *name, const char *model, const char *lines, const char *flags) {
-    char in[600], out[600], cmd[2400];
-    snprintf(in, sizeof in, "%s/%s.in.jsonl", tu_tmpdir(), name);
-    snprintf(out, sizeof out, "%s/%s.out.jsonl", tu_tmpdir(), name);
-    remove(out);
-    ck_assert_int_eq(tu_write_file(in, lines, strlen(lines)), 0);
-    snprintf(cmd, sizeof cmd, "%s batch -m %s -i %s -o %s -q --parallel 8 -c 1024 %s", tu_gptc(),
-             model, in, out, flags);
-    tu_proc p;
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 600, &p), 0);
-    ck_assert_msg(p.status == 0, "batch: %s", p.err);
-    tu_proc_free(&p);
-    char *txt = tu_read_file(out, NULL);
-    ck_assert_ptr_nonnull(txt);
-    cJSON *arr = cJSON_CreateArray();
-    for (char *save = NULL, *ln = strtok_r(txt, "\n", &save); ln;
-         ln = strtok_r(NULL, "\n", &save)) {
-        cJSON *j = cJSON_Parse(ln);
-        ck_assert_ptr_nonnull(j);
-        cJSON_AddItemToArray(arr, j);
-    }
-    free(txt);
-    return arr;
+    return tu_batch_records(name, model, lines, flags, 600);
 }
 
 /* Collects the answers: stop -> a case to validate; else it must be length. Returns stops. */

@@ -25,7 +25,7 @@ static char small_oss[512]; /* gpt-oss, 1 layer, synthetic 400-token vocabulary 
 static void gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...) {
     va_list ap; /* 30 s: a hostile input must not make gptc hang */
     va_start(ap, fmt);
-    tu_gptc_vsh(p, 30, stdin_data, fmt, ap);
+    tu_gptc_vsh(p, 30, NULL, stdin_data, fmt, ap);
     va_end(ap);
 }
 

@@ -61,27 +61,8 @@ static int params_of_ok(const char *name) {
     return p != NULL;
 }
 
-static const char *tmpfile_with(const char *name, const char *text) {
-    static char path[4][600];
-    static int k;
-    char *p = path[k++ % 4];
-    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
-    ck_assert_int_eq(tu_write_file(p, text, strlen(text)), 0);
-    return p;
-}
-
-static void run(tu_proc *p, const char *script, const char *stdin_text, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void run(tu_proc *p, const char *script, const char *stdin_text, const char *fmt, ...) {
-    char args[3000], cmd[4000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "GPTC_TEST_SCRIPT=%s NO_COLOR=1 %s %s", script ? script : "",
-             tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, stdin_text, stdin_text ? strlen(stdin_text) : 0, 600, p), 0);
-}
+/* gptc with scripted tokens (GPTC_TEST_SCRIPT) through sh, 600 s limit */
+#define run(p, script, stdin_text, ...) tu_gptc_script_sh(p, 600, script, stdin_text, __VA_ARGS__)
 
 /* Adds a call's arguments to the cases (the checker validates them against the tool's
  * parameters); the name must be a declared tool. */
@@ -138,28 +119,7 @@ static int check_calls(const cJSON *rec, cJSON *cases, const char *only) {
 
 /* Runs gptc batch over the lines; returns the records. */
 static cJSON *run_batch(const char *name, const char *lines, const char *flags) {
-    char in[600], out[600], cmd[2400];
-    snprintf(in, sizeof in, "%s/%s.in.jsonl", tu_tmpdir(), name);
-    snprintf(out, sizeof out, "%s/%s.out.jsonl", tu_tmpdir(), name);
-    remove(out);
-    ck_assert_int_eq(tu_write_file(in, lines, strlen(lines)), 0);
-    snprintf(cmd, sizeof cmd, "%s batch -m %s -i %s -o %s -q --parallel 8 -c 1024 %s", tu_gptc(),
-             oss, in, out, flags);
-    tu_proc p;
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 900, &p), 0);
-    ck_assert_msg(p.status == 0, "batch: %s", p.err);
-    tu_proc_free(&p);
-    char *txt = tu_read_file(out, NULL);
-    ck_assert_ptr_nonnull(txt);
-    cJSON *arr = cJSON_CreateArray();
-    for (char *save = NULL, *ln = strtok_r(txt, "\n", &save); ln;
-         ln = strtok_r(NULL, "\n", &save)) {
-        cJSON *j = cJSON_Parse(ln);
-        ck_assert_ptr_nonnull(j);
-        cJSON_AddItemToArray(arr, j);
-    }
-    free(txt);
-    return arr;
+    return tu_batch_records(name, oss, lines, flags, 900);
 }
 
 /* tool_choice of batch line i, and what it allows: 0 auto, 1 none, 2 required, 3 a name */
@@ -246,11 +206,11 @@ START_TEST(test_forced_header) {
         {"<|channel|>commentary to=functions.note", "note"}, /* the header's end sampled too */
     };
     char tools[600];
-    snprintf(tools, sizeof tools, "%s", tmpfile_with("tools.json", TOOLS));
+    snprintf(tools, sizeof tools, "%s", tu_tmpfile_with("tools.json", TOOLS));
     cJSON *cases = cJSON_CreateArray();
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++)
         for (int seed = 1; seed <= 3; seed++) {
-            const char *script = tmpfile_with("forced.txt", C[i].script);
+            const char *script = tu_tmpfile_with("forced.txt", C[i].script);
             tu_proc p;
             run(&p, script, NULL, "-m %s -p 'Go' --tools %s --json -s %d --temp 1 -n 300", oss,
                 tools, seed);
@@ -271,7 +231,7 @@ END_TEST
 
 /* One-shot --tool-choice over seeds; bad values are one error line and exit 1. */
 START_TEST(test_oneshot_choice) {
-    const char *tools = tmpfile_with("tools.json", TOOLS);
+    const char *tools = tu_tmpfile_with("tools.json", TOOLS);
     cJSON *cases = cJSON_CreateArray();
     int finished = 0;
     for (int seed = 1; seed <= 12; seed++) {
@@ -331,14 +291,14 @@ END_TEST
 
 /* Chat: the --tool-exec program gets arguments sampled under the schema; the turn finishes. */
 START_TEST(test_chat_tool_exec) {
-    const char *tools = tmpfile_with("tools.json", TOOLS);
+    const char *tools = tu_tmpfile_with("tools.json", TOOLS);
     char got[600], exec[1400];
     snprintf(got, sizeof got, "%s/args.jsonl", tu_tmpdir());
     remove(got);
     snprintf(exec, sizeof exec, "cat >> %s; echo >> %s; echo done", got, got);
     const char *script =
-        tmpfile_with("chat.txt", "<|channel|>commentary to=functions.book <|constrain|>json"
-                                 "<|message|>\n<|channel|>final<|message|>Booked.<|return|>\n");
+        tu_tmpfile_with("chat.txt", "<|channel|>commentary to=functions.book <|constrain|>json"
+                                    "<|message|>\n<|channel|>final<|message|>Booked.<|return|>\n");
     cJSON *cases = cJSON_CreateArray();
     for (int seed = 1; seed <= 3; seed++) {
         tu_proc p;
@@ -377,7 +337,7 @@ START_TEST(test_malformed_header) {
         {" to=functions.x<|channel|>commentary json<|message|>{}<|call|>\n", "{}"},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
-        const char *script = tmpfile_with("bad.txt", C[i].script);
+        const char *script = tu_tmpfile_with("bad.txt", C[i].script);
         tu_proc p;
         run(&p, script, NULL, "-m %s -p hi --json -s 1 -n 40 -v", oss);
         ck_assert_msg(p.status == 0, "%s", p.err);
@@ -391,8 +351,8 @@ START_TEST(test_malformed_header) {
         tu_proc_free(&p);
     }
     /* with tools, a recipient that is not declared (the script leaves the grammar) likewise */
-    const char *tools = tmpfile_with("tools.json", TOOLS);
-    const char *script = tmpfile_with(
+    const char *tools = tu_tmpfile_with("tools.json", TOOLS);
+    const char *script = tu_tmpfile_with(
         "bad.txt",
         "<|channel|>commentary to=functions.rm <|constrain|>json<|message|>{}<|call|>\n");
     tu_proc p;
@@ -446,7 +406,7 @@ END_TEST
 /* batch --tools FILE --tool-choice C: the defaults of lines without their own */
 START_TEST(test_batch_flags) {
     char tools[600], flags[800];
-    snprintf(tools, sizeof tools, "%s", tmpfile_with("tools.json", TOOLS));
+    snprintf(tools, sizeof tools, "%s", tu_tmpfile_with("tools.json", TOOLS));
     char lines[4096];
     size_t n = 0;
     for (int i = 0; i < 12; i++)

@@ -24,32 +24,13 @@ static char oss[512];
     "\"Weather.\", \"parameters\": {\"type\": \"object\", \"properties\": {\"location\": "         \
     "{\"type\": \"string\"}}, \"required\": [\"location\"]}}}]"
 
-static const char *tmpfile_with(const char *name, const char *text) {
-    static char path[4][600];
-    static int k;
-    char *p = path[k++ % 4];
-    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
-    ck_assert_int_eq(tu_write_file(p, text, strlen(text)), 0);
-    return p;
-}
-
-static void run(tu_proc *p, const char *script, const char *stdin_text, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void run(tu_proc *p, const char *script, const char *stdin_text, const char *fmt, ...) {
-    char args[3000], cmd[4000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "GPTC_TEST_SCRIPT=%s NO_COLOR=1 %s %s", script ? script : "",
-             tu_gptc(), args);
-    ck_assert_int_eq(tu_sh(cmd, stdin_text, stdin_text ? strlen(stdin_text) : 0, 120, p), 0);
-}
+/* gptc with scripted tokens (GPTC_TEST_SCRIPT) through sh, 120 s limit */
+#define run(p, script, stdin_text, ...) tu_gptc_script_sh(p, 120, script, stdin_text, __VA_ARGS__)
 
 /* One-shot --json: the call in OpenAI's shape, finish_reason tool_calls. */
 START_TEST(test_oneshot_json) {
     char tools[600];
-    snprintf(tools, sizeof tools, "%s", tmpfile_with("weather.json", WEATHER_TOOLS));
+    snprintf(tools, sizeof tools, "%s", tu_tmpfile_with("weather.json", WEATHER_TOOLS));
     static const char *variants[] = {
         /* as documented, and as models also write it */
         "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>"
@@ -63,7 +44,7 @@ START_TEST(test_oneshot_json) {
         "{\"location\":\"Tokyo\"}<|call|>\n",
     };
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-        const char *script = tmpfile_with("script.txt", variants[v]);
+        const char *script = tu_tmpfile_with("script.txt", variants[v]);
         tu_proc p;
         run(&p, script, NULL, "-m %s -p 'Weather in Tokyo?' --tools %s --json -s 1", oss, tools);
         ck_assert_msg(p.status == 0, "variant %zu: %s", v, p.err);
@@ -90,7 +71,7 @@ START_TEST(test_oneshot_json) {
         tu_proc_free(&p);
     }
     /* without --json: the answer on stdout, the call on stderr */
-    const char *script = tmpfile_with("script.txt", variants[0]);
+    const char *script = tu_tmpfile_with("script.txt", variants[0]);
     tu_proc p;
     run(&p, script, NULL, "-m %s -p 'Weather?' --tools %s -s 1", oss, tools);
     ck_assert_int_eq(p.status, 0);
@@ -98,7 +79,7 @@ START_TEST(test_oneshot_json) {
     ck_assert_ptr_nonnull(strstr(p.err, "tool call: get_weather {\"location\":\"Tokyo\"}"));
     tu_proc_free(&p);
     /* an answer without calls: no tool_calls, finish stop */
-    script = tmpfile_with("script.txt", "<|channel|>final<|message|>Hello.<|return|>\n");
+    script = tu_tmpfile_with("script.txt", "<|channel|>final<|message|>Hello.<|return|>\n");
     run(&p, script, NULL, "-m %s -p 'Hi' --tools %s --json -s 1", oss, tools);
     cJSON *j = cJSON_Parse(p.out);
     ck_assert_ptr_nonnull(j);
@@ -117,7 +98,7 @@ END_TEST
 
 /* --messages in a one-shot run: the prompt is exactly gptc render's. */
 START_TEST(test_oneshot_messages) {
-    const char *msgs = tmpfile_with(
+    const char *msgs = tu_tmpfile_with(
         "msgs.json",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": "
         "\"assistant\", \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", "
@@ -159,7 +140,7 @@ static cJSON *saved_messages(const char *path, cJSON **root) {
 
 /* The chat runs the tool, feeds its output back and the model answers. */
 START_TEST(test_chat_tool_exec) {
-    const char *script = tmpfile_with("chat.txt", CALC_SCRIPT);
+    const char *script = tu_tmpfile_with("chat.txt", CALC_SCRIPT);
     char save[600], in[1400];
     snprintf(save, sizeof save, "%s/tools-conv.json", tu_tmpdir());
     snprintf(in, sizeof in, "What is (17+4)*3?\n/tools\n/save %s\n", save);
@@ -193,7 +174,7 @@ START_TEST(test_chat_tool_exec) {
     cJSON_AddStringToObject(root, "name", "saved");
     char *line = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    const char *cases = tmpfile_with("saved.jsonl", line);
+    const char *cases = tu_tmpfile_with("saved.jsonl", line);
     free(line);
     char cmd[2000];
     snprintf(cmd, sizeof cmd,
@@ -233,7 +214,7 @@ END_TEST
 /* Without --tool-exec the user types the result; with it but no --yes, a refusal is a result
  * too; a call to an undeclared function is no call: its text is the answer. */
 START_TEST(test_chat_typed_and_declined) {
-    const char *script = tmpfile_with("chat2.txt", CALC_SCRIPT);
+    const char *script = tu_tmpfile_with("chat2.txt", CALC_SCRIPT);
     char save[600], in[1400];
     snprintf(save, sizeof save, "%s/typed.json", tu_tmpdir());
     snprintf(in, sizeof in, "What is (17+4)*3?\n63 (typed)\n/save %s\n", save);
@@ -260,7 +241,7 @@ START_TEST(test_chat_typed_and_declined) {
                      "The user declined to run this tool.");
     cJSON_Delete(root);
 
-    const char *bad = tmpfile_with(
+    const char *bad = tu_tmpfile_with(
         "chat3.txt", "<|channel|>commentary to=functions.rm_rf <|constrain|>json<|message|>{}"
                      "<|call|>\n<|channel|>final<|message|>Sorry.<|return|>\n");
     /* a call to an undeclared function (the script leaves the grammar, as an unconstrained

@@ -3,9 +3,11 @@
 #ifndef GPTC_TEST_TUCHECK_H
 #define GPTC_TEST_TUCHECK_H
 
+#include <cJSON.h>
 #include <check.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "test/util/testutil.h"
@@ -31,13 +33,14 @@ static inline int tu_suite_failures(Suite *s, int nofork) {
     return nf;
 }
 
-/* Runs "gptc ARGS" (ARGS formatted as printf does) through sh with optional stdin and a time
- * limit; the process comes back in *p (free it with tu_proc_free). */
-static inline void tu_gptc_vsh(tu_proc *p, double timeout_s, const char *stdin_data,
-                               const char *fmt, va_list ap) {
-    char args[3000], cmd[4096];
+/* Runs "ENV gptc ARGS" (ENV: variable assignments or NULL; ARGS formatted as printf does)
+ * through sh with optional stdin and a time limit; the process comes back in *p (free it with
+ * tu_proc_free). */
+static inline void tu_gptc_vsh(tu_proc *p, double timeout_s, const char *env,
+                               const char *stdin_data, const char *fmt, va_list ap) {
+    char args[3000], cmd[8192];
     vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_gptc(), args);
+    snprintf(cmd, sizeof cmd, "%.1200s %.2000s %s", env ? env : "", tu_gptc(), args);
     ck_assert_int_eq(tu_sh(cmd, stdin_data, stdin_data ? strlen(stdin_data) : 0, timeout_s, p), 0);
 }
 static inline void tu_gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...)
@@ -45,8 +48,60 @@ static inline void tu_gptc_sh(tu_proc *p, const char *stdin_data, const char *fm
 static inline void tu_gptc_sh(tu_proc *p, const char *stdin_data, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    tu_gptc_vsh(p, 120, stdin_data, fmt, ap);
+    tu_gptc_vsh(p, 120, NULL, stdin_data, fmt, ap);
     va_end(ap);
+}
+/* The same with the tokens of GPTC_TEST_SCRIPT (script: a file or NULL) and NO_COLOR=1. */
+static inline void tu_gptc_script_sh(tu_proc *p, double timeout_s, const char *script,
+                                     const char *stdin_data, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static inline void tu_gptc_script_sh(tu_proc *p, double timeout_s, const char *script,
+                                     const char *stdin_data, const char *fmt, ...) {
+    char env[1200];
+    snprintf(env, sizeof env, "GPTC_TEST_SCRIPT=%s NO_COLOR=1", script ? script : "");
+    va_list ap;
+    va_start(ap, fmt);
+    tu_gptc_vsh(p, timeout_s, env, stdin_data, fmt, ap);
+    va_end(ap);
+}
+/* A file NAME in the test's temporary folder holding text; the path stays valid for the next
+ * three calls. */
+static inline const char *tu_tmpfile_with(const char *name, const char *text) {
+    static char path[4][600];
+    static int k;
+    char *p = path[k++ % 4];
+    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
+    ck_assert_int_eq(tu_write_file(p, text, strlen(text)), 0);
+    return p;
+}
+
+/* Runs "gptc batch -m MODEL -i NAME.in.jsonl -o NAME.out.jsonl -q --parallel 8 -c 1024 FLAGS"
+ * over lines (in the temporary folder); checks exit 0 and returns the output records as a JSON
+ * array (free with cJSON_Delete). */
+static inline cJSON *tu_batch_records(const char *name, const char *model, const char *lines,
+                                      const char *flags, double timeout_s) {
+    char in[600], out[600], cmd[2400];
+    snprintf(in, sizeof in, "%s/%s.in.jsonl", tu_tmpdir(), name);
+    snprintf(out, sizeof out, "%s/%s.out.jsonl", tu_tmpdir(), name);
+    remove(out);
+    ck_assert_int_eq(tu_write_file(in, lines, strlen(lines)), 0);
+    snprintf(cmd, sizeof cmd, "%s batch -m %s -i %s -o %s -q --parallel 8 -c 1024 %s", tu_gptc(),
+             model, in, out, flags);
+    tu_proc p;
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, timeout_s, &p), 0);
+    ck_assert_msg(p.status == 0, "batch: %s", p.err);
+    tu_proc_free(&p);
+    char *txt = tu_read_file(out, NULL);
+    ck_assert_ptr_nonnull(txt);
+    cJSON *arr = cJSON_CreateArray();
+    for (char *save = NULL, *ln = strtok_r(txt, "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
+        cJSON *j = cJSON_Parse(ln);
+        ck_assert_ptr_nonnull(j);
+        cJSON_AddItemToArray(arr, j);
+    }
+    free(txt);
+    return arr;
 }
 
 #endif
