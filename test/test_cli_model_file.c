@@ -35,19 +35,6 @@ static void assert_one_error(const tu_proc *p) {
     ck_assert_msg(strchr(p->err, '\n') == p->err + p->err_len - 1, "stderr: %s", p->err);
 }
 
-/* Reads from fd until a '\n' arrives (or timeout); returns 1 when it did. */
-static int read_until_nl(int fd, double timeout) {
-    double end = tu_now_s() + timeout;
-    char c;
-    while (tu_now_s() < end) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0) continue;
-        if (read(fd, &c, 1) != 1) return 0;
-        if (c == '\n') return 1;
-    }
-    return 0;
-}
-
 /* A plain chat answers one line, then the model file is truncated under it, then a second line
  * is sent. Returns the exit status; stderr in err. */
 static int chat_then_truncate(const char *model, const char *extra, char *err, size_t cap) {
@@ -70,11 +57,11 @@ static int chat_then_truncate(const char *model, const char *extra, char *err, s
     close(out[1]);
     close(er[1]);
     ck_assert_int_eq(write(in[1], "Hello\n", 6), 6);
-    ck_assert_msg(read_until_nl(out[0], 60), "no first answer");
+    ck_assert_msg(tu_read_until_nl(out[0], 60), "no first answer");
     ck_assert_int_eq(truncate(model, 4096), 0);
     ck_assert_int_eq(write(in[1], "More\n", 5), 5);
     close(in[1]);
-    while (read_until_nl(out[0], 60)) {
+    while (tu_read_until_nl(out[0], 60)) {
     }
     size_t n = 0;
     ssize_t r;

@@ -460,18 +460,6 @@ END_TEST
 /* ---- a shard truncated while gptc runs ----------------------------------------------------------
  */
 
-static int read_until_nl(int fd, double timeout) {
-    double end = tu_now_s() + timeout;
-    char c;
-    while (tu_now_s() < end) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0) continue;
-        if (read(fd, &c, 1) != 1) return 0;
-        if (c == '\n') return 1;
-    }
-    return 0;
-}
-
 /* One chat answer, then `victim` is truncated, then a second line: exit status, stderr in err. */
 static int chat_then_truncate(const char *model, const char *victim, char *err, size_t cap) {
     int in[2], out[2], er[2];
@@ -492,11 +480,11 @@ static int chat_then_truncate(const char *model, const char *victim, char *err, 
     close(out[1]);
     close(er[1]);
     ck_assert_int_eq(write(in[1], "Hello\n", 6), 6);
-    ck_assert_msg(read_until_nl(out[0], 60), "no first answer");
+    ck_assert_msg(tu_read_until_nl(out[0], 60), "no first answer");
     ck_assert_int_eq(truncate(victim, 4096), 0);
     ck_assert_int_eq(write(in[1], "More\n", 5), 5);
     close(in[1]);
-    while (read_until_nl(out[0], 60)) {
+    while (tu_read_until_nl(out[0], 60)) {
     }
     size_t n = 0;
     ssize_t r;

@@ -244,3 +244,15 @@ int tu_utf8_valid(const unsigned char *s, size_t n) {
     }
     return 1;
 }
+
+int tu_read_until_nl(int fd, double timeout_s) {
+    double end = tu_now_s() + timeout_s;
+    char c;
+    while (tu_now_s() < end) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0) continue;
+        if (read(fd, &c, 1) != 1) return 0;
+        if (c == '\n') return 1;
+    }
+    return 0;
+}

@@ -34,6 +34,8 @@ void tu_proc_free(tu_proc *p);
 int tu_utf8_valid(const unsigned char *s, size_t n);
 /* Monotonic clock in seconds. */
 double tu_now_s(void);
+/* Reads fd one byte at a time until a newline arrives (1) or timeout_s passes / EOF (0). */
+int tu_read_until_nl(int fd, double timeout_s);
 
 /* A fresh temporary directory (removed at exit). Static buffer. */
 const char *tu_tmpdir(void);
