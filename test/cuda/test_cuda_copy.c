@@ -51,10 +51,7 @@ int main(void) {
     tu_cached_model(oss, sizeof oss, "tiny-gpt-oss-s1",
                     "--preset tiny-gpt-oss --seed 1 --tokenizer .cache/gpt-oss/tokenizer.json");
     Suite *s = suite_create("cuda_copy");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_copy_oss);
-    tcase_add_test(tc, test_copy_gpt2);
-    suite_add_tcase(s, tc);
+    TU_CASE(s, test_copy_oss, 300);
+    TU_CASE(s, test_copy_gpt2, 300);
     return tu_suite_failures(s, 1) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -829,21 +829,18 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("cuda_model");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_gpt_oss_vs_cpu);
-    tcase_add_test(tc, test_gpt2_vs_cpu);
-    tcase_add_test(tc, test_q4km_vs_cpu);
-    tcase_add_test(tc, test_multi_q4km);
-    tcase_add_test(tc, test_vram_budget);
-    tcase_add_test(tc, test_cache_types);
-    tcase_add_test(tc, test_multi_oss);
-    tcase_add_test(tc, test_multi_gpt2);
-    tcase_add_test(tc, test_device_sampling);
-    tcase_add_test(tc, test_device_bias_logprobs);
-    tcase_add_test(tc, test_offload_vs_all_gpu);
-    tcase_add_test(tc, test_offload_multi_f16);
-    tcase_add_test(tc, test_offload_budget_chooser);
-    suite_add_tcase(s, tc);
+    TU_CASE(s, test_gpt_oss_vs_cpu, 600);
+    TU_CASE(s, test_gpt2_vs_cpu, 600);
+    TU_CASE(s, test_q4km_vs_cpu, 600);
+    TU_CASE(s, test_multi_q4km, 600);
+    TU_CASE(s, test_vram_budget, 600);
+    TU_CASE(s, test_cache_types, 600);
+    TU_CASE(s, test_multi_oss, 600);
+    TU_CASE(s, test_multi_gpt2, 600);
+    TU_CASE(s, test_device_sampling, 600);
+    TU_CASE(s, test_device_bias_logprobs, 600);
+    TU_CASE(s, test_offload_vs_all_gpu, 600);
+    TU_CASE(s, test_offload_multi_f16, 600);
+    TU_CASE(s, test_offload_budget_chooser, 600);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -516,15 +516,12 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("cuda_sample");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_bad_args);
-    tcase_add_test(tc, test_rng_sequence);
-    tcase_add_test(tc, test_small_vocab);
-    tcase_add_test(tc, test_slow_paths);
-    tcase_add_test(tc, test_big_vocab);
-    tcase_add_test(tc, test_logit_bias);
-    tcase_add_test(tc, test_latency_info);
-    suite_add_tcase(s, tc);
+    TU_CASE(s, test_bad_args, 600);
+    TU_CASE(s, test_rng_sequence, 600);
+    TU_CASE(s, test_small_vocab, 600);
+    TU_CASE(s, test_slow_paths, 600);
+    TU_CASE(s, test_big_vocab, 600);
+    TU_CASE(s, test_logit_bias, 600);
+    TU_CASE(s, test_latency_info, 600);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

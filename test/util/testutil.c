@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -162,13 +163,26 @@ void tu_proc_free(tu_proc *p) {
 }
 
 static char tmpdir_buf[256];
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path); /* best effort */
+    return 0;
+}
+/* At exit, in-process (nftw, no child shell: a fork from an atexit handler ran after the CUDA
+ * runtime's own teardown, and under compute-sanitizer that ended in a heap abort).
+ * GPTC_TEST_KEEP_TMP=1 keeps the directory (its models) for inspection. */
 static void rm_tmpdir(void) {
-    if (tmpdir_buf[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir_buf);
-        if (system(cmd)) { /* best effort */
-        }
+    const char *keep = getenv("GPTC_TEST_KEEP_TMP");
+    if (!tmpdir_buf[0]) return;
+    if (keep && *keep && strcmp(keep, "0")) {
+        fprintf(stderr, "test files kept in %s\n", tmpdir_buf);
+        return;
     }
+    nftw(tmpdir_buf, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 const char *tu_tmpdir(void) {

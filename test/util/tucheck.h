@@ -24,6 +24,16 @@ static inline void tu_assert_one_error(const tu_proc *p, int status, const char 
 
 /* Runs suite s (in-process when nofork; else Check's default, CK_FORK from the environment)
  * and returns the number of failed tests. */
+/* One test case per test, named after its function, so a single test can be run alone
+ * (CK_RUN_CASE=test_name), e.g. under compute-sanitizer. */
+#define TU_CASE(suite, fn, timeout_s)                                                              \
+    do {                                                                                           \
+        TCase *tu_tc_ = tcase_create(#fn);                                                         \
+        tcase_set_timeout(tu_tc_, (timeout_s));                                                    \
+        tcase_add_test(tu_tc_, fn);                                                                \
+        suite_add_tcase((suite), tu_tc_);                                                          \
+    } while (0)
+
 static inline int tu_suite_failures(Suite *s, int nofork) {
     SRunner *sr = srunner_create(s);
     if (nofork) srunner_set_fork_status(sr, CK_NOFORK);
