@@ -118,16 +118,9 @@ __global__ void k_repack(uint32_t type, const uint8_t *raw, uint8_t *dst, int64_
     if (i < n_rows * nb) repack_block(type, raw, dst, nb, src_rows, row_start, i);
 }
 
-__global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
-                              uint16_t *lo) {
-    const int64_t nc = w.n_cols / 32;
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= nr * nc) return;
-    int64_t r = i / nc;
-    int c = (int)(i % nc);
-    float v[32];
-    dq32(w, w.row0 + e * w.expert_rows + r0 + r, c, v);
-    uint4 *o = (uint4 *)(dst + r * w.n_cols + 32 * c);
+/* 32 values to fp16 (round to nearest) at o (16-byte aligned) */
+__device__ __forceinline__ void put_f16x32(const float *v, uint16_t *dst) {
+    uint4 *o = (uint4 *)dst;
 #pragma unroll
     for (int j = 0; j < 4; j++) {
         uint4 u;
@@ -137,6 +130,18 @@ __global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint
         u.w = (uint32_t)f2h(v[8 * j + 6]) | ((uint32_t)f2h(v[8 * j + 7]) << 16);
         o[j] = u;
     }
+}
+
+__global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
+                              uint16_t *lo) {
+    const int64_t nc = w.n_cols / 32;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nr * nc) return;
+    int64_t r = i / nc;
+    int c = (int)(i % nc);
+    float v[32];
+    dq32(w, w.row0 + e * w.expert_rows + r0 + r, c, v);
+    put_f16x32(v, dst + r * w.n_cols + 32 * c);
     if (lo) { /* split fp16 weights: lo = f16(v - f16(v)) */
         uint4 *ol = (uint4 *)(lo + r * w.n_cols + 32 * c);
 #pragma unroll
@@ -152,6 +157,19 @@ __global__ void k_dequant_f16(gtc_mat w, int64_t e, int64_t r0, int64_t nr, uint
             ol[j] = u;
         }
     }
+}
+
+/* every row of the experts el.e[0..n) -> dst + x * dstride ([n_rows][n_cols] fp16 each) */
+__global__ void k_dequant_f16_experts(gtc_mat w, gtc_elist el, uint16_t *dst, int64_t dstride) {
+    const int64_t nc = w.n_cols / 32, per = w.n_rows * nc;
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= el.n * per) return;
+    const int x = (int)(i / per);
+    const int64_t r = (i % per) / nc;
+    const int c = (int)(i % nc);
+    float v[32];
+    dq32(w, w.row0 + (int64_t)el.e[x] * w.expert_rows + r, c, v);
+    put_f16x32(v, dst + x * dstride + r * w.n_cols + 32 * c);
 }
 
 extern "C" int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols,
@@ -236,5 +254,15 @@ extern "C" int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t 
     if (n <= 0) return 0;
     k_dequant_f16<<<blocks_for(n, 128), 128, 0, (cudaStream_t)st>>>(*w, e, r0, nr, dst, lo);
     CKL("dequant_f16");
+    return 0;
+}
+
+extern "C" int gtc_dequant_f16_experts(const gtc_mat *w, const gtc_elist *el, uint16_t *dst,
+                                       int64_t dstride, gtc_stream st) {
+    if (el->n < 0 || el->n > GTC_DQ_MAX_EXP) return -1;
+    int64_t n = (int64_t)el->n * w->n_rows * (w->n_cols / 32);
+    if (n <= 0) return 0;
+    k_dequant_f16_experts<<<blocks_for(n, 128), 128, 0, (cudaStream_t)st>>>(*w, *el, dst, dstride);
+    CKL("dequant_f16_experts");
     return 0;
 }

@@ -136,6 +136,16 @@ int gtc_gemv_norm(const gtc_gemv_seg *seg, const float *x, int T, int norm, cons
  * gets f16(v - f16(v)) (split fp16: hi + lo carry ~22 bits, so Q8_0 etc. stay exact). */
 int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t nr, uint16_t *dst,
                     uint16_t *lo, gtc_stream st);
+/* Up to GTC_DQ_MAX_EXP expert indices (by value into the kernel). */
+#define GTC_DQ_MAX_EXP 16
+typedef struct gtc_elist {
+    int n;
+    int32_t e[GTC_DQ_MAX_EXP];
+} gtc_elist;
+/* Every row of the experts el->e[0..n) of W to fp16 (round to nearest, no lo half), one launch:
+ * expert el->e[x] to dst + x * dstride as [n_rows][n_cols]. -1 when n > GTC_DQ_MAX_EXP. */
+int gtc_dequant_f16_experts(const gtc_mat *w, const gtc_elist *el, uint16_t *dst, int64_t dstride,
+                            gtc_stream st);
 /* Dequantises expert e row r of W to fp32 (embedding gather): dst[n_cols]. ids on device. */
 int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *dst, const gtc_mat *pos,
               const int32_t *d_pos0, gtc_stream st);
@@ -284,6 +294,16 @@ typedef struct gtc_rows {
  * same layout at u); split: h also gets lo rows [cnt, 2cnt) (split fp16). */
 int gtc_swiglu_f16(const gtc_rows *gr, const float *u, const float *bg, const float *bu,
                    float alpha, float limit, uint16_t *h, gtc_stream st);
+/* gtc_swiglu_f16 with per-row expert biases: row i takes bg + rexp[i] * bgs and bu + rexp[i] *
+ * bus (the fast MoE prefill: every expert's rows of a layer in one launch). */
+int gtc_swiglu_f16_experts(const gtc_rows *gr, const float *u, const float *bg, int64_t bgs,
+                           const float *bu, int64_t bus, const int32_t *rexp, float alpha,
+                           float limit, uint16_t *h, gtc_stream st);
+/* x[t][r] += sum_{j<k} wt[t k + j] (y[inv[t k + j]][r] + b[ids[t k + j] bs + r]) for T tokens,
+ * y rows of n (b may be NULL): the experts' outputs, rows sorted by expert, summed back per
+ * token in slot order (one launch, no atomics). */
+int gtc_moe_combine(const float *y, const int32_t *inv, const int32_t *ids, const float *wt,
+                    const float *b, int64_t bs, int T, int k, int n, float *x, gtc_stream st);
 /* x[idx[i]][r] += wt[i] * (row i of yr, r + b[r]). */
 int gtc_scatter_add(float *x, const gtc_rows *yr, const float *b, const int32_t *idx,
                     const float *wt, gtc_stream st);
