@@ -13,7 +13,7 @@
 #include "engine/memplan.h"
 #include "engine/pool.h"
 
-cu_knobs cu_knob = {4, 17, 128, -1};
+cu_knobs cu_knob = {4, 17, 128, -1, 0};
 
 _Static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
                    offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
@@ -27,6 +27,8 @@ static void read_knobs(void) {
         cu_knob.moe_grouped_min_t = atoi(v);
     v = getenv("GPTC_CUDA_OFFLOAD_STREAM"); /* read at every load: unset means by cost again */
     cu_knob.offload_stream = v && *v ? (atoi(v) > 0) : -1;
+    v = getenv("GPTC_CUDA_PREFILL_EXACT"); /* read at every load, as above */
+    cu_knob.prefill_exact = v && atoi(v) > 0;
 }
 
 int gt_cuda_device_count(void) {
@@ -209,6 +211,19 @@ static size_t max_dense_elems(const gptc_model *m) {
     return mx > lm ? mx : lm;
 }
 
+/* Elements of a session's fp16 dequantisation workspace: the largest dense matrix (or LM head
+ * chunk) in hi + lo halves (exact path), and at least the gate and up of CU_MOE_DQ_EXPERTS
+ * experts (the fast MoE prefill dequantises that many per launch). */
+static size_t dq_elems(const gptc_model *m) {
+    size_t n = 2 * max_dense_elems(m);
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const gt_weight *g = &m->layers[l].gate_exps;
+        size_t e = (size_t)CU_MOE_DQ_EXPERTS * 2 * (size_t)(g->ne[0] * g->ne[1]);
+        if (g->data && e > n) n = e;
+    }
+    return n;
+}
+
 /* Lays out (or sizes, when base == NULL) the session buffers; returns the bytes. */
 static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, int B, int n_ctx,
                           int kv_type, int host_moe, uint8_t *base) {
@@ -282,10 +297,15 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
         /* [gate | up (| lo weights)], hi + lo x; tensor-core MoE: gate and up of B*k pairs */
         TAKE(s->g, float, (size_t)B *nff *(k > 4 ? 2 * k : 8));
         TAKE(s->y, float, (size_t)B *ne *(k > 4 ? k : 4)); /* or [B*k][ne] pair outputs */
-        TAKE(s->xg16, uint16_t, (size_t)2 * B * ne);
-        TAKE(s->h16, uint16_t, (size_t)2 * B * nff);
+        /* gathered x / SwiGLU out: hi + lo of one expert's rows (exact path), or the hi rows of
+         * every (token, expert) pair of a layer (fast path) */
+        const size_t xr = (size_t)B * (k > 2 ? k : 2);
+        TAKE(s->xg16, uint16_t, xr * ne);
+        TAKE(s->h16, uint16_t, xr * nff);
+        TAKE(s->perm_exp, int32_t, (size_t)B * k);
+        TAKE(s->perm_inv, int32_t, (size_t)B * k);
     }
-    if (B > 1) TAKE(s->dq, uint16_t, cm ? cm->dq_elems : 2 * max_dense_elems(m));
+    if (B > 1) TAKE(s->dq, uint16_t, cm ? cm->dq_elems : dq_elems(m));
     if (host_moe && hp->n_expert > 0) TAKE(s->moe_out, float, (size_t)B *ne); /* offload sums */
 #undef TAKE
     s->ws_bytes = off - s->kv_bytes;
@@ -613,7 +633,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         }
         n_src = k;
     }
-    const size_t dqe = max_dense_elems(m);
+    const size_t dqe = dq_elems(m);
     cu_model *cm = (cu_model *)calloc(1, sizeof *cm);
     if (!cm) {
         free(srcs);
@@ -621,7 +641,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
         return gt_err(err, GPTC_ERR_NOMEM, "out of memory");
     }
     cm->dev = dev;
-    cm->dq_elems = 2 * dqe; /* hi + lo halves of split fp16 weights */
+    cm->dq_elems = dqe;
     cm->budget = p ? p->vram_budget : 0;
     cm->n_cpu_moe = n_cpu;
     cm->host_bytes = host_bytes;
@@ -836,7 +856,7 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
     }
     const int k = m->hp.n_expert_used > 0 ? m->hp.n_expert_used : 1;
     const size_t nk = (size_t)B * k;
-    size_t hb = CU_ALIGN256(sizeof(int32_t) * (B + 1)) + 2 * CU_ALIGN256(sizeof(int32_t) * nk) +
+    size_t hb = CU_ALIGN256(sizeof(int32_t) * (B + 1)) + 4 * CU_ALIGN256(sizeof(int32_t) * nk) +
                 2 * CU_ALIGN256(sizeof(float) * nk) + CU_ALIGN256(sizeof(float) * m->hp.n_vocab);
     if (cudaHostAlloc((void **)&cs->h_pin, hb, cudaHostAllocDefault) != cudaSuccess) {
         cudaFree(cs->blob);
@@ -849,6 +869,10 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
     cs->h_ids = (int32_t *)hp8;
     hp8 += CU_ALIGN256(sizeof(int32_t) * nk);
     cs->h_perm = (int32_t *)hp8;
+    hp8 += CU_ALIGN256(sizeof(int32_t) * nk);
+    cs->h_pexp = (int32_t *)hp8;
+    hp8 += CU_ALIGN256(sizeof(int32_t) * nk);
+    cs->h_pinv = (int32_t *)hp8;
     hp8 += CU_ALIGN256(sizeof(int32_t) * nk);
     cs->h_wts = (float *)hp8;
     hp8 += CU_ALIGN256(sizeof(float) * nk);

@@ -44,6 +44,10 @@ typedef struct cu_blas_api {
 /* The loaded API, or NULL with err set when cuBLAS cannot be loaded. */
 const cu_blas_api *cu_blas(gptc_error *err);
 
+/* Experts whose gate and up the session's dequantisation workspace holds at once (the fast MoE
+ * prefill: cuda/forward_gpt_oss.c): 4 x 2 x n_ff x n_embd fp16, 133 MB for gpt-oss-20b. */
+#define CU_MOE_DQ_EXPERTS 4
+
 /* ---- per-model device state ------------------------------------------------------------- */
 typedef struct cu_layer {
     gtc_mat wq, wk, wv, wo, wqkv, router, gate, up, down, ffn_up, ffn_down;
@@ -113,13 +117,14 @@ typedef struct cu_sess {
     float *x, *qkv, *attn, *ffn, *tmp, *logits, *part, *rlog, *wts, *g, *y;
     gtc_act a, b, hact;
     int32_t *ids_tok, *ids_exp, *perm_tok, *pos, *sampled, *grp;
+    int32_t *perm_exp, *perm_inv; /* fast MoE prefill: row j's expert; slot t k + j's row */
     unsigned *tickets;  /* router top-k: per-token block counters (kept zero between calls) */
     unsigned *attn_cnt; /* attention: per (token, KV head) split counters (kept zero) */
     float *perm_w;
     uint16_t *dq, *xg16, *h16;
     size_t tmp_elems;
     void *h_pin; /* pinned host staging */
-    int32_t *h_tok, *h_ids, *h_perm;
+    int32_t *h_tok, *h_ids, *h_perm, *h_pexp, *h_pinv;
     float *h_wts, *h_permw, *h_logits;
     void *smp_ws; /* gtc_sample workspace (its own cudaMalloc) */
     size_t smp_ws_bytes;
@@ -146,6 +151,8 @@ typedef struct cu_sess {
 typedef struct cu_knobs {
     int gemv_max_t, moe_grouped_min_t, mmq_max_t;
     int offload_stream; /* GPTC_CUDA_OFFLOAD_STREAM: -1 by cost (default), 0 never, 1 always */
+    int prefill_exact;  /* GPTC_CUDA_PREFILL_EXACT=1: the exact prefill products for every cache
+                           type (cu_exact) */
 } cu_knobs;
 extern cu_knobs cu_knob;
 
@@ -197,9 +204,16 @@ int cu_use_mmq(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
 int cu_use_pk_gemv(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
 /* cu_use_mmq || cu_use_pk_gemv: a small batch on an integer path */
 int cu_small_int(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x);
-/* 1 when the fp16 copy of a weight type is not exact (the GEMM then also multiplies the lo
- * half): every type but MXFP4 (doubled E2M1 x power of two) and F16. */
+/* 1 when the fp16 copy of a weight type is not exact (the exact GEMM then also multiplies the
+ * lo half): every type but MXFP4 (doubled E2M1 x power of two) and F16. */
 int cu_wsplit(uint32_t type);
+/* Precision of the dequantise + cuBLAS products (prompt batches above mmq_max_t tokens):
+ * 1 (exact) when the session's KV cache is f32 or GPTC_CUDA_PREFILL_EXACT=1: split fp16
+ * activations [x hi; x lo] (2T columns) and, for types cu_wsplit names, [W hi; W lo] rows, which
+ * carry ~22 bits (within ~1e-6 of the fp32 CPU); 0 (fast, the f16 / q8_0 caches): one fp16 copy
+ * of each (f16(x) x f16(W), T columns), a quarter of the GEMM work for Q8_0 / K-quants, half
+ * for MXFP4 / F16, within the statistical contract of docs/benchmarks.md. */
+int cu_exact(const cu_fw *F);
 /* out[t][r] (stride ldo) = (add ? out : 0) + act(W x_t + bias) for T tokens. */
 gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float *out, int ldo,
                       const float *bias, int add, int act, const char *nm);

@@ -22,6 +22,10 @@ int cu_wsplit(uint32_t type) {
     return !(type == GGML_TYPE_MXFP4 || type == GGML_TYPE_F16);
 }
 
+int cu_exact(const cu_fw *F) {
+    return cu_knob.prefill_exact || F->cs->kv_type == GTC_KV_F32;
+}
+
 int cu_use_mmq(const cu_fw *F, int T, const gtc_mat *W, const gtc_act *x) {
     return T > 1 && (F->sq || T <= cu_knob.mmq_max_t) && gtc_mmq_supported(W, x);
 }
@@ -63,9 +67,12 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
     }
     cu_sess *cs = F->cs;
     const int64_t rows = W->n_rows, cols = W->n_cols;
-    const int ws = cu_wsplit(W->type), wm = ws ? 2 : 1;
+    /* exact: [W hi; W lo] rows (types whose fp16 copy is not exact) x [x hi; x lo] columns;
+     * fast: f16(W) x f16(x) */
+    const int ex = cu_exact(F), xm = ex ? 2 : 1;
+    const int ws = ex && cu_wsplit(W->type), wm = ws ? 2 : 1;
     int64_t chunk = (int64_t)(F->cm->dq_elems / (size_t)(cols * wm));
-    int64_t tchunk = (int64_t)(cs->tmp_elems / (size_t)(2 * T * wm));
+    int64_t tchunk = (int64_t)(cs->tmp_elems / (size_t)(xm * T * wm));
     if (tchunk < chunk) chunk = tchunk;
     if (chunk > rows) chunk = rows;
     if (chunk < 1) return gt_err(err, GPTC_ERR_DEVICE, "CUDA: workspace too small");
@@ -78,14 +85,14 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
                 "dequant");
         const float one = 1.f, zero = 0.f;
         cublasStatus_t bs =
-            F->cm->bl->gemm_ex(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, 2 * T, (int)cols, &one,
+            F->cm->bl->gemm_ex(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, xm * T, (int)cols, &one,
                                cs->dq, CUDA_R_16F, (int)cols, x->h, CUDA_R_16F, x->n, &zero,
                                cs->tmp, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (bs != CUBLAS_STATUS_SUCCESS)
             return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
         cu_prof_mark(F, "cublas_gemm");
         CU_TRYF(gtc_epilogue(out + r0, ldo, cs->tmp, M, T, (int)nr, bias ? bias + r0 : NULL, add,
-                             act, 1 | (ws ? 2 : 0), (gtc_stream)F->st),
+                             act, (ex ? 1 : 0) | (ws ? 2 : 0), (gtc_stream)F->st),
                 "epilogue");
     }
     return GPTC_OK;
@@ -253,29 +260,30 @@ gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all) {
     CU_TRYF(gtc_prep_act(cs->x, T, ne, norm, cm->output_norm, cm->output_norm_b, hp->norm_eps, &a,
                          (gtc_stream)F->st),
             "norm");
-    /* LM head in vocabulary chunks: GEMM into tmp[2T][M], summed into tmp + 2T M as [T][nr],
-     * then to the host rows */
-    const int ws = cu_wsplit(cm->output.type), wm = ws ? 2 : 1;
+    /* LM head in vocabulary chunks: GEMM into tmp[xm T][M], summed into tmp + xm T M as
+     * [T][nr], then to the host rows (split halves only on the exact path: cu_linear) */
+    const int ex = cu_exact(F), xm = ex ? 2 : 1;
+    const int ws = ex && cu_wsplit(cm->output.type), wm = ws ? 2 : 1;
     int64_t R = (int64_t)(cm->dq_elems / (size_t)(ne * wm));
-    int64_t R2 = (int64_t)(cs->tmp_elems / (size_t)(2 * T * wm + T));
+    int64_t R2 = (int64_t)(cs->tmp_elems / (size_t)(xm * T * wm + T));
     if (R2 < R) R = R2;
     cm->bl->set_stream(cm->blas, F->st);
     for (int64_t r0 = 0; r0 < V; r0 += R) {
         int64_t nr = V - r0 < R ? V - r0 : R;
         const int M = (int)(nr * wm);
-        float *sum = cs->tmp + (size_t)2 * T * M;
+        float *sum = cs->tmp + (size_t)xm * T * M;
         CU_TRYF(gtc_dequant_f16(&cm->output, 0, r0, nr, cs->dq,
                                 ws ? cs->dq + (size_t)nr * ne : NULL, (gtc_stream)F->st),
                 "dequant");
         const float one = 1.f, zero = 0.f;
         cublasStatus_t bs = cm->bl->gemm_ex(
-            cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, 2 * T, ne, &one, cs->dq, CUDA_R_16F, ne, a.h,
+            cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, xm * T, ne, &one, cs->dq, CUDA_R_16F, ne, a.h,
             CUDA_R_16F, ne, &zero, cs->tmp, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (bs != CUBLAS_STATUS_SUCCESS)
             return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
         cu_prof_mark(F, "cublas_gemm");
-        CU_TRYF(gtc_epilogue(sum, (int)nr, cs->tmp, M, T, (int)nr, NULL, 0, 0, 1 | (ws ? 2 : 0),
-                             (gtc_stream)F->st),
+        CU_TRYF(gtc_epilogue(sum, (int)nr, cs->tmp, M, T, (int)nr, NULL, 0, 0,
+                             (ex ? 1 : 0) | (ws ? 2 : 0), (gtc_stream)F->st),
                 "epilogue");
         CU_TRYC(cudaMemcpy2DAsync(logits_all + r0, sizeof(float) * V, sum, sizeof(float) * nr,
                                   sizeof(float) * nr, T, cudaMemcpyDeviceToHost, F->st));

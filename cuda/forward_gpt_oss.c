@@ -9,6 +9,7 @@
 #include "engine/arch.h"
 
 static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C);
+static gptc_status moe_fast(cu_fw *F, int T, const cu_layer *C, const int *cnt, const int *off);
 
 static gptc_status moe_block(cu_fw *F, int l, int T) {
     const gt_hparams *hp = &F->m->hp;
@@ -27,6 +28,80 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
     gptc_status st = moe_experts(F, l, T, &F->cm->Lx[l]);
     cu_stream_done(F);
     return st;
+}
+
+/* The fast prefill experts (cu_exact 0), the routing sorted on the host (cs->h_perm / h_pexp /
+ * h_pinv, cnt / off per expert): one gather of every (token, expert) row's fp16 x, sorted by
+ * expert; per chunk of up to CU_MOE_DQ_EXPERTS used experts one dequantisation launch per matrix
+ * (gate, up; then down) into cs->dq and one cuBLAS GEMM per expert over its c rows (f16(W) x
+ * f16(x), fp32 out) into the layer-wide g [T k][2 n_ff] / y [T k][n_embd]; one SwiGLU launch
+ * (per-row expert biases) and one per-token sum of the k rows back into x. */
+static gptc_status moe_fast(cu_fw *F, int T, const cu_layer *C, const int *cnt, const int *off) {
+    const gt_hparams *hp = &F->m->hp;
+    cu_sess *cs = F->cs;
+    gptc_error *err = F->err;
+    const int k = hp->n_expert_used, E = hp->n_expert, ne = hp->n_embd, nff = hp->n_ff;
+    const int n = T * k;
+    const cu_blas_api *bl = F->cm->bl;
+    CU_TRYC(cudaMemcpyAsync(cs->perm_exp, cs->h_pexp, sizeof(int32_t) * n, cudaMemcpyHostToDevice,
+                            F->st));
+    CU_TRYC(cudaMemcpyAsync(cs->perm_inv, cs->h_pinv, sizeof(int32_t) * n, cudaMemcpyHostToDevice,
+                            F->st));
+    CU_TRYF(gtc_gather_f16(cs->a.h, cs->perm_tok, n, ne, cs->xg16, (gtc_stream)F->st), "gather");
+    int used[256], nu = 0;
+    for (int e = 0; e < E; e++)
+        if (cnt[e]) used[nu++] = e;
+    const size_t gu = (size_t)2 * nff * ne, dn = (size_t)ne * nff; /* fp16 elements per expert */
+    int cg = (int)(F->cm->dq_elems / gu), cd = (int)(F->cm->dq_elems / dn);
+    if (cg > GTC_DQ_MAX_EXP) cg = GTC_DQ_MAX_EXP;
+    if (cd > GTC_DQ_MAX_EXP) cd = GTC_DQ_MAX_EXP;
+    if (cg < 1) return gt_err(err, GPTC_ERR_DEVICE, "CUDA: workspace too small");
+    bl->set_stream(F->cm->blas, F->st);
+    const float one = 1.f, zero = 0.f;
+    for (int p = 0; p < 2; p++) { /* 0: gate and up -> g; 1: down -> y */
+        const int chunk = p ? cd : cg, rows = p ? ne : 2 * nff, kk = p ? nff : ne;
+        const uint16_t *xin = p ? cs->h16 : cs->xg16;
+        float *out = p ? cs->y : cs->g;
+        for (int u0 = 0; u0 < nu; u0 += chunk) {
+            gtc_elist el;
+            el.n = nu - u0 < chunk ? nu - u0 : chunk;
+            for (int x = 0; x < el.n; x++) el.e[x] = used[u0 + x];
+            if (p) {
+                CU_TRYF(
+                    gtc_dequant_f16_experts(&C->down, &el, cs->dq, (int64_t)dn, (gtc_stream)F->st),
+                    "dequant");
+            } else { /* expert x: [gate; up] at dq + x gu */
+                CU_TRYF(
+                    gtc_dequant_f16_experts(&C->gate, &el, cs->dq, (int64_t)gu, (gtc_stream)F->st),
+                    "dequant");
+                CU_TRYF(gtc_dequant_f16_experts(&C->up, &el, cs->dq + (size_t)nff * ne, (int64_t)gu,
+                                                (gtc_stream)F->st),
+                        "dequant");
+            }
+            for (int x = 0; x < el.n; x++) {
+                const int e = el.e[x];
+                cublasStatus_t bs = bl->gemm_ex(
+                    F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, cnt[e], kk, &one,
+                    cs->dq + (size_t)x * (p ? dn : gu), CUDA_R_16F, kk, xin + (size_t)off[e] * kk,
+                    CUDA_R_16F, kk, &zero, out + (size_t)off[e] * rows, CUDA_R_32F, rows,
+                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                if (bs != CUBLAS_STATUS_SUCCESS)
+                    return gt_err(err, GPTC_ERR_DEVICE, "cuBLAS: GemmEx failed (%d)", (int)bs);
+                cu_prof_mark(F, "cublas_gemm");
+            }
+        }
+        if (!p) {
+            const gtc_rows gr = {cs->g, 2 * nff, 0, 0, n, nff};
+            CU_TRYF(gtc_swiglu_f16_experts(&gr, cs->g + nff, C->gate_b, C->gate_bs, C->up_b,
+                                           C->up_bs, cs->perm_exp, hp->swiglu_alpha,
+                                           hp->swiglu_limit, cs->h16, (gtc_stream)F->st),
+                    "swiglu");
+        }
+    }
+    CU_TRYF(gtc_moe_combine(cs->y, cs->perm_inv, cs->ids_exp, cs->wts, C->down_b, C->down_bs, T, k,
+                            ne, cs->x, (gtc_stream)F->st),
+            "moe_combine");
+    return GPTC_OK;
 }
 
 /* The experts of layer l (views C) on the GPU, the routing done. */
@@ -100,9 +175,12 @@ static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C) {
         int e = cs->h_ids[i], j = fill[e]++;
         cs->h_perm[j] = i / k;
         cs->h_permw[j] = cs->h_wts[i];
+        cs->h_pexp[j] = e;
+        cs->h_pinv[i] = j;
     }
     CU_TRYC(cudaMemcpyAsync(cs->perm_tok, cs->h_perm, sizeof(int32_t) * T * k,
                             cudaMemcpyHostToDevice, F->st));
+    if (!cu_exact(F)) return moe_fast(F, T, C, cnt, off);
     CU_TRYC(cudaMemcpyAsync(cs->perm_w, cs->h_permw, sizeof(float) * T * k, cudaMemcpyHostToDevice,
                             F->st));
     F->cm->bl->set_stream(F->cm->blas, F->st);
