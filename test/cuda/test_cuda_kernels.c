@@ -1322,6 +1322,128 @@ START_TEST(test_prefill_helpers) {
 }
 END_TEST
 
+/* ---- fast MoE prefill: several experts per dequantisation launch ---------------------------- */
+/* experts 3, 0, 4 of a 5-expert matrix (9 rows each) into slots with a gap between them: each
+ * slot the CPU's dequantised rows to fp16 rounding (as gtc_dequant_f16), the gap untouched */
+START_TEST(test_dequant_experts) {
+    const int64_t n = 512, rows = 9, E = 5, gap = 64, stride = rows * n + gap;
+    const gtc_elist el = {3, {3, 0, 4}};
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = all_types[ti];
+        uint8_t *W = rand_matrix(type, E * rows, n, 1.0f);
+        gtc_mat m;
+        ck_assert_int_eq(gtc_upload_matrix(type, W, n, E * rows, rows, &m), 0);
+        uint16_t *d16 = dev_alloc(3 * stride * 2), *h16 = malloc(3 * stride * 2);
+        dev_poison(d16, 3 * stride * 2);
+        ck_assert_int_eq(gtc_dequant_f16_experts(&m, &el, d16, stride, NULL), 0);
+        ck_assert_int_eq(gtc_d2h(h16, d16, 3 * stride * 2), 0);
+        float *got = malloc(rows * n * 4), *ref = malloc(rows * n * 4);
+        size_t rb = ggml_row_size(type, n);
+        for (int x = 0; x < el.n; x++) {
+            for (int64_t r = 0; r < rows; r++) {
+                quant_dequant_row(type, W + (el.e[x] * rows + r) * rb, ref + r * n, n);
+                for (int64_t i = 0; i < n; i++)
+                    got[r * n + i] = quant_f16_to_f32(h16[x * stride + r * n + i]);
+            }
+            double e = nmse(got, ref, rows * n);
+            ck_assert_msg(e <= 1e-6, "dequant_f16_experts type %u slot %d: nmse %g", type, x, e);
+            for (int64_t i = rows * n; i < stride; i++)
+                ck_assert_uint_eq(h16[x * stride + i], 0xffff);
+        }
+        gtc_elist big = {GTC_DQ_MAX_EXP + 1, {0}};
+        ck_assert_int_eq(gtc_dequant_f16_experts(&m, &big, d16, stride, NULL), -1);
+        free(W);
+        free(h16);
+        free(got);
+        free(ref);
+        gtc_free(d16);
+        gtc_free((void *)m.base);
+    }
+}
+END_TEST
+
+/* SwiGLU with each row's expert biases, then the per-token sum of the expert rows: T tokens, k = 3
+ * experts each (of E = 4), rows sorted by expert as the host sorts them, against a CPU loop */
+START_TEST(test_moe_fast_helpers) {
+    enum { T = 5, K = 3, E = 4, N = 96, R = T * K };
+    const int64_t bs = N + 8; /* bias stride between experts */
+    const int32_t ids[T * K] = {2, 0, 3, 1, 2, 0, 3, 3, 1, 0, 1, 2, 2, 3, 0};
+    float wt[T * K];
+    for (int i = 0; i < T * K; i++) wt[i] = 0.25f + 0.1f * (float)i;
+    int32_t perm_tok[R], perm_exp[R], inv[R], j = 0;
+    for (int e = 0; e < E; e++)
+        for (int i = 0; i < T * K; i++)
+            if (ids[i] == e) perm_tok[j] = i / K, perm_exp[j] = e, inv[i] = j++;
+    ck_assert_int_eq(j, R);
+    /* g rows [R][2N]: gate in [0, N), up in [N, 2N) */
+    float *g = rand_vec((size_t)R * 2 * N, 4.0f), *bg = rand_vec(E * bs, 1.0f);
+    float *bu = rand_vec(E * bs, 1.0f);
+    float *dg = dev_upload(g, (size_t)R * 2 * N * 4), *dbg = dev_upload(bg, E * bs * 4);
+    float *dbu = dev_upload(bu, E * bs * 4);
+    int32_t *dpe = dev_upload(perm_exp, sizeof perm_exp);
+    uint16_t *dh = dev_alloc(R * N * 2), hh[R * N];
+    const gtc_rows gr = {dg, 2 * N, 0, 0, R, N};
+    ck_assert_int_eq(
+        gtc_swiglu_f16_experts(&gr, dg + N, dbg, bs, dbu, bs, dpe, 1.702f, 7.0f, dh, NULL), 0);
+    ck_assert_int_eq(gtc_d2h(hh, dh, sizeof hh), 0);
+    float got[R * N], ref[R * N], gg[N], uu[N];
+    for (int r = 0; r < R; r++) {
+        const int e = perm_exp[r];
+        for (int c = 0; c < N; c++)
+            gg[c] = g[r * 2 * N + c] + bg[e * bs + c],
+            uu[c] = g[r * 2 * N + N + c] + bu[e * bs + c];
+        op_swiglu_oai(ref + r * N, gg, uu, N, 1.702f, 7.0f);
+        for (int c = 0; c < N; c++) got[r * N + c] = quant_f16_to_f32(hh[r * N + c]);
+    }
+    ck_assert(nmse(got, ref, R * N) <= 1e-6);
+    /* combine: x[t] += sum_j wt (y[row of (t, j)] + b[expert]) */
+    float *x = rand_vec(T * N, 1.0f), *y = rand_vec(R * N, 1.0f), *b = rand_vec(E * bs, 1.0f);
+    float *dx = dev_upload(x, T * N * 4), *dy = dev_upload(y, R * N * 4);
+    float *db = dev_upload(b, E * bs * 4), *dwt = dev_upload(wt, sizeof wt);
+    int32_t *dinv = dev_upload(inv, sizeof inv), *dids = dev_upload(ids, sizeof ids);
+    ck_assert_int_eq(gtc_moe_combine(dy, dinv, dids, dwt, db, bs, T, K, N, dx, NULL), 0);
+    float *gx = dev_download(dx, T * N);
+    for (int r = 0; r < R; r++) { /* row r belongs to token perm_tok[r], expert perm_exp[r] */
+        int s = -1;
+        for (int i = 0; i < T * K; i++)
+            if (inv[i] == r) s = i;
+        ck_assert_int_eq(perm_tok[r], s / K);
+        op_axpy(x + perm_tok[r] * N, wt[s], y + r * N, N);
+        op_axpy(x + perm_tok[r] * N, wt[s], b + perm_exp[r] * bs, N);
+    }
+    ck_assert_msg(nmse(gx, x, T * N) <= 1e-12, "moe_combine: nmse %g", nmse(gx, x, T * N));
+    /* without biases */
+    ck_assert_int_eq(gtc_moe_combine(dy, dinv, dids, dwt, NULL, 0, T, K, N, dx, NULL), 0);
+    free(gx);
+    gx = dev_download(dx, T * N);
+    for (int r = 0; r < R; r++) {
+        int s = -1;
+        for (int i = 0; i < T * K; i++)
+            if (inv[i] == r) s = i;
+        op_axpy(x + perm_tok[r] * N, wt[s], y + r * N, N);
+    }
+    ck_assert(nmse(gx, x, T * N) <= 1e-12);
+    free(g);
+    free(bg);
+    free(bu);
+    free(x);
+    free(y);
+    free(b);
+    free(gx);
+    gtc_free(dg);
+    gtc_free(dbg);
+    gtc_free(dbu);
+    gtc_free(dpe);
+    gtc_free(dh);
+    gtc_free(dx);
+    gtc_free(dy);
+    gtc_free(db);
+    gtc_free(dwt);
+    gtc_free(dinv);
+    gtc_free(dids);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cuda_kernels");
     TU_CASE(s, test_gemv_formats, 120);
@@ -1347,5 +1469,7 @@ int main(void) {
     TU_CASE(s, test_attention_decode_gqa, 120);
     TU_CASE(s, test_attention_decode_long, 120);
     TU_CASE(s, test_prefill_helpers, 120);
+    TU_CASE(s, test_dequant_experts, 120);
+    TU_CASE(s, test_moe_fast_helpers, 120);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
