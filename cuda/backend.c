@@ -642,6 +642,7 @@ static gptc_status cu_model_init(gptc_model *m, const gptc_model_params *p, gptc
     }
     cm->dev = dev;
     cm->dq_elems = dqe;
+    cm->dq_exact = 2 * max_dense_elems(m); /* hi + lo halves of split fp16 weights */
     cm->budget = p ? p->vram_budget : 0;
     cm->n_cpu_moe = n_cpu;
     cm->host_bytes = host_bytes;

@@ -92,6 +92,8 @@ typedef struct cu_model {
     float *inv_freq; /* RoPE table (NULL: no RoPE) */
     float mscale;
     size_t dq_elems;      /* f16 dequant workspace elements per session */
+    size_t dq_exact;      /* of which the exact prefill products use (their chunking as before
+                             the fast MoE path grew the workspace: the same GEMM shapes) */
     uint64_t budget;      /* --vram-budget (0: none): sessions are refused past it too */
     int n_cpu_moe;        /* layers 0..n_cpu_moe-1 keep their experts in host memory (m->pool runs
                              them: cuda/offload.c) */

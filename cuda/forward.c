@@ -71,7 +71,8 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
      * fast: f16(W) x f16(x) */
     const int ex = cu_exact(F), xm = ex ? 2 : 1;
     const int ws = ex && cu_wsplit(W->type), wm = ws ? 2 : 1;
-    int64_t chunk = (int64_t)(F->cm->dq_elems / (size_t)(cols * wm));
+    const size_t dq = ex ? F->cm->dq_exact : F->cm->dq_elems;
+    int64_t chunk = (int64_t)(dq / (size_t)(cols * wm));
     int64_t tchunk = (int64_t)(cs->tmp_elems / (size_t)(xm * T * wm));
     if (tchunk < chunk) chunk = tchunk;
     if (chunk > rows) chunk = rows;
@@ -264,7 +265,7 @@ gptc_status cu_output(cu_fw *F, int T, int norm, float *logits_all) {
      * [T][nr], then to the host rows (split halves only on the exact path: cu_linear) */
     const int ex = cu_exact(F), xm = ex ? 2 : 1;
     const int ws = ex && cu_wsplit(cm->output.type), wm = ws ? 2 : 1;
-    int64_t R = (int64_t)(cm->dq_elems / (size_t)(ne * wm));
+    int64_t R = (int64_t)((ex ? cm->dq_exact : cm->dq_elems) / (size_t)(ne * wm));
     int64_t R2 = (int64_t)(cs->tmp_elems / (size_t)(xm * T * wm + T));
     if (R2 < R) R = R2;
     cm->bl->set_stream(cm->blas, F->st);
