@@ -259,7 +259,8 @@ extern "C" int gtc_dequant_f16(const gtc_mat *w, int64_t e, int64_t r0, int64_t 
 
 extern "C" int gtc_dequant_f16_experts(const gtc_mat *w, const gtc_elist *el, uint16_t *dst,
                                        int64_t dstride, gtc_stream st) {
-    if (el->n < 0 || el->n > GTC_DQ_MAX_EXP) return -1;
+    if (el->n < 0 || el->n > GTC_DQ_MAX_EXP)
+        return gtc_fail(cudaErrorInvalidValue, "dequant_f16_experts: too many experts");
     int64_t n = (int64_t)el->n * w->n_rows * (w->n_cols / 32);
     if (n <= 0) return 0;
     k_dequant_f16_experts<<<blocks_for(n, 128), 128, 0, (cudaStream_t)st>>>(*w, *el, dst, dstride);
