@@ -13,7 +13,7 @@
 #include "engine/memplan.h"
 #include "engine/pool.h"
 
-cu_knobs cu_knob = {4, 17, 128, -1, 0};
+cu_knobs cu_knob = {4, 17, 128, -1, 0, -1};
 
 _Static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
                    offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
@@ -29,6 +29,8 @@ static void read_knobs(void) {
     cu_knob.offload_stream = v && *v ? (atoi(v) > 0) : -1;
     v = getenv("GPTC_CUDA_PREFILL_EXACT"); /* read at every load, as above */
     cu_knob.prefill_exact = v && atoi(v) > 0;
+    v = getenv("GPTC_CUDA_MOE_MMQ_MAX_T");
+    cu_knob.moe_mmq_max_t = v && *v && atoi(v) >= 0 ? atoi(v) : -1;
 }
 
 int gt_cuda_device_count(void) {

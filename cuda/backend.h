@@ -149,12 +149,15 @@ typedef struct cu_sess {
  * decode kernels. Batches of 2..mmq_max_t tokens (and every gptc_decode_multi step) use the int8
  * tensor-core kernels (gtc_mmq) for Q8_0 / MXFP4 weights instead, MoE grouped by expert on the
  * device. Debug/tuning knobs: GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T,
- * GPTC_CUDA_MMQ_MAX_T. */
+ * GPTC_CUDA_MMQ_MAX_T, GPTC_CUDA_MOE_MMQ_MAX_T, GPTC_CUDA_PREFILL_EXACT. */
 typedef struct cu_knobs {
     int gemv_max_t, moe_grouped_min_t, mmq_max_t;
     int offload_stream; /* GPTC_CUDA_OFFLOAD_STREAM: -1 by cost (default), 0 never, 1 always */
     int prefill_exact;  /* GPTC_CUDA_PREFILL_EXACT=1: the exact prefill products for every cache
                            type (cu_exact) */
+    int moe_mmq_max_t;  /* GPTC_CUDA_MOE_MMQ_MAX_T: largest batch whose Q8_0 / MXFP4 experts take
+                           the tensor-core kernels (-1, the default: mmq_max_t; tuning: the
+                           experts read their packed weights there, no fp16 copy) */
 } cu_knobs;
 extern cu_knobs cu_knob;
 

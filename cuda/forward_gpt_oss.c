@@ -113,8 +113,11 @@ static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C) {
     const int k = hp->n_expert_used, E = hp->n_expert, ne = hp->n_embd, nff = hp->n_ff;
     gtc_act a = cu_act_view(&cs->a, ne);
     const float alpha = hp->swiglu_alpha, limit = hp->swiglu_limit;
-    const int mmq = cu_use_mmq(F, T, &C->gate, &a) && cu_use_mmq(F, T, &C->up, &a) &&
-                    cu_use_mmq(F, T, &C->down, &cs->hact);
+    /* the tensor-core kernels up to mmq_max_t tokens (GPTC_CUDA_MOE_MMQ_MAX_T: another bound
+     * for the experts alone) */
+    const int mt = cu_knob.moe_mmq_max_t >= 0 ? cu_knob.moe_mmq_max_t : cu_knob.mmq_max_t;
+    const int mmq = T > 1 && (F->sq || T <= mt) && gtc_mmq_supported(&C->gate, &a) &&
+                    gtc_mmq_supported(&C->up, &a) && gtc_mmq_supported(&C->down, &cs->hact);
     gtc_moe mo = {C->gate,    C->up,      C->down, C->gate_b, C->up_b, C->down_b,
                   C->gate_bs, C->down_bs, E,       k,         alpha,   limit};
     gtc_route ro = {T, cs->ids_exp, cs->wts, NULL, NULL};
