@@ -568,6 +568,9 @@ static void cache_case(const char *path, gptc_cache_type kv, double kl_max) {
     free(got);
 }
 
+/* The 200-token prompt takes the fast prefill products (single fp16 operands, cu_exact) with the
+ * f16 and Q8_0 caches; GPTC_CUDA_PREFILL_EXACT=1 (read at load) puts the f16 cache's prompt on the
+ * exact split products, judged by the same contract. */
 START_TEST(test_cache_types) {
     setup_models();
     const char *paths[2] = {oss_path, gpt2_path};
@@ -575,6 +578,9 @@ START_TEST(test_cache_types) {
         cache_case(paths[i], GPTC_CACHE_F16, 2e-3);
         cache_case(paths[i], GPTC_CACHE_DEFAULT, 2e-3);
         cache_case(paths[i], GPTC_CACHE_Q8_0, 1e-2);
+        setenv("GPTC_CUDA_PREFILL_EXACT", "1", 1);
+        cache_case(paths[i], GPTC_CACHE_F16, 2e-3);
+        unsetenv("GPTC_CUDA_PREFILL_EXACT");
     }
 }
 END_TEST
