@@ -31,6 +31,7 @@ static void read_knobs(void) {
     cu_knob.prefill_exact = v && atoi(v) > 0;
     v = getenv("GPTC_CUDA_MOE_MMQ_MAX_T");
     cu_knob.moe_mmq_max_t = v && *v && atoi(v) >= 0 ? atoi(v) : -1;
+    (void)gtc_pdl_on(); /* GPTC_CUDA_PDL, kept by the kernel layer: read before any capture */
 }
 
 int gt_cuda_device_count(void) {

@@ -149,7 +149,9 @@ typedef struct cu_sess {
  * decode kernels. Batches of 2..mmq_max_t tokens (and every gptc_decode_multi step) use the int8
  * tensor-core kernels (gtc_mmq) for Q8_0 / MXFP4 weights instead, MoE grouped by expert on the
  * device. Debug/tuning knobs: GPTC_CUDA_GEMV_MAX_T, GPTC_CUDA_MOE_GROUPED_MIN_T,
- * GPTC_CUDA_MMQ_MAX_T, GPTC_CUDA_MOE_MMQ_MAX_T, GPTC_CUDA_PREFILL_EXACT. */
+ * GPTC_CUDA_MMQ_MAX_T, GPTC_CUDA_MOE_MMQ_MAX_T, GPTC_CUDA_PREFILL_EXACT. GPTC_CUDA_PDL
+ * (programmatic dependent launch of the decode kernels) is read by the kernel layer itself
+ * (gtc_pdl_on, cuda/common.cu), so the kernel tests see it too. */
 typedef struct cu_knobs {
     int gemv_max_t, moe_grouped_min_t, mmq_max_t;
     int offload_stream; /* GPTC_CUDA_OFFLOAD_STREAM: -1 by cost (default), 0 never, 1 always */

@@ -9,6 +9,23 @@ int gtc_fail(cudaError_t e, const char *what) {
     return -1;
 }
 
+extern "C" int gtc_pdl_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GPTC_CUDA_PDL");
+        int dev = 0, major = 0;
+        int v = e && atoi(e) > 0;
+        if (v && (cudaGetDevice(&dev) != cudaSuccess ||
+                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) !=
+                      cudaSuccess)) {
+            cudaGetLastError();
+            v = 0;
+        }
+        on = v && major >= 9;
+    }
+    return on;
+}
+
 extern "C" const char *gtc_last_error(void) {
     return gtc_err_buf;
 }

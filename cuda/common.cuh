@@ -36,6 +36,39 @@ static inline unsigned blocks_for(int64_t n, int bs) {
     return (unsigned)((n + bs - 1) / bs);
 }
 
+/* ---- programmatic dependent launch (PDL, sm_90+; GPTC_CUDA_PDL=1) --------------------------
+ * gtc_launch starts a kernel, with the launch attribute that lets it begin while the kernel before
+ * it in the stream is still running when gtc_pdl_on() (the knob is set and the device is sm_90 or
+ * newer; a captured graph keeps the edge). Every kernel started through gtc_launch must call
+ * pdl_wait() in every thread before its first read of anything an earlier kernel wrote and before
+ * its first global write or atomic (the earlier kernel may still read what it overwrites), and
+ * before any return: its completion then implies the earlier kernels' completion, which the
+ * kernel after it relies on. Before the wait only pure prologue work: index math, weight
+ * pointers, pdl_prefetch of weights (never written by a kernel; k_moe_down also reads its expert
+ * ids early, as a prefetch hint only). pdl_trigger() after the wait lets the next kernel start
+ * its own prologue (at most one kernel runs ahead). Both are no-ops on older architectures and
+ * when the kernel was started without the attribute. */
+template <typename... P, typename... A>
+static inline int gtc_launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block,
+                             size_t smem, gtc_stream st, A &&...args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = (cudaStream_t)st;
+    cudaLaunchAttribute at[1] = {};
+    if (gtc_pdl_on()) {
+        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = at;
+        cfg.numAttrs = 1;
+    }
+    cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
+    const cudaError_t l = cudaGetLastError(); /* also clears a failed launch's error */
+    if (e == cudaSuccess) e = l;
+    return e == cudaSuccess ? 0 : gtc_fail(e, name);
+}
+
 /* bytes of a KV cache row of n elements (n a multiple of 32) in cache type kv_type */
 __host__ __device__ inline size_t kv_row_bytes(int kv_type, int n) {
     return kv_type == GTC_KV_F32   ? (size_t)n * 4
@@ -47,6 +80,25 @@ __host__ __device__ inline size_t kv_row_bytes(int kv_type, int n) {
 int gtc_attn_check(const gtc_attn_args *a, const char *who);
 
 /* ============================== device helpers ============================================ */
+/* PDL (see gtc_launch): wait for the kernel before to finish and its writes to be visible */
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+/* PDL: the next kernel may start (its blocks wait in pdl_wait until this kernel is done) */
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+/* Prefetch into L2 of bytes [p, p + n) (weights, before pdl_wait): one 128-byte line per lane
+ * of a warp at a time, at most 32 lines per lane. */
+__device__ __forceinline__ void pdl_prefetch(const void *p, size_t n, int lane) {
+    const char *c = (const char *)p;
+    for (size_t o = (size_t)lane * 128, k = 0; o < n && k < 32; o += 32 * 128, k++)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + o));
+}
 __device__ __forceinline__ float h2f(uint16_t u) {
     return __half2float(__ushort_as_half(u));
 }
@@ -101,6 +153,18 @@ __device__ __forceinline__ int dot4(int w, int xlo, int xhi, int c) {
 /* Byte pointer of source row srow (raw layout). */
 __device__ __forceinline__ const uint8_t *raw_row(const gtc_mat &w, int64_t srow) {
     return w.base + (size_t)srow * w.row_bytes;
+}
+
+/* pdl_prefetch of the quant bytes of source row srow of w (the first region of a split / packed
+ * row, the whole row of a raw one) */
+__device__ __forceinline__ void pdl_prefetch_row(const gtc_mat &w, int64_t srow, int lane) {
+    const size_t nb = (size_t)(w.n_cols / 32);
+    if (!w.split)
+        pdl_prefetch(raw_row(w, srow), w.row_bytes, lane);
+    else if (w.type == GGML_TYPE_Q8_0)
+        pdl_prefetch(w.base + (size_t)srow * nb * 32, nb * 32, lane);
+    else /* MXFP4 and the packed formats: 16 bytes of quants per block first */
+        pdl_prefetch(w.base + (size_t)srow * nb * 16, nb * 16, lane);
 }
 
 /* dq32 for every layout but the packed one */

@@ -90,6 +90,9 @@ int gtc_h2d(void *dst, const void *src, size_t bytes);
 int gtc_d2h(void *dst, const void *src, size_t bytes);
 int gtc_sync(void);
 const char *gtc_last_error(void); /* message of the last failed CUDA call in this layer */
+/* 1 when the decode kernels are started with programmatic dependent launch (PDL): the knob
+ * GPTC_CUDA_PDL=1 (read once; default 0) on a device of compute capability 9.0 or newer. */
+int gtc_pdl_on(void);
 
 /* Repacks raw GGUF rows [row_start, row_start + n_rows) (device memory `raw`) of a tensor with
  * src_rows rows into its split / packed layout at dst (the types of gtc_type_split). */
