@@ -5,6 +5,8 @@ __global__ void k_embed(gtc_mat w, const int32_t *ids, float *dst, gtc_mat pos, 
                         const int32_t *pos0, const int32_t *post) {
     const int t = blockIdx.x;
     const int64_t nc = w.n_cols / 32;
+    pdl_wait(); /* ids (and positions) may come from the kernel before (sampling) */
+    pdl_trigger();
     const int64_t id = ids[t];
     float v[32], p[32];
     for (int c = threadIdx.x; c < nc; c += blockDim.x) {
@@ -23,10 +25,8 @@ static int embed_any(const gtc_mat *w, const int32_t *d_ids, int T, float *dst, 
     gtc_mat pz;
     memset(&pz, 0, sizeof pz);
     if (T <= 0) return 0;
-    k_embed<<<T, 128, 0, (cudaStream_t)st>>>(*w, d_ids, dst, pos ? *pos : pz, pos != NULL, pos0,
-                                             post);
-    CKL("embed");
-    return 0;
+    return gtc_launch("embed", k_embed, T, 128, 0, st, *w, d_ids, dst, pos ? *pos : pz, pos != NULL,
+                      pos0, post);
 }
 
 extern "C" int gtc_embed(const gtc_mat *w, const int32_t *d_ids, int T, float *dst,

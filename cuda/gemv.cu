@@ -18,6 +18,9 @@ __global__ void __launch_bounds__(256) k_gemv(seg_pack P, gtc_act x) {
     const int64_t gr = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
     int si = 0;
     while (si < P.n && gr >= P.end[si]) si++;
+    if (si < P.n) pdl_prefetch_row(P.s[si].w, P.s[si].w.row0 + gr - (si ? P.end[si - 1] : 0), lane);
+    pdl_wait();
+    pdl_trigger();
     if (si >= P.n) return;
     const gtc_gemv_seg &sg = P.s[si];
     const int64_t r = gr - (si ? P.end[si - 1] : 0);
@@ -43,6 +46,9 @@ template <int TY> __global__ void __launch_bounds__(256) k_gemv_pk(seg_pack P, g
     const int64_t gr = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
     int si = 0;
     while (si < P.n && gr >= P.end[si]) si++;
+    if (si < P.n) pdl_prefetch_row(P.s[si].w, P.s[si].w.row0 + gr - (si ? P.end[si - 1] : 0), lane);
+    pdl_wait();
+    pdl_trigger();
     if (si >= P.n) return;
     const gtc_gemv_seg &sg = P.s[si];
     const int64_t r = gr - (si ? P.end[si - 1] : 0);
@@ -115,14 +121,13 @@ extern "C" int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, 
         flt = flt && !w.split &&
               (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16);
     }
-    if (flt)
-        k_gemv_pk<GGML_TYPE_F32><<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
-    else if (fast && ty == GGML_TYPE_Q8_0)
-        k_gemv_pk<GGML_TYPE_Q8_0><<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
-    else if (!fast || !pk_switch(ty, [&](auto c) {
-                 k_gemv_pk<decltype(c)::value><<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
-             }))
-        k_gemv<<<grid, 256, 0, (cudaStream_t)st>>>(P, *x);
-    CKL("gemv");
-    return 0;
+    if (flt) return gtc_launch("gemv", k_gemv_pk<GGML_TYPE_F32>, grid, 256, 0, st, P, *x);
+    if (fast && ty == GGML_TYPE_Q8_0)
+        return gtc_launch("gemv", k_gemv_pk<GGML_TYPE_Q8_0>, grid, 256, 0, st, P, *x);
+    int rc = 0;
+    if (fast && pk_switch(ty, [&](auto c) {
+            rc = gtc_launch("gemv", k_gemv_pk<decltype(c)::value>, grid, 256, 0, st, P, *x);
+        }))
+        return rc;
+    return gtc_launch("gemv", k_gemv, grid, 256, 0, st, P, *x);
 }

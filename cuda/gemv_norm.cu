@@ -24,6 +24,10 @@ __global__ void __launch_bounds__(256) k_gemv_norm(gtc_gemv_seg sg, const float 
     extern __shared__ float xs[];
     __shared__ float red[32];
     const int n = (int)sg.w.n_cols;
+    const int64_t r0 = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5); /* this warp's first row */
+    if (r0 < sg.w.n_rows) pdl_prefetch_row(sg.w, sg.w.row0 + r0, threadIdx.x & 31);
+    pdl_wait();
+    pdl_trigger();
     for (int t = 0; t < T; t++) { /* as k_prep_act */
         const float *xr = x + (size_t)t * n;
         float mean = 0.f, scale = 1.f;
@@ -120,7 +124,5 @@ extern "C" int gtc_gemv_norm(const gtc_gemv_seg *seg, const float *x, int T, int
     unsigned grid = blocks_for(seg->w.n_rows, 8);
     if (grid > 1056) grid = 1056;
     const size_t sh = sizeof(float) * (size_t)T * seg->w.n_cols;
-    k_gemv_norm<<<grid, 256, sh, (cudaStream_t)st>>>(*seg, x, T, norm, w, b, eps);
-    CKL("gemv_norm");
-    return 0;
+    return gtc_launch("gemv_norm", k_gemv_norm, grid, 256, sh, st, *seg, x, T, norm, w, b, eps);
 }

@@ -21,6 +21,8 @@ __global__ void __launch_bounds__(256) k_prep_act(const float *x, int n, int nor
     const int t = blockIdx.y;
     const float *xr = x + (size_t)t * n;
     float mean = 0.f, scale = 1.f;
+    pdl_wait();
+    pdl_trigger();
     if (norm == GTC_NORM_RMS) {
         float ss = 0.f;
         for (int i = threadIdx.x * 4; i < n; i += blockDim.x * 4) {
@@ -67,7 +69,5 @@ extern "C" int gtc_prep_act(const float *x, int T, int n, int norm, const float 
                             float eps, const gtc_act *out, gtc_stream st) {
     if (T <= 0) return 0;
     dim3 grid(blocks_for((n + 31) / 32, 8), (unsigned)T);
-    k_prep_act<<<grid, 256, 0, (cudaStream_t)st>>>(x, n, norm, w, b, eps, *out);
-    CKL("prep_act");
-    return 0;
+    return gtc_launch("prep_act", k_prep_act, grid, 256, 0, st, x, n, norm, w, b, eps, *out);
 }
