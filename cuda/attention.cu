@@ -32,6 +32,8 @@ template <int KT> __global__ void k_attn(gtc_attn_args a, int split) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int h = g * G + w;
+    pdl_wait();
+    pdl_trigger();
     const int p = sq.pos ? sq.pos[t] : *pos0 + t;
     if (sq.pos) {
         kc = (const uint8_t *)sq.kc[t] + sq.layer_off;
@@ -91,6 +93,8 @@ __global__ void k_attn_combine(const float *part, int n_head, int hd, int nsp, c
                                float *out, gtc_act qa) {
     const int h = blockIdx.x, t = blockIdx.y, d = threadIdx.x;
     const float *rec = part + ((size_t)t * n_head + h) * nsp * PS;
+    pdl_wait();
+    pdl_trigger();
     float M = sinks ? sinks[h] : -INFINITY;
     for (int s = 0; s < nsp; s++)
         if (rec[s * PS + 1] > 0.f) M = fmaxf(M, rec[s * PS]);
@@ -278,6 +282,8 @@ __global__ void __launch_bounds__(VW * 32)
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, sub = lane >> 3, c = lane & 7;
     const int n_head = a.n_head, ring = a.ring;
     uint8_t *kc, *vc;
+    pdl_wait(); /* the position, q, k, v, the caches and cnt come from the kernels before */
+    pdl_trigger();
     const int p = vec_pos(a, t, &kc, &vc);
     const int lo = a.window > 0 ? max(0, p - a.window + 1) : 0;
     const int n_keys = p - lo + 1;
@@ -472,6 +478,8 @@ __global__ void __launch_bounds__(VW * 32)
     __shared__ vec_smem<G> sm;
     const int g = blockIdx.x, t = blockIdx.y;
     uint8_t *kc, *vc;
+    pdl_wait();
+    pdl_trigger();
     const int p = vec_pos(a, t, &kc, &vc);
     const int lo = a.window > 0 ? max(0, p - a.window + 1) : 0;
     const int n_keys = p - lo + 1;
@@ -560,25 +568,21 @@ extern "C" size_t gtc_attn_cnt_count(int T, int n_kv) {
 }
 
 template <int KT>
-static void launch_vec(const gtc_attn_args *a, const gtc_act &qa, int G, dim3 grid, int ns, int ms,
-                       cudaStream_t s) {
+static int launch_vec(const gtc_attn_args *a, const gtc_act &qa, int G, dim3 grid, int ns, int ms,
+                      gtc_stream s) {
     switch (G) {
     case 1:
-        k_attn_vec<KT, 1><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch("attention", k_attn_vec<KT, 1>, grid, VW * 32, 0, s, *a, qa, ns, ms);
     case 2:
-        k_attn_vec<KT, 2><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch("attention", k_attn_vec<KT, 2>, grid, VW * 32, 0, s, *a, qa, ns, ms);
     case 4:
-        k_attn_vec<KT, 4><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch("attention", k_attn_vec<KT, 4>, grid, VW * 32, 0, s, *a, qa, ns, ms);
     default:
-        k_attn_vec<KT, 8><<<grid, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch("attention", k_attn_vec<KT, 8>, grid, VW * 32, 0, s, *a, qa, ns, ms);
     }
 }
 
-static int attn_vec(const gtc_attn_args *a, cudaStream_t s) {
+static int attn_vec(const gtc_attn_args *a, gtc_stream s) {
     const int G = a->n_head / a->n_kv;
     int n_keys = a->max_pos + 1;
     if (a->window > 0 && a->window < n_keys) n_keys = a->window;
@@ -589,48 +593,42 @@ static int attn_vec(const gtc_attn_args *a, cudaStream_t s) {
     gtc_act qa;
     memset(&qa, 0, sizeof qa);
     if (a->qout) qa = *a->qout;
+    int rc;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        launch_vec<GTC_KV_F32>(a, qa, G, grid, ns, ms, s);
+        rc = launch_vec<GTC_KV_F32>(a, qa, G, grid, ns, ms, s);
         break;
     case GTC_KV_F16:
-        launch_vec<GTC_KV_F16>(a, qa, G, grid, ns, ms, s);
+        rc = launch_vec<GTC_KV_F16>(a, qa, G, grid, ns, ms, s);
         break;
     default:
-        launch_vec<GTC_KV_Q8_0>(a, qa, G, grid, ns, ms, s);
+        rc = launch_vec<GTC_KV_Q8_0>(a, qa, G, grid, ns, ms, s);
         break;
     }
-    CKL("attention");
-    if (a->cnt || ns == 1) return 0;
-    dim3 g2((unsigned)a->n_kv, (unsigned)a->T);
+    if (rc || a->cnt || ns == 1) return rc;
+    const dim3 g2((unsigned)a->n_kv, (unsigned)a->T);
+    const char *nm = "attention_combine";
     switch (G) {
     case 1:
-        k_attn_vcomb<1><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch(nm, k_attn_vcomb<1>, g2, VW * 32, 0, s, *a, qa, ns, ms);
     case 2:
-        k_attn_vcomb<2><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch(nm, k_attn_vcomb<2>, g2, VW * 32, 0, s, *a, qa, ns, ms);
     case 4:
-        k_attn_vcomb<4><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch(nm, k_attn_vcomb<4>, g2, VW * 32, 0, s, *a, qa, ns, ms);
     default:
-        k_attn_vcomb<8><<<g2, VW * 32, 0, s>>>(*a, qa, ns, ms);
-        break;
+        return gtc_launch(nm, k_attn_vcomb<8>, g2, VW * 32, 0, s, *a, qa, ns, ms);
     }
-    CKL("attention_combine");
-    return 0;
 }
 
 extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     if (gtc_attn_check(a, "attention")) return -1;
     if (a->T <= 0) return 0;
-    cudaStream_t s = (cudaStream_t)st;
     const int G = a->n_head / a->n_kv;
     const int one = a->T == 1 || a->seqs.pos; /* no token reads another token's new key */
     const int vec = a->hd == 64 && (G == 1 || G == 2 || G == 4 || G == 8) && vec_max_t() > 0 &&
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
     if (a->fuse && !vec && gtc_rope_store(a, st)) return -1;
-    if (vec) return attn_vec(a, s);
+    if (vec) return attn_vec(a, st);
     int n_keys = a->max_pos + 1;
     if (a->window > 0 && a->window < n_keys) n_keys = a->window;
     int ns = attn_nsplit(a->T, n_keys);
@@ -638,23 +636,23 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     split = (split + 31) / 32 * 32;
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
     const unsigned nt = 32 * (unsigned)(a->n_head / a->n_kv);
+    int rc;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        k_attn<GTC_KV_F32><<<grid, nt, 0, s>>>(*a, split);
+        rc = gtc_launch("attention", k_attn<GTC_KV_F32>, grid, nt, 0, st, *a, split);
         break;
     case GTC_KV_F16:
-        k_attn<GTC_KV_F16><<<grid, nt, 0, s>>>(*a, split);
+        rc = gtc_launch("attention", k_attn<GTC_KV_F16>, grid, nt, 0, st, *a, split);
         break;
     default:
-        k_attn<GTC_KV_Q8_0><<<grid, nt, 0, s>>>(*a, split);
+        rc = gtc_launch("attention", k_attn<GTC_KV_Q8_0>, grid, nt, 0, st, *a, split);
         break;
     }
-    CKL("attention");
+    if (rc) return rc;
     gtc_act qz;
     memset(&qz, 0, sizeof qz);
     const int hd = a->hd;
-    k_attn_combine<<<dim3((unsigned)a->n_head, (unsigned)a->T), 64, 0, s>>>(
-        a->part, a->n_head, hd, ns, a->sinks, a->out, a->qout && hd == 64 ? *a->qout : qz);
-    CKL("attention_combine");
-    return 0;
+    return gtc_launch("attention_combine", k_attn_combine,
+                      dim3((unsigned)a->n_head, (unsigned)a->T), 64, 0, st, (const float *)a->part,
+                      a->n_head, hd, ns, a->sinks, a->out, a->qout && hd == 64 ? *a->qout : qz);
 }

@@ -8,6 +8,8 @@ template <int KT> __global__ void k_rope_store(gtc_attn_args a) {
     __shared__ float cs_[64], sn_[64];
     extern __shared__ float krow[];
     const int t = blockIdx.x, n_head = a.n_head, n_kv = a.n_kv, hd = a.hd, ld = a.ld;
+    pdl_wait();
+    pdl_trigger();
     const int pos = a.seqs.pos ? a.seqs.pos[t] : *a.d_pos0 + t;
     uint8_t *kc = (uint8_t *)a.kc, *vc = (uint8_t *)a.vc;
     if (a.seqs.pos) {
@@ -95,18 +97,12 @@ extern "C" int gtc_rope_store(const gtc_attn_args *a, gtc_stream st) {
     if (a->T <= 0) return 0;
     if (gtc_attn_check(a, "rope_store")) return -1;
     const size_t sh = sizeof(float) * (size_t)a->n_kv * a->hd;
-    cudaStream_t s = (cudaStream_t)st;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        k_rope_store<GTC_KV_F32><<<a->T, 256, sh, s>>>(*a);
-        break;
+        return gtc_launch("rope_store", k_rope_store<GTC_KV_F32>, a->T, 256, sh, st, *a);
     case GTC_KV_F16:
-        k_rope_store<GTC_KV_F16><<<a->T, 256, sh, s>>>(*a);
-        break;
+        return gtc_launch("rope_store", k_rope_store<GTC_KV_F16>, a->T, 256, sh, st, *a);
     default:
-        k_rope_store<GTC_KV_Q8_0><<<a->T, 256, sh, s>>>(*a);
-        break;
+        return gtc_launch("rope_store", k_rope_store<GTC_KV_Q8_0>, a->T, 256, sh, st, *a);
     }
-    CKL("rope_store");
-    return 0;
 }
