@@ -68,6 +68,9 @@ __global__ void __launch_bounds__(1024)
     __shared__ float lg[256];
     const int t = blockIdx.x, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int E = (int)w.n_rows;
+    if (wid < E) pdl_prefetch_row(w, w.row0 + wid, lane);
+    pdl_wait();
+    pdl_trigger();
     for (int e = wid; e < E; e += 32) {
         float v = warp_dot(w, w.row0 + e, x, t, lane);
         if (lane == 0) lg[e] = v + (bias ? bias[e] : 0.f);
@@ -87,6 +90,9 @@ __global__ void __launch_bounds__(256)
     const int t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int E = (int)w.n_rows;
     const int e = blockIdx.x * 8 + wid;
+    if (e < E) pdl_prefetch_row(w, w.row0 + e, lane);
+    pdl_wait(); /* x, and the tickets the previous call's last block re-armed */
+    pdl_trigger();
     if (e < E) {
         float v = warp_dot(w, w.row0 + e, x, t, lane);
         if (lane == 0) lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
@@ -302,6 +308,8 @@ __global__ void __launch_bounds__(1024)
     __shared__ float hs[32];
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int j = blockIdx.y, t = blockIdx.z;
+    pdl_wait(); /* the expert ids come from the router just before */
+    pdl_trigger();
     const int e = ids[t * k + j];
     const int n_ff = (int)gate.n_rows;
     const int r = blockIdx.x * 32 + wid;
@@ -334,6 +342,17 @@ __global__ void __launch_bounds__(256, 2)
     const int lane = threadIdx.x & 31;
     const int r = blockIdx.x * 8 + (threadIdx.x >> 5), t = blockIdx.y;
     const int n = (int)down.n_rows;
+    if (r < n && down.expert_rows > 0) /* PDL prologue: the rows of the token's experts */
+        for (int j = 0; j < k && j < 8; j++) {
+            /* a hint only: ids come from the router two kernels back (complete once the gate/up
+             * kernel before this one passed its wait); read past L1, range-checked, and read
+             * again after pdl_wait for the product itself */
+            const int e = __ldcg(ids + t * k + j);
+            const int64_t sr = down.row0 + (int64_t)e * down.expert_rows + r;
+            if (e >= 0 && sr < down.src_rows) pdl_prefetch_row(down, sr, lane);
+        }
+    pdl_wait();
+    pdl_trigger();
     if (r >= n) return;
     float y = 0.f;
     if ((TY == 0 || TY == GGML_TYPE_MXFP4) && k == 4 && mat_fast_mxfp4(down, h)) {
@@ -582,12 +601,10 @@ extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_ac
     }
     if (T <= 0) return 0;
     if (lg_ws && tickets)
-        k_router_topk_mb<<<dim3(blocks_for(w->n_rows, 8), (unsigned)T), 256, 0, (cudaStream_t)st>>>(
-            *w, bias, *x, k, lg_ws, tickets, ids, wts);
-    else
-        k_router_topk<<<T, 1024, 0, (cudaStream_t)st>>>(*w, bias, *x, k, ids, wts);
-    CKL("router_topk");
-    return 0;
+        return gtc_launch("router_topk", k_router_topk_mb,
+                          dim3(blocks_for(w->n_rows, 8), (unsigned)T), 256, 0, st, *w, bias, *x, k,
+                          lg_ws, tickets, ids, wts);
+    return gtc_launch("router_topk", k_router_topk, T, 1024, 0, st, *w, bias, *x, k, ids, wts);
 }
 
 extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_act *x,
@@ -602,13 +619,13 @@ extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_a
     int ty = moe_fast_type(m->gate, *x);
     if (ty == GGML_TYPE_Q8_0 || m->up.type != m->gate.type || moe_fast_type(m->up, *x) != ty)
         ty = 0;
+    int rc = 0;
     moe_switch(ty, [&](auto c) {
-        k_moe_gate_up<decltype(c)::value>
-            <<<grid, 1024, 0, (cudaStream_t)st>>>(m->gate, m->up, m->bgate, m->bup, m->bgu_stride,
-                                                  r->ids, m->k, *x, m->alpha, m->limit, *hact);
+        rc = gtc_launch("moe_gate_up", k_moe_gate_up<decltype(c)::value>, grid, 1024, 0, st,
+                        m->gate, m->up, m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x, m->alpha,
+                        m->limit, *hact);
     });
-    CKL("moe_gate_up");
-    return 0;
+    return rc;
 }
 
 extern "C" int gtc_moe_down(const gtc_moe *m, const gtc_route *r, const gtc_act *hact, float *x,
@@ -616,12 +633,12 @@ extern "C" int gtc_moe_down(const gtc_moe *m, const gtc_route *r, const gtc_act 
     if (r->T <= 0) return 0;
     dim3 grid(blocks_for(m->down.n_rows, 8), (unsigned)r->T);
     const int ty = m->k == 4 ? moe_fast_type(m->down, *hact) : 0;
+    int rc = 0;
     moe_switch(ty, [&](auto c) {
-        k_moe_down<decltype(c)::value><<<grid, 256, 0, (cudaStream_t)st>>>(
-            m->down, m->bdown, m->bdown_stride, r->ids, r->wts, m->k, *hact, x);
+        rc = gtc_launch("moe_down", k_moe_down<decltype(c)::value>, grid, 256, 0, st, m->down,
+                        m->bdown, m->bdown_stride, r->ids, r->wts, m->k, *hact, x);
     });
-    CKL("moe_down");
-    return 0;
+    return rc;
 }
 
 extern "C" int gtc_swiglu_q(const float *g, const float *u, int ld, int n_pairs, float alpha,
