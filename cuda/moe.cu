@@ -342,7 +342,7 @@ __global__ void __launch_bounds__(256, 2)
     const int lane = threadIdx.x & 31;
     const int r = blockIdx.x * 8 + (threadIdx.x >> 5), t = blockIdx.y;
     const int n = (int)down.n_rows;
-    if (r < n && down.expert_rows > 0) /* PDL prologue: the rows of the token's experts */
+    if (TY != 0 && r < n && down.expert_rows > 0) /* PDL prologue: its experts' rows */
         for (int j = 0; j < k && j < 8; j++) {
             /* a hint only: ids come from the router two kernels back (complete once the gate/up
              * kernel before this one passed its wait); read past L1, range-checked, and read
