@@ -9,19 +9,28 @@ int gtc_fail(cudaError_t e, const char *what) {
     return -1;
 }
 
+/* compiled like every kernel: its PTX version says whether the code the device runs has the
+ * griddepcontrol instructions (a newer card may JIT the compute_80 PTX, which has none) */
+__global__ void k_pdl_probe() {
+    pdl_wait();
+}
+
 extern "C" int gtc_pdl_on(void) {
     static int on = -1;
     if (on < 0) {
         const char *e = getenv("GPTC_CUDA_PDL");
         int dev = 0, major = 0;
+        cudaFuncAttributes fa;
+        memset(&fa, 0, sizeof fa);
         int v = e && atoi(e) > 0;
         if (v && (cudaGetDevice(&dev) != cudaSuccess ||
                   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) !=
-                      cudaSuccess)) {
+                      cudaSuccess ||
+                  cudaFuncGetAttributes(&fa, k_pdl_probe) != cudaSuccess)) {
             cudaGetLastError();
             v = 0;
         }
-        on = v && major >= 9;
+        on = v && major >= 9 && fa.ptxVersion >= 90;
     }
     return on;
 }
