@@ -22,7 +22,7 @@ extern "C" int gtc_pdl_on(void) {
         int dev = 0, major = 0;
         cudaFuncAttributes fa;
         memset(&fa, 0, sizeof fa);
-        int v = e && atoi(e) > 0;
+        int v = !(e && *e && atoi(e) <= 0); /* on unless GPTC_CUDA_PDL=0 */
         if (v && (cudaGetDevice(&dev) != cudaSuccess ||
                   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) !=
                       cudaSuccess ||

@@ -36,7 +36,7 @@ static inline unsigned blocks_for(int64_t n, int bs) {
     return (unsigned)((n + bs - 1) / bs);
 }
 
-/* ---- programmatic dependent launch (PDL, sm_90+; GPTC_CUDA_PDL=1) --------------------------
+/* ---- programmatic dependent launch (PDL, sm_90+; GPTC_CUDA_PDL=0 off) --------------------------
  * gtc_launch starts a kernel, with the launch attribute that lets it begin while the kernel before
  * it in the stream is still running when gtc_pdl_on() (the knob is set and the device is sm_90 or
  * newer; a captured graph keeps the edge). Every kernel started through gtc_launch must call

@@ -91,8 +91,8 @@ int gtc_d2h(void *dst, const void *src, size_t bytes);
 int gtc_sync(void);
 const char *gtc_last_error(void); /* message of the last failed CUDA call in this layer */
 /* 1 when the decode kernels are started with programmatic dependent launch (PDL): the knob
- * GPTC_CUDA_PDL=1 (read once; default 0) on a device of compute capability 9.0 or newer running
- * code built for it (sm_90a; not a newer card's JIT of the compute_80 PTX). */
+ * GPTC_CUDA_PDL (read once; default on, 0 turns it off) on a device of compute capability 9.0 or
+ * newer running code built for it (sm_90a; not a newer card's JIT of the compute_80 PTX). */
 int gtc_pdl_on(void);
 
 /* Repacks raw GGUF rows [row_start, row_start + n_rows) (device memory `raw`) of a tensor with
