@@ -270,8 +270,9 @@ int cu_stream_layer(cu_fw *F, int l, int T) {
             const size_t bytes = (size_t)nr * rb;
             cudaError_t ce = cudaEventSynchronize(x->ev[b]); /* the chunk two back is up */
             const double t0 = gt_now_ms();
-            if (ce == cudaSuccess)
-                memcpy(x->pin[b], (const uint8_t *)t->data + (size_t)r0 * rb, bytes);
+            if (ce == cudaSuccess) /* out of the file mapping: every offload thread copies */
+                gt_pool_memcpy(F->m->pool, x->pin[b], (const uint8_t *)t->data + (size_t)r0 * rb,
+                               bytes);
             copy_ms += gt_now_ms() - t0;
             uint8_t *dst = x->base + xl->off[i];
             if (ce == cudaSuccess && split) {

@@ -197,3 +197,29 @@ void *gt_pool_scratch(gt_pool *p, int thread) {
 size_t gt_pool_scratch_bytes(const gt_pool *p) {
     return p ? p->scratch_bytes : 0;
 }
+
+typedef struct copy_job {
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t n, piece;
+} copy_job;
+
+static void copy_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const copy_job *j = (const copy_job *)ctx;
+    const size_t off = (size_t)task * j->piece;
+    memcpy(j->dst + off, j->src + off, j->n - off < j->piece ? j->n - off : j->piece);
+}
+
+void gt_pool_memcpy(gt_pool *p, void *dst, const void *src, size_t n) {
+    const int nt = gt_pool_n_threads(p);
+    if (nt <= 1 || n < ((size_t)1 << 20)) {
+        if (n) memcpy(dst, src, n);
+        return;
+    }
+    /* about 4 pieces per thread (tasks are handed out dynamically), 64 KiB multiples */
+    size_t piece = (n + (size_t)nt * 4 - 1) / ((size_t)nt * 4);
+    piece = (piece + 65535) & ~(size_t)65535;
+    copy_job j = {(uint8_t *)dst, (const uint8_t *)src, n, piece};
+    gt_pool_run(p, (int)((n + piece - 1) / piece), copy_task, &j);
+}

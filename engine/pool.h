@@ -21,6 +21,11 @@ int gt_pool_n_threads(const gt_pool *p); /* 1 for NULL */
 
 void gt_pool_run(gt_pool *p, int n_tasks, gt_task_fn fn, void *ctx);
 
+/* memcpy(dst, src, n) split over the pool's threads in 64 KiB-aligned pieces (small copies and a
+ * NULL or one-thread pool: one memcpy on the caller). For copies out of a file mapping into
+ * pinned staging, where one thread's page faults and memory bandwidth are the limit. */
+void gt_pool_memcpy(gt_pool *p, void *dst, const void *src, size_t n);
+
 /* Makes every thread's scratch at least `bytes` (64-byte aligned); waits for a running job
  * (scratch contents never live across jobs). Returns 0 on success, -1 on OOM. */
 int gt_pool_reserve(gt_pool *p, size_t bytes);

@@ -339,6 +339,41 @@ START_TEST(test_pool) {
 }
 END_TEST
 
+/* gt_pool_memcpy: every byte lands where memcpy would put it, for sizes around the piece and
+ * small-copy boundaries, any thread count, and nothing outside [dst, dst + n) is touched. */
+START_TEST(test_pool_memcpy) {
+    const size_t cap = ((size_t)3 << 20) + 4096;
+    uint8_t *src = malloc(cap), *dst = malloc(cap + 64);
+    ck_assert_ptr_nonnull(src);
+    ck_assert_ptr_nonnull(dst);
+    for (size_t i = 0; i < cap; i++) src[i] = (uint8_t)(i * 2654435761u >> 13);
+    const size_t sizes[] = {0,
+                            1,
+                            65535,
+                            ((size_t)1 << 20) - 1,
+                            (size_t)1 << 20,
+                            ((size_t)1 << 20) + 1,
+                            ((size_t)3 << 20) + 77,
+                            cap};
+    for (int n = 1; n <= 5; n++) {
+        gt_pool *p = n == 5 ? NULL : gt_pool_create(n);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            memset(dst, 0xA5, cap + 64);
+            gt_pool_memcpy(p, dst + 7, src + 3, sizes[k] > cap - 3 ? cap - 3 : sizes[k]);
+            const size_t m = sizes[k] > cap - 3 ? cap - 3 : sizes[k];
+            size_t bad = 0; /* bytes outside the copy that changed */
+            for (size_t i = 0; i < cap + 64; i++)
+                if ((i < 7 || i >= 7 + m) && dst[i] != 0xA5) bad++;
+            ck_assert_msg(bad == 0, "threads %d size %zu: %zu bytes outside changed", n, m, bad);
+            ck_assert_msg(memcmp(dst + 7, src + 3, m) == 0, "threads %d size %zu", n, m);
+        }
+        gt_pool_destroy(p);
+    }
+    free(src);
+    free(dst);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("engine_ops");
     TCase *tc = tcase_create("core");
@@ -355,6 +390,7 @@ int main(void) {
     tcase_add_test(tc, test_matmul_batch);
     tcase_add_test(tc, test_embed_row);
     tcase_add_test(tc, test_pool);
+    tcase_add_test(tc, test_pool_memcpy);
     suite_add_tcase(s, tc);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
