@@ -13,7 +13,7 @@
 #include "engine/memplan.h"
 #include "engine/pool.h"
 
-cu_knobs cu_knob = {4, 17, 128, -1, 0, -1};
+cu_knobs cu_knob = {4, 17, 128, -1, 0, -1, 0};
 
 _Static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
                    offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
@@ -31,6 +31,8 @@ static void read_knobs(void) {
     cu_knob.prefill_exact = v && atoi(v) > 0;
     v = getenv("GPTC_CUDA_MOE_MMQ_MAX_T");
     cu_knob.moe_mmq_max_t = v && *v && atoi(v) >= 0 ? atoi(v) : -1;
+    v = getenv("GPTC_CUDA_GRAPH_BUCKETS");
+    cu_knob.graph_buckets = v && atoi(v) > 0;
     (void)gtc_pdl_on(); /* GPTC_CUDA_PDL, kept by the kernel layer: read before any capture */
 }
 
@@ -793,7 +795,8 @@ static void cu_session_free(gptc_session *s) {
     cu_sess *cs = (cu_sess *)s->backend_data;
     if (!cs) return;
     gptc_model *m = s->model;
-    if (cs->graph) cudaGraphExecDestroy(cs->graph);
+    for (int b = 0; b < GTC_GRAPH_BUCKETS; b++)
+        if (cs->graph[b]) cudaGraphExecDestroy(cs->graph[b]);
     cu_prof_free(cs->prof);
     cudaFree(cs->smp_ws);
     cudaFree(cs->d_hist);
@@ -940,7 +943,7 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
     cu_model *cm = (cu_model *)m->backend_data;
     cu_sess *cs = (cu_sess *)s->backend_data;
     CU_TRYC(cudaSetDevice(cm->dev));
-    cu_fw F = {m, cm, cs, cm->st, err, cs->prof, NULL, (int)s->n_past, cs->ids_tok, NULL};
+    cu_fw F = {m, cm, cs, cm->st, err, cs->prof, NULL, (int)s->n_past, cs->ids_tok, NULL, 0};
     int32_t pos = s->n_past;
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->hp.n_vocab)
@@ -969,7 +972,10 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
         cu_prof_end(&F, n > 1);
         if (st != GPTC_OK) return st;
     } else if (n == 1 && !logits_all && !cs->swa_only) {
-        if (!cs->graph_ok) {
+        /* one graph per context bucket (GPTC_CUDA_GRAPH_BUCKETS=1): the attention splits the
+         * keys up to the bucket's end, not n_ctx's */
+        const int b = cu_knob.graph_buckets ? gtc_graph_bucket(cs->n_ctx, pos, &F.max_pos) : 0;
+        if (!cs->graph[b]) {
             cudaGraph_t g = NULL;
             CU_TRYC(cudaStreamBeginCapture(cm->st, cudaStreamCaptureModeThreadLocal));
             st = forward_T(&F, 1, NULL, NULL);
@@ -981,15 +987,17 @@ static gptc_status cu_forward(gptc_session *s, const int32_t *ids, int n, float 
             if (ce != cudaSuccess)
                 return gt_err(err, GPTC_ERR_DEVICE, "CUDA: graph capture failed: %s",
                               cudaGetErrorString(ce));
-            ce = cudaGraphInstantiate(&cs->graph, g, 0);
+            ce = cudaGraphInstantiate(&cs->graph[b], g, 0);
             cudaGraphDestroy(g);
-            if (ce != cudaSuccess)
+            if (ce != cudaSuccess) {
+                cs->graph[b] = NULL; /* captured again next step */
                 return gt_err(err, GPTC_ERR_DEVICE, "CUDA: graph instantiate failed: %s",
                               cudaGetErrorString(ce));
-            cs->graph_ok = 1;
+            }
         }
-        CU_TRYC(cudaGraphLaunch(cs->graph, cm->st));
+        CU_TRYC(cudaGraphLaunch(cs->graph[b], cm->st));
     } else {
+        if (cu_knob.graph_buckets) F.max_pos = pos + n - 1; /* uncaptured: the exact end */
         st = forward_T(&F, n, logits_all, s);
         if (st != GPTC_OK) {
             cudaStreamSynchronize(cm->st);
@@ -1093,7 +1101,7 @@ static gptc_status multi_pass(gptc_session **ss, const int32_t *ids, int n, gptc
     }
     CU_TRYC(cudaMemcpyAsync(mw->dev, mw->pin, mw->hdr_bytes, cudaMemcpyHostToDevice, cm->st));
     gtc_seqs sq = {mw->pos, (void *const *)mw->kc, (void *const *)mw->vc, 0};
-    cu_fw F = {m, cm, c0, cm->st, err, c0->prof, NULL, (int)ss[0]->n_past, mw->ids, &sq};
+    cu_fw F = {m, cm, c0, cm->st, err, c0->prof, NULL, (int)ss[0]->n_past, mw->ids, &sq, 0};
     cu_prof_mark(&F, "start");
     st = forward_T(&F, n, NULL, NULL);
     if (c0->prof) {

@@ -137,8 +137,7 @@ typedef struct cu_sess {
     struct cu_offload *off;    /* expert offload state (cuda/offload.c), NULL when no layer has
                                   its experts in host memory */
     float *moe_out;            /* [B][n_embd] the CPU experts' sums, copied up (offload only) */
-    cudaGraphExec_t graph;
-    int graph_ok;
+    cudaGraphExec_t graph[GTC_GRAPH_BUCKETS]; /* decode graphs, by gtc_graph_bucket */
     struct cu_prof *prof;
     void *blob; /* one cudaMalloc for everything above */
 } cu_sess;
@@ -160,6 +159,9 @@ typedef struct cu_knobs {
     int moe_mmq_max_t;  /* GPTC_CUDA_MOE_MMQ_MAX_T: largest batch whose Q8_0 / MXFP4 experts take
                            the tensor-core kernels (-1, the default: mmq_max_t; tuning: the
                            experts read their packed weights there, no fp16 copy) */
+    int graph_buckets;  /* GPTC_CUDA_GRAPH_BUCKETS=1: one decode graph per context bucket
+                           (gtc_graph_bucket), the attention split by the bucket's end instead of
+                           n_ctx; default 0 (not yet measured on a GPU) */
 } cu_knobs;
 extern cu_knobs cu_knob;
 
@@ -175,6 +177,7 @@ typedef struct gt_cuda_fw {
     int pos;
     const int32_t *ids; /* device token ids of this forward */
     const gtc_seqs *sq; /* decode_multi: per-token positions and caches (else NULL) */
+    int max_pos;        /* the attention's largest position (sets its split count); 0: n_ctx - 1 */
 } cu_fw;
 
 gptc_status cu_error(gptc_error *err, const char *what); /* "CUDA: what: <gtc_last_error>" */

@@ -71,3 +71,15 @@ extern "C" int gtc_sync(void) {
     CK(cudaDeviceSynchronize());
     return 0;
 }
+
+extern "C" int gtc_graph_bucket(int n_ctx, int pos, int *max_pos) {
+    int b = 0;
+    long cap = 256;
+    while (cap <= pos && cap < n_ctx && b < GTC_GRAPH_BUCKETS - 1) {
+        cap <<= 1;
+        b++;
+    }
+    if (cap > n_ctx || b == GTC_GRAPH_BUCKETS - 1) cap = n_ctx;
+    *max_pos = (int)cap - 1;
+    return b;
+}

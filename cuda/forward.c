@@ -198,7 +198,8 @@ gptc_status cu_attention(cu_fw *F, int l, int T) {
     aa.mscale = cm->mscale;
     aa.kv_type = cs->kv_type;
     aa.ring = swa && cs->ring < cs->n_ctx ? cs->ring : 0;
-    aa.max_pos = cs->n_ctx - 1; /* sets the split count: fixed, so graphs replay */
+    /* sets the split count: fixed for a captured graph (n_ctx - 1, or its bucket's end) */
+    aa.max_pos = F->max_pos > 0 ? F->max_pos : cs->n_ctx - 1;
     aa.window = swa ? hp->sliding_window : 0;
     aa.sinks = C->sinks;
     aa.scale = 1.f / sqrtf((float)hp->head_dim);

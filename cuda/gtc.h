@@ -95,6 +95,12 @@ const char *gtc_last_error(void); /* message of the last failed CUDA call in thi
  * newer running code built for it (sm_90a; not a newer card's JIT of the compute_80 PTX). */
 int gtc_pdl_on(void);
 
+/* The decode graph bucket of position pos (GPTC_CUDA_GRAPH_BUCKETS=1: one captured decode graph
+ * per bucket, its attention split up to the bucket's end): bucket b holds positions below
+ * 256 << b, the last one ends at n_ctx; *max_pos gets the bucket's last position. */
+#define GTC_GRAPH_BUCKETS 16 /* 256 << 15 positions: more than any context */
+int gtc_graph_bucket(int n_ctx, int pos, int *max_pos);
+
 /* Repacks raw GGUF rows [row_start, row_start + n_rows) (device memory `raw`) of a tensor with
  * src_rows rows into its split / packed layout at dst (the types of gtc_type_split). */
 int gtc_repack_split(uint32_t type, const void *raw, uint8_t *dst, int64_t n_cols, int64_t src_rows,

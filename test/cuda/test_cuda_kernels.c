@@ -1263,6 +1263,30 @@ START_TEST(test_attention_decode_long) {
 END_TEST
 
 /* ---- prefill helpers ---------------------------------------------------------------------- */
+/* Buckets by hand: bucket b holds positions below 256 << b, the last one ends at n_ctx; every
+ * position is at most its bucket's last position. */
+START_TEST(test_graph_bucket) {
+    const int cases[][4] = {
+        /* n_ctx, pos, bucket, max_pos */
+        {4096, 0, 0, 255},        {4096, 255, 0, 255},        {4096, 256, 1, 511},
+        {4096, 2047, 3, 2047},    {4096, 2048, 4, 4095},      {4096, 4095, 4, 4095},
+        {300, 299, 1, 299},       {100, 50, 0, 99},           {256, 255, 0, 255},
+        {131072, 8192, 6, 16383}, {131072, 131071, 9, 131071}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int mp = -1;
+        const int b = gtc_graph_bucket(cases[i][0], cases[i][1], &mp);
+        ck_assert_msg(b == cases[i][2] && mp == cases[i][3], "n_ctx %d pos %d: bucket %d max %d",
+                      cases[i][0], cases[i][1], b, mp);
+    }
+    for (int n_ctx = 1; n_ctx <= 5000; n_ctx += 37)
+        for (int pos = 0; pos < n_ctx; pos += 13) {
+            int mp = -1;
+            const int b = gtc_graph_bucket(n_ctx, pos, &mp);
+            ck_assert(b >= 0 && b < GTC_GRAPH_BUCKETS && pos <= mp && mp < n_ctx);
+        }
+}
+END_TEST
+
 START_TEST(test_prefill_helpers) {
     const int cnt = 5, n = 96, T = 7;
     float *g = rand_vec(cnt * n, 4.0f), *u = rand_vec(cnt * n, 4.0f), *bg = rand_vec(n, 1.0f);
@@ -1469,6 +1493,7 @@ int main(void) {
     TU_CASE(s, test_attention_decode_gqa, 120);
     TU_CASE(s, test_attention_decode_long, 120);
     TU_CASE(s, test_prefill_helpers, 120);
+    TU_CASE(s, test_graph_bucket, 60);
     TU_CASE(s, test_dequant_experts, 120);
     TU_CASE(s, test_moe_fast_helpers, 120);
     return tu_suite_failures(s, 0) ? EXIT_FAILURE : EXIT_SUCCESS;
