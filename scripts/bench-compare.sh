@@ -60,6 +60,11 @@ RES=$OUT/results.tsv
 J=$(nproc)
 LB=$LLAMA_BUILD/bin/llama-bench
 LBB=$LLAMA_BUILD/bin/llama-batched-bench
+# a shared-library build (BUILD_SHARED_LIBS=ON, e.g. one made on another machine and carried):
+# its libllama / libggml* sit beside the programs
+if ls "$LLAMA_BUILD"/bin/libllama.so* >/dev/null 2>&1; then
+    export LD_LIBRARY_PATH="$LLAMA_BUILD/bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 left() { echo $((BUDGET_S - ($(date +%s) - T0))); }
 has() { [[ " $phases " == *" $1 "* ]]; }
 log() { echo "$*" | tee -a "$LOG"; }
