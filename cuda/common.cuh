@@ -452,6 +452,61 @@ __device__ __forceinline__ float swiglu_oai(float g, float u, float alpha, float
     u = fminf(fmaxf(u, -limit), limit);
     return g / (1.f + expf(-alpha * g)) * (u + 1.f);
 }
+/* y[t][r] of a GEMV segment: (add ? y : 0) + act(acc + bias[r]) (one lane writes) */
+__device__ __forceinline__ void seg_store(const gtc_gemv_seg &sg, int t, int64_t r, float acc) {
+    float v = acc + (sg.bias ? sg.bias[r] : 0.f);
+    if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
+    float *y = sg.y + (size_t)t * sg.ldy + r;
+    *y = sg.add ? *y + v : v;
+}
+
+/* sum of v over the block (every thread gets it; red: one float per warp in shared memory) */
+__device__ __forceinline__ float block_sum(float v, float *red) {
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[wid] = v;
+    __syncthreads();
+    float r = 0.f;
+    for (int i = 0; i < nw; i++) r += red[i];
+    return r;
+}
+
+/* The statistics of norm (GTC_NORM_RMS / GTC_NORM_LAYER; other: mean 0, scale 1) over the row
+ * xr[n], reduced over the block; then norm_apply gives element i normalised (weights w, bias b). */
+__device__ __forceinline__ void norm_stats(const float *xr, int n, int norm, float eps, float *red,
+                                           float &mean, float &scale) {
+    mean = 0.f;
+    scale = 1.f;
+    if (norm == GTC_NORM_RMS) {
+        float ss = 0.f;
+        for (int i = threadIdx.x * 4; i < n; i += blockDim.x * 4) {
+            if (i + 3 < n) {
+                float4 v = *(const float4 *)(xr + i);
+                ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+            } else {
+                for (int j = i; j < n; j++) ss += xr[j] * xr[j];
+            }
+        }
+        ss = block_sum(ss, red);
+        scale = rsqrtf(ss / n + eps);
+    } else if (norm == GTC_NORM_LAYER) {
+        float sm = 0.f;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) sm += xr[i];
+        mean = block_sum(sm, red) / n;
+        float vs = 0.f;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) vs += (xr[i] - mean) * (xr[i] - mean);
+        vs = block_sum(vs, red);
+        scale = rsqrtf(vs / n + eps);
+    }
+}
+__device__ __forceinline__ float norm_apply(float v, int i, int norm, float mean, float scale,
+                                            const float *w, const float *b) {
+    if (norm == GTC_NORM_RMS) return v * scale * w[i];
+    if (norm == GTC_NORM_LAYER) return (v - mean) * scale * w[i] + b[i];
+    return v;
+}
+
 /* position of element i of a 32-block in the MXFP4 activation order 0,16,1,17,... */
 __device__ __forceinline__ int qi_pos(int i) {
     return i < 16 ? 2 * i : 2 * (i - 16) + 1;

@@ -11,28 +11,31 @@ typedef struct {
     int tl; /* tokens per warp (grid.y = ceil(T / tl)) */
 } seg_pack;
 
+/* The segment of global row gr (P.n: past the last) and its row r there; prefetches that weight
+ * row (the PDL prologue). */
+__device__ __forceinline__ int seg_find(const seg_pack &P, int64_t gr, int lane, int64_t &r) {
+    int si = 0;
+    while (si < P.n && gr >= P.end[si]) si++;
+    r = gr - (si ? P.end[si - 1] : 0);
+    if (si < P.n) pdl_prefetch_row(P.s[si].w, P.s[si].w.row0 + r, lane);
+    return si;
+}
+
 /* grid (ceil(rows/8), ceil(T/tl)), 256 threads: warp per weight row, through tl tokens (the row
  * stays in L1 after the first token, so device memory sees it once per grid row). */
 __global__ void __launch_bounds__(256) k_gemv(seg_pack P, gtc_act x) {
     const int lane = threadIdx.x & 31;
     const int64_t gr = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
-    int si = 0;
-    while (si < P.n && gr >= P.end[si]) si++;
-    if (si < P.n) pdl_prefetch_row(P.s[si].w, P.s[si].w.row0 + gr - (si ? P.end[si - 1] : 0), lane);
+    int64_t r;
+    const int si = seg_find(P, gr, lane, r);
     pdl_wait();
     pdl_trigger();
     if (si >= P.n) return;
     const gtc_gemv_seg &sg = P.s[si];
-    const int64_t r = gr - (si ? P.end[si - 1] : 0);
     const int t0 = blockIdx.y * P.tl, t1 = min(P.T, t0 + P.tl);
     for (int t = t0; t < t1; t++) {
         float acc = warp_dot(sg.w, sg.w.row0 + r, x, t, lane);
-        if (lane == 0) {
-            float v = acc + (sg.bias ? sg.bias[r] : 0.f);
-            if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
-            float *y = sg.y + (size_t)t * sg.ldy + r;
-            *y = sg.add ? *y + v : v;
-        }
+        if (lane == 0) seg_store(sg, t, r, acc);
     }
 }
 
@@ -44,14 +47,12 @@ __global__ void __launch_bounds__(256) k_gemv(seg_pack P, gtc_act x) {
 template <int TY> __global__ void __launch_bounds__(256) k_gemv_pk(seg_pack P, gtc_act x) {
     const int lane = threadIdx.x & 31;
     const int64_t gr = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
-    int si = 0;
-    while (si < P.n && gr >= P.end[si]) si++;
-    if (si < P.n) pdl_prefetch_row(P.s[si].w, P.s[si].w.row0 + gr - (si ? P.end[si - 1] : 0), lane);
+    int64_t r;
+    const int si = seg_find(P, gr, lane, r);
     pdl_wait();
     pdl_trigger();
     if (si >= P.n) return;
     const gtc_gemv_seg &sg = P.s[si];
-    const int64_t r = gr - (si ? P.end[si - 1] : 0);
     const int t0 = blockIdx.y * P.tl, t1 = min(P.T, t0 + P.tl);
     const int n = x.n, nb = (int)(sg.w.n_cols / 32);
     const int64_t srow = sg.w.row0 + r;
@@ -74,12 +75,7 @@ template <int TY> __global__ void __launch_bounds__(256) k_gemv_pk(seg_pack P, g
             a = a1[0];
         }
         const float acc = warp_sum(a);
-        if (lane == 0) {
-            float v = acc + (sg.bias ? sg.bias[r] : 0.f);
-            if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
-            float *y = sg.y + (size_t)t * sg.ldy + r;
-            *y = sg.add ? *y + v : v;
-        }
+        if (lane == 0) seg_store(sg, t, r, acc);
     }
 }
 

@@ -7,17 +7,6 @@
 
 #define GN_MAX_FLOATS 12000 /* T * n in shared memory (under 48 KiB with the static part) */
 
-__device__ static float gn_block_sum(float v, float *red) {
-    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
-    __syncthreads();
-    if (lane == 0) red[wid] = v;
-    __syncthreads();
-    float r = 0.f;
-    for (int i = 0; i < nw; i++) r += red[i];
-    return r;
-}
-
 /* grid min(ceil(rows / 8), cap), 256 threads, T * n floats of dynamic shared memory */
 __global__ void __launch_bounds__(256) k_gemv_norm(gtc_gemv_seg sg, const float *x, int T, int norm,
                                                    const float *nw, const float *nb, float eps) {
@@ -30,36 +19,10 @@ __global__ void __launch_bounds__(256) k_gemv_norm(gtc_gemv_seg sg, const float 
     pdl_trigger();
     for (int t = 0; t < T; t++) { /* as k_prep_act */
         const float *xr = x + (size_t)t * n;
-        float mean = 0.f, scale = 1.f;
-        if (norm == GTC_NORM_RMS) {
-            float ss = 0.f;
-            for (int i = threadIdx.x * 4; i < n; i += blockDim.x * 4) {
-                if (i + 3 < n) {
-                    float4 v = *(const float4 *)(xr + i);
-                    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-                } else {
-                    for (int j = i; j < n; j++) ss += xr[j] * xr[j];
-                }
-            }
-            ss = gn_block_sum(ss, red);
-            scale = rsqrtf(ss / n + eps);
-        } else if (norm == GTC_NORM_LAYER) {
-            float sm = 0.f;
-            for (int i = threadIdx.x; i < n; i += blockDim.x) sm += xr[i];
-            mean = gn_block_sum(sm, red) / n;
-            float vs = 0.f;
-            for (int i = threadIdx.x; i < n; i += blockDim.x) vs += (xr[i] - mean) * (xr[i] - mean);
-            vs = gn_block_sum(vs, red);
-            scale = rsqrtf(vs / n + eps);
-        }
-        for (int i = threadIdx.x; i < n; i += blockDim.x) {
-            float v = xr[i];
-            if (norm == GTC_NORM_RMS)
-                v = v * scale * nw[i];
-            else if (norm == GTC_NORM_LAYER)
-                v = (v - mean) * scale * nw[i] + nb[i];
-            xs[(size_t)t * n + i] = v;
-        }
+        float mean, scale;
+        norm_stats(xr, n, norm, eps, red, mean, scale);
+        for (int i = threadIdx.x; i < n; i += blockDim.x)
+            xs[(size_t)t * n + i] = norm_apply(xr[i], i, norm, mean, scale, nw, nb);
     }
     __syncthreads();
     const int lane = threadIdx.x & 31;
@@ -95,12 +58,7 @@ __global__ void __launch_bounds__(256) k_gemv_norm(gtc_gemv_seg sg, const float 
                        wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
             }
             acc = warp_sum(acc);
-            if (lane == 0) {
-                float v = acc + (sg.bias ? sg.bias[r] : 0.f);
-                if (sg.act == GTC_ACT_GELU) v = gelu_tanh(v);
-                float *y = sg.y + (size_t)t * sg.ldy + r;
-                *y = sg.add ? *y + v : v;
-            }
+            if (lane == 0) seg_store(sg, t, r, acc);
         }
     }
 }

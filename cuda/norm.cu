@@ -2,17 +2,6 @@
  * matrix kernels read (fp32, int16 blocks in natural and MXFP4 order, split fp16). */
 #include "cuda/common.cuh"
 
-__device__ float block_sum(float v, float *red) {
-    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
-    __syncthreads();
-    if (lane == 0) red[wid] = v;
-    __syncthreads();
-    float r = 0.f;
-    for (int i = 0; i < nw; i++) r += red[i];
-    return r;
-}
-
 /* grid (ceil(n/32 / 8), T), 256 threads: every block reduces the whole row (cheap, from L2)
  * and then normalises / quantises its 8 blocks of 32. */
 __global__ void __launch_bounds__(256) k_prep_act(const float *x, int n, int norm, const float *w,
@@ -20,41 +9,17 @@ __global__ void __launch_bounds__(256) k_prep_act(const float *x, int n, int nor
     __shared__ float red[32];
     const int t = blockIdx.y;
     const float *xr = x + (size_t)t * n;
-    float mean = 0.f, scale = 1.f;
     pdl_wait();
     pdl_trigger();
-    if (norm == GTC_NORM_RMS) {
-        float ss = 0.f;
-        for (int i = threadIdx.x * 4; i < n; i += blockDim.x * 4) {
-            if (i + 3 < n) {
-                float4 v = *(const float4 *)(xr + i);
-                ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-            } else {
-                for (int j = i; j < n; j++) ss += xr[j] * xr[j];
-            }
-        }
-        ss = block_sum(ss, red);
-        scale = rsqrtf(ss / n + eps);
-    } else if (norm == GTC_NORM_LAYER) {
-        float sm = 0.f;
-        for (int i = threadIdx.x; i < n; i += blockDim.x) sm += xr[i];
-        mean = block_sum(sm, red) / n;
-        float vs = 0.f;
-        for (int i = threadIdx.x; i < n; i += blockDim.x) vs += (xr[i] - mean) * (xr[i] - mean);
-        vs = block_sum(vs, red);
-        scale = rsqrtf(vs / n + eps);
-    }
+    float mean, scale;
+    norm_stats(xr, n, norm, eps, red, mean, scale);
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int c = blockIdx.x * 8 + wid;
     const int i = c * 32 + lane;
     if (c * 32 >= n) return;
     float v = 0.f;
     if (i < n) {
-        v = xr[i];
-        if (norm == GTC_NORM_RMS)
-            v = v * scale * w[i];
-        else if (norm == GTC_NORM_LAYER)
-            v = (v - mean) * scale * w[i] + b[i];
+        v = norm_apply(xr[i], i, norm, mean, scale, w, b);
         out.f[(size_t)t * n + i] = v;
         if (out.h) { /* split fp16: hi = f16(v) in rows [0, T), lo = f16(v - hi) in rows [T, 2T) */
             const uint16_t hi = f2h(v);
