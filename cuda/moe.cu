@@ -355,12 +355,13 @@ __global__ void __launch_bounds__(256, 2)
     pdl_trigger();
     if (r >= n) return;
     float y = 0.f;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f}; /* the k == 4 fast paths: each expert's dot */
+    bool four = true;
     if ((TY == 0 || TY == GGML_TYPE_MXFP4) && k == 4 && mat_fast_mxfp4(down, h)) {
         const int nb = (int)(down.n_cols / 32);
         const uint8_t *qs[4], *ep[4];
         const int16_t *xq[4];
         const float *xs[4];
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int e = ids[t * 4 + j];
@@ -371,13 +372,6 @@ __global__ void __launch_bounds__(256, 2)
             xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
         }
         lane_mxfp4<4, 2>(qs, ep, xq, xs, nb, lane, acc);
-        float part = 0.f;
-#pragma unroll
-        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
-        y = warp_sum(part);
-        if (bd)
-            for (int j = 0; j < 4; j++)
-                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
     } else if ((TY == 0 || TY == GGML_TYPE_Q8_0) && k == 4 && down.split &&
                down.type == GGML_TYPE_Q8_0 && h.q) {
         const int nb = (int)(down.n_cols / 32);
@@ -385,7 +379,6 @@ __global__ void __launch_bounds__(256, 2)
         const uint16_t *dp[4];
         const int16_t *xq[4];
         const float *xs[4];
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int e = ids[t * 4 + j];
@@ -396,20 +389,13 @@ __global__ void __launch_bounds__(256, 2)
             xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
         }
         lane_q8<4, 1>(qs, dp, xq, xs, nb, lane, acc);
-        float part = 0.f;
-#pragma unroll
-        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
-        y = warp_sum(part);
-        if (bd)
-            for (int j = 0; j < 4; j++)
-                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
-    } else if (TY != 0 && TY != GGML_TYPE_MXFP4 && TY != GGML_TYPE_Q8_0 && k == 4) {
+    } else if (k == 4 &&
+               (TY == 0 ? pk_fast(down, h) : TY != GGML_TYPE_MXFP4 && TY != GGML_TYPE_Q8_0)) {
         const int nb = (int)(down.n_cols / 32);
         pk_row p[4];
         const int16_t *xq[4];
         const float *xs[4];
         const int *xz[4];
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int e = ids[t * 4 + j];
@@ -418,49 +404,33 @@ __global__ void __launch_bounds__(256, 2)
             xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
             xz[j] = h.qsum + (size_t)(t * 4 + j) * (h.n / 32);
         }
-        constexpr int PT =
-            TY == 0 || TY == GGML_TYPE_MXFP4 || TY == GGML_TYPE_Q8_0 ? GGML_TYPE_Q4_0 : TY;
-        constexpr int U =
-            PT == GGML_TYPE_Q4_K || PT == GGML_TYPE_Q5_K || PT == GGML_TYPE_Q6_K ? 1 : 2;
-        lane_pk<PT, 4, U>(p, xq, xs, xz, nb, lane, acc);
-        float part = 0.f;
-#pragma unroll
-        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
-        y = warp_sum(part);
-        if (bd)
-            for (int j = 0; j < 4; j++)
-                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
-    } else if (TY == 0 && k == 4 && pk_fast(down, h)) {
-        const int nb = (int)(down.n_cols / 32);
-        pk_row p[4];
-        const int16_t *xq[4];
-        const float *xs[4];
-        const int *xz[4];
-        float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int e = ids[t * 4 + j];
-            p[j] = pk_row_at(down, down.row0 + (int64_t)e * down.expert_rows + r);
-            xq[j] = h.q + (size_t)(t * 4 + j) * h.n;
-            xs[j] = h.s + (size_t)(t * 4 + j) * (h.n / 32);
-            xz[j] = h.qsum + (size_t)(t * 4 + j) * (h.n / 32);
+        if (TY != 0) { /* the launcher's packed type */
+            constexpr int PT =
+                TY == 0 || TY == GGML_TYPE_MXFP4 || TY == GGML_TYPE_Q8_0 ? GGML_TYPE_Q4_0 : TY;
+            constexpr int U =
+                PT == GGML_TYPE_Q4_K || PT == GGML_TYPE_Q5_K || PT == GGML_TYPE_Q6_K ? 1 : 2;
+            lane_pk<PT, 4, U>(p, xq, xs, xz, nb, lane, acc);
+        } else {
+            lane_pk_any<4, 1>(down.type, p, xq, xs, xz, nb, lane, acc);
         }
-        lane_pk_any<4, 1>(down.type, p, xq, xs, xz, nb, lane, acc);
-        float part = 0.f;
-#pragma unroll
-        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
-        y = warp_sum(part);
-        if (bd)
-            for (int j = 0; j < 4; j++)
-                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
-    } else if (TY == 0) { /* (a TY kernel is launched for k == 4 only) */
-        for (int j = 0; j < k; j++) {
+    } else { /* any k, any format (a TY kernel is launched for k == 4 only) */
+        four = false;
+        for (int j = 0; TY == 0 && j < k; j++) {
             const int e = ids[t * k + j];
             float d =
                 warp_dot(down, down.row0 + (int64_t)e * down.expert_rows + r, h, t * k + j, lane);
             if (bd) d += bd[(size_t)e * bstride + r];
             y += wts[t * k + j] * d;
         }
+    }
+    if (four) { /* the experts' weighted sum, their biases weighted too */
+        float part = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) part += wts[t * 4 + j] * acc[j];
+        y = warp_sum(part);
+        if (bd)
+            for (int j = 0; j < 4; j++)
+                y += wts[t * 4 + j] * bd[(size_t)ids[t * 4 + j] * bstride + r];
     }
     if (lane == 0) x[(size_t)t * n + r] += y;
 }
