@@ -46,23 +46,6 @@ static void add_case(cJSON *cases, const char *kind, const char *spec, const cha
     cJSON_AddItemToArray(cases, c);
 }
 
-/* Runs the independent checker over the cases; every one must be valid. */
-static void validate(cJSON *cases, const char *name) {
-    char path[600], cmd[1400];
-    snprintf(path, sizeof path, "%s/%s.json", tu_tmpdir(), name);
-    char *js = cJSON_PrintUnformatted(cases);
-    ck_assert_int_eq(tu_write_file(path, js, strlen(js)), 0);
-    free(js);
-    snprintf(cmd, sizeof cmd, "python3 test/util/check_constrained.py %s", path);
-    tu_proc p;
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 300, &p), 0);
-    ck_assert_msg(p.status == 0, "%s: %s%s", name, p.out, p.err);
-    char want[32];
-    snprintf(want, sizeof want, "ok %d\n", cJSON_GetArraySize(cases));
-    ck_assert_str_eq(p.out, want);
-    tu_proc_free(&p);
-}
-
 /* Runs gptc batch over the lines; returns the records (an array), checks exit 0. */
 static cJSON *run_batch(const char *name, const char *model, const char *lines, const char *flags) {
     return tu_batch_records(name, model, lines, flags, 600);
@@ -124,7 +107,7 @@ START_TEST(test_schema_gpt2_seeds) {
     int stops = collect(recs, cases, "schema", SCHEMAS, N_SCHEMAS, &n_length);
     fprintf(stderr, "schema/gpt2: %d stop, %d length\n", stops, n_length);
     ck_assert_int_ge(stops, 120); /* most answers end well within 80 tokens */
-    validate(cases, "schema_g2");
+    tu_check_constrained(cases, "schema_g2");
     cJSON_Delete(cases);
     cJSON_Delete(recs);
 }
@@ -166,7 +149,7 @@ START_TEST(test_gbnf_gpt2_seeds) {
         fprintf(stderr, "gbnf/%s: %d stop, %d length\n", name, stops, n_length);
         if (!files[f]) ck_assert_int_ge(stops, 20);
         all_stops += stops;
-        validate(cases, name);
+        tu_check_constrained(cases, name);
         cJSON_Delete(cases);
         cJSON_Delete(recs);
         free(grammar);
@@ -194,7 +177,7 @@ START_TEST(test_harmony_oss_seeds) {
     int stops = collect(recs, cases, "schema", SCHEMAS, N_SCHEMAS, &n_length);
     fprintf(stderr, "harmony/gpt-oss: %d stop, %d length\n", stops, n_length);
     ck_assert_int_ge(stops, 2); /* those that skip the analysis end in the final JSON */
-    validate(cases, "harmony");
+    tu_check_constrained(cases, "harmony");
     /* a length cut: never a final message that the grammar would refuse */
     const cJSON *r;
     cJSON_ArrayForEach(r, recs) {
@@ -237,7 +220,7 @@ START_TEST(test_oneshot) {
         tu_proc_free(&p);
     }
     ck_assert_int_ge(valid, 1);
-    validate(cases, "oneshot");
+    tu_check_constrained(cases, "oneshot");
     cJSON_Delete(cases);
 }
 END_TEST

@@ -76,23 +76,6 @@ static void add_call(cJSON *cases, const char *name, const char *args) {
     cJSON_AddItemToArray(cases, c);
 }
 
-/* The checker over the cases: every one valid. */
-static void validate(cJSON *cases, const char *name) {
-    char path[600], cmd[1400];
-    snprintf(path, sizeof path, "%s/%s.json", tu_tmpdir(), name);
-    char *js = cJSON_PrintUnformatted(cases);
-    ck_assert_int_eq(tu_write_file(path, js, strlen(js)), 0);
-    free(js);
-    snprintf(cmd, sizeof cmd, "python3 test/util/check_constrained.py %s", path);
-    tu_proc p;
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 300, &p), 0);
-    ck_assert_msg(p.status == 0, "%s: %s%s", name, p.out, p.err);
-    char want[32];
-    snprintf(want, sizeof want, "ok %d\n", cJSON_GetArraySize(cases));
-    ck_assert_str_eq(p.out, want);
-    tu_proc_free(&p);
-}
-
 /* The calls of a result (one-shot --json or a batch record): each validated; returns how many
  * there are; `only` (may be NULL) is the one name allowed. */
 static int check_calls(const cJSON *rec, cJSON *cases, const char *only) {
@@ -184,7 +167,7 @@ START_TEST(test_batch_seeds) {
     ck_assert_int_ge(total, 25);
     ck_assert_int_ge(finished[2] + finished[3] + finished[4] + finished[5], 15);
     ck_assert_int_ge(cJSON_GetArraySize(cases), total);
-    validate(cases, "seeds");
+    tu_check_constrained(cases, "seeds");
     cJSON_Delete(cases);
     cJSON_Delete(recs);
 }
@@ -224,7 +207,7 @@ START_TEST(test_forced_header) {
             cJSON_Delete(j);
             tu_proc_free(&p);
         }
-    validate(cases, "forced");
+    tu_check_constrained(cases, "forced");
     cJSON_Delete(cases);
 }
 END_TEST
@@ -255,7 +238,7 @@ START_TEST(test_oneshot_choice) {
         tu_proc_free(&p);
     }
     ck_assert_int_ge(finished, 1);
-    validate(cases, "oneshot");
+    tu_check_constrained(cases, "oneshot");
     cJSON_Delete(cases);
 
     static const struct {
@@ -318,7 +301,7 @@ START_TEST(test_chat_tool_exec) {
         add_call(cases, "book", ln);
     free(lines);
     ck_assert_int_eq(n, 3);
-    validate(cases, "chat");
+    tu_check_constrained(cases, "chat");
     cJSON_Delete(cases);
 }
 END_TEST
@@ -431,7 +414,7 @@ START_TEST(test_batch_flags) {
         finished += !strcmp(fin, "tool_calls");
     }
     ck_assert_int_ge(finished, 3);
-    validate(cases, "flags");
+    tu_check_constrained(cases, "flags");
     cJSON_Delete(cases);
     cJSON_Delete(recs);
     /* a bad flag with --tools: one error line, exit 1 */

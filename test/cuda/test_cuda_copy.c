@@ -16,15 +16,7 @@
 static char g2[512], oss[512];
 
 static gptc_model *load(const char *path) {
-    gptc_model_params mp;
-    gptc_model_params_default(&mp);
-    mp.path = path;
-    mp.backend = GPTC_BACKEND_CUDA;
-    mp.n_ctx_hint = 512;
-    gptc_model *m = NULL;
-    gptc_error err = {0};
-    ck_assert_msg(gptc_model_load(&mp, &m, &err) == GPTC_OK, "load %s: %s", path, err.msg);
-    return m;
+    return tu_copy_model(path, GPTC_BACKEND_CUDA);
 }
 
 /* Same kernels on the same data: the copy's logits equal the own prefill's up to the

@@ -95,3 +95,18 @@ void tu_check_session_copy(gptc_model *m, int n_prompt, int n_steps, int n_batch
     free(lb);
     free(lc);
 }
+
+gptc_model *tu_copy_model(const char *path, gptc_backend be) {
+    gptc_model_params mp;
+    gptc_model_params_default(&mp);
+    mp.path = path;
+    mp.backend = be;
+    if (be == GPTC_BACKEND_CPU)
+        mp.n_threads = 2;
+    else
+        mp.n_ctx_hint = 512;
+    gptc_model *m = NULL;
+    gptc_error err = {0};
+    ck_assert_msg(gptc_model_load(&mp, &m, &err) == GPTC_OK, "load %s: %s", path, err.msg);
+    return m;
+}

@@ -13,4 +13,8 @@
  * Also: sessions of another context size are refused. Fails through Check's ck_assert. */
 void tu_check_session_copy(gptc_model *m, int n_prompt, int n_steps, int n_batch, double tol);
 
+/* The model at path on backend be (n_threads 2 on the CPU; a 512-token context hint), or a
+ * Check failure. */
+gptc_model *tu_copy_model(const char *path, gptc_backend be);
+
 #endif

@@ -114,4 +114,23 @@ static inline cJSON *tu_batch_records(const char *name, const char *model, const
     return arr;
 }
 
+/* Runs the independent checker (test/util/check_constrained.py) over cases, an array of
+ * {"kind": "schema"|"gbnf", "schema"/"grammar", "text"} written to NAME.json in the test's
+ * tmpdir: every case must be valid. */
+static inline void tu_check_constrained(cJSON *cases, const char *name) {
+    char path[600], cmd[1400];
+    snprintf(path, sizeof path, "%s/%s.json", tu_tmpdir(), name);
+    char *js = cJSON_PrintUnformatted(cases);
+    ck_assert_int_eq(tu_write_file(path, js, strlen(js)), 0);
+    free(js);
+    snprintf(cmd, sizeof cmd, "python3 test/util/check_constrained.py %s", path);
+    tu_proc p;
+    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 300, &p), 0);
+    ck_assert_msg(p.status == 0, "%s: %s%s", name, p.out, p.err);
+    char want[32];
+    snprintf(want, sizeof want, "ok %d\n", cJSON_GetArraySize(cases));
+    ck_assert_str_eq(p.out, want);
+    tu_proc_free(&p);
+}
+
 #endif
