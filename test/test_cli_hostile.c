@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test/util/testmodels.h"
@@ -104,14 +106,28 @@ START_TEST(test_fifo_inputs) {
     gptc_sh(&p, NULL, "batch -m %s -i %s -o %s/fifo-out.jsonl -t 1", g2, fifo, dir);
     ck_assert_msg(p.status == 0, "exit %d: %s", p.status, p.err);
     tu_proc_free(&p);
-    /* a FIFO whose writer is already waiting is read normally (as with -f <(cmd) in bash): the
-     * prompt is "hello", not the empty prompt (one BOS token). (A writer that comes only after
-     * gptc opened the FIFO finds no reader: that ordering is the "no writer" case above.) */
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "printf 'hello' > %s & sleep 0.3; %s -m %s -f %s -n 1 -t 1 -s 1 --json; wait", fifo,
-             tu_gptc(), g2, fifo);
-    ck_assert_int_eq(tu_sh(cmd, NULL, 0, 30, &p), 0);
+    /* a FIFO whose writer is already there is read normally (as with -f <(cmd) in bash): the
+     * prompt is "hello", not the empty prompt (one BOS token), also when the writer's bytes come
+     * only after gptc opened it. The test holds a read end so that the writer's open returns at
+     * once: the writer is connected before gptc starts, whatever the machine's speed. (A writer
+     * that comes only after gptc opened the FIFO finds no reader: that ordering is the "no
+     * writer" case above.) */
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ck_assert_int_ge(rfd, 0);
+    int wfd = open(fifo, O_WRONLY | O_CLOEXEC);
+    ck_assert_int_ge(wfd, 0);
+    pid_t writer = fork();
+    ck_assert_int_ge(writer, 0);
+    if (writer == 0) {
+        usleep(300000);
+        _exit(write(wfd, "hello", 5) == 5 ? 0 : 1);
+    }
+    close(wfd);
+    gptc_sh(&p, NULL, "-m %s -f %s -n 1 -t 1 -s 1 --json", g2, fifo);
+    int st = 0;
+    waitpid(writer, &st, 0);
+    close(rfd);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer status %d", st);
     ck_assert_msg(p.status == 0, "exit %d: %s", p.status, p.err);
     ck_assert_ptr_nonnull(strstr(p.out, "\"prompt_tokens\":"));
     ck_assert_ptr_null(strstr(p.out, "\"prompt_tokens\":1,"));

@@ -808,17 +808,21 @@ START_TEST(test_interrupted) {
     char home[700], cmd[3000], dir[900];
     new_home(home, sizeof home);
     tu_proc p;
-    /* Ctrl-C during a (stalled) download: exit 130, the partial file kept */
+    /* Ctrl-C during a (stalled) download: exit 130, the partial file kept. The signal comes
+     * once the partial file exists (polled, at most 30 s), not after a fixed sleep that a slow
+     * machine could outrun. */
+    cache_dir(dir, sizeof dir, home, "test-org", "slow2-GGUF");
     sfmt(cmd, sizeof cmd,
          "HF_HOME='%s' HF_ENDPOINT='%s' NO_PROXY=127.0.0.1,localhost "
          "no_proxy=127.0.0.1,localhost GPTC_HUB_TIMEOUT=30 %s pull test-org/slow2-GGUF & "
-         "pid=$!; sleep 1.5; kill -INT $pid; wait $pid; echo \"rc=$?\"",
-         home, endpoint, tu_gptc());
+         "pid=$!; i=0; while [ $i -lt 600 ] && [ -z \"$(find '%s' -name '*.incomplete' "
+         "2>/dev/null)\" ]; do sleep 0.05; i=$((i+1)); done; sleep 0.2; "
+         "kill -INT $pid; wait $pid; echo \"rc=$?\"",
+         home, endpoint, tu_gptc(), dir);
     ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
     ck_assert_msg(strstr(p.out, "rc=130") != NULL, "%s / %s", p.out, p.err);
     ck_assert_ptr_nonnull(strstr(p.err, "interrupted"));
     tu_proc_free(&p);
-    cache_dir(dir, sizeof dir, home, "test-org", "slow2-GGUF");
     ck_assert_int_eq(count_files(dir, "*.incomplete"), 1);
 }
 END_TEST

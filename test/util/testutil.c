@@ -163,6 +163,7 @@ void tu_proc_free(tu_proc *p) {
 }
 
 static char tmpdir_buf[256];
+static pid_t tmpdir_owner; /* the process that made it: Check's forked tests exit() too */
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)ftw;
@@ -177,7 +178,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
  * GPTC_TEST_KEEP_TMP=1 keeps the directory (its models) for inspection. */
 static void rm_tmpdir(void) {
     const char *keep = getenv("GPTC_TEST_KEEP_TMP");
-    if (!tmpdir_buf[0]) return;
+    if (!tmpdir_buf[0] || getpid() != tmpdir_owner) return;
     if (keep && *keep && strcmp(keep, "0")) {
         fprintf(stderr, "test files kept in %s\n", tmpdir_buf);
         return;
@@ -189,6 +190,7 @@ const char *tu_tmpdir(void) {
     if (!tmpdir_buf[0]) {
         snprintf(tmpdir_buf, sizeof tmpdir_buf, "/tmp/gptc-test-XXXXXX");
         if (!mkdtemp(tmpdir_buf)) return "/tmp";
+        tmpdir_owner = getpid();
         atexit(rm_tmpdir);
     }
     return tmpdir_buf;
