@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,22 +28,6 @@ static void copy_file(const char *from, const char *to) {
     ck_assert_ptr_nonnull(d);
     ck_assert_int_eq(tu_write_file(to, d, n), 0);
     free(d);
-}
-
-/* CAP_IPC_LOCK in the effective set (/proc/self/status CapEff, bit 14): mlock beyond
- * RLIMIT_MEMLOCK is allowed. */
-static int has_cap_ipc_lock(void) {
-    char *st = tu_read_file("/proc/self/status", NULL);
-    const char *c = st ? strstr(st, "\nCapEff:") : NULL;
-    int has = c && (strtoull(c + 8, NULL, 16) >> 14 & 1);
-    free(st);
-    return has;
-}
-
-static unsigned long long memlock_limit(void) {
-    struct rlimit rl;
-    ck_assert_int_eq(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
-    return rl.rlim_cur == RLIM_INFINITY ? ~0ull : (unsigned long long)rl.rlim_cur;
 }
 
 static void assert_one_error(const tu_proc *p) {
@@ -128,8 +111,7 @@ START_TEST(test_no_mmap_mlock) {
          * and a RLIMIT_MEMLOCK below the file's size */
         struct stat ms;
         ck_assert_int_eq(stat(g2, &ms), 0);
-        ck_assert_msg(!has_cap_ipc_lock() && memlock_limit() < (unsigned long long)ms.st_size &&
-                          b.status == 3,
+        ck_assert_msg(tu_mlock_limited((unsigned long long)ms.st_size) && b.status == 3,
                       "exit %d: %s", b.status, b.err);
         assert_one_error(&b);
         ck_assert_ptr_nonnull(strstr(b.err, "ulimit -l"));

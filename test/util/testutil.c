@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -194,6 +195,16 @@ const char *tu_tmpdir(void) {
         atexit(rm_tmpdir);
     }
     return tmpdir_buf;
+}
+
+int tu_mlock_limited(unsigned long long bytes) {
+    char *st = tu_read_file("/proc/self/status", NULL);
+    const char *c = st ? strstr(st, "\nCapEff:") : NULL;
+    const int cap = c && (strtoull(c + 8, NULL, 16) >> 14 & 1); /* CAP_IPC_LOCK = 14 */
+    free(st);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return 0;
+    return !cap && rl.rlim_cur != RLIM_INFINITY && (unsigned long long)rl.rlim_cur < bytes;
 }
 
 char *tu_read_file(const char *path, size_t *len) {

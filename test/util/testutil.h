@@ -41,6 +41,10 @@ int tu_read_until_nl(int fd, double timeout_s);
 const char *tu_tmpdir(void);
 /* Reads a whole file (NUL-terminated, malloc'd); NULL on error. */
 char *tu_read_file(const char *path, size_t *len);
+
+/* 1 when mlock of `bytes` may rightly fail here: the process lacks CAP_IPC_LOCK (root in a
+ * container may lack it too) and RLIMIT_MEMLOCK is below `bytes`. */
+int tu_mlock_limited(unsigned long long bytes);
 int tu_write_file(const char *path, const void *data, size_t len);
 
 #endif
