@@ -923,9 +923,10 @@ gptc_status gr_parse_parts(const gr_part *parts, int n_parts, int keep, gptc_gra
     if (!p->failed)
         for (int i = 0; i < p->n_rules; i++)
             if (!p->rules[i].defined) {
-                /* position of the first reference; the name as that part wrote it */
+                /* position of the first reference; the name as that part wrote it (a part is
+                 * (pointer, length), not NUL-terminated: the API takes such buffers) */
                 const char *s = p->rules[i].ref_src ? p->rules[i].ref_src : src;
-                size_t slen = strlen(s), pl = 0;
+                size_t slen = 0, pl = 0;
                 for (int k = 0; k < n_parts; k++)
                     if (parts[k].src == s) {
                         slen = parts[k].len;
