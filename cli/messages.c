@@ -124,7 +124,12 @@ int msglist_from_jval(msglist *l, const jval *arr, char *why, size_t why_n) {
         int asst = !strcmp(role, "assistant");
         if (strcmp(role, "system") && strcmp(role, "developer") && strcmp(role, "user") && !asst &&
             strcmp(role, "tool")) {
-            snprintf(why, why_n, "messages[%zu]: unknown role \"%.40s\"", i, role);
+            /* at most 40 bytes of the role, cut at a character boundary (the reason goes
+             * into error records that must stay valid UTF-8; jval checked the role is) */
+            size_t rl = strlen(role);
+            if (rl > 40)
+                for (rl = 40; rl > 0 && ((unsigned char)role[rl] & 0xC0) == 0x80;) rl--;
+            snprintf(why, why_n, "messages[%zu]: unknown role \"%.*s\"", i, (int)rl, role);
             return -1;
         }
         harmony_msg m = {0};

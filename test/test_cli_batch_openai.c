@@ -149,6 +149,9 @@ static const char *GOOD =
                                            "\"x\",\"prompt\":\"Once upon a "
                                            "time\",\"max_tokens\":3,\"logprobs\":2}}\n";
 #define N_GOOD 6
+#define E2 "\xC3\xA9"
+#define ROLE30                                                                                     \
+    E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2
 static const char *BAD = CHAT("t-temp", "{" HI ",\"temperature\":\"hot\"}") /* line 7 */
     "{\"custom_id\":\"t-get\",\"method\":\"GET\",\"url\":\"/v1/chat/completions\",\"body\":{}}\n"
     "{\"custom_id\":\"t-url\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{}}\n"
@@ -159,8 +162,12 @@ static const char *BAD = CHAT("t-temp", "{" HI ",\"temperature\":\"hot\"}") /* l
     CHAT("t-stop", "{" HI ",\"stop\":5}")
         CHAT("t-lp", "{" HI ",\"logprobs\":\"yes\"}") /* line 16 */
     CHAT("t-bias", "{" HI ",\"logit_bias\":[1]}")
-        CHAT("t-tools", "{" HI ",\"tools\":{\"type\":\"function\"}}"); /* line 18 */
-#define N_BAD 12
+        CHAT("t-tools", "{" HI ",\"tools\":{\"type\":\"function\"}}") /* line 18 */
+    /* line 19: an unknown role of 'a' and 30 e-acutes (61 bytes); the error quotes 40 bytes at
+     * most, cut at a character boundary (39 here), so the record stays valid UTF-8 (found by the
+     * batch_line fuzzer: the cut fell inside a character) */
+    CHAT("t-role", "{\"messages\":[{\"role\":\"a" ROLE30 "\",\"content\":\"x\"}]}");
+#define N_BAD 13
 
 START_TEST(test_chat_lines_validate) {
     const char *good = file_with("good.jsonl", GOOD);
@@ -256,6 +263,8 @@ START_TEST(test_chat_lines_validate) {
     expect_error(error_of(&rs, "t-lp"), 16, "logprobs");
     expect_error(error_of(&rs, "t-bias"), 17, "logit_bias");
     expect_error(error_of(&rs, "t-tools"), 18, "tools");
+    expect_error(error_of(&rs, "t-role"), 19,
+                 "unknown role \"a" E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 "\"");
     int nulls = 0, dup = 0;
     for (int i = 0; i < rs.n; i++) {
         const cJSON *cid = cJSON_GetObjectItem(rs.r[i], "custom_id");
