@@ -216,11 +216,14 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I
 FUZZ_SRCS_batch_line_fuzz := cli/batch_line.c cli/jsontext.c cli/messages.c cli/jval.c cli/tooldefs.c \
                              test/util/testutil.c
 FUZZ_SRCS_conv_load_fuzz  := cli/messages.c cli/jval.c cli/tooldefs.c test/util/testutil.c
+# the tokenizer fuzzers' test helpers: the UTF-8 checker and the reference regex (not the whole
+# test/util/, whose session-copy helpers need the library and Check)
+FUZZ_TEST_UTIL := test/util/testutil.c test/util/regex_ref.c
 build/fuzz/%: test/fuzz/%.c $(wildcard gguf/*.c gguf/*.h tokenizer/*.c tokenizer/*.h grammar/*.c \
 		grammar/*.h test/util/* cli/*.c cli/*.h) | $(CONFIG_MK)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(FUZZ_FLAGS) -o $@ $< $(wildcard gguf/*.c) \
-		$(if $(findstring tok,$*),$(wildcard tokenizer/*.c test/util/*.c),) $(FUZZ_SRCS_$*) \
+		$(if $(findstring tok,$*),$(wildcard tokenizer/*.c) $(FUZZ_TEST_UTIL),) $(FUZZ_SRCS_$*) \
 		$(if $(or $(findstring gbnf,$*),$(findstring schema,$*)),$(wildcard grammar/*.c tokenizer/*.c),) \
 		$(LDLIBS)
 fuzz-%: build/fuzz/%_fuzz
