@@ -38,6 +38,7 @@
 #include "cli/batch_out.h"
 #include "cli/constrain.h"
 #include "cli/genloop.h"
+#include "cli/jsontext.h"
 #include "cli/toolcalls.h"
 #include "cli/toolchoice.h"
 
@@ -422,8 +423,10 @@ static int ctl_fields(const batch *b, const cJSON *j, int completion, line_ctl *
             errno = 0;
             long id = k && k[0] >= '0' && k[0] <= '9' ? strtol(k, &end, 10) : -1;
             if (id < 0 || errno || *end || id >= b->n_vocab) {
-                snprintf(msg, cap, "\"logit_bias\": \"%.40s\" is not a token id in [0, %d)",
-                         k ? k : "", b->n_vocab);
+                const char *ks = k ? k : ""; /* quoted up to 40 bytes of whole characters */
+                const size_t kl = cli_utf8_prefix(ks, strnlen(ks, 40));
+                snprintf(msg, cap, "\"logit_bias\": \"%.*s\" is not a token id in [0, %d)", (int)kl,
+                         ks, b->n_vocab);
                 return -1;
             }
             float f;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/jsontext.h"
 #include "cli/toolcalls.h"
 
 /* "PREFIX" and 24 random letters and digits (toolcall_id's). */
@@ -148,12 +149,17 @@ cJSON *batch_result(batch_format f, const cJSON *id, cJSON *choices, const char 
     return rec;
 }
 
-cJSON *batch_error(batch_format f, long line, const cJSON *id, const char *code, const char *msg) {
+cJSON *batch_error(batch_format f, long line, const cJSON *id, const char *code,
+                   const char *msg_in) {
+    /* the reason may quote the input line: the record carries it as valid UTF-8 */
+    char *fixed = cli_utf8_repair(msg_in);
+    const char *msg = fixed ? fixed : "invalid request";
     cJSON *rec = cJSON_CreateObject();
     if (f == BATCH_NATIVE) {
         cJSON_AddNumberToObject(rec, "line", (double)line);
         if (id) cJSON_AddItemToObject(rec, "id", cJSON_Duplicate(id, 1));
         cJSON_AddStringToObject(rec, "error", msg);
+        free(fixed);
         return rec;
     }
     char rid[48];
@@ -171,6 +177,7 @@ cJSON *batch_error(batch_format f, long line, const cJSON *id, const char *code,
     if (m) snprintf(m, n, "line %ld: %s", line, msg);
     cJSON_AddStringToObject(e, "message", m ? m : msg);
     free(m);
+    free(fixed);
     return rec;
 }
 

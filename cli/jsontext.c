@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t cli_utf8_prefix(const char *str, size_t n) {
@@ -33,6 +34,25 @@ size_t cli_utf8_prefix(const char *str, size_t n) {
         i += k + 1;
     }
     return n;
+}
+
+char *cli_utf8_repair(const char *s) {
+    const size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t ok = cli_utf8_prefix(s + i, n - i);
+        memcpy(o, s + i, ok);
+        o += ok;
+        i += ok;
+        if (i < n) { /* one bad byte */
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    *o = 0;
+    return out;
 }
 
 size_t cli_json_nul_escape(const char *buf, size_t n) {

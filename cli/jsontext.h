@@ -10,6 +10,11 @@
  * forms, no surrogates, nothing above U+10FFFF, no truncated sequence. */
 size_t cli_utf8_prefix(const char *s, size_t n);
 
+/* A copy of s that is valid UTF-8: the valid sequences kept, every other byte replaced by
+ * U+FFFD (one per byte). NULL when out of memory. For messages that quote input (error records
+ * must be valid JSON text). */
+char *cli_utf8_repair(const char *s);
+
 /* Does the JSON text buf[0..n) contain the escape \u0000 (a string with a NUL, which cJSON
  * would silently cut)? Returns its byte offset, or (size_t)-1 when there is none. */
 size_t cli_json_nul_escape(const char *buf, size_t n);

@@ -166,8 +166,10 @@ static const char *BAD = CHAT("t-temp", "{" HI ",\"temperature\":\"hot\"}") /* l
     /* line 19: an unknown role of 'a' and 30 e-acutes (61 bytes); the error quotes 40 bytes at
      * most, cut at a character boundary (39 here), so the record stays valid UTF-8 (found by the
      * batch_line fuzzer: the cut fell inside a character) */
-    CHAT("t-role", "{\"messages\":[{\"role\":\"a" ROLE30 "\",\"content\":\"x\"}]}");
-#define N_BAD 13
+    CHAT("t-role", "{\"messages\":[{\"role\":\"a" ROLE30 "\",\"content\":\"x\"}]}")
+    /* line 20: the same 61 bytes as a logit_bias key: quoted the same way */
+    CHAT("t-bias2", "{" HI ",\"logit_bias\":{\"a" ROLE30 "\":1}}");
+#define N_BAD 14
 
 START_TEST(test_chat_lines_validate) {
     const char *good = file_with("good.jsonl", GOOD);
@@ -265,6 +267,9 @@ START_TEST(test_chat_lines_validate) {
     expect_error(error_of(&rs, "t-tools"), 18, "tools");
     expect_error(error_of(&rs, "t-role"), 19,
                  "unknown role \"a" E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 "\"");
+    expect_error(error_of(&rs, "t-bias2"), 20,
+                 "\"a" E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2
+                 "\" is not a token id");
     int nulls = 0, dup = 0;
     for (int i = 0; i < rs.n; i++) {
         const cJSON *cid = cJSON_GetObjectItem(rs.r[i], "custom_id");
