@@ -1040,7 +1040,8 @@ int cli_batch(int argc, char **argv) {
             if (!sl->active) continue;
             int32_t id = 0;
             int done = cli_gen_prepare(&sl->g, sl->s); /* 1: the constraint allows nothing */
-            gptc_status st = done ? GPTC_OK : cli_gen_sample(&sl->g, sl->s, &id, &err);
+            gptc_status st = done ? cli_gen_constraint_status(&sl->g, &err)
+                                  : cli_gen_sample(&sl->g, sl->s, &id, &err);
             if (st == GPTC_OK && !done) st = cli_gen_token(&sl->g, id, &done, &err);
             if (st != GPTC_OK) {
                 code = cli_fail(st, &err);

@@ -220,6 +220,16 @@ gptc_status cli_gen_constrain_tools(cli_gen *g, const gptc_grammar *gr, const to
     return GPTC_OK;
 }
 
+gptc_status cli_gen_constraint_status(const cli_gen *g, gptc_error *err) {
+    const char *why = g->matcher ? gptc_matcher_failure(g->matcher) : NULL;
+    if (!why) return GPTC_OK;
+    if (err) {
+        err->status = GPTC_ERR_NOMEM;
+        snprintf(err->msg, sizeof err->msg, "constrained decoding stopped: %s", why);
+    }
+    return GPTC_ERR_NOMEM;
+}
+
 int cli_gen_prepare(cli_gen *g, gptc_session *s) {
     if (!g->matcher || g->cg_off) {
         gptc_session_set_allowed(s, NULL);
@@ -360,7 +370,11 @@ gptc_status cli_gen_run(cli_gen *g, gptc_session *s, const int32_t *prompt, size
     }
     for (;;) {
         int32_t id;
-        if (cli_gen_prepare(g, s)) break;
+        if (cli_gen_prepare(g, s)) {
+            st = cli_gen_constraint_status(g, err); /* the matcher gave up: an error, not a stop */
+            if (st != GPTC_OK) return st;
+            break;
+        }
         st = cli_gen_sample(g, s, &id, err);
         if (st == GPTC_ERR_INTERRUPTED) {
             g->finish = CLI_FINISH_INTERRUPTED;

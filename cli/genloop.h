@@ -108,6 +108,9 @@ gptc_status cli_gen_constrain_tools(cli_gen *g, const gptc_grammar *gr, const to
 /* Before each sample: sets the session's allowed tokens from the constraint (or none). Returns
  * 1 when the constraint allows no token at all (the answer is over: finish "stop"). */
 int cli_gen_prepare(cli_gen *g, gptc_session *s);
+/* After cli_gen_prepare returned 1: GPTC_OK when the grammar ended, or (err filled) the error
+ * that emptied the mask: the matcher ran out of memory or passed its bound on parser states. */
+gptc_status cli_gen_constraint_status(const cli_gen *g, gptc_error *err);
 /* Starts a new answer. n_predict < 0: no limit. */
 void cli_gen_begin(cli_gen *g, int n_predict, int ignore_eos);
 /* The next id of the answer: sampled from s, or the test script's (scripted.h). */

@@ -23,6 +23,16 @@
 #define NODE_EMPTY 0
 #define NODE_WILD 1
 #define MAX_ENTRIES 256
+/* Bounds on the interned tables of one matcher: a very ambiguous grammar can make the sets of
+ * stacks grow without end (memory, and the int indices). Past a bound the matcher fails
+ * (gptc_matcher_failure says why) instead of growing. Typical JSON Schema grammars over the
+ * 201,088-token vocabulary stay far below (KEEP_STATES, 200,000, is where a reset already starts
+ * afresh). GPTC_MATCHER_MAX_STATES lowers the state bound (tests). */
+#define MAX_STATES (1 << 20)
+#define MAX_NODES (1 << 24)
+#define MAX_SPOOL (1 << 26)
+#define FAIL_NOMEM 1
+#define FAIL_LIMIT 2
 #define DEAD (-1)
 #define UNKNOWN (-2)
 
@@ -80,7 +90,8 @@ struct gptc_matcher {
     int n_ent;
     /* scratch */
     ivec32 tmp, tmp2;
-    int failed; /* out of memory */
+    int failed;     /* FAIL_NOMEM or FAIL_LIMIT */
+    int max_states; /* MAX_STATES, or lower from GPTC_MATCHER_MAX_STATES */
     /* the sequence */
     int32_t init, cur;
     int ended;
@@ -123,6 +134,10 @@ static int32_t intern(gptc_matcher *m, int32_t pos, int32_t par) {
         k = (k + 1) & (m->nhash_cap - 1);
     }
     if (m->n_nodes == m->cap_nodes) {
+        if (m->cap_nodes >= MAX_NODES) {
+            m->failed = FAIL_LIMIT;
+            return NODE_EMPTY;
+        }
         int nc = m->cap_nodes * 2;
         int32_t *a = realloc(m->npos, (size_t)nc * sizeof *a);
         if (a) m->npos = a;
@@ -221,9 +236,10 @@ static int32_t make_state(gptc_matcher *m, int32_t *v, int n) {
         if (m->st[i].n == n && !memcmp(m->spool + m->st[i].off, v, (size_t)n * sizeof *v)) return i;
         h = (h + 1) & (m->shash_cap - 1);
     }
+    if (n > MAX_SPOOL - m->n_spool || m->n_st >= m->max_states) return m->failed = FAIL_LIMIT, DEAD;
     if (m->n_spool + n > m->cap_spool) {
         int nc = m->cap_spool * 2;
-        while (nc < m->n_spool + n) nc *= 2;
+        while (nc < m->n_spool + n) nc *= 2; /* <= 2 MAX_SPOOL: no overflow */
         int32_t *ns = realloc(m->spool, (size_t)nc * sizeof *ns);
         if (!ns) return m->failed = 1, DEAD;
         m->spool = ns;
@@ -461,7 +477,7 @@ static int tables_init(gptc_matcher *m) {
         expand(m, g->el[s].kind == GR_END ? NODE_EMPTY : intern(m, s, NODE_EMPTY));
     }
     m->init = finish_tmp(m);
-    if (m->failed || m->init < 0) return m->failed = 1, -1;
+    if (m->failed || m->init < 0) return m->failed = m->failed ? m->failed : FAIL_NOMEM, -1;
     m->cur = m->init;
     return 0;
 }
@@ -475,6 +491,16 @@ void gptc_matcher_free(gptc_matcher *m) {
     free(m);
 }
 
+static const char *failure_text(int limit) {
+    return limit ? "the grammar is too ambiguous to follow: its parser states passed the matcher's "
+                   "bound"
+                 : "out of memory in the grammar matcher";
+}
+
+const char *gptc_matcher_failure(const gptc_matcher *m) {
+    return !m || !m->failed ? NULL : failure_text(m->failed == FAIL_LIMIT);
+}
+
 gptc_status gptc_matcher_new(const gptc_grammar *g, const gptc_token_trie *t, gptc_matcher **out,
                              gptc_error *err) {
     if (!out || !g || !t)
@@ -485,9 +511,13 @@ gptc_status gptc_matcher_new(const gptc_grammar *g, const gptc_token_trie *t, gp
     m->g = g;
     m->t = t;
     m->n_words = (t->n_vocab + 31) / 32;
+    m->max_states = MAX_STATES;
+    const char *ms = getenv("GPTC_MATCHER_MAX_STATES");
+    if (ms && atoi(ms) > 0 && atoi(ms) < MAX_STATES) m->max_states = atoi(ms);
     if (tables_init(m)) {
+        const int limit = m->failed == FAIL_LIMIT;
         gptc_matcher_free(m);
-        return gr_err(err, GPTC_ERR_NOMEM, "out of memory");
+        return gr_err(err, GPTC_ERR_NOMEM, "%s", failure_text(limit));
     }
     *out = m;
     return GPTC_OK;

@@ -451,6 +451,10 @@ gptc_status gptc_matcher_set_end_tokens(gptc_matcher *m, const int32_t *ids, int
 /* Fills bits[gptc_matcher_n_words(m)] with the tokens allowed next; returns how many (0: none,
  * the sequence cannot go on). */
 int gptc_matcher_mask(gptc_matcher *m, uint32_t *bits);
+/* NULL while the matcher works; else why it stopped (out of memory, or a grammar so ambiguous
+ * that its parser states passed the matcher's bound): from then on the mask is empty and no
+ * token is accepted. gptc_matcher_reset starts afresh. */
+const char *gptc_matcher_failure(const gptc_matcher *m);
 int gptc_matcher_n_words(const gptc_matcher *m);
 /* 1 when the token was accepted (the state advances), 0 when the grammar refuses it. */
 int gptc_matcher_accept_token(gptc_matcher *m, int32_t id);

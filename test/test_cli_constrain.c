@@ -278,6 +278,26 @@ START_TEST(test_bad_input) {
     ck_assert_int_eq(errors, 2);
     ck_assert_int_eq(ok, 2);
     cJSON_Delete(recs);
+    /* a grammar the matcher cannot follow within its bound on parser states (lowered here to
+     * one state by GPTC_MATCHER_MAX_STATES): one error line and exit 3, one-shot and batch,
+     * never a silent "stop" */
+    const char *runs[] = {"-p hi -n 3 --grammar 'root ::= \"a\"+'",
+                          "batch -i %s -o %s/bound.jsonl --grammar 'root ::= \"a\"+'"};
+    char in[600];
+    snprintf(in, sizeof in, "%s/bound-in.jsonl", tu_tmpdir());
+    const char *line = "{\"id\":1,\"prompt\":\"x\"}\n";
+    ck_assert_int_eq(tu_write_file(in, line, strlen(line)), 0);
+    for (int i = 0; i < 2; i++) {
+        char args[1500], cmd[3000];
+        snprintf(args, sizeof args, runs[i], in, tu_tmpdir());
+        snprintf(cmd, sizeof cmd, "GPTC_MATCHER_MAX_STATES=1 %s %s -m %s", tu_gptc(), args, g2);
+        tu_proc p;
+        ck_assert_int_eq(tu_sh(cmd, NULL, 0, 60, &p), 0);
+        tu_assert_one_error(&p, 3, args);
+        ck_assert_msg(strstr(p.err, "constrained decoding stopped: the grammar is too ambiguous"),
+                      "%s", p.err);
+        tu_proc_free(&p);
+    }
 }
 END_TEST
 

@@ -167,6 +167,37 @@ START_TEST(test_malformed_grammars) {
 }
 END_TEST
 
+/* The matcher's bound on parser states (GPTC_MATCHER_MAX_STATES lowers it): past it the mask is
+ * empty and gptc_matcher_failure says why; a reset starts afresh; without the variable the same
+ * grammar is followed. */
+START_TEST(test_matcher_bound) {
+    gptc_grammar *g = compile("root ::= \"{\" [a-z]+ \":\" [0-9]+ \"}\"");
+    uint32_t *bits = malloc(((size_t)gptc_tokenizer_n_vocab(tok) + 31) / 32 * sizeof *bits);
+    ck_assert_ptr_nonnull(bits);
+    setenv("GPTC_MATCHER_MAX_STATES", "1", 1);
+    gptc_matcher *m = NULL;
+    ck_assert_int_eq(gptc_matcher_new(g, trie, &m, NULL), GPTC_OK);
+    unsetenv("GPTC_MATCHER_MAX_STATES");
+    ck_assert_ptr_null(gptc_matcher_failure(m));
+    ck_assert_int_eq(gptc_matcher_mask(m, bits), 0);
+    const char *why = gptc_matcher_failure(m);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_msg(strstr(why, "too ambiguous"), "%s", why);
+    ck_assert_int_eq(gptc_matcher_accept_bytes(m, "{", 1), 0);
+    gptc_matcher_reset(m);
+    ck_assert_ptr_null(gptc_matcher_failure(m));
+    gptc_matcher_free(m);
+    ck_assert_int_eq(gptc_matcher_new(g, trie, &m, NULL), GPTC_OK);
+    ck_assert_int_gt(gptc_matcher_mask(m, bits), 0);
+    ck_assert_int_eq(gptc_matcher_accept_bytes(m, "{ab:12}", 7), 1);
+    ck_assert(gptc_matcher_is_complete(m));
+    ck_assert_ptr_null(gptc_matcher_failure(m));
+    gptc_matcher_free(m);
+    gptc_grammar_free(g);
+    free(bits);
+}
+END_TEST
+
 /* ---- JSON Schema ------------------------------------------------------------------------------
  */
 static const struct {
@@ -552,6 +583,7 @@ int main(void) {
     tcase_add_test(tc, test_llama_grammars);
     tcase_add_test(tc, test_repetition_and_classes);
     tcase_add_test(tc, test_malformed_grammars);
+    tcase_add_test(tc, test_matcher_bound);
     tcase_add_test(tc, test_schema_corpus);
     tcase_add_test(tc, test_schema_errors);
     tcase_add_test(tc, test_mask_brute_force);
