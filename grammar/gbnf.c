@@ -583,6 +583,12 @@ static int parse_int(parser *p, int *v) {
 
 static void parse_sequence(parser *p, ivec *out, int nested) {
     int last = -1;
+    /* the simple quantifier (*, + or ?) just applied to item `q_item`: the same one again
+     * changes nothing (x++ is x+, x** is x*, x?? is x?), so "x++++..." does not nest one helper
+     * rule per '+' (nested one-or-more loops make the matcher's state sets grow exponentially;
+     * the gbnf fuzzer found such a grammar). Other stacks (x+?, x?+) are built as written. */
+    int q_item = -1;
+    char q_op = 0;
     while (p->pos < p->end && !p->failed) {
         const char *at = p->pos;
         char c = *p->pos;
@@ -715,7 +721,12 @@ static void parse_sequence(parser *p, ivec *out, int nested) {
                     return;
                 }
             }
-            repeat(p, out, last, min, max);
+            const int simple = c != '{';
+            if (!simple || q_item != last || q_op != c) {
+                repeat(p, out, last, min, max);
+                q_op = simple ? c : 0;
+                q_item = last;
+            } /* else the same quantifier again: no change */
         } else
             break;
         skip_space(p, nested);

@@ -593,9 +593,13 @@ int gptc_matcher_mask(gptc_matcher *m, uint32_t *bits) {
         else
             bits[id >> 5] &= ~(1u << (id & 31));
     }
+    if (m->failed) { /* a walk that stopped part way: no token (gptc_matcher_failure says why) */
+        memset(bits, 0, (size_t)nw * sizeof *bits);
+        return 0;
+    }
     int cnt = 0;
     for (int i = 0; i < nw; i++) cnt += __builtin_popcount(bits[i]);
-    return m->failed ? 0 : cnt;
+    return cnt;
 }
 
 /* the state after the token's symbols, DEAD when refused */

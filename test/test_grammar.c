@@ -103,6 +103,17 @@ START_TEST(test_repetition_and_classes) {
         {"root ::= \"\\\"\\\\\\t\\[\"", "\"\\\t[", "\"\\ ["},
         {"root ::= [-a]+ [\\]]", "-a-]", "b]"},
         {"root ::= ( \"a\"\n  | \"b\" )?\n", "", "ab"},
+        /* stacked quantifiers: x++ = x+, x?? = x?, x** = x* (collapsed by the compiler),
+         * x+? = x* (the languages worked out by hand) */
+        {"root ::= \"ab\"++", "abab", ""},
+        {"root ::= \"ab\"++ \"!\"", "ab!", "!"},
+        {"root ::= \"ab\"?? \"!\"", "ab!", "abab!"},
+        {"root ::= \"ab\"?? \"!\"", "!", "a!"},
+        {"root ::= \"ab\"** \"!\"", "abab!", "aba!"},
+        {"root ::= \"ab\"** \"!\"", "!", "b!"},
+        {"root ::= \"ab\"+? \"!\"", "!", "a!"},
+        {"root ::= \"ab\"+? \"!\"", "ababab!", "abb!"},
+        {"root ::= \"ab\"{2}+ \"!\"", "abababab!", "ababab!"},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
         gptc_grammar *g = compile(C[i].g);
@@ -164,6 +175,32 @@ START_TEST(test_malformed_grammars) {
     ck_assert_ptr_null(g);
     ck_assert_msg(strstr(err.msg, "line 1, column 14: undefined rule 'foo'"), "%s", err.msg);
     free(buf);
+}
+END_TEST
+
+/* The gbnf fuzzer's slow grammar: 61 '+' stacked on one item used to nest 61 one-or-more loops
+ * (the state sets grew for minutes); collapsed, masks and tokens go as for " -"+. */
+START_TEST(test_stacked_plus) {
+    char src[200];
+    int n = snprintf(src, sizeof src, "root ::= item+\nitem ::= \" -\"");
+    for (int i = 0; i < 61; i++) src[n++] = '+';
+    src[n] = 0;
+    gptc_grammar *g = compile(src);
+    gptc_matcher *m = NULL;
+    ck_assert_int_eq(gptc_matcher_new(g, trie, &m, NULL), GPTC_OK);
+    uint32_t *bits = malloc(((size_t)gptc_tokenizer_n_vocab(tok) + 31) / 32 * sizeof *bits);
+    ck_assert_ptr_nonnull(bits);
+    for (int step = 0; step < 8; step++) {
+        ck_assert_int_gt(gptc_matcher_mask(m, bits), 0);
+        ck_assert_int_eq(gptc_matcher_accept_bytes(m, " -", 2), 1);
+    }
+    ck_assert(gptc_matcher_is_complete(m));
+    ck_assert_ptr_null(gptc_matcher_failure(m));
+    ck_assert(accepts(m, " - - -"));
+    ck_assert(!accepts(m, " - -x"));
+    free(bits);
+    gptc_matcher_free(m);
+    gptc_grammar_free(g);
 }
 END_TEST
 
@@ -584,6 +621,7 @@ int main(void) {
     tcase_add_test(tc, test_repetition_and_classes);
     tcase_add_test(tc, test_malformed_grammars);
     tcase_add_test(tc, test_matcher_bound);
+    tcase_add_test(tc, test_stacked_plus);
     tcase_add_test(tc, test_schema_corpus);
     tcase_add_test(tc, test_schema_errors);
     tcase_add_test(tc, test_mask_brute_force);
