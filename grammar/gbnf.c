@@ -371,7 +371,7 @@ static int cpr_cmp(const void *x, const void *y) {
 
 /* Emits the class (ranges may overlap, unsorted) into out as one term or a helper rule. */
 static void emit_class(parser *p, ivec *out, cprange *r, int n, int neg) {
-    qsort(r, (size_t)n, sizeof *r, cpr_cmp);
+    if (n > 1) qsort(r, (size_t)n, sizeof *r, cpr_cmp); /* r is NULL for an empty class */
     int m = 0;
     for (int i = 0; i < n; i++) {
         if (m && r[i].lo <= r[m - 1].hi + 1) {
