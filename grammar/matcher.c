@@ -511,9 +511,9 @@ gptc_status gptc_matcher_new(const gptc_grammar *g, const gptc_token_trie *t, gp
     m->g = g;
     m->t = t;
     m->n_words = (t->n_vocab + 31) / 32;
-    m->max_states = MAX_STATES;
     const char *ms = getenv("GPTC_MATCHER_MAX_STATES");
-    if (ms && atoi(ms) > 0 && atoi(ms) < MAX_STATES) m->max_states = atoi(ms);
+    const int lim = ms ? atoi(ms) : 0;
+    m->max_states = lim > 0 && lim < MAX_STATES ? lim : MAX_STATES;
     if (tables_init(m)) {
         const int limit = m->failed == FAIL_LIMIT;
         gptc_matcher_free(m);
