@@ -560,20 +560,20 @@ int gptc_matcher_is_ended(const gptc_matcher *m) {
     return m && m->ended;
 }
 
+/* the empty mask (no token allowed): its count, 0 */
+static int mask_none(uint32_t *bits, int nw) {
+    memset(bits, 0, (size_t)nw * sizeof *bits);
+    return 0;
+}
+
 int gptc_matcher_mask(gptc_matcher *m, uint32_t *bits) {
     if (!m || !bits) return 0;
     const int nw = m->n_words;
-    if (m->ended || m->failed) {
-        memset(bits, 0, (size_t)nw * sizeof *bits);
-        return 0;
-    }
+    if (m->ended || m->failed) return mask_none(bits, nw);
     int32_t cut;
     int32_t ts = truncate_state(m, m->cur, &cut);
     gr_entry *e = m->failed ? NULL : get_entry(m, ts);
-    if (!e) {
-        memset(bits, 0, (size_t)nw * sizeof *bits);
-        return 0;
-    }
+    if (!e) return mask_none(bits, nw);
     memcpy(bits, e->bits, (size_t)nw * sizeof *bits);
     if (e->n_deps && cut != NODE_EMPTY) {
         m->gen++;
@@ -585,6 +585,8 @@ int gptc_matcher_mask(gptc_matcher *m, uint32_t *bits) {
         for (int i = 0; es >= 0 && ei >= 0 && i < m->ent[ei].n_deps; i++)
             walk(m, m->ent[ei].deps[i], es, bits, NULL);
     }
+    /* a walk that stopped part way: no token (gptc_matcher_failure says why) */
+    if (m->failed) return mask_none(bits, nw);
     const int complete = m->st[m->cur].complete;
     for (int i = 0; i < m->n_end; i++) {
         int32_t id = m->end_ids[i];
@@ -592,10 +594,6 @@ int gptc_matcher_mask(gptc_matcher *m, uint32_t *bits) {
             bits[id >> 5] |= 1u << (id & 31);
         else
             bits[id >> 5] &= ~(1u << (id & 31));
-    }
-    if (m->failed) { /* a walk that stopped part way: no token (gptc_matcher_failure says why) */
-        memset(bits, 0, (size_t)nw * sizeof *bits);
-        return 0;
     }
     int cnt = 0;
     for (int i = 0; i < nw; i++) cnt += __builtin_popcount(bits[i]);
