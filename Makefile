@@ -215,7 +215,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I
 # the CLI's input parsers, linked alone (they need only cJSON and the tests' UTF-8 checker)
 FUZZ_SRCS_batch_line_fuzz := cli/batch_line.c cli/jsontext.c cli/messages.c cli/jval.c cli/tooldefs.c \
                              test/util/testutil.c
-FUZZ_SRCS_conv_load_fuzz  := cli/messages.c cli/jval.c cli/tooldefs.c test/util/testutil.c
+FUZZ_SRCS_conv_load_fuzz  := cli/messages.c cli/jsontext.c cli/jval.c cli/tooldefs.c test/util/testutil.c
 # the tokenizer fuzzers' test helpers: the UTF-8 checker and the reference regex (not the whole
 # test/util/, whose session-copy helpers need the library and Check)
 FUZZ_TEST_UTIL := test/util/testutil.c test/util/regex_ref.c

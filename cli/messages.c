@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/jsontext.h"
 
 static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
@@ -126,9 +127,7 @@ int msglist_from_jval(msglist *l, const jval *arr, char *why, size_t why_n) {
             strcmp(role, "tool")) {
             /* at most 40 bytes of the role, cut at a character boundary (the reason goes
              * into error records that must stay valid UTF-8; jval checked the role is) */
-            size_t rl = strlen(role);
-            if (rl > 40)
-                for (rl = 40; rl > 0 && ((unsigned char)role[rl] & 0xC0) == 0x80;) rl--;
+            size_t rl = cli_utf8_prefix(role, strnlen(role, 40));
             snprintf(why, why_n, "messages[%zu]: unknown role \"%.*s\"", i, (int)rl, role);
             return -1;
         }
