@@ -1,8 +1,7 @@
 /* attention.cu — flash-decoding attention over the KV cache: split-K partial softmax records,
  * then a combine with the attention sinks (and the int16 copy of the output). */
+#include "cuda/attention.cuh"
 #include "cuda/kv.cuh"
-
-#define PS 66 /* partial record: m, l, o[64] */
 
 /* grid (n_kv, T, n_split), block 32*G (G = query heads per KV head). hd <= 64. */
 /* element (head g, dim d) of cache row `row` as fp32 */
@@ -15,7 +14,7 @@ __device__ __forceinline__ float kv_get(const uint8_t *c, size_t rb, int row, in
     return h2f(ld16(b)) * (float)(int8_t)b[2 + e % 32];
 }
 
-template <int KT> __global__ void k_attn(gtc_attn_args a, int split) {
+template <int KT, int VEC> __global__ void k_attn(gtc_attn_args a, int split) {
     const float *q = a.q;
     const int ldq = a.ld, n_head = a.n_head, n_kv = a.n_kv, hd = a.hd, ring = a.ring;
     const int window = a.window;
@@ -47,16 +46,49 @@ template <int KT> __global__ void k_attn(gtc_attn_args a, int split) {
         Qs[w][d] = d < hd ? q[(size_t)t * ldq + h * hd + d] * scale : 0.f;
     for (int j0 = start; j0 <= end; j0 += 32) {
         __syncthreads();
-        for (int idx = threadIdx.x; idx < 32 * 64; idx += blockDim.x) {
-            int jj = idx / 64, d = idx % 64, key = j0 + jj;
-            float kv = 0.f, vv = 0.f;
-            if (key <= end && d < hd) {
-                const int row = ring > 0 ? key % ring : key;
-                kv = kv_get<KT>(kc, rb, row, g * hd + d);
-                vv = kv_get<KT>(vc, rb, row, g * hd + d);
+        if (VEC) { /* hd % 8 == 0: 8 dims of a row per load (kv_ld), 4 rows of K and V in flight */
+            for (int i0 = threadIdx.x; i0 < 32 * 8; i0 += 4 * blockDim.x) {
+                kv_raw<KT> rk[4] = {}, rv[4] = {};
+                bool ok[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int idx = i0 + u * blockDim.x, key = j0 + (idx >> 3), d0 = 8 * (idx & 7);
+                    ok[u] = idx < 32 * 8 && key <= end && d0 < hd;
+                    if (ok[u]) {
+                        const int row = ring > 0 ? key % ring : key;
+                        rk[u] = kv_ld<KT>(kc, rb, row, g * hd + d0);
+                        rv[u] = kv_ld<KT>(vc, rb, row, g * hd + d0);
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int idx = i0 + u * blockDim.x, jj = idx >> 3, d0 = 8 * (idx & 7);
+                    if (idx >= 32 * 8) break;
+                    float kf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+                    float vf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+                    if (ok[u]) {
+                        kv_cvt<KT>(rk[u], kf);
+                        kv_cvt<KT>(rv[u], vf);
+                    }
+#pragma unroll
+                    for (int k = 0; k < 8; k++) {
+                        Ks[jj][d0 + k] = kf[k];
+                        Vs[jj][d0 + k] = vf[k];
+                    }
+                }
             }
-            Ks[jj][d] = kv;
-            Vs[jj][d] = vv;
+        } else {
+            for (int idx = threadIdx.x; idx < 32 * 64; idx += blockDim.x) {
+                int jj = idx / 64, d = idx % 64, key = j0 + jj;
+                float kv = 0.f, vv = 0.f;
+                if (key <= end && d < hd) {
+                    const int row = ring > 0 ? key % ring : key;
+                    kv = kv_get<KT>(kc, rb, row, g * hd + d);
+                    vv = kv_get<KT>(vc, rb, row, g * hd + d);
+                }
+                Ks[jj][d] = kv;
+                Vs[jj][d] = vv;
+            }
         }
         __syncthreads();
         const int key = j0 + lane;
@@ -80,7 +112,7 @@ template <int KT> __global__ void k_attn(gtc_attn_args a, int split) {
         }
         m = mn;
     }
-    float *rec = part + (((size_t)t * n_head + h) * nsp + sp) * PS;
+    float *rec = part + (((size_t)t * n_head + h) * nsp + sp) * ATTN_PS;
     if (lane == 0) {
         rec[0] = m;
         rec[1] = l;
@@ -89,30 +121,72 @@ template <int KT> __global__ void k_attn(gtc_attn_args a, int split) {
     rec[2 + 32 + lane] = o1;
 }
 
+/* out[t][h][d] = v, and its int16 copy (the o-projection's input, one block of 32 per warp) */
+__device__ __forceinline__ void combine_store(float *out, const gtc_act &qa, int t, int h,
+                                              int n_head, int hd, int d, float v) {
+    const size_t i = ((size_t)t * n_head + h) * hd + d;
+    if (d < hd) out[i] = v;
+    if (qa.q && hd % 32 == 0 && d < hd) store_q16(qa, i / 32, d & 31, v);
+}
+
+/* grid (n_head, T), 64 threads (thread d: dim d): every thread walks the nsp records itself */
 __global__ void k_attn_combine(const float *part, int n_head, int hd, int nsp, const float *sinks,
                                float *out, gtc_act qa) {
     const int h = blockIdx.x, t = blockIdx.y, d = threadIdx.x;
-    const float *rec = part + ((size_t)t * n_head + h) * nsp * PS;
+    const float *rec = part + ((size_t)t * n_head + h) * nsp * ATTN_PS;
     pdl_wait();
     pdl_trigger();
     float M = sinks ? sinks[h] : -INFINITY;
     for (int s = 0; s < nsp; s++)
-        if (rec[s * PS + 1] > 0.f) M = fmaxf(M, rec[s * PS]);
+        if (rec[s * ATTN_PS + 1] > 0.f) M = fmaxf(M, rec[s * ATTN_PS]);
     float den = sinks ? expf(sinks[h] - M) : 0.f, num = 0.f;
     for (int s = 0; s < nsp; s++) {
-        float ls = rec[s * PS + 1];
+        float ls = rec[s * ATTN_PS + 1];
         if (ls > 0.f) {
-            float f = expf(rec[s * PS] - M);
+            float f = expf(rec[s * ATTN_PS] - M);
             den += ls * f;
-            num += rec[s * PS + 2 + d] * f;
+            num += rec[s * ATTN_PS + 2 + d] * f;
         }
     }
-    const float v = num / den;
-    const size_t i = ((size_t)t * n_head + h) * hd + d;
-    if (d < hd) out[i] = v;
-    if (qa.q && hd % 32 == 0 && d < hd) { /* the o-projection's int16 input, one block per warp */
-        store_q16(qa, i / 32, d & 31, v);
+    combine_store(out, qa, t, h, n_head, hd, d, num / den);
+}
+
+/* the same merge with the records spread over the lanes of warp 0 (nsp <= COMB_MAX): the
+ * maximum, the weights exp(m_s - M) (into shared memory) and the denominator are found once per
+ * block instead of by each of the 64 threads walking every record twice; then thread d sums its
+ * dim over the records */
+#define COMB_MAX 128
+__global__ void k_attn_combine_par(const float *part, int n_head, int hd, int nsp,
+                                   const float *sinks, float *out, gtc_act qa) {
+    __shared__ float F[COMB_MAX];
+    __shared__ float den_s;
+    const int h = blockIdx.x, t = blockIdx.y, d = threadIdx.x, lane = d & 31;
+    const float *rec = part + ((size_t)t * n_head + h) * nsp * ATTN_PS;
+    pdl_wait();
+    pdl_trigger();
+    if (d < 32) {
+        const float sink = sinks ? sinks[h] : -INFINITY;
+        float M = sink;
+        for (int s = lane; s < nsp; s += 32)
+            if (rec[s * ATTN_PS + 1] > 0.f) M = fmaxf(M, rec[s * ATTN_PS]);
+        M = warp_max(M);
+        float den = 0.f;
+        for (int s = lane; s < nsp; s += 32) {
+            const float ls = rec[s * ATTN_PS + 1];
+            const float f = ls > 0.f ? expf(rec[s * ATTN_PS] - M) : 0.f;
+            F[s] = f;
+            den += ls * f;
+        }
+        den = warp_sum(den);
+        if (lane == 0) den_s = den + (sinks ? expf(sink - M) : 0.f);
     }
+    __syncthreads();
+    float num = 0.f;
+    for (int s = 0; s < nsp; s++) {
+        const float f = F[s];
+        if (f != 0.f) num += f * rec[s * ATTN_PS + 2 + d];
+    }
+    combine_store(out, qa, t, h, n_head, hd, d, num / den_s);
 }
 
 /* ============ decode attention (few tokens): k_attn_vec ==================================
@@ -139,52 +213,6 @@ __device__ __forceinline__ int vec_split(int n_keys, int nsp, int minsplit) {
     int s = (n_keys + nsp - 1) / nsp;
     s = (s + VT - 1) / VT * VT;
     return s > minsplit ? s : minsplit;
-}
-
-/* dims e0..e0+7 of a cache row: loaded raw (kv_ld: one 16-byte load for f16, two for f32, the
- * 8 int8 and the block scale for Q8_0), converted to fp32 when used (kv_cvt), so many loads are
- * in flight for few registers */
-template <int KT> struct kv_raw {
-    uint4 a, b; /* f32: a, b; f16: a; Q8_0: a.x, a.y the int8, a.z the scale */
-};
-template <int KT>
-__device__ __forceinline__ kv_raw<KT> kv_ld(const uint8_t *c, size_t rb, int row, int e0) {
-    const uint8_t *r = c + (size_t)row * rb;
-    kv_raw<KT> x;
-    if (KT == GTC_KV_F32) {
-        const uint4 *p = (const uint4 *)((const float *)r + e0);
-        x.a = p[0];
-        x.b = p[1];
-    } else if (KT == GTC_KV_F16) {
-        x.a = *(const uint4 *)((const uint16_t *)r + e0);
-    } else {
-        const uint8_t *bl = r + (size_t)(e0 / 32) * 34;
-        const uint16_t *qs = (const uint16_t *)(bl + 2 + e0 % 32);
-        x.a.x = (uint32_t)qs[0] | (uint32_t)qs[1] << 16;
-        x.a.y = (uint32_t)qs[2] | (uint32_t)qs[3] << 16;
-        x.a.z = *(const uint16_t *)bl;
-    }
-    return x;
-}
-template <int KT> __device__ __forceinline__ void kv_cvt(const kv_raw<KT> &x, float *f) {
-    if (KT == GTC_KV_F32) {
-        const uint32_t w[8] = {x.a.x, x.a.y, x.a.z, x.a.w, x.b.x, x.b.y, x.b.z, x.b.w};
-#pragma unroll
-        for (int k = 0; k < 8; k++) f[k] = __uint_as_float(w[k]);
-    } else if (KT == GTC_KV_F16) {
-        const uint32_t w[4] = {x.a.x, x.a.y, x.a.z, x.a.w};
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            const float2 v = __half22float2(*(const __half2 *)&w[k]);
-            f[2 * k] = v.x;
-            f[2 * k + 1] = v.y;
-        }
-    } else {
-        const float d = h2f((uint16_t)x.a.z);
-#pragma unroll
-        for (int k = 0; k < 8; k++)
-            f[k] = d * (float)(int8_t)((k < 4 ? x.a.x : x.a.y) >> (8 * (k % 4)));
-    }
 }
 
 /* Sums v[G] over the 8 lanes of a key group (c = lane & 7); returns the sum for head
@@ -245,16 +273,16 @@ __device__ void vec_merge(const gtc_attn_args &a, const gtc_act &qa, vec_smem<G>
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, n_head = a.n_head;
     for (int h = w; h < G; h += VW) {
         const int hh = g * G + h;
-        const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * PS;
+        const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * ATTN_PS;
         const float sink = a.sinks ? a.sinks[hh] : -INFINITY;
         float M = sink;
         for (int s = lane; s < active; s += 32)
-            if (__ldcg(rec + s * PS + 1) > 0.f) M = fmaxf(M, __ldcg(rec + s * PS));
+            if (__ldcg(rec + s * ATTN_PS + 1) > 0.f) M = fmaxf(M, __ldcg(rec + s * ATTN_PS));
         M = warp_max(M);
         float den = 0.f;
         for (int s = lane; s < active; s += 32) {
-            const float ls = __ldcg(rec + s * PS + 1);
-            const float f = ls > 0.f ? expf(__ldcg(rec + s * PS) - M) : 0.f;
+            const float ls = __ldcg(rec + s * ATTN_PS + 1);
+            const float f = ls > 0.f ? expf(__ldcg(rec + s * ATTN_PS) - M) : 0.f;
             sm.F[h][s] = f;
             den += ls * f;
         }
@@ -264,9 +292,9 @@ __device__ void vec_merge(const gtc_attn_args &a, const gtc_act &qa, vec_smem<G>
     __syncthreads();
     for (int idx = threadIdx.x; idx < G * 64; idx += VW * 32) { /* warp-uniform: 32 | 64 */
         const int h = idx / 64, d = idx % 64, hh = g * G + h;
-        const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * PS + 2 + d;
+        const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * ATTN_PS + 2 + d;
         float num = 0.f;
-        for (int s = 0; s < active; s++) num += sm.F[h][s] * __ldcg(rec + s * PS);
+        for (int s = 0; s < active; s++) num += sm.F[h][s] * __ldcg(rec + s * ATTN_PS);
         const float v = num / sm.den[h];
         const size_t i = ((size_t)t * n_head + hh) * 64 + d;
         a.out[i] = v;
@@ -449,7 +477,7 @@ __global__ void __launch_bounds__(VW * 32)
             a.out[i] = v;
             if (qa.q) store_q16(qa, i / 32, d & 31, v);
         } else {
-            float *rec = a.part + (((size_t)t * n_head + hh) * nsp + sp) * PS;
+            float *rec = a.part + (((size_t)t * n_head + hh) * nsp + sp) * ATTN_PS;
             if (d == 0) {
                 rec[0] = M;
                 rec[1] = L;
@@ -488,25 +516,16 @@ __global__ void __launch_bounds__(VW * 32)
     if (active > 1) vec_merge<G>(a, qa, sm, t, g, nsp, active);
 }
 
-/* an integer knob: unset, empty, not a whole number or below min: the default */
-static int env_int(const char *name, int dflt, int min) {
-    const char *e = getenv(name);
-    if (!e || !*e) return dflt;
-    char *end;
-    const long v = strtol(e, &end, 10);
-    return *end == '\0' && v >= min && v <= 1 << 20 ? (int)v : dflt;
-}
-
 /* keys per split: at least GPTC_CUDA_ATTN_SPLIT (default 32 for the tile kernel, 128 = one
  * tile per warp for the decode kernel) */
 static int attn_split_keys(void) {
     static int v = -1;
-    if (v < 0) v = env_int("GPTC_CUDA_ATTN_SPLIT", 32, 32);
+    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_SPLIT", 32, 32);
     return v;
 }
 static int vec_min_split(void) {
     static int v = -1;
-    if (v < 0) v = (env_int("GPTC_CUDA_ATTN_SPLIT", VW * VT, VT) + VT - 1) / VT * VT;
+    if (v < 0) v = (gtc_env_int("GPTC_CUDA_ATTN_SPLIT", VW * VT, VT) + VT - 1) / VT * VT;
     return v;
 }
 /* the decode kernel serves batches of at most this many tokens (and every decode_multi step);
@@ -514,7 +533,7 @@ static int vec_min_split(void) {
 #define VEC_MAX_T_DEFAULT 0
 static int vec_max_t(void) {
     static int v = -1;
-    if (v < 0) v = env_int("GPTC_CUDA_ATTN_VEC_MAX_T", VEC_MAX_T_DEFAULT, 0);
+    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_VEC_MAX_T", VEC_MAX_T_DEFAULT, 0);
     return v;
 }
 /* blocks the decode kernel aims for: 4 per SM (GPTC_CUDA_ATTN_BLOCKS), at most V_TARGET_MAX */
@@ -527,13 +546,37 @@ static int vec_target_blocks(void) {
             cudaGetLastError();
             sms = 132;
         }
-        v = env_int("GPTC_CUDA_ATTN_BLOCKS", 4 * sms, 1);
+        v = gtc_env_int("GPTC_CUDA_ATTN_BLOCKS", 4 * sms, 1);
         if (v > V_TARGET_MAX) v = V_TARGET_MAX;
     }
     return v;
 }
 
-static int attn_nsplit(int T, int n_keys) {
+/* The prompt (tile) kernel's K/V loads: 8 dims per load when GPTC_CUDA_ATTN_TILE_VEC=1 (and
+ * hd % 8 == 0), else one element per load. The merge of split records: spread over a warp when
+ * GPTC_CUDA_ATTN_COMBINE_PAR=1. Both default to 0 until measured on the GPU; the test hooks
+ * gtc_attn_set_tile_vec / gtc_attn_set_combine_par override them (-1: the environment again). */
+static int tile_vec_set = -1, combine_par_set = -1;
+static int tile_vec(void) {
+    static int v = -1;
+    if (tile_vec_set >= 0) return tile_vec_set;
+    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_TILE_VEC", 0, 0) > 0;
+    return v;
+}
+static int combine_par(void) {
+    static int v = -1;
+    if (combine_par_set >= 0) return combine_par_set;
+    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_COMBINE_PAR", 0, 0) > 0;
+    return v;
+}
+extern "C" void gtc_attn_set_tile_vec(int on) {
+    tile_vec_set = on < 0 ? -1 : on > 0;
+}
+extern "C" void gtc_attn_set_combine_par(int on) {
+    combine_par_set = on < 0 ? -1 : on > 0;
+}
+
+int attn_tile_nsplit(int T, int n_keys) {
     const int sk = attn_split_keys();
     int ns = T == 1 ? (n_keys + sk - 1) / sk : (n_keys + 255) / 256;
     int cap = T == 1 ? 128 : 4;
@@ -555,12 +598,12 @@ static int vec_nsplit(int T, int n_kv, int n_keys) {
 extern "C" size_t gtc_attn_part_floats(int T, int n_head, int n_ctx) {
     /* the tile kernel's T * ns records, or the decode kernel's at most min(V_TARGET_MAX,
      * T * min(VNS_MAX, n_ctx / VT)) (non-decreasing in T: a buffer for T serves every T' <= T) */
-    const size_t tile = (size_t)T * attn_nsplit(T, n_ctx);
+    const size_t tile = (size_t)T * attn_tile_nsplit(T, n_ctx);
     size_t vec = (size_t)(n_ctx + VT - 1) / VT;
     if (vec > VNS_MAX) vec = VNS_MAX;
     vec *= (size_t)T;
     if (vec > V_TARGET_MAX) vec = V_TARGET_MAX;
-    return (tile > vec ? tile : vec) * n_head * PS;
+    return (tile > vec ? tile : vec) * n_head * ATTN_PS;
 }
 
 extern "C" size_t gtc_attn_cnt_count(int T, int n_kv) {
@@ -629,30 +672,42 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
     if (a->fuse && !vec && gtc_rope_store(a, st)) return -1;
     if (vec) return attn_vec(a, st);
+    if (attn_mma_wants(a)) return attn_mma(a, st);
     int n_keys = a->max_pos + 1;
     if (a->window > 0 && a->window < n_keys) n_keys = a->window;
-    int ns = attn_nsplit(a->T, n_keys);
+    int ns = attn_tile_nsplit(a->T, n_keys);
     int split = (n_keys + ns - 1) / ns;
     split = (split + 31) / 32 * 32;
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
     const unsigned nt = 32 * (unsigned)(a->n_head / a->n_kv);
+    const int v8 = tile_vec() && a->hd % 8 == 0;
     int rc;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        rc = gtc_launch("attention", k_attn<GTC_KV_F32>, grid, nt, 0, st, *a, split);
+        rc = v8 ? gtc_launch("attention", k_attn<GTC_KV_F32, 1>, grid, nt, 0, st, *a, split)
+                : gtc_launch("attention", k_attn<GTC_KV_F32, 0>, grid, nt, 0, st, *a, split);
         break;
     case GTC_KV_F16:
-        rc = gtc_launch("attention", k_attn<GTC_KV_F16>, grid, nt, 0, st, *a, split);
+        rc = v8 ? gtc_launch("attention", k_attn<GTC_KV_F16, 1>, grid, nt, 0, st, *a, split)
+                : gtc_launch("attention", k_attn<GTC_KV_F16, 0>, grid, nt, 0, st, *a, split);
         break;
     default:
-        rc = gtc_launch("attention", k_attn<GTC_KV_Q8_0>, grid, nt, 0, st, *a, split);
+        rc = v8 ? gtc_launch("attention", k_attn<GTC_KV_Q8_0, 1>, grid, nt, 0, st, *a, split)
+                : gtc_launch("attention", k_attn<GTC_KV_Q8_0, 0>, grid, nt, 0, st, *a, split);
         break;
     }
-    if (rc) return rc;
+    return rc ? rc : attn_combine(a, ns, st);
+}
+
+int attn_combine(const gtc_attn_args *a, int ns, gtc_stream st) {
     gtc_act qz;
     memset(&qz, 0, sizeof qz);
     const int hd = a->hd;
-    return gtc_launch("attention_combine", k_attn_combine,
-                      dim3((unsigned)a->n_head, (unsigned)a->T), 64, 0, st, (const float *)a->part,
-                      a->n_head, hd, ns, a->sinks, a->out, a->qout && hd == 64 ? *a->qout : qz);
+    const dim3 grid((unsigned)a->n_head, (unsigned)a->T);
+    const gtc_act qa = a->qout && hd == 64 ? *a->qout : qz;
+    if (combine_par() && ns <= COMB_MAX)
+        return gtc_launch("attention_combine", k_attn_combine_par, grid, 64, 0, st,
+                          (const float *)a->part, a->n_head, hd, ns, a->sinks, a->out, qa);
+    return gtc_launch("attention_combine", k_attn_combine, grid, 64, 0, st, (const float *)a->part,
+                      a->n_head, hd, ns, a->sinks, a->out, qa);
 }

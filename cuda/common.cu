@@ -35,6 +35,14 @@ extern "C" int gtc_pdl_on(void) {
     return on;
 }
 
+int gtc_env_int(const char *name, int dflt, int min) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    const long v = strtol(e, &end, 10);
+    return *end == '\0' && v >= min && v <= 1 << 20 ? (int)v : dflt;
+}
+
 extern "C" const char *gtc_last_error(void) {
     return gtc_err_buf;
 }

@@ -79,6 +79,10 @@ __host__ __device__ inline size_t kv_row_bytes(int kv_type, int n) {
 /* the shape / positions checks of gtc_rope_store and gtc_attention (-1 and the message) */
 int gtc_attn_check(const gtc_attn_args *a, const char *who);
 
+/* an integer knob from the environment: unset, empty, not a whole number, below min or above
+ * 2^20: dflt */
+int gtc_env_int(const char *name, int dflt, int min);
+
 /* ============================== device helpers ============================================ */
 /* PDL (see gtc_launch): wait for the kernel before to finish and its writes to be visible */
 __device__ __forceinline__ void pdl_wait() {

@@ -283,6 +283,17 @@ size_t gtc_attn_part_floats(int T, int n_head, int n_ctx);
 size_t gtc_attn_cnt_count(int T, int n_kv);
 int gtc_rope_store(const gtc_attn_args *a, gtc_stream st);
 int gtc_attention(const gtc_attn_args *a, gtc_stream st);
+/* Knobs of the attention kernels, for the tests (-1: back to the environment's value; each
+ * default is documented in docs/architecture.md): gtc_attn_set_tile_vec (GPTC_CUDA_ATTN_TILE_VEC:
+ * the prompt kernel loads 8 cache elements at once), gtc_attn_set_combine_par
+ * (GPTC_CUDA_ATTN_COMBINE_PAR: the merge of split records spread over a warp),
+ * gtc_attn_set_mma_min_t (GPTC_CUDA_ATTN_MMA_MIN_T: prompt batches of at least this many tokens
+ * on the tensor-core kernel; 0: never). gtc_attn_mma_calls: launches of the tensor-core kernel
+ * so far (a test's proof that it ran). */
+void gtc_attn_set_tile_vec(int on);
+void gtc_attn_set_combine_par(int on);
+void gtc_attn_set_mma_min_t(int min_t);
+unsigned long gtc_attn_mma_calls(void);
 
 /* ---- prefill helpers (tensor-core path) ---------------------------------------------------- */
 /* out[t][r] (stride ldo) = (add ? out : 0) + act(sum + bias[r]) with sum = tmp[t][r]

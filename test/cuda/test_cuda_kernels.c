@@ -15,89 +15,8 @@
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "gguf/gguf.h"
+#include "test/util/kernelcheck.h"
 #include "test/util/tucheck.h"
-
-/* ---- helpers ------------------------------------------------------------------------------ */
-static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
-static float frand(void) /* ~N(0,1)-ish: sum of 4 uniforms, scaled */
-{
-    float s = 0;
-    for (int i = 0; i < 4; i++) {
-        rng_s ^= rng_s << 13;
-        rng_s ^= rng_s >> 7;
-        rng_s ^= rng_s << 17;
-        s += (float)((rng_s >> 11) * (1.0 / 9007199254740992.0)) - 0.5f;
-    }
-    return s * 1.732f;
-}
-static float *rand_vec(size_t n, float scale) {
-    float *v = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
-    return v;
-}
-static double nmse(const float *a, const float *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - ref[i];
-        if (isnan(a[i])) return INFINITY;
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
-}
-static void *dev_alloc(size_t bytes) {
-    void *p = NULL;
-    ck_assert_msg(gtc_malloc(&p, bytes) == 0, "%s", gtc_last_error());
-    return p;
-}
-static void *dev_upload(const void *h, size_t bytes) {
-    void *p = dev_alloc(bytes);
-    ck_assert_int_eq(gtc_h2d(p, h, bytes), 0);
-    return p;
-}
-static void dev_poison(void *d, size_t bytes) {
-    void *h = malloc(bytes);
-    memset(h, 0xff, bytes); /* NaN floats */
-    ck_assert_int_eq(gtc_h2d(d, h, bytes), 0);
-    free(h);
-}
-static float *dev_download(const void *d, size_t n) {
-    float *h = malloc(n * sizeof(float));
-    ck_assert_msg(gtc_d2h(h, d, n * sizeof(float)) == 0, "%s", gtc_last_error());
-    return h;
-}
-/* device activation buffers for T rows of n */
-static gtc_act act_new(int T, int n) {
-    gtc_act a;
-    a.n = n;
-    a.f = dev_alloc((size_t)T * n * 4);
-    a.q = dev_alloc((size_t)T * n * 2);
-    a.qi = dev_alloc((size_t)T * n * 2);
-    a.s = dev_alloc((size_t)T * n / 32 * 4 + 4);
-    a.qsum = dev_alloc((size_t)T * n / 32 * 4 + 4);
-    a.h = dev_alloc((size_t)T * n * 2 * 2);
-    return a;
-}
-static void act_free(gtc_act *a) {
-    gtc_free(a->f);
-    gtc_free(a->q);
-    gtc_free(a->qi);
-    gtc_free(a->s);
-    gtc_free(a->qsum);
-    gtc_free(a->h);
-}
-/* random quantised matrix of rows x n of `type` (host, GGUF layout) */
-static uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float scale) {
-    size_t rb = ggml_row_size(type, n);
-    uint8_t *m = malloc(rb * rows);
-    float *tmp = malloc(n * sizeof(float));
-    for (int64_t r = 0; r < rows; r++) {
-        for (int64_t i = 0; i < n; i++) tmp[i] = frand() * scale;
-        quant_quantize_row(type, tmp, m + r * rb, n);
-    }
-    free(tmp);
-    return m;
-}
 
 static const uint32_t all_types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,   GGML_TYPE_BF16,
                                      GGML_TYPE_Q8_0, GGML_TYPE_MXFP4, GGML_TYPE_Q4_0,
@@ -1015,6 +934,30 @@ START_TEST(test_attention_cache_types) {
 }
 END_TEST
 
+/* the prompt kernel with 8-element cache loads and the merge of splits spread over a warp
+ * (GPTC_CUDA_ATTN_TILE_VEC, GPTC_CUDA_ATTN_COMBINE_PAR): the same cases at the same bounds,
+ * every cache type; then 4,100 keys, where a decode step takes 128 splits (the most the merge
+ * holds) */
+START_TEST(test_attention_tile_vec) {
+    const int chunks[] = {100, 60, 1, 1, 70, 1};
+    const int c2[] = {100, 60, 1, 1, 70, 1, 100, 37, 1, 1, 1};
+    const int c3[] = {333, 1, 400, 1};
+    const int c4[] = {17, 1};
+    const int c5[] = {4100, 1};
+    gtc_attn_set_tile_vec(1);
+    gtc_attn_set_combine_par(1);
+    for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
+        attn_case_kv(128, 1, chunks, 6, 0, kt);
+        attn_case_kv(128, 1, c2, 11, 127 + 100, kt);
+        attn_case_kv(0, 1, c3, 4, 0, kt);
+        attn_case_kv(0, 0, c4, 2, 0, kt);
+    }
+    attn_case_kv(0, 1, c5, 2, 0, GTC_KV_F32);
+    gtc_attn_set_tile_vec(-1);
+    gtc_attn_set_combine_par(-1);
+}
+END_TEST
+
 /* ---- the decode attention kernel (few tokens per call) -------------------------------------
  * G = n_head / n_kv query heads per KV head (1: GPT-2, 8: gpt-oss); the caches filled by
  * gtc_rope_store in chunks of up to `fill_t` tokens (no attention: only the decode steps are
@@ -1489,6 +1432,7 @@ int main(void) {
     TU_CASE(s, test_attention_window, 120);
     TU_CASE(s, test_attention_full, 120);
     TU_CASE(s, test_attention_cache_types, 120);
+    TU_CASE(s, test_attention_tile_vec, 300);
     TU_CASE(s, test_attention_decode_g1, 120);
     TU_CASE(s, test_attention_decode_gqa, 120);
     TU_CASE(s, test_attention_decode_long, 120);

@@ -1,0 +1,99 @@
+/* kernelcheck.h — what the CUDA kernel tests (test/cuda/test_cuda_*.c) share: a seeded
+ * random source, NMSE, device buffers that fail the test when the runtime fails, activation
+ * buffers and random quantised matrices (header only; each test binary has its own generator
+ * state, seeded alike). */
+#ifndef GPTC_TEST_KERNELCHECK_H
+#define GPTC_TEST_KERNELCHECK_H
+
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/gtc.h"
+#include "engine/quant.h"
+#include "gguf/gguf.h"
+
+static uint64_t rng_s = 0x9E3779B97F4A7C15ull;
+/* ~N(0,1)-ish: sum of 4 uniforms, scaled */
+static inline float frand(void) {
+    float s = 0;
+    for (int i = 0; i < 4; i++) {
+        rng_s ^= rng_s << 13;
+        rng_s ^= rng_s >> 7;
+        rng_s ^= rng_s << 17;
+        s += (float)((rng_s >> 11) * (1.0 / 9007199254740992.0)) - 0.5f;
+    }
+    return s * 1.732f;
+}
+static inline float *rand_vec(size_t n, float scale) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
+    return v;
+}
+static inline double nmse(const float *a, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        if (isnan(a[i])) return INFINITY;
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+static inline void *dev_alloc(size_t bytes) {
+    void *p = NULL;
+    ck_assert_msg(gtc_malloc(&p, bytes) == 0, "%s", gtc_last_error());
+    return p;
+}
+static inline void *dev_upload(const void *h, size_t bytes) {
+    void *p = dev_alloc(bytes);
+    ck_assert_int_eq(gtc_h2d(p, h, bytes), 0);
+    return p;
+}
+static inline void dev_poison(void *d, size_t bytes) {
+    void *h = malloc(bytes);
+    memset(h, 0xff, bytes); /* NaN floats */
+    ck_assert_int_eq(gtc_h2d(d, h, bytes), 0);
+    free(h);
+}
+static inline float *dev_download(const void *d, size_t n) {
+    float *h = malloc(n * sizeof(float));
+    ck_assert_msg(gtc_d2h(h, d, n * sizeof(float)) == 0, "%s", gtc_last_error());
+    return h;
+}
+/* device activation buffers for T rows of n */
+static inline gtc_act act_new(int T, int n) {
+    gtc_act a;
+    a.n = n;
+    a.f = dev_alloc((size_t)T * n * 4);
+    a.q = dev_alloc((size_t)T * n * 2);
+    a.qi = dev_alloc((size_t)T * n * 2);
+    a.s = dev_alloc((size_t)T * n / 32 * 4 + 4);
+    a.qsum = dev_alloc((size_t)T * n / 32 * 4 + 4);
+    a.h = dev_alloc((size_t)T * n * 2 * 2);
+    return a;
+}
+static inline void act_free(gtc_act *a) {
+    gtc_free(a->f);
+    gtc_free(a->q);
+    gtc_free(a->qi);
+    gtc_free(a->s);
+    gtc_free(a->qsum);
+    gtc_free(a->h);
+}
+/* random quantised matrix of rows x n of `type` (host, GGUF layout) */
+static inline uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float scale) {
+    size_t rb = ggml_row_size(type, n);
+    uint8_t *m = malloc(rb * rows);
+    float *tmp = malloc(n * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n; i++) tmp[i] = frand() * scale;
+        quant_quantize_row(type, tmp, m + r * rb, n);
+    }
+    free(tmp);
+    return m;
+}
+
+#endif
