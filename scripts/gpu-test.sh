@@ -4,9 +4,10 @@
 # gen-model (never committed), then compute-sanitizer (memcheck + racecheck) in the time left.
 # Logs go to $OUT.
 #   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs"], timeout_s 600
-# phases (default "build test trace bench san"; also: diag batch casan prof): any subset, in
-# that order (batch: the --parallel 1,8,32 throughput table on the full-size gpt-oss-20b;
-# casan: the CUDA tests' host code under AddressSanitizer).
+# phases (default "build test trace bench san"; also: diag knobs batch casan prof): any subset,
+# in that order (knobs: every kernel that is off by default against the default, A/B on the same
+# files, and the model suite with all of them on; batch: the --parallel 1,8,32 throughput table
+# on the full-size gpt-oss-20b; casan: the CUDA tests' host code under AddressSanitizer).
 # Env: B (build folder, default build-cuda), BUDGET_S (seconds this script may use, default 570:
 # the sanitizers get what the earlier phases left), MODELS (bench presets, default
 # "gpt-oss-20b gpt-oss-20b-q4_k_m gpt2-124m").
@@ -44,7 +45,7 @@ preset_args() { # gen-model arguments of a bench preset
     *) echo "--preset $1 --vocab 201088" ;;
     esac
 }
-if has bench || has batch; then # generated in the background (one after the other) while the tests run
+if has bench || has batch || has knobs; then # generated in the background (one after the other) while the tests run
     (
         for p in $MODELS; do
             [ -s /tmp/$p.gguf ] && continue
@@ -99,6 +100,54 @@ if has bench; then
         timeout 120 $B/gptc bench -m $M -p 0 -n 128 -r 1 -c 8192 --backend cuda -v 2>&1 |
             tee -a "$OUT/bench.log" | grep -iE "memory|vram|GiB|load|tg"
     fi
+fi
+if has knobs; then
+    # Each line of KNOB_RUNS: "model|gptc bench arguments|env setting"; the bench runs without
+    # the setting, then with it, then without and with again (alternating, same file), and
+    # $OUT/knobs.md gets one row per line with both tokens/s figures and their ratio.
+    KNOB_ALL=${KNOB_ALL:-"GPTC_CUDA_ATTN_TILE_VEC=1 GPTC_CUDA_ATTN_COMBINE_PAR=1 GPTC_CUDA_ATTN_MMA_MIN_T=16"}
+    KNOB_RUNS=${KNOB_RUNS:-"gpt2-124m|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_TILE_VEC=1
+gpt2-124m|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_COMBINE_PAR=1
+gpt2-124m|-p 512 -n 0 -r 2|GPTC_CUDA_ATTN_TILE_VEC=1
+gpt2-124m|-p 512 -n 0 -r 2|GPTC_CUDA_ATTN_MMA_MIN_T=16
+gpt-oss-20b|-p 0 -n 128 -d 8192 -r 1|GPTC_CUDA_ATTN_COMBINE_PAR=1
+gpt-oss-20b|-p 512 -n 0 -r 2|GPTC_CUDA_ATTN_MMA_MIN_T=16
+gpt-oss-20b|-p 2048 -n 0 -b 2048 -r 1|GPTC_CUDA_ATTN_MMA_MIN_T=16
+gpt-oss-20b|-p 512 -n 0 -r 2|GPTC_CUDA_MOE_MMA=1
+gpt-oss-20b-q4_k_m|-p 512 -n 0 -r 2|GPTC_CUDA_MOE_MMA=1"}
+    [ -n "${GEN:-}" ] && wait $GEN
+    echo "== knobs: test_cuda_model with $KNOB_ALL" | tee "$OUT/knobs.log"
+    env $KNOB_ALL GPTC_BUILD=$B timeout 200 $B/test/cuda/test_cuda_model >>"$OUT/knobs.log" 2>&1
+    grep -E "Checks|:F:|:E:" "$OUT/knobs.log" | tail -5
+    tps() { # the last figure of the bench's table row (tokens/s), or "-"
+        grep -E "^\|.*(pp|tg)[0-9]+" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}' |
+            grep . || echo -
+    }
+    printf '| model | bench | setting | default t/s | with it t/s | ratio |\n|---|---|---|---:|---:|---:|\n' \
+        >"$OUT/knobs.md"
+    while IFS='|' read -r model args kv; do
+        [ -z "$model" ] && continue
+        M=/tmp/$model.gguf
+        [ -s "$M" ] || { echo "-- $model: no file" | tee -a "$OUT/knobs.log"; continue; }
+        if [ "$(left)" -lt 40 ]; then
+            echo "-- $model $args $kv: skipped (no time left)" | tee -a "$OUT/knobs.log"
+            continue
+        fi
+        a=- b=-
+        for rep in 1 2; do
+            for with in 0 1; do
+                echo "-- ${kv:+$([ $with = 1 ] && echo "$kv ")}gptc bench -m $M $args" >>"$OUT/knobs.log"
+                r=$( (if [ $with = 1 ]; then export "${kv?}"; fi
+                    timeout 120 $B/gptc bench -m "$M" $args --backend cuda 2>&1) |
+                    tee -a "$OUT/knobs.log" | tps)
+                if [ $with = 1 ]; then b="$b $r"; else a="$a $r"; fi
+            done
+        done
+        a=$(echo $a | awk '{m=0; for (i=1;i<=NF;i++) if ($i!="-" && $i>m) m=$i; print m}')
+        b=$(echo $b | awk '{m=0; for (i=1;i<=NF;i++) if ($i!="-" && $i>m) m=$i; print m}')
+        ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "-" }')
+        echo "| $model | $args | $kv | $a | $b | $ratio |" | tee -a "$OUT/knobs.md"
+    done <<<"$KNOB_RUNS"
 fi
 if has batch; then
     # batched generation (gptc_decode_multi), like llama-batched-bench -npp 128 -ntg 128 -npl 1,8,32
