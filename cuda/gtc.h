@@ -195,6 +195,11 @@ int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_act *x, cons
                     gtc_stream st);
 int gtc_moe_down(const gtc_moe *m, const gtc_route *r, const gtc_act *hact, float *x,
                  gtc_stream st);
+/* Test hooks: gtc_moe_set_gu_rpw overrides GPTC_CUDA_MOE_GU_RPW (2 or 4: the MXFP4 gate/up
+ * kernel with that many row pairs per warp; 0, the default: one pair per warp; -1: the
+ * environment again); gtc_moe_rpw_calls counts the launches of that kernel. */
+void gtc_moe_set_gu_rpw(int rpw);
+unsigned long gtc_moe_rpw_calls(void);
 
 /* MoE grouped by expert on the device (several tokens; each selected expert's weights are read
  * once per call instead of once per token):

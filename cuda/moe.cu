@@ -332,6 +332,86 @@ __global__ void __launch_bounds__(1024)
     }
 }
 
+/* k_moe_gate_up for MXFP4 gate and up with RPW row pairs per warp (GPTC_CUDA_MOE_GU_RPW = 2 or
+ * 4; 0, the default: k_moe_gate_up): grid (n_ff/32, k, T), 1024/RPW threads. Warp w computes the
+ * gate and up rows 32 bx + RPW w + i (i < RPW): each lane loads an activation block (64 bytes)
+ * once for the 2 RPW weight rows instead of once per pair, and has 2 RPW weight loads in flight
+ * per block; a block still covers the 32 rows of one activation block (its int16 copy). Each
+ * lane takes the same blocks in the same order as lane_mxfp4, so the sums are bit-identical. */
+static unsigned long moe_rpw_launches;
+template <int RPW>
+__global__ void __launch_bounds__(1024 / RPW)
+    k_moe_gate_up_rpw(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
+                      const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h) {
+    __shared__ float hs[32];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int j = blockIdx.y, t = blockIdx.z;
+    pdl_wait(); /* the expert ids come from the router just before */
+    pdl_trigger();
+    const int e = ids[t * k + j];
+    const int n_ff = (int)gate.n_rows, nb = (int)(gate.n_cols / 32);
+    const int r0 = blockIdx.x * 32 + wid * RPW;
+    const uint8_t *qs[2 * RPW], *ep[2 * RPW]; /* row 2i: gate row r0 + i; 2i + 1: up row */
+#pragma unroll
+    for (int i = 0; i < RPW; i++) {
+        const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r0 + i;
+        const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r0 + i;
+        qs[2 * i] = gate.base + (size_t)sg * nb * 16;
+        ep[2 * i] = gate.base + (size_t)gate.src_rows * nb * 16 + (size_t)sg * nb;
+        qs[2 * i + 1] = up.base + (size_t)su * nb * 16;
+        ep[2 * i + 1] = up.base + (size_t)up.src_rows * nb * 16 + (size_t)su * nb;
+    }
+    const int16_t *xq = x.qi + (size_t)t * x.n;
+    const float *xs = x.s + (size_t)t * (x.n / 32);
+    float acc[2 * RPW];
+#pragma unroll
+    for (int r = 0; r < 2 * RPW; r++) acc[r] = 0.f;
+    for (int b = lane; b < nb; b += 32) {
+        int4 wq[2 * RPW];
+        float sc[2 * RPW];
+#pragma unroll
+        for (int r = 0; r < 2 * RPW; r++) {
+            wq[r] = ldg4(qs[r] + (size_t)b * 16);
+            sc[r] = e8m0_half(__ldg(ep[r] + b));
+        }
+        const float s = __ldg(xs + b);
+        const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
+        const int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
+#pragma unroll
+        for (int r = 0; r < 2 * RPW; r++) {
+            const uint32_t q0 = (uint32_t)wq[r].x, q1 = (uint32_t)wq[r].y;
+            const uint32_t q2 = (uint32_t)wq[r].z, q3 = (uint32_t)wq[r].w;
+            int d = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
+            d = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, d);
+            d = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, d);
+            d = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, d);
+            d = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, d);
+            d = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, d);
+            d = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, d);
+            d = dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, d);
+            acc[r] += sc[r] * s * (float)d;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < RPW; i++) {
+        float g = warp_sum(acc[2 * i]), u = warp_sum(acc[2 * i + 1]);
+        if (lane == 0) {
+            const int r = r0 + i;
+            if (bg) g += bg[(size_t)e * bstride + r];
+            if (bu) u += bu[(size_t)e * bstride + r];
+            hs[wid * RPW + i] = swiglu_oai(g, u, alpha, limit);
+        }
+    }
+    __syncthreads();
+    if (wid == 0) {
+        const size_t row = (size_t)t * k + j;
+        const int i = blockIdx.x * 32 + lane;
+        float v = hs[lane];
+        h.f[row * n_ff + i] = v;
+        if (h.q) store_q16(h, row * (n_ff / 32) + blockIdx.x, lane, v);
+    }
+}
+
 /* grid (ceil(n_embd/8), T), 256 threads: warp per output row; the k experts' rows are streamed
  * together and their weighted partials summed per lane before one reduction. TY: the format of
  * down when the launcher knows its fast path (moe_fast_type), else 0. */
@@ -577,6 +657,21 @@ extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_ac
     return gtc_launch("router_topk", k_router_topk, T, 1024, 0, st, *w, bias, *x, k, ids, wts);
 }
 
+/* GPTC_CUDA_MOE_GU_RPW (0 unless 2 or 4), or the test hook's value */
+static int moe_gu_rpw_set = -1;
+static int moe_gu_rpw(void) {
+    static int v = -1;
+    if (moe_gu_rpw_set >= 0) return moe_gu_rpw_set;
+    if (v < 0) v = gtc_env_int("GPTC_CUDA_MOE_GU_RPW", 0, 0);
+    return v;
+}
+extern "C" void gtc_moe_set_gu_rpw(int rpw) {
+    moe_gu_rpw_set = rpw < 0 ? -1 : rpw;
+}
+extern "C" unsigned long gtc_moe_rpw_calls(void) {
+    return moe_rpw_launches;
+}
+
 extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_act *x,
                                const gtc_act *hact, gtc_stream st) {
     if (m->gate.n_rows % 32) {
@@ -590,6 +685,17 @@ extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_a
     if (ty == GGML_TYPE_Q8_0 || m->up.type != m->gate.type || moe_fast_type(m->up, *x) != ty)
         ty = 0;
     int rc = 0;
+    const int rpw = moe_gu_rpw();
+    if (ty == GGML_TYPE_MXFP4 && (rpw == 2 || rpw == 4)) {
+        moe_rpw_launches++;
+        if (rpw == 2)
+            return gtc_launch("moe_gate_up", k_moe_gate_up_rpw<2>, grid, 512, 0, st, m->gate, m->up,
+                              m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x, m->alpha, m->limit,
+                              *hact);
+        return gtc_launch("moe_gate_up", k_moe_gate_up_rpw<4>, grid, 256, 0, st, m->gate, m->up,
+                          m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x, m->alpha, m->limit,
+                          *hact);
+    }
     moe_switch(ty, [&](auto c) {
         rc = gtc_launch("moe_gate_up", k_moe_gate_up<decltype(c)::value>, grid, 1024, 0, st,
                         m->gate, m->up, m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x, m->alpha,

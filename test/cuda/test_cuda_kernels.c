@@ -534,6 +534,32 @@ static void moe_case_ff(uint32_t tgu, uint32_t tdown, int grouped, int nff) {
         }
     } else {
         ck_assert_msg(gtc_moe_gate_up(&mo, &ro, &a, &h, NULL) == 0, "%s", gtc_last_error());
+        if (tgu == GGML_TYPE_MXFP4) { /* 2 and 4 row pairs per warp: the same bits */
+            const size_t nf = (size_t)T * k * nff, nq = nf / 32;
+            float *f0 = dev_download(h.f, nf), *s0 = dev_download(h.s, nq);
+            int16_t *q0 = malloc(nf * 2), *q1 = malloc(nf * 2);
+            ck_assert_int_eq(gtc_d2h(q0, h.q, nf * 2), 0);
+            for (int rpw = 2; rpw <= 4; rpw += 2) {
+                const unsigned long n0 = gtc_moe_rpw_calls();
+                gtc_moe_set_gu_rpw(rpw);
+                dev_poison(h.f, nf * 4);
+                dev_poison(h.q, nf * 2);
+                ck_assert_msg(gtc_moe_gate_up(&mo, &ro, &a, &h, NULL) == 0, "%s", gtc_last_error());
+                gtc_moe_set_gu_rpw(-1);
+                ck_assert_uint_eq(gtc_moe_rpw_calls(), n0 + 1);
+                float *f1 = dev_download(h.f, nf), *s1 = dev_download(h.s, nq);
+                ck_assert_int_eq(gtc_d2h(q1, h.q, nf * 2), 0);
+                ck_assert_msg(!memcmp(f0, f1, nf * 4) && !memcmp(s0, s1, nq * 4) &&
+                                  !memcmp(q0, q1, nf * 2),
+                              "moe gate/up with %d row pairs per warp (n_ff %d) differs", rpw, nff);
+                free(f1);
+                free(s1);
+            }
+            free(f0);
+            free(s0);
+            free(q0);
+            free(q1);
+        }
         ck_assert_int_eq(gtc_moe_down(&mo, &ro, &h, dres, NULL), 0);
     }
     float *got = dev_download(dres, (size_t)T * ne);
