@@ -13,7 +13,7 @@
 #include "engine/memplan.h"
 #include "engine/pool.h"
 
-cu_knobs cu_knob = {4, 17, 128, -1, 0, -1, 0};
+cu_knobs cu_knob = {4, 17, 128, -1, 0, -1, 0, 0};
 
 _Static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
                    offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
@@ -33,6 +33,8 @@ static void read_knobs(void) {
     cu_knob.moe_mmq_max_t = v && *v && atoi(v) >= 0 ? atoi(v) : -1;
     v = getenv("GPTC_CUDA_GRAPH_BUCKETS");
     cu_knob.graph_buckets = v && atoi(v) > 0;
+    v = getenv("GPTC_CUDA_GEMM_MEMSET");
+    cu_knob.gemm_memset = v && atoi(v) > 0;
     (void)gtc_pdl_on(); /* GPTC_CUDA_PDL, kept by the kernel layer: read before any capture */
 }
 

@@ -162,6 +162,9 @@ typedef struct cu_knobs {
     int graph_buckets;  /* GPTC_CUDA_GRAPH_BUCKETS=1: one decode graph per context bucket
                            (gtc_graph_bucket), the attention split by the bucket's end instead of
                            n_ctx; default 0 (not yet measured on a GPU) */
+    int gemm_memset;    /* GPTC_CUDA_GEMM_MEMSET=1: zero each cuBLAS output before the GEMM (a
+                           diagnosis for compute-sanitizer initcheck, which reports the epilogue
+                           reading the GEMM's output as uninitialised); default 0 */
 } cu_knobs;
 extern cu_knobs cu_knob;
 

@@ -85,6 +85,8 @@ gptc_status cu_linear(cu_fw *F, const gtc_mat *W, const gtc_act *x, int T, float
                                 (gtc_stream)F->st),
                 "dequant");
         const float one = 1.f, zero = 0.f;
+        if (cu_knob.gemm_memset)
+            CU_TRYC(cudaMemsetAsync(cs->tmp, 0, sizeof(float) * (size_t)M * xm * T, F->st));
         cublasStatus_t bs =
             F->cm->bl->gemm_ex(F->cm->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, xm * T, (int)cols, &one,
                                cs->dq, CUDA_R_16F, (int)cols, x->h, CUDA_R_16F, x->n, &zero,

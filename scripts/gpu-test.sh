@@ -4,10 +4,11 @@
 # gen-model (never committed), then compute-sanitizer (memcheck + racecheck) in the time left.
 # Logs go to $OUT.
 #   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs"], timeout_s 600
-# phases (default "build test trace bench san"; also: diag knobs batch casan prof): any subset,
-# in that order (knobs: every kernel that is off by default against the default, A/B on the same
-# files, and the model suite with all of them on; batch: the --parallel 1,8,32 throughput table
-# on the full-size gpt-oss-20b; casan: the CUDA tests' host code under AddressSanitizer).
+# phases (default "build test trace bench san"; also: diag knobs batch initcheck casan prof):
+# any subset, run in the script's order (knobs: every kernel that is off by default against the
+# default, A/B on the same files, and the model suite with all of them on; batch: the --parallel
+# 1,8,32 throughput table on the full-size gpt-oss-20b; initcheck: the epilogue report with and
+# without the GEMM output zeroed first; casan: the CUDA tests' host code under AddressSanitizer).
 # Env: B (build folder, default build-cuda), BUDGET_S (seconds this script may use, default 570:
 # the sanitizers get what the earlier phases left), MODELS (bench presets, default
 # "gpt-oss-20b gpt-oss-20b-q4_k_m gpt2-124m").
@@ -180,6 +181,24 @@ if has san; then
             >>"$OUT/san.log" 2>&1
         echo "exit $?" | tee -a "$OUT/san.log"
         grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Checks:" "$OUT/san.log" | tail -2
+    done
+fi
+if has initcheck; then
+    # session 5's open initcheck report: k_epilogue reading the cuBLAS GEMM's output as
+    # uninitialised (test_gpt2_vs_cpu and three more model cases). The same case without and with
+    # the output zeroed before each GEMM (GPTC_CUDA_GEMM_MEMSET=1): a report only without it
+    # means the tool does not see the GEMM's stores, not that the epilogue reads unwritten memory.
+    echo "== initcheck, k_epilogue ($(left) s left)" | tee "$OUT/initcheck.log"
+    for ms in 0 1; do
+        lim=$(left)
+        [ "$lim" -gt 200 ] && lim=200
+        [ "$lim" -lt 20 ] && break
+        echo "-- GPTC_CUDA_GEMM_MEMSET=$ms test_gpt2_vs_cpu (limit $lim s)" | tee -a "$OUT/initcheck.log"
+        GPTC_CUDA_GEMM_MEMSET=$ms CK_RUN_CASE=test_gpt2_vs_cpu CK_FORK=no GPTC_BUILD=$B \
+            timeout $lim compute-sanitizer --tool initcheck --print-limit 5 --error-exitcode 9 \
+            $B/test/cuda/test_cuda_model >>"$OUT/initcheck.log" 2>&1
+        echo "exit $?" | tee -a "$OUT/initcheck.log"
+        grep -E "ERROR SUMMARY|Checks:|k_epilogue" "$OUT/initcheck.log" | tail -3
     done
 fi
 if has casan; then
