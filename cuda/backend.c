@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "cuda/backend.h"
+#include "cuda/moe_mma.h"
 #include "engine/arch.h"
 #include "engine/memplan.h"
 #include "engine/pool.h"
 
-cu_knobs cu_knob = {4, 17, 128, -1, 0, -1, 0, 0};
+cu_knobs cu_knob = {4, 17, 128, -1, 0, -1, 0, 0, 0};
 
 _Static_assert(sizeof(gtc_bias) == sizeof(gptc_logit_bias) &&
                    offsetof(gtc_bias, bias) == offsetof(gptc_logit_bias, bias),
@@ -33,6 +34,8 @@ static void read_knobs(void) {
     cu_knob.moe_mmq_max_t = v && *v && atoi(v) >= 0 ? atoi(v) : -1;
     v = getenv("GPTC_CUDA_GRAPH_BUCKETS");
     cu_knob.graph_buckets = v && atoi(v) > 0;
+    v = getenv("GPTC_CUDA_MOE_MMA");
+    cu_knob.moe_mma = v && atoi(v) > 0;
     v = getenv("GPTC_CUDA_GEMM_MEMSET");
     cu_knob.gemm_memset = v && atoi(v) > 0;
     (void)gtc_pdl_on(); /* GPTC_CUDA_PDL, kept by the kernel layer: read before any capture */
@@ -311,6 +314,7 @@ static size_t sess_layout(const gptc_model *m, const cu_model *cm, cu_sess *s, i
         TAKE(s->h16, uint16_t, xr * nff);
         TAKE(s->perm_exp, int32_t, (size_t)B * k);
         TAKE(s->perm_inv, int32_t, (size_t)B * k);
+        TAKE(s->mtiles, int32_t, 2 * (size_t)GTC_MOE_MMA_MAX_TILES(B * k, E));
     }
     if (B > 1) TAKE(s->dq, uint16_t, cm ? cm->dq_elems : dq_elems(m));
     if (host_moe && hp->n_expert > 0) TAKE(s->moe_out, float, (size_t)B *ne); /* offload sums */
@@ -865,8 +869,10 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
     }
     const int k = m->hp.n_expert_used > 0 ? m->hp.n_expert_used : 1;
     const size_t nk = (size_t)B * k;
+    const size_t nmt = 2 * (size_t)GTC_MOE_MMA_MAX_TILES((int)nk, m->hp.n_expert);
     size_t hb = CU_ALIGN256(sizeof(int32_t) * (B + 1)) + 4 * CU_ALIGN256(sizeof(int32_t) * nk) +
-                2 * CU_ALIGN256(sizeof(float) * nk) + CU_ALIGN256(sizeof(float) * m->hp.n_vocab);
+                2 * CU_ALIGN256(sizeof(float) * nk) + CU_ALIGN256(sizeof(float) * m->hp.n_vocab) +
+                CU_ALIGN256(sizeof(int32_t) * nmt);
     if (cudaHostAlloc((void **)&cs->h_pin, hb, cudaHostAllocDefault) != cudaSuccess) {
         cudaFree(cs->blob);
         free(cs);
@@ -888,6 +894,8 @@ static gptc_status cu_session_init(gptc_session *s, gptc_error *err) {
     cs->h_permw = (float *)hp8;
     hp8 += CU_ALIGN256(sizeof(float) * nk);
     cs->h_logits = (float *)hp8;
+    hp8 += CU_ALIGN256(sizeof(float) * m->hp.n_vocab);
+    cs->h_mtiles = (int32_t *)hp8;
     /* the device sampler: its workspace and the penalty window */
     cs->smp_ws_bytes = gtc_sample_ws_bytes(s->sampler.n_vocab);
     const size_t hist_bytes = CU_ALIGN256(sizeof(int32_t) * (size_t)s->n_ctx);

@@ -120,6 +120,8 @@ typedef struct cu_sess {
     gtc_act a, b, hact;
     int32_t *ids_tok, *ids_exp, *perm_tok, *pos, *sampled, *grp;
     int32_t *perm_exp, *perm_inv; /* fast MoE prefill: row j's expert; slot t k + j's row */
+    int32_t *mtiles, *h_mtiles;   /* its token tiles for gtc_moe_mma (GPTC_CUDA_MOE_MMA):
+                                     device copy, pinned staging; 2 GTC_MOE_MMA_MAX_TILES */
     unsigned *tickets;  /* router top-k: per-token block counters (kept zero between calls) */
     unsigned *attn_cnt; /* attention: per (token, KV head) split counters (kept zero) */
     float *perm_w;
@@ -162,6 +164,10 @@ typedef struct cu_knobs {
     int graph_buckets;  /* GPTC_CUDA_GRAPH_BUCKETS=1: one decode graph per context bucket
                            (gtc_graph_bucket), the attention split by the bucket's end instead of
                            n_ctx; default 0 (not yet measured on a GPU) */
+    int moe_mma;        /* GPTC_CUDA_MOE_MMA=1: the fast MoE prefill multiplies the experts on
+                           the tensor cores straight from their GGUF blocks (gtc_moe_mma, one
+                           launch per matrix) instead of dequantising them for cuBLAS; default 0
+                           (not yet measured on a GPU) */
     int gemm_memset;    /* GPTC_CUDA_GEMM_MEMSET=1: zero each cuBLAS output before the GEMM (a
                            diagnosis for compute-sanitizer initcheck, which reports the epilogue
                            reading the GEMM's output as uninitialised); default 0 */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cuda/backend.h"
+#include "cuda/moe_mma.h"
 #include "engine/arch.h"
 
 static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C);
@@ -35,7 +36,10 @@ static gptc_status moe_block(cu_fw *F, int l, int T) {
  * expert; per chunk of up to CU_MOE_DQ_EXPERTS used experts one dequantisation launch per matrix
  * (gate, up; then down) into cs->dq and one cuBLAS GEMM per expert over its c rows (f16(W) x
  * f16(x), fp32 out) into the layer-wide g [T k][2 n_ff] / y [T k][n_embd]; one SwiGLU launch
- * (per-row expert biases) and one per-token sum of the k rows back into x. */
+ * (per-row expert biases) and one per-token sum of the k rows back into x. With
+ * GPTC_CUDA_MOE_MMA=1 the dequantisation and the per-expert GEMMs give way to one gtc_moe_mma
+ * launch per matrix (cuda/moe_mma.h: every used expert's token tiles, the weights read in their
+ * blocks). */
 static gptc_status moe_fast(cu_fw *F, int T, const cu_layer *C, const int *cnt, const int *off) {
     const gt_hparams *hp = &F->m->hp;
     cu_sess *cs = F->cs;
@@ -58,11 +62,35 @@ static gptc_status moe_fast(cu_fw *F, int T, const cu_layer *C, const int *cnt, 
     if (cg < 1) return gt_err(err, GPTC_ERR_DEVICE, "CUDA: workspace too small");
     bl->set_stream(F->cm->blas, F->st);
     const float one = 1.f, zero = 0.f;
+    /* GPTC_CUDA_MOE_MMA: the experts on the tensor cores straight from their blocks, one launch
+     * per matrix over the token tiles of every used expert (the same fp16 products) */
+    int nt = -1;
+    if (cu_knob.moe_mma && gtc_moe_mma_supported(&C->gate) && gtc_moe_mma_supported(&C->up) &&
+        gtc_moe_mma_supported(&C->down)) {
+        nt = gtc_moe_mma_tiles(cnt, off, E, cs->h_mtiles, GTC_MOE_MMA_MAX_TILES(n, E));
+        if (nt > 65535) nt = -1;
+        if (nt > 0)
+            CU_TRYC(cudaMemcpyAsync(cs->mtiles, cs->h_mtiles, sizeof(int32_t) * 2 * (size_t)nt,
+                                    cudaMemcpyHostToDevice, F->st));
+    }
     for (int p = 0; p < 2; p++) { /* 0: gate and up -> g; 1: down -> y */
         const int chunk = p ? cd : cg, rows = p ? ne : 2 * nff, kk = p ? nff : ne;
         const uint16_t *xin = p ? cs->h16 : cs->xg16;
         float *out = p ? cs->y : cs->g;
-        for (int u0 = 0; u0 < nu; u0 += chunk) {
+        if (nt >= 0) {
+            const gtc_moe_mma_args ma = {p ? &C->down : &C->gate,
+                                         p ? NULL : &C->up,
+                                         xin,
+                                         kk,
+                                         cs->mtiles,
+                                         nt,
+                                         out,
+                                         p ? NULL : out + nff,
+                                         rows};
+            CU_TRYF(gtc_moe_mma(&ma, (gtc_stream)F->st), "moe_mma");
+            cu_prof_mark(F, "moe_mma");
+        }
+        for (int u0 = 0; nt < 0 && u0 < nu; u0 += chunk) {
             gtc_elist el;
             el.n = nu - u0 < chunk ? nu - u0 : chunk;
             for (int x = 0; x < el.n; x++) el.e[x] = used[u0 + x];
