@@ -302,12 +302,9 @@ template <int TY> __global__ void __launch_bounds__(MM_THREADS, 2) k_moe_mma(con
 }
 
 template <int TY> static int mm_go(const mm_params &P, dim3 grid, gtc_stream st) {
-    static bool attr = false; /* the opt-in to more than 48 KiB of shared memory, once */
-    if (!attr) {
-        CK(cudaFuncSetAttribute(k_moe_mma<TY>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                MM_SMEM));
-        attr = true;
-    }
+    /* the opt-in to more than 48 KiB of shared memory: per device, so at every launch (cheap;
+     * a process may run models on two devices) */
+    CK(cudaFuncSetAttribute(k_moe_mma<TY>, cudaFuncAttributeMaxDynamicSharedMemorySize, MM_SMEM));
     return gtc_launch("moe_mma", k_moe_mma<TY>, grid, dim3(MM_THREADS), MM_SMEM, st, P);
 }
 

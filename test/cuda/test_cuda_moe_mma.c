@@ -1,7 +1,8 @@
 /* test_cuda_moe_mma.c — the grouped tensor-core GEMM of the fast MoE prefill (cuda/moe_mma.h)
  * against a double-precision CPU product of the fp16-rounded dequantised weights (engine/quant.h)
- * and the fp16 activations: 5 experts of 200 rows (a partial 128-row tile) with 70, 0, 1, 130
- * and 5 rows (full, partial, single-row and missing 64-row token tiles), every weight format,
+ * and the fp16 activations: 6 experts of 200 rows (a partial 128-row tile) with 100, 0, 1, 130,
+ * 5 and 45 rows (full, partial, single-row and missing 64-row token tiles, partial ones that
+ * reach the second token-half warp), every weight format,
  * widths with and without a half 64-column k-step; gate and up in one launch (views of one
  * fused tensor) and in two (different formats); the tile table and the refusals.
  * GPU machine only: `make test-cuda`. */
@@ -19,8 +20,9 @@
 #include "test/util/kernelcheck.h"
 #include "test/util/tucheck.h"
 
-enum { NE = 5, NR = 200 };
-static const int cnt[NE] = {70, 0, 1, 130, 5};
+enum { NE = 6, NR = 200 };
+/* token tiles of 64, 36 (the second token-half warp on a partial tile), 1, 64, 64, 2, 5, 45 */
+static const int cnt[NE] = {100, 0, 1, 130, 5, 45};
 
 /* off[] of cnt[] and the total */
 static int offsets(int *off) {
@@ -208,13 +210,14 @@ END_TEST
 START_TEST(test_moe_mma_args) {
     int off[NE];
     const int n = offsets(off);
-    int32_t t[2 * GTC_MOE_MMA_MAX_TILES(206, NE)];
-    ck_assert_int_eq(n, 206);
-    ck_assert_int_eq(gtc_moe_mma_tiles(cnt, off, NE, t, GTC_MOE_MMA_MAX_TILES(206, NE)), 7);
-    const int32_t want[14] = {0,   0 << 8 | 64, 64,  0 << 8 | 6, 70,  2 << 8 | 1, 71, 3 << 8 | 64,
-                              135, 3 << 8 | 64, 199, 3 << 8 | 2, 201, 4 << 8 | 5};
-    for (int i = 0; i < 14; i++) ck_assert_int_eq(t[i], want[i]);
-    ck_assert_int_eq(gtc_moe_mma_tiles(cnt, off, NE, t, 6), -1);
+    int32_t t[2 * GTC_MOE_MMA_MAX_TILES(281, NE)];
+    ck_assert_int_eq(n, 281);
+    ck_assert_int_eq(gtc_moe_mma_tiles(cnt, off, NE, t, GTC_MOE_MMA_MAX_TILES(281, NE)), 8);
+    const int32_t want[16] = {0,   0 << 8 | 64, 64,  0 << 8 | 36, 100, 2 << 8 | 1,
+                              101, 3 << 8 | 64, 165, 3 << 8 | 64, 229, 3 << 8 | 2,
+                              231, 4 << 8 | 5,  236, 5 << 8 | 45};
+    for (int i = 0; i < 16; i++) ck_assert_int_eq(t[i], want[i]);
+    ck_assert_int_eq(gtc_moe_mma_tiles(cnt, off, NE, t, 7), -1);
     /* the bound: every expert one row past a multiple of 64 */
     const int c2[3] = {65, 129, 1}, o2[3] = {0, 65, 194};
     int32_t t2[2 * GTC_MOE_MMA_MAX_TILES(195, 3)];
