@@ -351,15 +351,15 @@ __device__ __forceinline__ float lane_q8_row(const gtc_mat &w, int64_t srow, con
     return acc;
 }
 
-/* The lane's partial dot of an F32 / F16 / BF16 row (raw layout) with the fp32 activations xf:
- * coalesced stripes, lane l takes 8 consecutive elements of every 256. */
-__device__ __forceinline__ float lane_float_row(const gtc_mat &w, int64_t srow, const float *xf,
-                                                int lane) {
+/* The lane's partial dot of chunks [c0, c1) of 8 elements of an F32 / F16 / BF16 row (raw
+ * layout) with the fp32 activations xf: coalesced stripes, lane l takes chunks c0 + l, c0 + l +
+ * 32, ... */
+__device__ __forceinline__ float lane_float_chunks(const gtc_mat &w, int64_t srow, const float *xf,
+                                                   int lane, int c0, int c1) {
     float acc = 0.f;
-    /* coalesced stripes: lane l takes 8 consecutive elements of every 256 */
     const uint8_t *row = raw_row(w, srow);
-    const int nc = (int)w.n_cols;
-    for (int i = lane * 8; i < nc; i += 256) {
+    for (int c = c0 + lane; c < c1; c += 32) {
+        const int i = 8 * c;
         float4 xa = __ldg((const float4 *)(xf + i)), xb = __ldg((const float4 *)(xf + i + 4));
         float wv[8];
         if (w.type == GGML_TYPE_F32) {
@@ -388,6 +388,11 @@ __device__ __forceinline__ float lane_float_row(const gtc_mat &w, int64_t srow, 
                wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
     }
     return acc;
+}
+/* the whole row: lane l takes 8 consecutive elements of every 256 */
+__device__ __forceinline__ float lane_float_row(const gtc_mat &w, int64_t srow, const float *xf,
+                                                int lane) {
+    return lane_float_chunks(w, srow, xf, lane, 0, (int)((w.n_cols + 7) / 8));
 }
 
 /* dot(source row srow, x token row) for one warp; result valid in every lane. */

@@ -173,6 +173,12 @@ int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_t *ids, flo
  * over many blocks and the last one does the top-k; otherwise one block per token. */
 int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_act *x, int T, int k,
                     float *lg_ws, unsigned *tickets, int32_t *ids, float *wts, gtc_stream st);
+/* Test hooks: gtc_router_set_sk overrides GPTC_CUDA_ROUTER_SK (1: with lg_ws and tickets, raw
+ * F32 / F16 / BF16 weights take one block of 8 warps per expert row, each warp an eighth of the
+ * columns; 0, the default: a warp per row; -1: the environment again); gtc_router_sk_calls
+ * counts the launches of that kernel. */
+void gtc_router_set_sk(int on);
+unsigned long gtc_router_sk_calls(void);
 /* One MoE layer (its experts' weights and biases, experts bias strides apart) and the routing of
  * T tokens, shared by the MoE launchers below. */
 typedef struct gtc_moe {

@@ -111,6 +111,47 @@ __global__ void __launch_bounds__(256)
     }
 }
 
+/* grid (E, T), 256 threads (GPTC_CUDA_ROUTER_SK=1, raw F32 / F16 / BF16 router weights, the
+ * gpt-oss case): expert row e split over the block's 8 warps (an eighth of the columns each, so
+ * an F32 row of 2880 is about one round of loads per lane instead of the ~11 dependent rounds
+ * of a warp alone), summed in shared memory into lg_ws[t][e]; the last block of token t to
+ * finish (atomic ticket) does the top-k and re-arms the ticket, as k_router_topk_mb. */
+static unsigned long router_sk_launches;
+__global__ void __launch_bounds__(256)
+    k_router_topk_sk(gtc_mat w, const float *bias, gtc_act x, int k, float *lg_ws,
+                     unsigned *tickets, int32_t *ids, float *wts) {
+    __shared__ float part[8];
+    __shared__ float lg[256];
+    __shared__ unsigned last;
+    const int e = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int E = (int)w.n_rows;
+    const int nch = (int)((w.n_cols + 7) / 8), c0 = nch * wid / 8, c1 = nch * (wid + 1) / 8;
+    if (wid == 0) pdl_prefetch_row(w, w.row0 + e, lane);
+    pdl_wait(); /* x, and the tickets the previous call's last block re-armed */
+    pdl_trigger();
+    const float acc =
+        warp_sum(lane_float_chunks(w, w.row0 + e, x.f + (size_t)t * x.n, lane, c0, c1));
+    if (lane == 0) part[wid] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float v = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) v += part[i];
+        lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
+        __threadfence();
+        last = atomicAdd(&tickets[t], 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i = threadIdx.x; i < E; i += blockDim.x) lg[i] = __ldcg(lg_ws + (size_t)t * E + i);
+    __syncthreads();
+    if (wid == 0) {
+        warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
+        if (lane == 0) tickets[t] = 0;
+    }
+}
+
 /* Per-lane partial dots of R MXFP4 rows (split layout) with R int16 activation rows; U blocks
  * per row in flight per lane, no reduction (the caller combines and reduces once). */
 template <int R, int U>
@@ -641,6 +682,21 @@ extern "C" int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_
     return 0;
 }
 
+/* GPTC_CUDA_ROUTER_SK (0 unless 1), or the test hook's value */
+static int router_sk_set = -1;
+static int router_sk(void) {
+    static int v = -1;
+    if (router_sk_set >= 0) return router_sk_set;
+    if (v < 0) v = gtc_env_int("GPTC_CUDA_ROUTER_SK", 0, 0) > 0;
+    return v;
+}
+extern "C" void gtc_router_set_sk(int on) {
+    router_sk_set = on < 0 ? -1 : on > 0;
+}
+extern "C" unsigned long gtc_router_sk_calls(void) {
+    return router_sk_launches;
+}
+
 extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_act *x, int T, int k,
                                float *lg_ws, unsigned *tickets, int32_t *ids, float *wts,
                                gtc_stream st) {
@@ -650,6 +706,13 @@ extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_ac
         return -1;
     }
     if (T <= 0) return 0;
+    const bool flt = !w->split && (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 ||
+                                   w->type == GGML_TYPE_BF16);
+    if (lg_ws && tickets && flt && router_sk() && w->n_cols >= 64 && w->n_cols % 8 == 0) {
+        router_sk_launches++;
+        return gtc_launch("router_topk", k_router_topk_sk, dim3((unsigned)w->n_rows, (unsigned)T),
+                          256, 0, st, *w, bias, *x, k, lg_ws, tickets, ids, wts);
+    }
     if (lg_ws && tickets)
         return gtc_launch("router_topk", k_router_topk_mb,
                           dim3(blocks_for(w->n_rows, 8), (unsigned)T), 256, 0, st, *w, bias, *x, k,

@@ -432,6 +432,20 @@ START_TEST(test_topk) {
         ck_assert_int_eq(gtc_d2h(gi2, di, sizeof gi2), 0);
         ck_assert_int_eq(gtc_d2h(gw2, dwt, sizeof gw2), 0);
         ck_assert(memcmp(gi, gi2, sizeof gi) == 0 && memcmp(gw, gw2, sizeof gw) == 0);
+        /* rows split over a block's warps (GPTC_CUDA_ROUTER_SK), twice: the tickets re-arm */
+        int32_t gi3[12];
+        float gw3[12];
+        const unsigned long n_sk = gtc_router_sk_calls();
+        gtc_router_set_sk(1);
+        for (int rep = 0; rep < 2; rep++)
+            ck_assert_msg(gtc_router_topk(&m, db, &a, RT, 4, dlg, dtk, di, dwt, NULL) == 0, "%s",
+                          gtc_last_error());
+        gtc_router_set_sk(-1);
+        ck_assert_uint_eq(gtc_router_sk_calls(), n_sk + 2);
+        ck_assert_int_eq(gtc_d2h(gi3, di, sizeof gi3), 0);
+        ck_assert_int_eq(gtc_d2h(gw3, dwt, sizeof gw3), 0);
+        ck_assert_int_eq(gtc_d2h(back, dtk, sizeof back), 0);
+        for (int t = 0; t < RT; t++) ck_assert_int_eq(back[t], 0);
         gtc_free(dlg);
         gtc_free(dtk);
         size_t rb = ggml_row_size(rt[c], n);
@@ -444,6 +458,9 @@ START_TEST(test_topk) {
             for (int j = 0; j < 4; j++) ck_assert_int_eq(gi[t * 4 + j], ri[j]);
             ck_assert_msg(nmse(gw + t * 4, rw, 4) <= 1e-7, "router weights nmse %g",
                           nmse(gw + t * 4, rw, 4));
+            for (int j = 0; j < 4; j++) ck_assert_int_eq(gi3[t * 4 + j], ri[j]);
+            ck_assert_msg(nmse(gw3 + t * 4, rw, 4) <= 1e-7, "split router weights nmse %g",
+                          nmse(gw3 + t * 4, rw, 4));
         }
         free(W);
         free(x);
