@@ -709,9 +709,11 @@ extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_ac
     const bool flt = !w->split && (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 ||
                                    w->type == GGML_TYPE_BF16);
     if (lg_ws && tickets && flt && router_sk() && w->n_cols >= 64 && w->n_cols % 8 == 0) {
-        router_sk_launches++;
-        return gtc_launch("router_topk", k_router_topk_sk, dim3((unsigned)w->n_rows, (unsigned)T),
-                          256, 0, st, *w, bias, *x, k, lg_ws, tickets, ids, wts);
+        const int rc =
+            gtc_launch("router_topk", k_router_topk_sk, dim3((unsigned)w->n_rows, (unsigned)T), 256,
+                       0, st, *w, bias, *x, k, lg_ws, tickets, ids, wts);
+        if (rc == 0) router_sk_launches++;
+        return rc;
     }
     if (lg_ws && tickets)
         return gtc_launch("router_topk", k_router_topk_mb,
@@ -750,14 +752,14 @@ extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_a
     int rc = 0;
     const int rpw = moe_gu_rpw();
     if (ty == GGML_TYPE_MXFP4 && (rpw == 2 || rpw == 4)) {
-        moe_rpw_launches++;
-        if (rpw == 2)
-            return gtc_launch("moe_gate_up", k_moe_gate_up_rpw<2>, grid, 512, 0, st, m->gate, m->up,
-                              m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x, m->alpha, m->limit,
-                              *hact);
-        return gtc_launch("moe_gate_up", k_moe_gate_up_rpw<4>, grid, 256, 0, st, m->gate, m->up,
-                          m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x, m->alpha, m->limit,
-                          *hact);
+        rc = rpw == 2 ? gtc_launch("moe_gate_up", k_moe_gate_up_rpw<2>, grid, 512, 0, st, m->gate,
+                                   m->up, m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x,
+                                   m->alpha, m->limit, *hact)
+                      : gtc_launch("moe_gate_up", k_moe_gate_up_rpw<4>, grid, 256, 0, st, m->gate,
+                                   m->up, m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x,
+                                   m->alpha, m->limit, *hact);
+        if (rc == 0) moe_rpw_launches++;
+        return rc;
     }
     moe_switch(ty, [&](auto c) {
         rc = gtc_launch("moe_gate_up", k_moe_gate_up<decltype(c)::value>, grid, 1024, 0, st,

@@ -252,6 +252,21 @@ START_TEST(test_attn_mma_splits) {
                               .n_chunks = 3};
         mma_case(&c);
     }
+    /* 353 context rows: 2 splits of 64-key multiples from key 0; the 100-token chunk at 45 has
+     * a block (G = 1: positions 45..108; G = 2: 45..76) whose first rows end before the second
+     * split begins (key 64) while its later rows reach into it */
+    const int c2[] = {45, 100, 200};
+    for (int gi = 0; gi < 2; gi++) {
+        const mma_case_t c = {.kv_type = GTC_KV_F16,
+                              .n_head = heads[gi][0],
+                              .n_kv = heads[gi][1],
+                              .sinks = gi,
+                              .qout = !gi,
+                              .qscale = 1.f,
+                              .chunks = c2,
+                              .n_chunks = 3};
+        mma_case(&c);
+    }
     gtc_attn_set_mma_min_t(-1);
 }
 END_TEST

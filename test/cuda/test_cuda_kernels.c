@@ -479,8 +479,8 @@ END_TEST
 /* grouped 1: the expert-grouped kernels (gtc_moe_group + *_grouped, several tokens) instead of
  * the per-token ones, on the same inputs and against the same CPU twin; grouped 2: the grouping
  * with the tensor-core products (gtc_mmq_grouped, gtc_swiglu_q, gtc_moe_sum) */
-static void moe_case_ff(uint32_t tgu, uint32_t tdown, int grouped, int nff) {
-    const int E = 8, ne = 256, T = 3, k = 4;
+static void moe_case_ne(uint32_t tgu, uint32_t tdown, int grouped, int nff, int ne) {
+    const int E = 8, T = 3, k = 4;
     uint8_t *G = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
     uint8_t *U = rand_matrix(tgu, (int64_t)E * nff, ne, 0.15f);
     uint8_t *D = rand_matrix(tdown, (int64_t)E * ne, nff, 0.1f);
@@ -635,6 +635,9 @@ static void moe_case_ff(uint32_t tgu, uint32_t tdown, int grouped, int nff) {
     act_free(&a);
     act_free(&h);
 }
+static void moe_case_ff(uint32_t tgu, uint32_t tdown, int grouped, int nff) {
+    moe_case_ne(tgu, tdown, grouped, nff, 256);
+}
 static void moe_case(uint32_t tgu, uint32_t tdown, int grouped) {
     moe_case_ff(tgu, tdown, grouped, 192);
 }
@@ -661,6 +664,8 @@ START_TEST(test_moe_grouped_packed) {
 END_TEST
 START_TEST(test_moe_mxfp4) {
     moe_case(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 0);
+    /* gpt-oss's width: 90 blocks a row, several per lane (the row-pair kernels' own loop) */
+    moe_case_ne(GGML_TYPE_MXFP4, GGML_TYPE_MXFP4, 0, 64, 2880);
 }
 END_TEST
 START_TEST(test_moe_mixed) {
@@ -722,9 +727,9 @@ static void kv_row_f32(int kv_type, const uint8_t *row, float *out, int n) {
  * (sincos differs in the last bit; the key then moves by one quantisation step, which can move
  * the output by ~(scale |q| step)^2 ~ 4e-6 when that key dominates) is that position judged by
  * the attention-over-the-stored-rows check alone (1e-7 against the twin fed the GPU's rows). */
-static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chunks, int ring,
-                         int kv_type) {
-    const int nh = 8, nkv = 2, hd = 64, qw = nh * hd + 2 * nkv * hd;
+static void attn_case_h(int nh, int nkv, int window, int use_sinks, const int *chunks, int n_chunks,
+                        int ring, int kv_type) {
+    const int hd = 64, qw = nh * hd + 2 * nkv * hd;
     int N = 0;
     for (int i = 0; i < n_chunks; i++) N += chunks[i];
     const int n_ctx = N + 8;
@@ -945,6 +950,11 @@ static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chu
     gtc_free(part);
     gtc_free(dout);
 }
+/* 8 query heads over 2 KV heads (G = 4) */
+static void attn_case_kv(int window, int use_sinks, const int *chunks, int n_chunks, int ring,
+                         int kv_type) {
+    attn_case_h(8, 2, window, use_sinks, chunks, n_chunks, ring, kv_type);
+}
 static void attn_case(int window, int use_sinks, const int *chunks, int n_chunks, int ring) {
     attn_case_kv(window, use_sinks, chunks, n_chunks, ring, GTC_KV_F32);
 }
@@ -980,7 +990,7 @@ END_TEST
 /* the prompt kernel with 8-element cache loads and the merge of splits spread over a warp
  * (GPTC_CUDA_ATTN_TILE_VEC, GPTC_CUDA_ATTN_COMBINE_PAR): the same cases at the same bounds,
  * every cache type; then 4,100 keys, where a decode step takes 128 splits (the most the merge
- * holds) */
+ * holds); then G = 1 and G = 8 */
 START_TEST(test_attention_tile_vec) {
     const int chunks[] = {100, 60, 1, 1, 70, 1};
     const int c2[] = {100, 60, 1, 1, 70, 1, 100, 37, 1, 1, 1};
@@ -996,6 +1006,12 @@ START_TEST(test_attention_tile_vec) {
         attn_case_kv(0, 0, c4, 2, 0, kt);
     }
     attn_case_kv(0, 1, c5, 2, 0, GTC_KV_F32);
+    /* G = 1 (GPT-2: a 32-thread block, two rounds of loads) and G = 8 (gpt-oss: 256 threads,
+     * the round's later chunks past the 256) */
+    for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
+        attn_case_h(4, 4, 0, 0, c3, 4, 0, kt);
+        attn_case_h(16, 2, 128, 1, c2, 11, 127 + 100, kt);
+    }
     gtc_attn_set_tile_vec(-1);
     gtc_attn_set_combine_par(-1);
 }
