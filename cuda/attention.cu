@@ -540,13 +540,7 @@ static int vec_max_t(void) {
 static int vec_target_blocks(void) {
     static int v = -1;
     if (v < 0) {
-        int dev = 0, sms = 132;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            cudaGetLastError();
-            sms = 132;
-        }
-        v = gtc_env_int("GPTC_CUDA_ATTN_BLOCKS", 4 * sms, 1);
+        v = gtc_env_int("GPTC_CUDA_ATTN_BLOCKS", 4 * gtc_sm_count(), 1);
         if (v > V_TARGET_MAX) v = V_TARGET_MAX;
     }
     return v;

@@ -332,15 +332,7 @@ int attn_mma_wants(const gtc_attn_args *a) {
 /* blocks the kernel aims for before it splits the keys: 2 per SM */
 static int am_target_blocks(void) {
     static int v = -1;
-    if (v < 0) {
-        int dev = 0, sms = 132;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-            cudaGetLastError();
-            sms = 132;
-        }
-        v = 2 * sms;
-    }
+    if (v < 0) v = 2 * gtc_sm_count();
     return v;
 }
 

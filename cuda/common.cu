@@ -43,6 +43,17 @@ int gtc_env_int(const char *name, int dflt, int min) {
     return *end == '\0' && v >= min && v <= 1 << 20 ? (int)v : dflt;
 }
 
+int gtc_sm_count(void) {
+    int dev = 0, sms = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        sms <= 0) {
+        cudaGetLastError();
+        sms = 132;
+    }
+    return sms;
+}
+
 extern "C" const char *gtc_last_error(void) {
     return gtc_err_buf;
 }

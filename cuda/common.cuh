@@ -82,6 +82,8 @@ int gtc_attn_check(const gtc_attn_args *a, const char *who);
 /* an integer knob from the environment: unset, empty, not a whole number, below min or above
  * 2^20: dflt */
 int gtc_env_int(const char *name, int dflt, int min);
+/* the current device's multiprocessor count (132, an H100's, when it cannot be read) */
+int gtc_sm_count(void);
 
 /* ============================== device helpers ============================================ */
 /* PDL (see gtc_launch): wait for the kernel before to finish and its writes to be visible */
@@ -150,6 +152,19 @@ __device__ __forceinline__ int4 ldg4(const void *p) {
 /* 4 int8 weights (w) . 4 int16 activations (two pairs) + c */
 __device__ __forceinline__ int dot4(int w, int xlo, int xhi, int c) {
     return __dp2a_hi(xhi, w, __dp2a_lo(xlo, w, c));
+}
+/* The integer dot of one MXFP4 block (16 bytes of nibble pairs, split layout) with its 32 int16
+ * activations in MXFP4 order, X0..X3 (4 x 16 bytes). */
+__device__ __forceinline__ int mxfp4_dot32(int4 w, int4 X0, int4 X1, int4 X2, int4 X3) {
+    const uint32_t q0 = (uint32_t)w.x, q1 = (uint32_t)w.y, q2 = (uint32_t)w.z, q3 = (uint32_t)w.w;
+    int s = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
+    s = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, s);
+    s = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, s);
+    s = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, s);
+    s = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, s);
+    s = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, s);
+    s = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, s);
+    return dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, s);
 }
 
 #include "cuda/packed.cuh"
@@ -425,16 +440,7 @@ __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &
                 if (b < nb) {
                     const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
                     int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
-                    uint32_t q0 = (uint32_t)wq[u].x, q1 = (uint32_t)wq[u].y;
-                    uint32_t q2 = (uint32_t)wq[u].z, q3 = (uint32_t)wq[u].w;
-                    int s = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
-                    s = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, s);
-                    s = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, s);
-                    s = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, s);
-                    s = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, s);
-                    s = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, s);
-                    s = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, s);
-                    s = dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, s);
+                    const int s = mxfp4_dot32(wq[u], X0, X1, X2, X3);
                     acc += sc[u] * (float)s;
                 }
             }

@@ -79,14 +79,32 @@ __global__ void __launch_bounds__(1024)
     if (wid == 0) warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
 }
 
+/* The end of the multi-block router kernels, after each block wrote its logits to lg_ws[t] and
+ * fenced them: the block that takes the last ticket of token t (every thread calls) loads the
+ * row, does the top-k with warp 0 and re-arms the ticket for the next call (so the kernels can
+ * be replayed in a CUDA graph). */
+__device__ void router_finish(const float *lg_ws, unsigned *tickets, int t, int E, int k,
+                              int32_t *ids, float *wts) {
+    __shared__ float lg[256];
+    __shared__ unsigned last;
+    if (threadIdx.x == 0) last = atomicAdd(&tickets[t], 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i = threadIdx.x; i < E; i += blockDim.x) lg[i] = __ldcg(lg_ws + (size_t)t * E + i);
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
+        if (threadIdx.x == 0) tickets[t] = 0;
+    }
+}
+
 /* grid (ceil(E/8), T), 256 threads: warp per expert row into lg_ws[t][E]; the last block of
  * token t to finish (atomic ticket) does the top-k and re-arms the ticket for the next call
  * (so the kernel can be replayed in a CUDA graph). */
 __global__ void __launch_bounds__(256)
     k_router_topk_mb(gtc_mat w, const float *bias, gtc_act x, int k, float *lg_ws,
                      unsigned *tickets, int32_t *ids, float *wts) {
-    __shared__ float lg[256];
-    __shared__ unsigned last;
     const int t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int E = (int)w.n_rows;
     const int e = blockIdx.x * 8 + wid;
@@ -99,16 +117,7 @@ __global__ void __launch_bounds__(256)
     }
     __threadfence();
     __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(&tickets[t], 1u) == gridDim.x - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    for (int i = threadIdx.x; i < E; i += blockDim.x) lg[i] = __ldcg(lg_ws + (size_t)t * E + i);
-    __syncthreads();
-    if (wid == 0) {
-        warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
-        if (lane == 0) tickets[t] = 0;
-    }
+    router_finish(lg_ws, tickets, t, E, k, ids, wts);
 }
 
 /* grid (E, T), 256 threads (GPTC_CUDA_ROUTER_SK=1, raw F32 / F16 / BF16 router weights, the
@@ -121,8 +130,6 @@ __global__ void __launch_bounds__(256)
     k_router_topk_sk(gtc_mat w, const float *bias, gtc_act x, int k, float *lg_ws,
                      unsigned *tickets, int32_t *ids, float *wts) {
     __shared__ float part[8];
-    __shared__ float lg[256];
-    __shared__ unsigned last;
     const int e = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int E = (int)w.n_rows;
     const int nch = (int)((w.n_cols + 7) / 8), c0 = nch * wid / 8, c1 = nch * (wid + 1) / 8;
@@ -139,17 +146,9 @@ __global__ void __launch_bounds__(256)
         for (int i = 0; i < 8; i++) v += part[i];
         lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
         __threadfence();
-        last = atomicAdd(&tickets[t], 1u) == gridDim.x - 1;
     }
     __syncthreads();
-    if (!last) return;
-    __threadfence();
-    for (int i = threadIdx.x; i < E; i += blockDim.x) lg[i] = __ldcg(lg_ws + (size_t)t * E + i);
-    __syncthreads();
-    if (wid == 0) {
-        warp_topk(lg, E, k, ids + (size_t)t * k, wts + (size_t)t * k);
-        if (lane == 0) tickets[t] = 0;
-    }
+    router_finish(lg_ws, tickets, t, E, k, ids, wts);
 }
 
 /* Per-lane partial dots of R MXFP4 rows (split layout) with R int16 activation rows; U blocks
@@ -180,16 +179,7 @@ __device__ __forceinline__ void lane_mxfp4(const uint8_t *const *qs, const uint8
                 for (int r = 0; r < R; r++) {
                     const int4 *x4 = (const int4 *)(xq[r] + (size_t)b * 32);
                     int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
-                    uint32_t q0 = (uint32_t)wq[r][u].x, q1 = (uint32_t)wq[r][u].y;
-                    uint32_t q2 = (uint32_t)wq[r][u].z, q3 = (uint32_t)wq[r][u].w;
-                    int s = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
-                    s = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, s);
-                    s = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, s);
-                    s = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, s);
-                    s = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, s);
-                    s = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, s);
-                    s = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, s);
-                    s = dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, s);
+                    const int s = mxfp4_dot32(wq[r][u], X0, X1, X2, X3);
                     acc[r] += sc[r][u] * (float)s;
                 }
             }
@@ -420,16 +410,7 @@ __global__ void __launch_bounds__(1024 / RPW)
         const int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
 #pragma unroll
         for (int r = 0; r < 2 * RPW; r++) {
-            const uint32_t q0 = (uint32_t)wq[r].x, q1 = (uint32_t)wq[r].y;
-            const uint32_t q2 = (uint32_t)wq[r].z, q3 = (uint32_t)wq[r].w;
-            int d = dot4(mxfp4_conv(q0 & 0xffff), X0.x, X0.y, 0);
-            d = dot4(mxfp4_conv(q0 >> 16), X0.z, X0.w, d);
-            d = dot4(mxfp4_conv(q1 & 0xffff), X1.x, X1.y, d);
-            d = dot4(mxfp4_conv(q1 >> 16), X1.z, X1.w, d);
-            d = dot4(mxfp4_conv(q2 & 0xffff), X2.x, X2.y, d);
-            d = dot4(mxfp4_conv(q2 >> 16), X2.z, X2.w, d);
-            d = dot4(mxfp4_conv(q3 & 0xffff), X3.x, X3.y, d);
-            d = dot4(mxfp4_conv(q3 >> 16), X3.z, X3.w, d);
+            const int d = mxfp4_dot32(wq[r], X0, X1, X2, X3);
             acc[r] += sc[r] * s * (float)d;
         }
     }

@@ -100,38 +100,6 @@ template <int TY> __device__ __forceinline__ void mm_load(const mm_src &S, int c
     }
 }
 
-/* pk_dequant_t's arithmetic on a loaded block (c: the block's index in its row) */
-template <int TY>
-__device__ __forceinline__ void mm_pk_decode(const pk_blk &k, int c, float (&v)[32]) {
-    float d0, d1, m = 0.f;
-    if constexpr (TY == GGML_TYPE_Q4_0 || TY == GGML_TYPE_Q5_0) {
-        d0 = d1 = h2f((uint16_t)k.s);
-        m = -(TY == GGML_TYPE_Q4_0 ? 8.f : 16.f) * d0;
-    } else if constexpr (TY == GGML_TYPE_Q4_1 || TY == GGML_TYPE_Q5_1) {
-        d0 = d1 = h2f((uint16_t)(k.s & 0xffff));
-        m = h2f((uint16_t)(k.s >> 16));
-    } else if constexpr (TY == GGML_TYPE_Q4_K || TY == GGML_TYPE_Q5_K) {
-        int sc, mn;
-        pk_scale_min(c & 7, (uint32_t)k.sup.y, (uint32_t)k.sup.z, (uint32_t)k.sup.w, sc, mn);
-        d0 = d1 = h2f((uint16_t)((uint32_t)k.sup.x & 0xffff)) * (float)sc;
-        m = -h2f((uint16_t)((uint32_t)k.sup.x >> 16)) * (float)mn;
-    } else { /* Q6_K (offset 32 already removed by pk_group) */
-        const float dd = h2f((uint16_t)k.sup.x);
-        d0 = dd * (float)(int8_t)(k.s & 0xff);
-        d1 = dd * (float)(int8_t)(k.s >> 8);
-    }
-#pragma unroll
-    for (int g = 0; g < 4; g++) {
-        uint32_t lo, hi;
-        pk_group<TY>(k, g, lo, hi);
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            v[4 * g + j] = d0 * (float)(int8_t)(lo >> (8 * j)) + m;
-            v[16 + 4 * g + j] = d1 * (float)(int8_t)(hi >> (8 * j)) + m;
-        }
-    }
-}
-
 __device__ __forceinline__ uint32_t mm_h2(float a, float b) {
     return (uint32_t)f2h(a) | ((uint32_t)f2h(b) << 16);
 }
@@ -160,7 +128,7 @@ __device__ __forceinline__ void mm_decode(const gtc_mat &w, int64_t srow, const 
             v[j + 17] = d * (float)(int8_t)(r >> 24);
         }
     } else if constexpr (mm_packed(TY)) {
-        mm_pk_decode<TY>(k.pk, c, v);
+        pk_decode<TY>(k.pk, c, v);
     } else {
         dq32_unpacked(w, srow, c, v);
     }

@@ -263,12 +263,8 @@ __device__ __forceinline__ bool pk_fast(const gtc_mat &w, const gtc_act &x) {
     return w.split && pk_type(w.type) && x.q != NULL && x.qsum != NULL;
 }
 
-/* Dequantises block c of packed row srow (type TY) into v[32]. */
-template <int TY>
-__device__ __forceinline__ void pk_dequant_t(const gtc_mat &w, int64_t srow, int c, float *v) {
-    const pk_row p = pk_row_at(w, srow);
-    pk_blk k;
-    pk_load<TY>(p, c, k);
+/* Dequantises block c of a packed row (type TY), loaded in k by pk_load, into v[32]. */
+template <int TY> __device__ __forceinline__ void pk_decode(const pk_blk &k, int c, float *v) {
     float d0, d1, m = 0.f;
     if (TY == GGML_TYPE_Q4_0 || TY == GGML_TYPE_Q5_0) {
         d0 = d1 = h2f((uint16_t)k.s);
@@ -296,6 +292,14 @@ __device__ __forceinline__ void pk_dequant_t(const gtc_mat &w, int64_t srow, int
             v[16 + 4 * g + j] = d1 * (float)(int8_t)(hi >> (8 * j)) + m;
         }
     }
+}
+
+/* Dequantises block c of packed row srow (type TY) into v[32]. */
+template <int TY>
+__device__ __forceinline__ void pk_dequant_t(const gtc_mat &w, int64_t srow, int c, float *v) {
+    pk_blk k;
+    pk_load<TY>(pk_row_at(w, srow), c, k);
+    pk_decode<TY>(k, c, v);
 }
 
 /* Dequantises block c of packed row srow into v[32]. */
