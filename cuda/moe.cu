@@ -329,59 +329,16 @@ template <class F> static void moe_switch(int ty, F &&f) {
         f(std::integral_constant<int, 0>());
 }
 
-/* grid (n_ff/32, k, T), 1024 threads: warp w computes gate and up of row 32 bx + w together,
- * then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the down kernel. TY:
- * the format of gate and up (gate_up_dots_t). */
-template <int TY>
-__global__ void __launch_bounds__(1024)
-    k_moe_gate_up(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
-                  const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h) {
-    __shared__ float hs[32];
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    const int j = blockIdx.y, t = blockIdx.z;
-    pdl_wait(); /* the expert ids come from the router just before */
-    pdl_trigger();
-    const int e = ids[t * k + j];
-    const int n_ff = (int)gate.n_rows;
-    const int r = blockIdx.x * 32 + wid;
-    const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r;
-    const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r;
-    float g, u;
-    gate_up_dots_t<TY>(gate, up, sg, su, x, t, lane, g, u);
-    if (lane == 0) {
-        if (bg) g += bg[(size_t)e * bstride + r];
-        if (bu) u += bu[(size_t)e * bstride + r];
-        hs[wid] = swiglu_oai(g, u, alpha, limit);
-    }
-    __syncthreads();
-    if (wid == 0) {
-        const size_t row = (size_t)t * k + j;
-        const int i = blockIdx.x * 32 + lane;
-        float v = hs[lane];
-        h.f[row * n_ff + i] = v;
-        if (h.q) store_q16(h, row * (n_ff / 32) + blockIdx.x, lane, v);
-    }
-}
-
-/* k_moe_gate_up for MXFP4 gate and up with RPW row pairs per warp (GPTC_CUDA_MOE_GU_RPW = 2 or
- * 4; 0, the default: k_moe_gate_up): grid (n_ff/32, k, T), 1024/RPW threads. Warp w computes the
- * gate and up rows 32 bx + RPW w + i (i < RPW): each lane loads an activation block (64 bytes)
- * once for the 2 RPW weight rows instead of once per pair, and has 2 RPW weight loads in flight
- * per block; a block still covers the 32 rows of one activation block (its int16 copy). Each
- * lane takes the same blocks in the same order as lane_mxfp4, so the sums are bit-identical. */
-static unsigned long moe_rpw_launches;
+/* The gate and up dots of RPW row pairs r0 .. r0 + RPW - 1 of expert e for one warp (valid in
+ * every lane), MXFP4 gate and up on x.qi: each lane loads an activation block (64 bytes) once
+ * for the 2 RPW weight rows and has 2 RPW weight loads in flight per block. Each lane takes the
+ * same blocks in the same order as lane_mxfp4 (gate_up_dots_t), so the sums are bit-identical
+ * to RPW = 1's. */
 template <int RPW>
-__global__ void __launch_bounds__(1024 / RPW)
-    k_moe_gate_up_rpw(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
-                      const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h) {
-    __shared__ float hs[32];
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    const int j = blockIdx.y, t = blockIdx.z;
-    pdl_wait(); /* the expert ids come from the router just before */
-    pdl_trigger();
-    const int e = ids[t * k + j];
-    const int n_ff = (int)gate.n_rows, nb = (int)(gate.n_cols / 32);
-    const int r0 = blockIdx.x * 32 + wid * RPW;
+__device__ __forceinline__ void gate_up_rows_mxfp4(const gtc_mat &gate, const gtc_mat &up, int e,
+                                                   int r0, const gtc_act &x, int t, int lane,
+                                                   float (&g)[RPW], float (&u)[RPW]) {
+    const int nb = (int)(gate.n_cols / 32);
     const uint8_t *qs[2 * RPW], *ep[2 * RPW]; /* row 2i: gate row r0 + i; 2i + 1: up row */
 #pragma unroll
     for (int i = 0; i < RPW; i++) {
@@ -409,19 +366,49 @@ __global__ void __launch_bounds__(1024 / RPW)
         const int4 *x4 = (const int4 *)(xq + (size_t)b * 32);
         const int4 X0 = __ldg(x4), X1 = __ldg(x4 + 1), X2 = __ldg(x4 + 2), X3 = __ldg(x4 + 3);
 #pragma unroll
-        for (int r = 0; r < 2 * RPW; r++) {
-            const int d = mxfp4_dot32(wq[r], X0, X1, X2, X3);
-            acc[r] += sc[r] * s * (float)d;
-        }
+        for (int r = 0; r < 2 * RPW; r++)
+            acc[r] += sc[r] * s * (float)mxfp4_dot32(wq[r], X0, X1, X2, X3);
     }
 #pragma unroll
     for (int i = 0; i < RPW; i++) {
-        float g = warp_sum(acc[2 * i]), u = warp_sum(acc[2 * i + 1]);
-        if (lane == 0) {
+        g[i] = warp_sum(acc[2 * i]);
+        u[i] = warp_sum(acc[2 * i + 1]);
+    }
+}
+
+/* grid (n_ff/32, k, T), 1024 / RPW threads: warp w computes gate and up of rows 32 bx + RPW w ..
+ * + RPW - 1 together, then warp 0 quantises the 32 SwiGLU outputs (one activation block) for the
+ * down kernel. TY: the format of gate and up (gate_up_dots_t). RPW (GPTC_CUDA_MOE_GU_RPW = 2 or
+ * 4, MXFP4 only; 1, the default): row pairs per warp (gate_up_rows_mxfp4). */
+static unsigned long moe_rpw_launches;
+template <int TY, int RPW = 1>
+__global__ void __launch_bounds__(1024 / RPW)
+    k_moe_gate_up(gtc_mat gate, gtc_mat up, const float *bg, const float *bu, int64_t bstride,
+                  const int32_t *ids, int k, gtc_act x, float alpha, float limit, gtc_act h) {
+    static_assert(RPW == 1 || TY == GGML_TYPE_MXFP4, "row pairs per warp: MXFP4 only");
+    __shared__ float hs[32];
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int j = blockIdx.y, t = blockIdx.z;
+    pdl_wait(); /* the expert ids come from the router just before */
+    pdl_trigger();
+    const int e = ids[t * k + j];
+    const int n_ff = (int)gate.n_rows;
+    const int r0 = blockIdx.x * 32 + wid * RPW;
+    float g[RPW], u[RPW];
+    if constexpr (RPW == 1) {
+        const int64_t sg = gate.row0 + (int64_t)e * gate.expert_rows + r0;
+        const int64_t su = up.row0 + (int64_t)e * up.expert_rows + r0;
+        gate_up_dots_t<TY>(gate, up, sg, su, x, t, lane, g[0], u[0]);
+    } else {
+        gate_up_rows_mxfp4<RPW>(gate, up, e, r0, x, t, lane, g, u);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int i = 0; i < RPW; i++) {
             const int r = r0 + i;
-            if (bg) g += bg[(size_t)e * bstride + r];
-            if (bu) u += bu[(size_t)e * bstride + r];
-            hs[wid * RPW + i] = swiglu_oai(g, u, alpha, limit);
+            if (bg) g[i] += bg[(size_t)e * bstride + r];
+            if (bu) u[i] += bu[(size_t)e * bstride + r];
+            hs[wid * RPW + i] = swiglu_oai(g[i], u[i], alpha, limit);
         }
     }
     __syncthreads();
@@ -733,12 +720,12 @@ extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_a
     int rc = 0;
     const int rpw = moe_gu_rpw();
     if (ty == GGML_TYPE_MXFP4 && (rpw == 2 || rpw == 4)) {
-        rc = rpw == 2 ? gtc_launch("moe_gate_up", k_moe_gate_up_rpw<2>, grid, 512, 0, st, m->gate,
-                                   m->up, m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x,
-                                   m->alpha, m->limit, *hact)
-                      : gtc_launch("moe_gate_up", k_moe_gate_up_rpw<4>, grid, 256, 0, st, m->gate,
-                                   m->up, m->bgate, m->bup, m->bgu_stride, r->ids, m->k, *x,
-                                   m->alpha, m->limit, *hact);
+        rc = rpw == 2 ? gtc_launch("moe_gate_up", k_moe_gate_up<GGML_TYPE_MXFP4, 2>, grid, 512, 0,
+                                   st, m->gate, m->up, m->bgate, m->bup, m->bgu_stride, r->ids,
+                                   m->k, *x, m->alpha, m->limit, *hact)
+                      : gtc_launch("moe_gate_up", k_moe_gate_up<GGML_TYPE_MXFP4, 4>, grid, 256, 0,
+                                   st, m->gate, m->up, m->bgate, m->bup, m->bgu_stride, r->ids,
+                                   m->k, *x, m->alpha, m->limit, *hact);
         if (rc == 0) moe_rpw_launches++;
         return rc;
     }
