@@ -90,29 +90,9 @@ static void mma_case(const mma_case_t *c) {
             dev_poison(qa.q, (size_t)T * nh * hd * 2); /* unwritten: -1 with a NaN scale */
             dev_poison(qa.s, (size_t)T * nh * hd / 32 * 4);
         }
-        gtc_attn_args aa;
-        memset(&aa, 0, sizeof aa);
-        aa.q = dqkv;
-        aa.k = dqkv + nh * hd;
-        aa.v = dqkv + nh * hd + nkv * hd;
-        aa.ld = qw;
-        aa.T = T;
-        aa.n_head = nh;
-        aa.n_kv = nkv;
-        aa.hd = hd;
-        aa.inv_freq = NULL; /* no RoPE: q stays what was uploaded */
-        aa.mscale = 1.f;
-        aa.d_pos0 = dpos;
-        aa.kc = kc;
-        aa.vc = vc;
-        aa.kv_type = c->kv_type;
-        aa.ring = c->ring;
-        aa.max_pos = n_ctx - 1;
-        aa.window = c->window;
-        aa.sinks = c->sinks ? dsinks : NULL;
-        aa.scale = 0.125f;
-        aa.part = part;
-        aa.out = dout;
+        gtc_attn_args aa = kc_attn_args(dqkv, qw, T, nh, nkv, dpos, kc, vc, c->kv_type, c->ring,
+                                        n_ctx - 1, c->window, part, dout);
+        aa.sinks = c->sinks ? dsinks : NULL; /* no RoPE: q stays what was uploaded */
         aa.qout = c->qout ? &qa : NULL;
         ck_assert_msg(gtc_rope_store(&aa, NULL) == 0, "%s", gtc_last_error());
         dev_poison(dout, (size_t)T * nh * hd * 4);

@@ -96,4 +96,36 @@ static inline uint8_t *rand_matrix(uint32_t type, int64_t rows, int64_t n, float
     return m;
 }
 
+/* The arguments of one single-sequence attention call (cuda/gtc.h gtc_attn_args) over T rows of
+ * qkv = [q of nh heads | k of nkv heads | v of nkv heads] (hd 64 each, row stride ld floats),
+ * positions from *dpos, scale 1/8; RoPE off (inv_freq NULL, mscale 1), no fusing, no counters:
+ * the caller sets those and sinks / qout when it wants them. */
+static inline gtc_attn_args kc_attn_args(float *qkv, int ld, int T, int nh, int nkv,
+                                         const int32_t *dpos, void *kc, void *vc, int kv_type,
+                                         int ring, int max_pos, int window, float *part,
+                                         float *out) {
+    gtc_attn_args a;
+    memset(&a, 0, sizeof a);
+    a.q = qkv;
+    a.k = qkv + nh * 64;
+    a.v = qkv + (nh + nkv) * 64;
+    a.ld = ld;
+    a.T = T;
+    a.n_head = nh;
+    a.n_kv = nkv;
+    a.hd = 64;
+    a.mscale = 1.f;
+    a.d_pos0 = dpos;
+    a.kc = kc;
+    a.vc = vc;
+    a.kv_type = kv_type;
+    a.ring = ring;
+    a.max_pos = max_pos;
+    a.window = window;
+    a.scale = 0.125f;
+    a.part = part;
+    a.out = out;
+    return a;
+}
+
 #endif
