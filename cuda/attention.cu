@@ -550,24 +550,19 @@ static int vec_target_blocks(void) {
  * hd % 8 == 0), else one element per load. The merge of split records: spread over a warp when
  * GPTC_CUDA_ATTN_COMBINE_PAR=1. Both default to 0 until measured on the GPU; the test hooks
  * gtc_attn_set_tile_vec / gtc_attn_set_combine_par override them (-1: the environment again). */
-static int tile_vec_set = -1, combine_par_set = -1;
+static gtc_knob tile_vec_k = GTC_KNOB("GPTC_CUDA_ATTN_TILE_VEC", 0, 0);
+static gtc_knob combine_par_k = GTC_KNOB("GPTC_CUDA_ATTN_COMBINE_PAR", 0, 0);
 static int tile_vec(void) {
-    static int v = -1;
-    if (tile_vec_set >= 0) return tile_vec_set;
-    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_TILE_VEC", 0, 0) > 0;
-    return v;
+    return gtc_knob_get(&tile_vec_k) > 0;
 }
 static int combine_par(void) {
-    static int v = -1;
-    if (combine_par_set >= 0) return combine_par_set;
-    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_COMBINE_PAR", 0, 0) > 0;
-    return v;
+    return gtc_knob_get(&combine_par_k) > 0;
 }
 extern "C" void gtc_attn_set_tile_vec(int on) {
-    tile_vec_set = on < 0 ? -1 : on > 0;
+    tile_vec_k.set = on < 0 ? -1 : on > 0;
 }
 extern "C" void gtc_attn_set_combine_par(int on) {
-    combine_par_set = on < 0 ? -1 : on > 0;
+    combine_par_k.set = on < 0 ? -1 : on > 0;
 }
 
 int attn_tile_nsplit(int T, int n_keys) {

@@ -35,18 +35,15 @@
 #include "cuda/kv.cuh"
 #include "cuda/mma.cuh"
 
-static int mma_min_t_set = -1;
+static gtc_knob mma_min_t_k = GTC_KNOB("GPTC_CUDA_ATTN_MMA_MIN_T", 0, 0);
 static unsigned long mma_calls;
 
 static int mma_min_t(void) {
-    static int v = -1;
-    if (mma_min_t_set >= 0) return mma_min_t_set;
-    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_MMA_MIN_T", 0, 0);
-    return v;
+    return gtc_knob_get(&mma_min_t_k);
 }
 
 extern "C" void gtc_attn_set_mma_min_t(int min_t) {
-    mma_min_t_set = min_t < 0 ? -1 : min_t;
+    mma_min_t_k.set = min_t < 0 ? -1 : min_t;
 }
 
 extern "C" unsigned long gtc_attn_mma_calls(void) {

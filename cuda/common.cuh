@@ -82,6 +82,21 @@ int gtc_attn_check(const gtc_attn_args *a, const char *who);
 /* an integer knob from the environment: unset, empty, not a whole number, below min or above
  * 2^20: dflt */
 int gtc_env_int(const char *name, int dflt, int min);
+/* A kernel knob read from the environment once (gtc_env_int(name, dflt, min)), which a test hook
+ * may override (set >= 0; -1: the environment's value again):
+ *   static gtc_knob k = GTC_KNOB("GPTC_CUDA_X", 0, 0);  ... if (gtc_knob_get(&k)) ... */
+typedef struct gtc_knob {
+    const char *name;
+    int dflt, min, set, v;
+} gtc_knob;
+#define GTC_KNOB(name, dflt, min)                                                                  \
+    { (name), (dflt), (min), -1, -1 }
+static inline int gtc_knob_get(gtc_knob *k) {
+    if (k->set >= 0) return k->set;
+    if (k->v < 0) k->v = gtc_env_int(k->name, k->dflt, k->min);
+    return k->v;
+}
+
 /* the current device's multiprocessor count (132, an H100's, when it cannot be read) */
 int gtc_sm_count(void);
 

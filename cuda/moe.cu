@@ -651,15 +651,12 @@ extern "C" int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_
 }
 
 /* GPTC_CUDA_ROUTER_SK (0 unless 1), or the test hook's value */
-static int router_sk_set = -1;
+static gtc_knob router_sk_k = GTC_KNOB("GPTC_CUDA_ROUTER_SK", 0, 0);
 static int router_sk(void) {
-    static int v = -1;
-    if (router_sk_set >= 0) return router_sk_set;
-    if (v < 0) v = gtc_env_int("GPTC_CUDA_ROUTER_SK", 0, 0) > 0;
-    return v;
+    return gtc_knob_get(&router_sk_k) > 0;
 }
 extern "C" void gtc_router_set_sk(int on) {
-    router_sk_set = on < 0 ? -1 : on > 0;
+    router_sk_k.set = on < 0 ? -1 : on > 0;
 }
 extern "C" unsigned long gtc_router_sk_calls(void) {
     return router_sk_launches;
@@ -691,15 +688,12 @@ extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_ac
 }
 
 /* GPTC_CUDA_MOE_GU_RPW (0 unless 2 or 4), or the test hook's value */
-static int moe_gu_rpw_set = -1;
+static gtc_knob moe_gu_rpw_k = GTC_KNOB("GPTC_CUDA_MOE_GU_RPW", 0, 0);
 static int moe_gu_rpw(void) {
-    static int v = -1;
-    if (moe_gu_rpw_set >= 0) return moe_gu_rpw_set;
-    if (v < 0) v = gtc_env_int("GPTC_CUDA_MOE_GU_RPW", 0, 0);
-    return v;
+    return gtc_knob_get(&moe_gu_rpw_k);
 }
 extern "C" void gtc_moe_set_gu_rpw(int rpw) {
-    moe_gu_rpw_set = rpw < 0 ? -1 : rpw;
+    moe_gu_rpw_k.set = rpw < 0 ? -1 : rpw;
 }
 extern "C" unsigned long gtc_moe_rpw_calls(void) {
     return moe_rpw_launches;
