@@ -382,15 +382,17 @@ __device__ __forceinline__ float lane_q8_row(const gtc_mat &w, int64_t srow, con
 }
 
 /* The lane's partial dot of chunks [c0, c1) of 8 elements of an F32 / F16 / BF16 row (raw
- * layout) with the fp32 activations xf: coalesced stripes, lane l takes chunks c0 + l, c0 + l +
- * 32, ... */
-__device__ __forceinline__ float lane_float_chunks(const gtc_mat &w, int64_t srow, const float *xf,
-                                                   int lane, int c0, int c1) {
+ * layout) with activations that xv8(i, v) gives as v[0..7] = elements i..i+7: coalesced
+ * stripes, lane l takes chunks c0 + l, c0 + l + 32, ... */
+template <class XV8>
+__device__ __forceinline__ float lane_float_chunks_x(const gtc_mat &w, int64_t srow, int lane,
+                                                     int c0, int c1, XV8 xv8) {
     float acc = 0.f;
     const uint8_t *row = raw_row(w, srow);
     for (int c = c0 + lane; c < c1; c += 32) {
         const int i = 8 * c;
-        float4 xa = __ldg((const float4 *)(xf + i)), xb = __ldg((const float4 *)(xf + i + 4));
+        float xa[8];
+        xv8(i, xa);
         float wv[8];
         if (w.type == GGML_TYPE_F32) {
             float4 a = __ldg((const float4 *)((const float *)row + i));
@@ -414,10 +416,25 @@ __device__ __forceinline__ float lane_float_chunks(const gtc_mat &w, int64_t sro
                     w.type == GGML_TYPE_F16 ? h2f(hi) : __uint_as_float((uint32_t)hi << 16);
             }
         }
-        acc += wv[0] * xa.x + wv[1] * xa.y + wv[2] * xa.z + wv[3] * xa.w + wv[4] * xb.x +
-               wv[5] * xb.y + wv[6] * xb.z + wv[7] * xb.w;
+        acc += wv[0] * xa[0] + wv[1] * xa[1] + wv[2] * xa[2] + wv[3] * xa[3] + wv[4] * xa[4] +
+               wv[5] * xa[5] + wv[6] * xa[6] + wv[7] * xa[7];
     }
     return acc;
+}
+/* the same with the fp32 activations xf */
+__device__ __forceinline__ float lane_float_chunks(const gtc_mat &w, int64_t srow, const float *xf,
+                                                   int lane, int c0, int c1) {
+    return lane_float_chunks_x(w, srow, lane, c0, c1, [xf](int i, float(&v)[8]) {
+        const float4 a = __ldg((const float4 *)(xf + i)), b = __ldg((const float4 *)(xf + i + 4));
+        v[0] = a.x;
+        v[1] = a.y;
+        v[2] = a.z;
+        v[3] = a.w;
+        v[4] = b.x;
+        v[5] = b.y;
+        v[6] = b.z;
+        v[7] = b.w;
+    });
 }
 /* the whole row: lane l takes 8 consecutive elements of every 256 */
 __device__ __forceinline__ float lane_float_row(const gtc_mat &w, int64_t srow, const float *xf,

@@ -12,15 +12,25 @@
 static gptc_status moe_experts(cu_fw *F, int l, int T, cu_layer *C);
 static gptc_status moe_fast(cu_fw *F, int T, const cu_layer *C, const int *cnt, const int *off);
 
+/* The MoE half of layer l: its input norm (ffn_norm) and router, then the experts. The norm and
+ * the router are one launch when gtc_norm_router_supported (GPTC_CUDA_NORM_ROUTER). */
 static gptc_status moe_block(cu_fw *F, int l, int T) {
     const gt_hparams *hp = &F->m->hp;
     cu_sess *cs = F->cs;
     cu_layer *C = &F->cm->L[l];
     gptc_error *err = F->err;
     gtc_act a = cu_act_view(&cs->a, hp->n_embd);
-    CU_TRYF(gtc_router_topk(&C->router, C->router_b, &a, T, hp->n_expert_used, cs->rlog,
-                            cs->tickets, cs->ids_exp, cs->wts, (gtc_stream)F->st),
-            "router_topk");
+    if (gtc_norm_router_supported(&C->router, hp->n_embd, T)) {
+        CU_TRYF(gtc_norm_router_topk(cs->x, C->ffn_norm, hp->norm_eps, &a, &C->router, C->router_b,
+                                     T, hp->n_expert_used, cs->rlog, cs->tickets, cs->ids_exp,
+                                     cs->wts, (gtc_stream)F->st),
+                "norm_router_topk");
+    } else {
+        CU_TRY(cu_norm(F, cs->x, T, GTC_NORM_RMS, C->ffn_norm, NULL));
+        CU_TRYF(gtc_router_topk(&C->router, C->router_b, &a, T, hp->n_expert_used, cs->rlog,
+                                cs->tickets, cs->ids_exp, cs->wts, (gtc_stream)F->st),
+                "router_topk");
+    }
     if (!C->host_moe) return moe_experts(F, l, T, C);
     /* experts in host memory: copied up for a prompt batch when that pays, else the CPU's */
     const int up = cu_stream_layer(F, l, T);
@@ -280,7 +290,6 @@ gptc_status gt_cuda_forward_gpt_oss(cu_fw *F, int T, float *logits_all, const gp
         CU_TRY(cu_norm(F, cs->x, T, GTC_NORM_RMS, C->attn_norm, NULL));
         CU_TRY(cu_qkv(F, C, T));
         CU_TRY(cu_attention(F, l, T));
-        CU_TRY(cu_norm(F, cs->x, T, GTC_NORM_RMS, C->ffn_norm, NULL));
         CU_TRY(moe_block(F, l, T));
         if (F->trace) {
             cu_trace_put(F, "router", l, cs->rlog, hp->n_expert, 0);

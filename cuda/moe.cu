@@ -151,6 +151,61 @@ __global__ void __launch_bounds__(256)
     router_finish(lg_ws, tickets, t, E, k, ids, wts);
 }
 
+/* k_router_topk_sk with the RMSNorm of its input folded in (GPTC_CUDA_NORM_ROUTER=1, decode
+ * batches): grid (E, T), 256 threads. Every block reduces token t's residual row x (k_prep_act's
+ * norm_stats, the same sums); the blocks' warps share k_prep_act's other work, the normalised
+ * row and its int16 copies (32-block c by warp c % 8 of block c / 8, then E 8 blocks further),
+ * and block e's router row takes the normalised values as it reads them (the same products as
+ * k_prep_act then k_router_topk_sk: bit-identical logits). One launch instead of two. */
+static unsigned long norm_router_launches;
+__global__ void __launch_bounds__(256)
+    k_norm_router(const float *x, int n, const float *nw, float eps, gtc_act out, gtc_mat w,
+                  const float *bias, int k, float *lg_ws, unsigned *tickets, int32_t *ids,
+                  float *wts) {
+    __shared__ float red[32];
+    __shared__ float part[8];
+    const int e = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    const int E = (int)w.n_rows;
+    const float *xr = x + (size_t)t * n;
+    if (wid == 0) pdl_prefetch_row(w, w.row0 + e, lane);
+    pdl_wait(); /* x, and the tickets the previous call's last block re-armed */
+    pdl_trigger();
+    float mean, scale;
+    norm_stats(xr, n, GTC_NORM_RMS, eps, red, mean, scale);
+    for (int c = e * 8 + wid; c * 32 < n; c += E * 8) { /* warp-uniform */
+        const int i = c * 32 + lane;
+        float v = 0.f;
+        if (i < n) {
+            v = norm_apply(xr[i], i, GTC_NORM_RMS, mean, scale, nw, NULL);
+            out.f[(size_t)t * n + i] = v;
+            if (out.h) {
+                const uint16_t hi = f2h(v);
+                out.h[(size_t)t * n + i] = hi;
+                out.h[((size_t)gridDim.y + t) * n + i] = f2h(v - h2f(hi));
+            }
+        }
+        if (out.q) store_q16(out, (size_t)t * (n / 32) + c, lane, v);
+    }
+    const int nch = (n + 7) / 8, c0 = nch * wid / 8, c1 = nch * (wid + 1) / 8;
+    const float acc =
+        warp_sum(lane_float_chunks_x(w, w.row0 + e, lane, c0, c1, [&](int i, float(&v)[8]) {
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+                v[j] = norm_apply(xr[i + j], i + j, GTC_NORM_RMS, mean, scale, nw, NULL);
+        }));
+    if (lane == 0) part[wid] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float v = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) v += part[i];
+        lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
+        __threadfence();
+    }
+    __syncthreads();
+    router_finish(lg_ws, tickets, t, E, k, ids, wts);
+}
+
 /* Per-lane partial dots of R MXFP4 rows (split layout) with R int16 activation rows; U blocks
  * per row in flight per lane, no reduction (the caller combines and reduces once). */
 template <int R, int U>
@@ -657,6 +712,32 @@ static int router_sk(void) {
 }
 extern "C" void gtc_router_set_sk(int on) {
     router_sk_k.set = on < 0 ? -1 : on > 0;
+}
+static gtc_knob norm_router_k = GTC_KNOB("GPTC_CUDA_NORM_ROUTER", 0, 0);
+extern "C" void gtc_norm_router_set(int on) {
+    norm_router_k.set = on < 0 ? -1 : on > 0;
+}
+extern "C" unsigned long gtc_norm_router_calls(void) {
+    return norm_router_launches;
+}
+extern "C" int gtc_norm_router_supported(const gtc_mat *w, int n, int T) {
+    return gtc_knob_get(&norm_router_k) > 0 && T >= 1 && T <= 8 && !w->split &&
+           (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16) &&
+           w->n_cols == n && n >= 64 && n % 32 == 0 && w->n_rows >= 1 && w->n_rows <= 256;
+}
+extern "C" int gtc_norm_router_topk(const float *x, const float *nw, float eps, const gtc_act *out,
+                                    const gtc_mat *w, const float *bias, int T, int k, float *lg_ws,
+                                    unsigned *tickets, int32_t *ids, float *wts, gtc_stream st) {
+    if (T <= 0) return 0;
+    if (k < 1 || k > 8 || k > w->n_rows || !lg_ws || !tickets || out->n != (int)w->n_cols) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf, "norm_router: unsupported call (k %d)", k);
+        return -1;
+    }
+    const int rc =
+        gtc_launch("norm_router_topk", k_norm_router, dim3((unsigned)w->n_rows, (unsigned)T), 256,
+                   0, st, x, out->n, nw, eps, *out, *w, bias, k, lg_ws, tickets, ids, wts);
+    if (rc == 0) norm_router_launches++;
+    return rc;
 }
 extern "C" unsigned long gtc_router_sk_calls(void) {
     return router_sk_launches;

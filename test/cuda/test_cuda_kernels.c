@@ -446,6 +446,61 @@ START_TEST(test_topk) {
         ck_assert_int_eq(gtc_d2h(gw3, dwt, sizeof gw3), 0);
         ck_assert_int_eq(gtc_d2h(back, dtk, sizeof back), 0);
         for (int t = 0; t < RT; t++) ck_assert_int_eq(back[t], 0);
+        { /* the RMSNorm folded into the split router (GPTC_CUDA_NORM_ROUTER): the same bits as
+           * gtc_prep_act then the split router, activations, logits and routing alike */
+            float *nw = rand_vec((size_t)n, 1.0f), *dnw = dev_upload(nw, (size_t)n * 4);
+            gtc_act a2 = act_new(RT, (int)n);
+            const size_t nf = (size_t)RT * n, nq = nf / 32;
+            gtc_router_set_sk(1);
+            ck_assert_int_eq(gtc_prep_act(dx, RT, (int)n, GTC_NORM_RMS, dnw, NULL, 1e-5f, &a, NULL),
+                             0);
+            ck_assert_int_eq(gtc_router_topk(&m, db, &a, RT, 4, dlg, dtk, di, dwt, NULL), 0);
+            gtc_router_set_sk(-1);
+            float *f0 = dev_download(a.f, nf), *s0 = dev_download(a.s, nq);
+            float *l0 = dev_download(dlg, (size_t)RT * RE), *w0 = dev_download(dwt, 12);
+            int16_t *q0 = malloc(nf * 2), *qi0 = malloc(nf * 2), *q1 = malloc(nf * 2),
+                    *qi1 = malloc(nf * 2);
+            int32_t i0[12], i1[12];
+            ck_assert_int_eq(gtc_d2h(q0, a.q, nf * 2), 0);
+            ck_assert_int_eq(gtc_d2h(qi0, a.qi, nf * 2), 0);
+            ck_assert_int_eq(gtc_d2h(i0, di, sizeof i0), 0);
+            gtc_norm_router_set(1);
+            ck_assert(gtc_norm_router_supported(&m, (int)n, RT));
+            ck_assert(!gtc_norm_router_supported(&m, (int)n, 9));
+            const unsigned long nr0 = gtc_norm_router_calls();
+            for (int rep = 0; rep < 2; rep++) /* twice: the tickets re-arm */
+                ck_assert_msg(gtc_norm_router_topk(dx, dnw, 1e-5f, &a2, &m, db, RT, 4, dlg, dtk, di,
+                                                   dwt, NULL) == 0,
+                              "%s", gtc_last_error());
+            gtc_norm_router_set(-1);
+            ck_assert_uint_eq(gtc_norm_router_calls(), nr0 + 2);
+            float *f1 = dev_download(a2.f, nf), *s1 = dev_download(a2.s, nq);
+            float *l1 = dev_download(dlg, (size_t)RT * RE), *w1 = dev_download(dwt, 12);
+            ck_assert_int_eq(gtc_d2h(q1, a2.q, nf * 2), 0);
+            ck_assert_int_eq(gtc_d2h(qi1, a2.qi, nf * 2), 0);
+            ck_assert_int_eq(gtc_d2h(i1, di, sizeof i1), 0);
+            ck_assert_int_eq(gtc_d2h(back, dtk, sizeof back), 0);
+            for (int t = 0; t < RT; t++) ck_assert_int_eq(back[t], 0);
+            ck_assert(!memcmp(f0, f1, nf * 4) && !memcmp(s0, s1, nq * 4));
+            ck_assert(!memcmp(q0, q1, nf * 2) && !memcmp(qi0, qi1, nf * 2));
+            ck_assert(!memcmp(l0, l1, (size_t)RT * RE * 4) && !memcmp(w0, w1, sizeof i0));
+            ck_assert(!memcmp(i0, i1, sizeof i0));
+            free(nw);
+            free(f0);
+            free(f1);
+            free(s0);
+            free(s1);
+            free(l0);
+            free(l1);
+            free(w0);
+            free(w1);
+            free(q0);
+            free(q1);
+            free(qi0);
+            free(qi1);
+            gtc_free(dnw);
+            act_free(&a2);
+        }
         gtc_free(dlg);
         gtc_free(dtk);
         size_t rb = ggml_row_size(rt[c], n);
