@@ -182,7 +182,11 @@ $(BUILD)/test/test_%: test/test_%.c $(LIB_CLI) $(ALL_LIBS) $(LIB_TESTUTIL)
 	@mkdir -p $(@D)
 	$(TLINK) $(LIB_CLI) $(ALL_LIBS) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
 
-tests: $(TESTS)
+CUDA_TEST_SRCS := $(wildcard test/cuda/test_*.c)
+CUDA_TESTS := $(patsubst test/cuda/%.c,$(BUILD)/test/cuda/%,$(CUDA_TEST_SRCS))
+# with CUDA the GPU tests are built too (not run: that is `make test-cuda` on the GPU machine),
+# so a GPU test that no longer compiles fails CI, not a device session
+tests: $(TESTS) $(if $(WITH_CUDA),$(CUDA_TESTS))
 
 # `make test`: every CPU test, then the unit tests again under ASan+UBSan (CPU-only build).
 test: all tests
@@ -200,8 +204,6 @@ test-asan: | $(CONFIG_MK)
 build-asan-tests: $(BUILD)/gptc tests tools lib
 
 # GPU tests (GPU machine only): test/cuda/test_*.c linked with everything.
-CUDA_TEST_SRCS := $(wildcard test/cuda/test_*.c)
-CUDA_TESTS := $(patsubst test/cuda/%.c,$(BUILD)/test/cuda/%,$(CUDA_TEST_SRCS))
 $(BUILD)/test/cuda/%: test/cuda/%.c $(ALL_LIBS) $(LIB_TESTUTIL)
 	@mkdir -p $(@D)
 	$(TLINK) $(ALL_LIBS) $(CHECK_LIBS) $(LDLIBS) $(LDFLAGS)
