@@ -180,11 +180,13 @@ int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_act *x, int T
 void gtc_router_set_sk(int on);
 unsigned long gtc_router_sk_calls(void);
 /* gtc_prep_act(x, T, n, GTC_NORM_RMS, nw, NULL, eps, out) and then gtc_router_topk(w, bias, out,
- * T, k, lg_ws, tickets, ids, wts) in one launch, with the same results bit for bit (the
- * decode step's ffn norm and router). gtc_norm_router_supported: 1 when GPTC_CUDA_NORM_ROUTER=1
- * (off by default until measured; gtc_norm_router_set is its test hook, -1: the environment)
- * and the call qualifies (T <= 8, raw F32 / F16 / BF16 router weights of n columns, n a
- * multiple of 32). gtc_norm_router_calls counts the launches. */
+ * T, k, lg_ws, tickets, ids, wts) with the split router (GPTC_CUDA_ROUTER_SK) in one launch, with
+ * the same results bit for bit (the decode step's ffn norm and router; the default warp-per-row
+ * router sums its rows in another order). gtc_norm_router_supported: 1 when
+ * GPTC_CUDA_NORM_ROUTER=1 (off by default until measured; gtc_norm_router_set is its test hook,
+ * -1: the environment) and the call qualifies (T <= 8, raw F32 / F16 / BF16 router weights of
+ * 1..256 rows and n columns, n >= 64 a multiple of 32); gtc_norm_router_topk refuses the others
+ * (-1). gtc_norm_router_calls counts the launches. */
 int gtc_norm_router_supported(const gtc_mat *w, int n, int T);
 int gtc_norm_router_topk(const float *x, const float *nw, float eps, const gtc_act *out,
                          const gtc_mat *w, const float *bias, int T, int k, float *lg_ws,

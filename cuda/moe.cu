@@ -705,7 +705,7 @@ extern "C" int gtc_topk_softmax(const float *logits, int T, int E, int k, int32_
     return 0;
 }
 
-/* GPTC_CUDA_ROUTER_SK (0 unless 1), or the test hook's value */
+/* GPTC_CUDA_ROUTER_SK (on when > 0), or the test hook's value */
 static gtc_knob router_sk_k = GTC_KNOB("GPTC_CUDA_ROUTER_SK", 0, 0);
 static int router_sk(void) {
     return gtc_knob_get(&router_sk_k) > 0;
@@ -729,8 +729,13 @@ extern "C" int gtc_norm_router_topk(const float *x, const float *nw, float eps, 
                                     const gtc_mat *w, const float *bias, int T, int k, float *lg_ws,
                                     unsigned *tickets, int32_t *ids, float *wts, gtc_stream st) {
     if (T <= 0) return 0;
-    if (k < 1 || k > 8 || k > w->n_rows || !lg_ws || !tickets || out->n != (int)w->n_cols) {
-        snprintf(gtc_err_buf, sizeof gtc_err_buf, "norm_router: unsupported call (k %d)", k);
+    const bool flt = !w->split && (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 ||
+                                   w->type == GGML_TYPE_BF16);
+    if (!flt || w->n_rows < 1 || w->n_rows > 256 || k < 1 || k > 8 || k > w->n_rows || !lg_ws ||
+        !tickets || out->n != (int)w->n_cols || out->n < 64 || out->n % 32) {
+        snprintf(gtc_err_buf, sizeof gtc_err_buf,
+                 "norm_router: unsupported call (type %u, %lld x %lld, k %d)", w->type,
+                 (long long)w->n_rows, (long long)w->n_cols, k);
         return -1;
     }
     const int rc =

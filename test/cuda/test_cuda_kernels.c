@@ -400,10 +400,11 @@ START_TEST(test_topk) {
     gtc_free(dw);
 
     /* fused router (F32 [32][2880] and BF16 [8][256]) + top-4 */
-    const int64_t ns[2] = {2880, 256};
-    const int Es[2] = {32, 8};
-    const uint32_t rt[2] = {GGML_TYPE_F32, GGML_TYPE_BF16};
-    for (int c = 0; c < 2; c++) {
+    /* F16 [4][2880]: fewer warps (32) than activation blocks (90) in the fused norm + router */
+    const int64_t ns[3] = {2880, 256, 2880};
+    const int Es[3] = {32, 8, 4};
+    const uint32_t rt[3] = {GGML_TYPE_F32, GGML_TYPE_BF16, GGML_TYPE_F16};
+    for (int c = 0; c < 3; c++) {
         const int64_t n = ns[c];
         const int RE = Es[c], RT = 3;
         uint8_t *W = rand_matrix(rt[c], RE, n, 0.05f);
@@ -463,6 +464,10 @@ START_TEST(test_topk) {
             int32_t i0[12], i1[12];
             ck_assert_int_eq(gtc_d2h(q0, a.q, nf * 2), 0);
             ck_assert_int_eq(gtc_d2h(qi0, a.qi, nf * 2), 0);
+            uint16_t *h0 = malloc(nf * 4), *h1 = malloc(nf * 4); /* hi and lo rows */
+            ck_assert_int_eq(gtc_d2h(h0, a.h, nf * 4), 0);
+            dev_poison(a2.f, nf * 4);
+            dev_poison(a2.h, nf * 4);
             ck_assert_int_eq(gtc_d2h(i0, di, sizeof i0), 0);
             gtc_norm_router_set(1);
             ck_assert(gtc_norm_router_supported(&m, (int)n, RT));
@@ -478,6 +483,8 @@ START_TEST(test_topk) {
             float *l1 = dev_download(dlg, (size_t)RT * RE), *w1 = dev_download(dwt, 12);
             ck_assert_int_eq(gtc_d2h(q1, a2.q, nf * 2), 0);
             ck_assert_int_eq(gtc_d2h(qi1, a2.qi, nf * 2), 0);
+            ck_assert_int_eq(gtc_d2h(h1, a2.h, nf * 4), 0);
+            ck_assert(!memcmp(h0, h1, nf * 4));
             ck_assert_int_eq(gtc_d2h(i1, di, sizeof i1), 0);
             ck_assert_int_eq(gtc_d2h(back, dtk, sizeof back), 0);
             for (int t = 0; t < RT; t++) ck_assert_int_eq(back[t], 0);
@@ -498,6 +505,8 @@ START_TEST(test_topk) {
             free(q1);
             free(qi0);
             free(qi1);
+            free(h0);
+            free(h1);
             gtc_free(dnw);
             act_free(&a2);
         }
