@@ -14,7 +14,11 @@ __device__ __forceinline__ float kv_get(const uint8_t *c, size_t rb, int row, in
     return h2f(ld16(b)) * (float)(int8_t)b[2 + e % 32];
 }
 
-template <int KT, int VEC> __global__ void k_attn(gtc_attn_args a, int split) {
+/* FUSE (GPTC_CUDA_ATTN_TILE_FUSE, one token per sequence, the VEC loads): gtc_rope_store's work
+ * inside: every block applies RoPE to its q heads as it loads them, and the block whose split
+ * holds the token's own key p applies RoPE to k of head g and stores k and v at row p before it
+ * reads the caches (no other block reads row p: its splits end before p). */
+template <int KT, int VEC, int FUSE = 0> __global__ void k_attn(gtc_attn_args a, int split) {
     const float *q = a.q;
     const int ldq = a.ld, n_head = a.n_head, n_kv = a.n_kv, hd = a.hd, ring = a.ring;
     const int window = a.window;
@@ -42,8 +46,35 @@ template <int KT, int VEC> __global__ void k_attn(gtc_attn_args a, int split) {
     const int start = lo + sp * split;
     const int end = min(p, start + split - 1);
     float m = -INFINITY, l = 0.f, o0 = 0.f, o1 = 0.f;
-    for (int d = lane; d < 64; d += 32)
-        Qs[w][d] = d < hd ? q[(size_t)t * ldq + h * hd + d] * scale : 0.f;
+    const bool rope = FUSE && a.inv_freq;
+    for (int d = lane; d < 64; d += 32) {
+        float x = 0.f;
+        if (d < hd) {
+            const float *qr = q + (size_t)t * ldq + h * hd;
+            x = qr[d];
+            if (rope)
+                x = rope_elem(x, qr[d < hd / 2 ? d + hd / 2 : d - hd / 2], d, hd, p, a.inv_freq,
+                              a.mscale);
+        }
+        Qs[w][d] = x * scale;
+    }
+    if (FUSE && start <= p && p <= start + split - 1) { /* RoPE of k (head g), k and v at row p */
+        const int row = ring > 0 ? p % ring : p;
+        const float *kr = a.k + (size_t)t * ldq + g * hd, *vr = a.v + (size_t)t * ldq + g * hd;
+        uint8_t *kd = (uint8_t *)kc + (size_t)row * rb, *vd = (uint8_t *)vc + (size_t)row * rb;
+        /* element e of [k | v] (2 hd); Q8_0 (hd % 32 == 0): a warp per 32-block */
+        for (int e0 = (threadIdx.x >> 5) * 32; e0 < 2 * hd; e0 += blockDim.x) {
+            const int e = e0 + lane;
+            if (KT != GTC_KV_Q8_0 && e >= 2 * hd) continue;
+            const int d = e % hd;
+            float x = e < hd ? kr[d] : vr[d];
+            if (e < hd && a.inv_freq)
+                x = rope_elem(x, kr[d < hd / 2 ? d + hd / 2 : d - hd / 2], d, hd, p, a.inv_freq,
+                              a.mscale);
+            kv_put<KT>(e < hd ? kd : vd, g * hd + d, lane, x);
+        }
+        __syncthreads(); /* the block's own reads of row p follow (plain loads: VEC) */
+    }
     for (int j0 = start; j0 <= end; j0 += 32) {
         __syncthreads();
         if (VEC) { /* hd % 8 == 0: 8 dims of a row per load (kv_ld), 4 rows of K and V in flight */
@@ -531,10 +562,12 @@ static int vec_min_split(void) {
 /* the decode kernel serves batches of at most this many tokens (and every decode_multi step);
  * GPTC_CUDA_ATTN_VEC_MAX_T, default VEC_MAX_T_DEFAULT; 0: never (the tile kernel everywhere) */
 #define VEC_MAX_T_DEFAULT 0
+static gtc_knob vec_max_t_k = GTC_KNOB("GPTC_CUDA_ATTN_VEC_MAX_T", VEC_MAX_T_DEFAULT, 0);
 static int vec_max_t(void) {
-    static int v = -1;
-    if (v < 0) v = gtc_env_int("GPTC_CUDA_ATTN_VEC_MAX_T", VEC_MAX_T_DEFAULT, 0);
-    return v;
+    return gtc_knob_get(&vec_max_t_k);
+}
+extern "C" void gtc_attn_set_vec_max_t(int max_t) {
+    vec_max_t_k.set = max_t < 0 ? -1 : max_t;
 }
 /* blocks the decode kernel aims for: 4 per SM (GPTC_CUDA_ATTN_BLOCKS), at most V_TARGET_MAX */
 static int vec_target_blocks(void) {
@@ -557,6 +590,19 @@ static int tile_vec(void) {
 }
 static int combine_par(void) {
     return gtc_knob_get(&combine_par_k) > 0;
+}
+/* GPTC_CUDA_ATTN_TILE_FUSE=1: one token per sequence (decode), the tile kernel applies RoPE and
+ * stores K/V itself instead of a gtc_rope_store launch before it (off until measured) */
+static gtc_knob tile_fuse_k = GTC_KNOB("GPTC_CUDA_ATTN_TILE_FUSE", 0, 0);
+static unsigned long tile_fuse_launches;
+static int tile_fuse(void) {
+    return gtc_knob_get(&tile_fuse_k) > 0;
+}
+extern "C" void gtc_attn_set_tile_fuse(int on) {
+    tile_fuse_k.set = on < 0 ? -1 : on > 0;
+}
+extern "C" unsigned long gtc_attn_tile_fuse_calls(void) {
+    return tile_fuse_launches;
 }
 extern "C" void gtc_attn_set_tile_vec(int on) {
     tile_vec_k.set = on < 0 ? -1 : on > 0;
@@ -659,9 +705,13 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     const int one = a->T == 1 || a->seqs.pos; /* no token reads another token's new key */
     const int vec = a->hd == 64 && (G == 1 || G == 2 || G == 4 || G == 8) && vec_max_t() > 0 &&
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
-    if (a->fuse && !vec && gtc_rope_store(a, st)) return -1;
+    const int mma = !vec && attn_mma_wants(a);
+    /* the tile kernel does the RoPE / store itself (its 8-element loads then) */
+    const int tfuse = a->fuse && one && !vec && !mma && tile_fuse() && a->hd % 8 == 0 &&
+                      (a->kv_type != GTC_KV_Q8_0 || a->hd % 32 == 0);
+    if (a->fuse && !vec && !tfuse && gtc_rope_store(a, st)) return -1;
     if (vec) return attn_vec(a, st);
-    if (attn_mma_wants(a)) return attn_mma(a, st);
+    if (mma) return attn_mma(a, st);
     int n_keys = a->max_pos + 1;
     if (a->window > 0 && a->window < n_keys) n_keys = a->window;
     int ns = attn_tile_nsplit(a->T, n_keys);
@@ -670,21 +720,26 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
     const unsigned nt = 32 * (unsigned)(a->n_head / a->n_kv);
     const int v8 = tile_vec() && a->hd % 8 == 0;
+    const char *nm = "attention";
     int rc;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        rc = v8 ? gtc_launch("attention", k_attn<GTC_KV_F32, 1>, grid, nt, 0, st, *a, split)
-                : gtc_launch("attention", k_attn<GTC_KV_F32, 0>, grid, nt, 0, st, *a, split);
+        rc = tfuse ? gtc_launch(nm, k_attn<GTC_KV_F32, 1, 1>, grid, nt, 0, st, *a, split)
+             : v8  ? gtc_launch(nm, k_attn<GTC_KV_F32, 1>, grid, nt, 0, st, *a, split)
+                   : gtc_launch(nm, k_attn<GTC_KV_F32, 0>, grid, nt, 0, st, *a, split);
         break;
     case GTC_KV_F16:
-        rc = v8 ? gtc_launch("attention", k_attn<GTC_KV_F16, 1>, grid, nt, 0, st, *a, split)
-                : gtc_launch("attention", k_attn<GTC_KV_F16, 0>, grid, nt, 0, st, *a, split);
+        rc = tfuse ? gtc_launch(nm, k_attn<GTC_KV_F16, 1, 1>, grid, nt, 0, st, *a, split)
+             : v8  ? gtc_launch(nm, k_attn<GTC_KV_F16, 1>, grid, nt, 0, st, *a, split)
+                   : gtc_launch(nm, k_attn<GTC_KV_F16, 0>, grid, nt, 0, st, *a, split);
         break;
     default:
-        rc = v8 ? gtc_launch("attention", k_attn<GTC_KV_Q8_0, 1>, grid, nt, 0, st, *a, split)
-                : gtc_launch("attention", k_attn<GTC_KV_Q8_0, 0>, grid, nt, 0, st, *a, split);
+        rc = tfuse ? gtc_launch(nm, k_attn<GTC_KV_Q8_0, 1, 1>, grid, nt, 0, st, *a, split)
+             : v8  ? gtc_launch(nm, k_attn<GTC_KV_Q8_0, 1>, grid, nt, 0, st, *a, split)
+                   : gtc_launch(nm, k_attn<GTC_KV_Q8_0, 0>, grid, nt, 0, st, *a, split);
         break;
     }
+    if (rc == 0 && tfuse) tile_fuse_launches++;
     return rc ? rc : attn_combine(a, ns, st);
 }
 

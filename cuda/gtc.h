@@ -316,6 +316,13 @@ int gtc_attention(const gtc_attn_args *a, gtc_stream st);
  * on the tensor-core kernel; 0: never). gtc_attn_mma_calls: launches of the tensor-core kernel
  * so far (a test's proof that it ran). */
 void gtc_attn_set_tile_vec(int on);
+/* GPTC_CUDA_ATTN_TILE_FUSE: with fuse and one token per sequence the tile kernel applies RoPE
+ * and stores K/V itself (one launch instead of two); gtc_attn_tile_fuse_calls counts those
+ * launches */
+void gtc_attn_set_tile_fuse(int on);
+/* the test hook of GPTC_CUDA_ATTN_VEC_MAX_T (the decode kernel's largest batch; 0: never) */
+void gtc_attn_set_vec_max_t(int max_t);
+unsigned long gtc_attn_tile_fuse_calls(void);
 void gtc_attn_set_combine_par(int on);
 void gtc_attn_set_mma_min_t(int min_t);
 unsigned long gtc_attn_mma_calls(void);

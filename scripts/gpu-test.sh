@@ -106,9 +106,10 @@ if has knobs; then
     # Each line of KNOB_RUNS: "model|gptc bench arguments|env setting"; the bench runs without
     # the setting, then with it, then without and with again (alternating, same file), and
     # $OUT/knobs.md gets one row per line with both tokens/s figures and their ratio.
-    KNOB_ALL=${KNOB_ALL:-"GPTC_CUDA_ATTN_TILE_VEC=1 GPTC_CUDA_ATTN_COMBINE_PAR=1 GPTC_CUDA_ATTN_MMA_MIN_T=16 GPTC_CUDA_MOE_GU_RPW=4 GPTC_CUDA_MOE_MMA=1 GPTC_CUDA_ROUTER_SK=1 GPTC_CUDA_NORM_ROUTER=1"}
+    KNOB_ALL=${KNOB_ALL:-"GPTC_CUDA_ATTN_TILE_VEC=1 GPTC_CUDA_ATTN_COMBINE_PAR=1 GPTC_CUDA_ATTN_MMA_MIN_T=16 GPTC_CUDA_MOE_GU_RPW=4 GPTC_CUDA_MOE_MMA=1 GPTC_CUDA_ROUTER_SK=1 GPTC_CUDA_NORM_ROUTER=1 GPTC_CUDA_ATTN_TILE_FUSE=1"}
     KNOB_RUNS=${KNOB_RUNS:-"gpt2-124m|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_TILE_VEC=1
 gpt2-124m|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_VEC_MAX_T=8
+gpt2-124m|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_TILE_FUSE=1
 gpt2-124m|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_COMBINE_PAR=1
 gpt2-124m|-p 512 -n 0 -r 2|GPTC_CUDA_ATTN_TILE_VEC=1
 gpt2-124m|-p 512 -n 0 -r 2|GPTC_CUDA_ATTN_MMA_MIN_T=16
@@ -116,6 +117,7 @@ gpt-oss-20b|-p 0 -n 128 -d 8192 -r 1|GPTC_CUDA_ATTN_COMBINE_PAR=1
 gpt-oss-20b|-p 0 -n 128 -r 2|GPTC_CUDA_MOE_GU_RPW=4
 gpt-oss-20b|-p 0 -n 128 -r 2|GPTC_CUDA_ROUTER_SK=1
 gpt-oss-20b|-p 0 -n 128 -r 2|GPTC_CUDA_NORM_ROUTER=1
+gpt-oss-20b|-p 0 -n 128 -r 2|GPTC_CUDA_ATTN_TILE_FUSE=1
 gpt-oss-20b|-p 512 -n 0 -r 2|GPTC_CUDA_ATTN_MMA_MIN_T=16
 gpt-oss-20b|-p 2048 -n 0 -b 2048 -r 1|GPTC_CUDA_ATTN_MMA_MIN_T=16
 gpt-oss-20b|-p 512 -n 0 -r 2|GPTC_CUDA_MOE_MMA=1

@@ -1292,6 +1292,30 @@ START_TEST(test_attention_decode_long) {
 }
 END_TEST
 
+/* The tile kernel with RoPE and the K/V store inside (GPTC_CUDA_ATTN_TILE_FUSE; the decode
+ * kernel pinned off): the decode cases above at the same bounds, G = 1 without RoPE (GPT-2),
+ * gpt-oss's G = 8 with RoPE, sinks and the window ring, G = 2; every cache type. Each single-token
+ * step is one fused launch. */
+START_TEST(test_attention_tile_fuse) {
+    gtc_attn_set_vec_max_t(0);
+    gtc_attn_set_tile_fuse(1);
+    for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
+        const vec_case_t cs[] = {{12, 12, 0, 0, 0, 0, kt, 17, 17, 3, 0},
+                                 {2, 2, 1, 1, 0, 0, kt, 3000, 512, 3, 0},
+                                 {16, 2, 1, 1, 0, 0, kt, 300, 100, 3, 0},
+                                 {16, 2, 1, 1, 128, 131, kt, 300, 4, 5, 0},
+                                 {8, 4, 1, 1, 0, 0, kt, 700, 350, 2, 0}};
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            const unsigned long n0 = gtc_attn_tile_fuse_calls();
+            vec_case(&cs[i]);
+            ck_assert_uint_eq(gtc_attn_tile_fuse_calls(), n0 + (unsigned long)cs[i].n_dec);
+        }
+    }
+    gtc_attn_set_tile_fuse(-1);
+    gtc_attn_set_vec_max_t(-1);
+}
+END_TEST
+
 /* ---- prefill helpers ---------------------------------------------------------------------- */
 /* Buckets by hand: bucket b holds positions below 256 << b, the last one ends at n_ctx; every
  * position is at most its bucket's last position. */
@@ -1523,6 +1547,7 @@ int main(void) {
     TU_CASE(s, test_attention_decode_g1, 120);
     TU_CASE(s, test_attention_decode_gqa, 120);
     TU_CASE(s, test_attention_decode_long, 120);
+    TU_CASE(s, test_attention_tile_fuse, 300);
     TU_CASE(s, test_prefill_helpers, 120);
     TU_CASE(s, test_graph_bucket, 60);
     TU_CASE(s, test_dequant_experts, 120);
