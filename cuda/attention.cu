@@ -47,7 +47,7 @@ template <int KT, int VEC, int FUSE = 0> __global__ void k_attn(gtc_attn_args a,
     const int end = min(p, start + split - 1);
     float m = -INFINITY, l = 0.f, o0 = 0.f, o1 = 0.f;
     const bool rope = FUSE && a.inv_freq;
-    for (int d = lane; d < 64; d += 32) {
+    for (int d = lane; d < 64 && (!FUSE || start <= end); d += 32) { /* FUSE: no keys, no q */
         float x = 0.f;
         if (d < hd) {
             const float *qr = q + (size_t)t * ldq + h * hd;
@@ -707,7 +707,9 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
     const int mma = !vec && attn_mma_wants(a);
     /* the tile kernel does the RoPE / store itself (its 8-element loads then) */
-    const int tfuse = a->fuse && one && !vec && !mma && tile_fuse() && a->hd % 8 == 0 &&
+    /* the 8-element kernels of an f32 cache take 102 registers: at most 16 warps a block */
+    const int vec_ok = a->hd % 8 == 0 && (a->kv_type != GTC_KV_F32 || G <= 16);
+    const int tfuse = a->fuse && one && !vec && !mma && tile_fuse() && vec_ok &&
                       (a->kv_type != GTC_KV_Q8_0 || a->hd % 32 == 0);
     if (a->fuse && !vec && !tfuse && gtc_rope_store(a, st)) return -1;
     if (vec) return attn_vec(a, st);
@@ -719,7 +721,7 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     split = (split + 31) / 32 * 32;
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
     const unsigned nt = 32 * (unsigned)(a->n_head / a->n_kv);
-    const int v8 = tile_vec() && a->hd % 8 == 0;
+    const int v8 = tile_vec() && vec_ok;
     const char *nm = "attention";
     int rc;
     switch (a->kv_type) {

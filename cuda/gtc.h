@@ -277,7 +277,8 @@ int gtc_moe_sum(const float *yk, int T, int k, int n, float *x, gtc_stream st);
  *   position (sets the split count; graphs pass n_ctx - 1). qout (may be NULL; a host
  *   pointer, read before the launch): also writes the int16 copy of out (q, qi, s of a gtc_act with
  * n = n_head * hd) when hd == 64. fuse: gtc_attention also does gtc_rope_store's work for these
- * tokens (the decode kernel does it inside when T == 1 or seqs.pos != NULL; otherwise gtc_attention
+ * tokens (the decode kernel, or the tile kernel with GPTC_CUDA_ATTN_TILE_FUSE, does it inside when
+ * T == 1 or seqs.pos != NULL, and then leaves q in memory unrotated; otherwise gtc_attention
  * calls gtc_rope_store). cnt (may be NULL): gtc_attn_cnt_count(T, n_kv) zeroed counters (left
  * zeroed) with which the last split block of a head merges the splits itself (one launch instead of
  * two). Decode (when GPTC_CUDA_ATTN_VEC_MAX_T = N > 0: T <= N tokens, or seqs.pos; hd = 64, n_head

@@ -25,7 +25,8 @@ template <int KT> __device__ __forceinline__ void kv_put(uint8_t *row, int e, in
 }
 
 /* RoPE (NeoX pairs i, i + hd/2) of element e of a head of hd at position pos: x = the element,
- * xp = its partner; the same arithmetic as k_rope_store (cos and sin times mscale first). */
+ * xp = its partner; k_rope_store's formula (cos and sin times mscale first), though not always
+ * its bits: the compiler may contract the two products into an FMA differently in each. */
 __device__ __forceinline__ float rope_elem(float x, float xp, int e, int hd, int pos,
                                            const float *inv_freq, float mscale) {
     const int half = hd / 2, i = e % half;

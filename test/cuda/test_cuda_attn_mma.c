@@ -201,18 +201,22 @@ static void window_cases(int kv_type) {
 }
 
 START_TEST(test_attn_mma_f16) {
+    gtc_attn_set_vec_max_t(0); /* the decode kernel would take the short chunks */
     gtc_attn_set_mma_min_t(MMA_MIN_T);
     full_cases(GTC_KV_F16);
     window_cases(GTC_KV_F16);
     gtc_attn_set_mma_min_t(-1);
+    gtc_attn_set_vec_max_t(-1);
 }
 END_TEST
 
 START_TEST(test_attn_mma_q8_0) {
+    gtc_attn_set_vec_max_t(0); /* the decode kernel would take the short chunks */
     gtc_attn_set_mma_min_t(MMA_MIN_T);
     full_cases(GTC_KV_Q8_0);
     window_cases(GTC_KV_Q8_0);
     gtc_attn_set_mma_min_t(-1);
+    gtc_attn_set_vec_max_t(-1);
 }
 END_TEST
 
@@ -220,6 +224,7 @@ END_TEST
  * the short ones after it); a sharper softmax (q twice as large) */
 START_TEST(test_attn_mma_splits) {
     const int chunks[] = {800, 64, 16};
+    gtc_attn_set_vec_max_t(0); /* the decode kernel would take the short chunks */
     gtc_attn_set_mma_min_t(MMA_MIN_T);
     for (int kt = GTC_KV_F16; kt <= GTC_KV_Q8_0; kt++) {
         const mma_case_t c = {.kv_type = kt,
@@ -248,6 +253,7 @@ START_TEST(test_attn_mma_splits) {
         mma_case(&c);
     }
     gtc_attn_set_mma_min_t(-1);
+    gtc_attn_set_vec_max_t(-1);
 }
 END_TEST
 

@@ -1298,6 +1298,7 @@ END_TEST
  * step is one fused launch. */
 START_TEST(test_attention_tile_fuse) {
     gtc_attn_set_vec_max_t(0);
+    gtc_attn_set_mma_min_t(0);
     gtc_attn_set_tile_fuse(1);
     for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
         const vec_case_t cs[] = {{12, 12, 0, 0, 0, 0, kt, 17, 17, 3, 0},
@@ -1312,6 +1313,7 @@ START_TEST(test_attention_tile_fuse) {
         }
     }
     gtc_attn_set_tile_fuse(-1);
+    gtc_attn_set_mma_min_t(-1);
     gtc_attn_set_vec_max_t(-1);
 }
 END_TEST
