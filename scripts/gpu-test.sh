@@ -3,7 +3,9 @@
 # the gpt-oss divergence trace, the benchmarks on full-size random models generated in /tmp by
 # gen-model (never committed), then compute-sanitizer (memcheck + racecheck) in the time left.
 # Logs go to $OUT.
-#   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs"], timeout_s 600
+#   run tool: command "scripts/gpu-test.sh [phases]", carry [".dev/debs", ".cache/gpt-oss"],
+#   timeout_s 600 (.dev/debs from scripts/gpu-prep.sh; .cache/gpt-oss, the o200k tokenizer.json
+#   that make's setup fetched: test_cuda_copy's model needs it)
 # phases (default "build test trace bench san"; also: diag knobs batch initcheck casan prof):
 # any subset, run in the script's order (knobs: every kernel that is off by default against the
 # default, A/B on the same files, and the model suite with all of them on; batch: the --parallel
