@@ -381,6 +381,17 @@ __device__ __forceinline__ float lane_q8_row(const gtc_mat &w, int64_t srow, con
     return acc;
 }
 
+/* two float4 as v[0..7] */
+__device__ __forceinline__ void f4x2(float4 a, float4 b, float (&v)[8]) {
+    v[0] = a.x;
+    v[1] = a.y;
+    v[2] = a.z;
+    v[3] = a.w;
+    v[4] = b.x;
+    v[5] = b.y;
+    v[6] = b.z;
+    v[7] = b.w;
+}
 /* The lane's partial dot of chunks [c0, c1) of 8 elements of an F32 / F16 / BF16 row (raw
  * layout) with activations that xv8(i, v) gives as v[0..7] = elements i..i+7: coalesced
  * stripes, lane l takes chunks c0 + l, c0 + l + 32, ... */
@@ -395,16 +406,8 @@ __device__ __forceinline__ float lane_float_chunks_x(const gtc_mat &w, int64_t s
         xv8(i, xa);
         float wv[8];
         if (w.type == GGML_TYPE_F32) {
-            float4 a = __ldg((const float4 *)((const float *)row + i));
-            float4 b = __ldg((const float4 *)((const float *)row + i + 4));
-            wv[0] = a.x;
-            wv[1] = a.y;
-            wv[2] = a.z;
-            wv[3] = a.w;
-            wv[4] = b.x;
-            wv[5] = b.y;
-            wv[6] = b.z;
-            wv[7] = b.w;
+            f4x2(__ldg((const float4 *)((const float *)row + i)),
+                 __ldg((const float4 *)((const float *)row + i + 4)), wv);
         } else {
             uint4 u = __ldg((const uint4 *)((const uint16_t *)row + i));
             uint32_t uu[4] = {u.x, u.y, u.z, u.w};
@@ -425,15 +428,7 @@ __device__ __forceinline__ float lane_float_chunks_x(const gtc_mat &w, int64_t s
 __device__ __forceinline__ float lane_float_chunks(const gtc_mat &w, int64_t srow, const float *xf,
                                                    int lane, int c0, int c1) {
     return lane_float_chunks_x(w, srow, lane, c0, c1, [xf](int i, float(&v)[8]) {
-        const float4 a = __ldg((const float4 *)(xf + i)), b = __ldg((const float4 *)(xf + i + 4));
-        v[0] = a.x;
-        v[1] = a.y;
-        v[2] = a.z;
-        v[3] = a.w;
-        v[4] = b.x;
-        v[5] = b.y;
-        v[6] = b.z;
-        v[7] = b.w;
+        f4x2(__ldg((const float4 *)(xf + i)), __ldg((const float4 *)(xf + i + 4)), v);
     });
 }
 /* the whole row: lane l takes 8 consecutive elements of every 256 */

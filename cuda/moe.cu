@@ -99,6 +99,24 @@ __device__ void router_finish(const float *lg_ws, unsigned *tickets, int t, int 
     }
 }
 
+/* The end of the split routers (a block of 8 warps per expert row e): warp partials acc summed
+ * in warp order, plus the bias, into lg_ws[t][e], then router_finish. */
+__device__ void router_row_done(float acc, const float *bias, float *lg_ws, unsigned *tickets,
+                                int t, int E, int e, int k, int32_t *ids, float *wts) {
+    __shared__ float part[8];
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float v = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) v += part[i];
+        lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
+        __threadfence();
+    }
+    __syncthreads();
+    router_finish(lg_ws, tickets, t, E, k, ids, wts);
+}
+
 /* grid (ceil(E/8), T), 256 threads: warp per expert row into lg_ws[t][E]; the last block of
  * token t to finish (atomic ticket) does the top-k and re-arms the ticket for the next call
  * (so the kernel can be replayed in a CUDA graph). */
@@ -129,7 +147,6 @@ static unsigned long router_sk_launches;
 __global__ void __launch_bounds__(256)
     k_router_topk_sk(gtc_mat w, const float *bias, gtc_act x, int k, float *lg_ws,
                      unsigned *tickets, int32_t *ids, float *wts) {
-    __shared__ float part[8];
     const int e = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int E = (int)w.n_rows;
     const int nch = (int)((w.n_cols + 7) / 8), c0 = nch * wid / 8, c1 = nch * (wid + 1) / 8;
@@ -138,17 +155,7 @@ __global__ void __launch_bounds__(256)
     pdl_trigger();
     const float acc =
         warp_sum(lane_float_chunks(w, w.row0 + e, x.f + (size_t)t * x.n, lane, c0, c1));
-    if (lane == 0) part[wid] = acc;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float v = 0.f;
-#pragma unroll
-        for (int i = 0; i < 8; i++) v += part[i];
-        lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
-        __threadfence();
-    }
-    __syncthreads();
-    router_finish(lg_ws, tickets, t, E, k, ids, wts);
+    router_row_done(acc, bias, lg_ws, tickets, t, E, e, k, ids, wts);
 }
 
 /* k_router_topk_sk with the RMSNorm of its input folded in (GPTC_CUDA_NORM_ROUTER=1, decode
@@ -163,7 +170,6 @@ __global__ void __launch_bounds__(256)
                   const float *bias, int k, float *lg_ws, unsigned *tickets, int32_t *ids,
                   float *wts) {
     __shared__ float red[32];
-    __shared__ float part[8];
     const int e = blockIdx.x, t = blockIdx.y, lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
     const int E = (int)w.n_rows;
     const float *xr = x + (size_t)t * n;
@@ -193,17 +199,7 @@ __global__ void __launch_bounds__(256)
             for (int j = 0; j < 8; j++)
                 v[j] = norm_apply(xr[i + j], i + j, GTC_NORM_RMS, mean, scale, nw, NULL);
         }));
-    if (lane == 0) part[wid] = acc;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float v = 0.f;
-#pragma unroll
-        for (int i = 0; i < 8; i++) v += part[i];
-        lg_ws[(size_t)t * E + e] = v + (bias ? bias[e] : 0.f);
-        __threadfence();
-    }
-    __syncthreads();
-    router_finish(lg_ws, tickets, t, E, k, ids, wts);
+    router_row_done(acc, bias, lg_ws, tickets, t, E, e, k, ids, wts);
 }
 
 /* Per-lane partial dots of R MXFP4 rows (split layout) with R int16 activation rows; U blocks
