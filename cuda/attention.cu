@@ -75,9 +75,39 @@ template <int KT, int VEC, int FUSE = 0> __global__ void k_attn(gtc_attn_args a,
         }
         __syncthreads(); /* the block's own reads of row p follow (plain loads: VEC) */
     }
+    /* VEC with 8 or more warps: a thread moves one 8-element chunk of K and of V per tile, and
+     * the next tile's chunk is loaded into registers during this tile's math */
+    const bool pf = VEC && blockDim.x >= 32 * 8;
+    kv_raw<KT> pk = {}, pv = {};
+    bool pok = false;
+    auto pf_load = [&](int jn) {
+        const int idx = threadIdx.x, key = jn + (idx >> 3), d0 = 8 * (idx & 7);
+        pok = idx < 32 * 8 && key <= end && d0 < hd;
+        if (pok) {
+            const int row = ring > 0 ? key % ring : key;
+            pk = kv_ld<KT>(kc, rb, row, g * hd + d0);
+            pv = kv_ld<KT>(vc, rb, row, g * hd + d0);
+        }
+    };
+    if (pf && start <= end) pf_load(start);
     for (int j0 = start; j0 <= end; j0 += 32) {
         __syncthreads();
-        if (VEC) { /* hd % 8 == 0: 8 dims of a row per load (kv_ld), 4 rows of K and V in flight */
+        if (pf) {
+            if (threadIdx.x < 32 * 8) {
+                const int jj = threadIdx.x >> 3, d0 = 8 * (threadIdx.x & 7);
+                float kf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+                float vf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+                if (pok) {
+                    kv_cvt<KT>(pk, kf);
+                    kv_cvt<KT>(pv, vf);
+                }
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    Ks[jj][d0 + k] = kf[k];
+                    Vs[jj][d0 + k] = vf[k];
+                }
+            }
+        } else if (VEC) { /* hd % 8 == 0: 8 dims of a row per load (kv_ld), 4 rows in flight */
             for (int i0 = threadIdx.x; i0 < 32 * 8; i0 += 4 * blockDim.x) {
                 kv_raw<KT> rk[4] = {}, rv[4] = {};
                 bool ok[4];
@@ -122,6 +152,7 @@ template <int KT, int VEC, int FUSE = 0> __global__ void k_attn(gtc_attn_args a,
             }
         }
         __syncthreads();
+        if (pf && j0 + 32 <= end) pf_load(j0 + 32);
         const int key = j0 + lane;
         float s = -INFINITY;
         if (key <= end) {

@@ -1057,6 +1057,7 @@ START_TEST(test_attention_tile_vec) {
     for (int kt = GTC_KV_F32; kt <= GTC_KV_Q8_0; kt++) {
         attn_case_h(4, 4, 0, 0, c3, 4, 0, kt);
         attn_case_h(16, 2, 128, 1, c2, 11, 127 + 100, kt);
+        attn_case_h(16, 2, 0, 1, c3, 4, 0, kt); /* 8 warps: the next tile's loads in flight */
     }
     gtc_attn_set_tile_vec(-1);
     gtc_attn_set_combine_par(-1);
