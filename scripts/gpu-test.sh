@@ -128,8 +128,17 @@ gpt-oss-20b|-p 512 -n 0 -r 2|GPTC_CUDA_MOE_MMA=1
 gpt-oss-20b-q4_k_m|-p 512 -n 0 -r 2|GPTC_CUDA_MOE_MMA=1"}
     [ -n "${GEN:-}" ] && wait $GEN
     echo "== knobs: test_cuda_model with $KNOB_ALL" | tee "$OUT/knobs.log"
-    env $KNOB_ALL GPTC_BUILD=$B timeout 200 $B/test/cuda/test_cuda_model >>"$OUT/knobs.log" 2>&1
-    grep -E "Checks|:F:|:E:" "$OUT/knobs.log" | tail -5
+    if ! env $KNOB_ALL GPTC_BUILD=$B timeout 200 $B/test/cuda/test_cuda_model \
+        >>"$OUT/knobs.log" 2>&1; then
+        # which knob: the suite again with each one alone, while time allows
+        for kv in $KNOB_ALL; do
+            [ "$(left)" -lt 150 ] && break
+            echo "== knobs: test_cuda_model with $kv alone" | tee -a "$OUT/knobs.log"
+            env "$kv" GPTC_BUILD=$B timeout 120 $B/test/cuda/test_cuda_model >>"$OUT/knobs.log" 2>&1
+            echo "exit $?" | tee -a "$OUT/knobs.log"
+        done
+    fi
+    grep -E "==|Checks|:F:|:E:|^exit" "$OUT/knobs.log" | tail -24
     tps() { # the last figure of the bench's table row (tokens/s), or "-"
         grep -E "^\|.*(pp|tg)[0-9]+" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}' |
             grep . || echo -
