@@ -738,8 +738,9 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
     const int mma = !vec && attn_mma_wants(a);
     /* the tile kernel does the RoPE / store itself (its 8-element loads then) */
-    /* the 8-element kernels of an f32 cache take 102 registers: at most 16 warps a block */
-    const int vec_ok = a->hd % 8 == 0 && (a->kv_type != GTC_KV_F32 || G <= 16);
+    /* the 8-element kernels take up to 117 registers (f32; 63-72 for f16 / q8_0): at most 16
+     * warps a block (gpt-oss has 8) */
+    const int vec_ok = a->hd % 8 == 0 && G <= 16;
     const int tfuse = a->fuse && one && !vec && !mma && tile_fuse() && vec_ok &&
                       (a->kv_type != GTC_KV_Q8_0 || a->hd % 32 == 0);
     if (a->fuse && !vec && !tfuse && gtc_rope_store(a, st)) return -1;

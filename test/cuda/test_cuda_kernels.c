@@ -1306,7 +1306,10 @@ START_TEST(test_attention_tile_fuse) {
                                  {2, 2, 1, 1, 0, 0, kt, 3000, 512, 3, 0},
                                  {16, 2, 1, 1, 0, 0, kt, 300, 100, 3, 0},
                                  {16, 2, 1, 1, 128, 131, kt, 300, 4, 5, 0},
-                                 {8, 4, 1, 1, 0, 0, kt, 700, 350, 2, 0}};
+                                 {8, 4, 1, 1, 0, 0, kt, 700, 350, 2, 0},
+                                 /* 5,000 keys: 128 splits of 64, two tiles a block (the
+                                  * next tile's loads during the math) */
+                                 {16, 2, 1, 1, 0, 0, kt, 5000, 2500, 2, 0}};
         for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
             const unsigned long n0 = gtc_attn_tile_fuse_calls();
             vec_case(&cs[i]);
