@@ -98,7 +98,6 @@ static gptc_status moe_fast(cu_fw *F, int T, const cu_layer *C, const int *cnt, 
                                          p ? NULL : out + nff,
                                          rows};
             CU_TRYF(gtc_moe_mma(&ma, (gtc_stream)F->st), "moe_mma");
-            cu_prof_mark(F, "moe_mma");
         }
         for (int u0 = 0; nt < 0 && u0 < nu; u0 += chunk) {
             gtc_elist el;

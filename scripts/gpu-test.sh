@@ -132,9 +132,9 @@ gpt-oss-20b-q4_k_m|-p 512 -n 0 -r 2|GPTC_CUDA_MOE_MMA=1"}
         >>"$OUT/knobs.log" 2>&1; then
         # which knob: the suite again with each one alone, while time allows
         for kv in $KNOB_ALL; do
-            [ "$(left)" -lt 150 ] && break
+            [ "$(left)" -lt 220 ] && break
             echo "== knobs: test_cuda_model with $kv alone" | tee -a "$OUT/knobs.log"
-            env "$kv" GPTC_BUILD=$B timeout 120 $B/test/cuda/test_cuda_model >>"$OUT/knobs.log" 2>&1
+            env "$kv" GPTC_BUILD=$B timeout 200 $B/test/cuda/test_cuda_model >>"$OUT/knobs.log" 2>&1
             echo "exit $?" | tee -a "$OUT/knobs.log"
         done
     fi

@@ -689,6 +689,11 @@ START_TEST(test_offload_multi_f16) {
     cuda_ncm = 2;
     multi_case(oss_path, 16);
     cache_case(oss_path, GPTC_CACHE_DEFAULT, 2e-3);
+    /* the prompt's offloaded experts copied up to the GPU: the fast MoE prefill (moe_fast, and
+     * its tensor-core GEMM with GPTC_CUDA_MOE_MMA) on the streamed expert views */
+    setenv("GPTC_CUDA_OFFLOAD_STREAM", "1", 1);
+    cache_case(oss_path, GPTC_CACHE_DEFAULT, 2e-3);
+    unsetenv("GPTC_CUDA_OFFLOAD_STREAM");
     cuda_ncm = GPTC_CPU_MOE_ALL;
     multi_case(oss_path, 64);
     cache_case(oss_path, GPTC_CACHE_DEFAULT, 2e-3);
