@@ -12,7 +12,8 @@
  *     session over the budget is refused too, and a smaller one then runs;
  *   - the residency query reports every weight on the device;
  *   - logit bias on the device sampler and the CUDA session's log-probabilities;
- *   - the f16 and Q8_0 KV caches: mean KL divergence and confident top-1 agreement. The exact
+ *   - the f16 and Q8_0 KV caches: mean KL divergence and confident top-1 agreement (the f16
+ *     cache also in batches of 16 with the ring caches, a truncate and their rebuild). The exact
  *     checks above use the fp32 cache;
  *   - expert offload (issue 15): with the experts of 0, 1, 2 (half), 4 (all) layers in host memory
  *     (and GPTC_CPU_MOE_ALL) the three runs above pass the same per-position bounds against the
@@ -507,7 +508,15 @@ END_TEST
  * next-token distribution from the CPU's, and top-1 agreement where the CPU's top-1 leads its
  * runner-up by >= 0.5 nats (>= 99%). KL bound: 2e-3 for f16 (the accuracy contract), 1e-2 for
  * Q8_0. */
+static void cache_case_nb(const char *path, gptc_cache_type kv, double kl_max, int n_batch);
 static void cache_case(const char *path, gptc_cache_type kv, double kl_max) {
+    cache_case_nb(path, kv, kl_max, 0);
+}
+/* n_batch > 0: the GPU run in batches of n_batch (gpt-oss's window layers in rings of 127 +
+ * n_batch rows) over 250 tokens, a truncate to 200 (the window caches rebuilt) and the last 100
+ * fed again, all as prompt batches (with GPTC_CUDA_ATTN_MMA_MIN_T <= n_batch, the tensor-core
+ * attention over rings and the rebuild) */
+static void cache_case_nb(const char *path, gptc_cache_type kv, double kl_max, int n_batch) {
     gptc_error err;
     gptc_status st;
     int32_t ids[N_TOK];
@@ -526,11 +535,21 @@ static void cache_case(const char *path, gptc_cache_type kv, double kl_max) {
     gptc_model_free(mc);
     gptc_model *mg = load(path, GPTC_BACKEND_CUDA, 0, &st, &err);
     ck_assert_msg(st == GPTC_OK, "cuda load: %s", err.msg);
-    gptc_session *sg = session_kv(mg, 0, kv);
-    ck_assert_msg(gptc_session_feed_all_logits(sg, ids, 200, got, &err) == GPTC_OK, "%s", err.msg);
-    for (int i = 200; i < N_TOK; i++) {
-        ck_assert_msg(gptc_session_feed(sg, ids + i, 1, &err) == GPTC_OK, "%s", err.msg);
-        ck_assert_int_eq(gptc_session_logits(sg, got + (size_t)i * V, &err), GPTC_OK);
+    gptc_session *sg = session_kv(mg, n_batch, kv);
+    if (n_batch > 0) {
+        ck_assert_msg(gptc_session_feed_all_logits(sg, ids, 250, got, &err) == GPTC_OK, "%s",
+                      err.msg);
+        ck_assert_msg(gptc_session_truncate(sg, 200, &err) == GPTC_OK, "%s", err.msg);
+        ck_assert_msg(gptc_session_feed_all_logits(sg, ids + 200, N_TOK - 200,
+                                                   got + (size_t)200 * V, &err) == GPTC_OK,
+                      "%s", err.msg);
+    } else {
+        ck_assert_msg(gptc_session_feed_all_logits(sg, ids, 200, got, &err) == GPTC_OK, "%s",
+                      err.msg);
+        for (int i = 200; i < N_TOK; i++) {
+            ck_assert_msg(gptc_session_feed(sg, ids + i, 1, &err) == GPTC_OK, "%s", err.msg);
+            ck_assert_int_eq(gptc_session_logits(sg, got + (size_t)i * V, &err), GPTC_OK);
+        }
     }
     gptc_session_free(sg);
     gptc_model_free(mg);
@@ -558,8 +577,9 @@ static void cache_case(const char *path, gptc_cache_type kv, double kl_max) {
         }
     }
     const double kl_mean = kl_sum / N_TOK;
-    fprintf(stderr, "%s [cache %s]: mean KL %.3g, top-1 agreement %d/%d (CPU margin >= 0.5)\n",
-            path, gptc_cache_type_name(kv), kl_mean, agree, n_conf);
+    fprintf(stderr,
+            "%s [cache %s, n_batch %d]: mean KL %.3g, top-1 agreement %d/%d (CPU margin >= 0.5)\n",
+            path, gptc_cache_type_name(kv), n_batch, kl_mean, agree, n_conf);
     ck_assert_msg(kl_mean <= kl_max, "%s cache %s: mean KL %g > %g", path, gptc_cache_type_name(kv),
                   kl_mean, kl_max);
     ck_assert_msg(agree * 100 >= 99 * n_conf, "%s cache %s: top-1 agreement %d/%d", path,
@@ -581,6 +601,7 @@ START_TEST(test_cache_types) {
         setenv("GPTC_CUDA_PREFILL_EXACT", "1", 1);
         cache_case(paths[i], GPTC_CACHE_F16, 2e-3);
         unsetenv("GPTC_CUDA_PREFILL_EXACT");
+        cache_case_nb(paths[i], GPTC_CACHE_F16, 2e-3, 16); /* rings, truncate, rebuild */
     }
 }
 END_TEST
