@@ -14,6 +14,42 @@ __device__ __forceinline__ float kv_get(const uint8_t *c, size_t rb, int row, in
     return h2f(ld16(b)) * (float)(int8_t)b[2 + e % 32];
 }
 
+/* Chunk idx (< 256) of the 32-key tile from key j0 in the VEC loads: key j0 + idx / 8, dims
+ * 8 (idx % 8)..+7 of the head at element e0 of a row, read raw into k and v (ok 0: past end or
+ * past hd, nothing read); tile_chunk_st puts it into the tile rows, zeros where not read. */
+template <int KT> struct tile_chunk {
+    kv_raw<KT> k, v;
+    bool ok;
+};
+template <int KT>
+__device__ __forceinline__ void tile_chunk_ld(tile_chunk<KT> &c, const uint8_t *kc,
+                                              const uint8_t *vc, size_t rb, int ring, int e0,
+                                              int hd, int j0, int end, int idx) {
+    const int key = j0 + (idx >> 3), d0 = 8 * (idx & 7);
+    c.ok = idx < 32 * 8 && key <= end && d0 < hd;
+    if (c.ok) {
+        const int row = ring > 0 ? key % ring : key;
+        c.k = kv_ld<KT>(kc, rb, row, e0 + d0);
+        c.v = kv_ld<KT>(vc, rb, row, e0 + d0);
+    }
+}
+template <int KT>
+__device__ __forceinline__ void tile_chunk_st(const tile_chunk<KT> &c, float (*Ks)[65],
+                                              float (*Vs)[64], int idx) {
+    const int jj = idx >> 3, d0 = 8 * (idx & 7);
+    float kf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    float vf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (c.ok) {
+        kv_cvt<KT>(c.k, kf);
+        kv_cvt<KT>(c.v, vf);
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        Ks[jj][d0 + k] = kf[k];
+        Vs[jj][d0 + k] = vf[k];
+    }
+}
+
 /* FUSE (GPTC_CUDA_ATTN_TILE_FUSE, one token per sequence, the VEC loads): gtc_rope_store's work
  * inside: every block applies RoPE to its q heads as it loads them, and the block whose split
  * holds the token's own key p applies RoPE to k of head g and stores k and v at row p before it
@@ -78,64 +114,23 @@ template <int KT, int VEC, int FUSE = 0> __global__ void k_attn(gtc_attn_args a,
     /* VEC with 8 or more warps: a thread moves one 8-element chunk of K and of V per tile, and
      * the next tile's chunk is loaded into registers during this tile's math */
     const bool pf = VEC && blockDim.x >= 32 * 8;
-    kv_raw<KT> pk = {}, pv = {};
-    bool pok = false;
-    auto pf_load = [&](int jn) {
-        const int idx = threadIdx.x, key = jn + (idx >> 3), d0 = 8 * (idx & 7);
-        pok = idx < 32 * 8 && key <= end && d0 < hd;
-        if (pok) {
-            const int row = ring > 0 ? key % ring : key;
-            pk = kv_ld<KT>(kc, rb, row, g * hd + d0);
-            pv = kv_ld<KT>(vc, rb, row, g * hd + d0);
-        }
-    };
-    if (pf && start <= end) pf_load(start);
+    const int e0 = g * hd;
+    tile_chunk<KT> pc = {};
+    if (pf && start <= end) tile_chunk_ld(pc, kc, vc, rb, ring, e0, hd, start, end, threadIdx.x);
     for (int j0 = start; j0 <= end; j0 += 32) {
         __syncthreads();
         if (pf) {
-            if (threadIdx.x < 32 * 8) {
-                const int jj = threadIdx.x >> 3, d0 = 8 * (threadIdx.x & 7);
-                float kf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-                float vf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-                if (pok) {
-                    kv_cvt<KT>(pk, kf);
-                    kv_cvt<KT>(pv, vf);
-                }
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    Ks[jj][d0 + k] = kf[k];
-                    Vs[jj][d0 + k] = vf[k];
-                }
-            }
+            if (threadIdx.x < 32 * 8) tile_chunk_st(pc, Ks, Vs, threadIdx.x);
         } else if (VEC) { /* hd % 8 == 0: 8 dims of a row per load (kv_ld), 4 rows in flight */
             for (int i0 = threadIdx.x; i0 < 32 * 8; i0 += 4 * blockDim.x) {
-                kv_raw<KT> rk[4] = {}, rv[4] = {};
-                bool ok[4];
+                tile_chunk<KT> c[4] = {};
+#pragma unroll
+                for (int u = 0; u < 4; u++)
+                    tile_chunk_ld(c[u], kc, vc, rb, ring, e0, hd, j0, end, i0 + u * blockDim.x);
 #pragma unroll
                 for (int u = 0; u < 4; u++) {
-                    const int idx = i0 + u * blockDim.x, key = j0 + (idx >> 3), d0 = 8 * (idx & 7);
-                    ok[u] = idx < 32 * 8 && key <= end && d0 < hd;
-                    if (ok[u]) {
-                        const int row = ring > 0 ? key % ring : key;
-                        rk[u] = kv_ld<KT>(kc, rb, row, g * hd + d0);
-                        rv[u] = kv_ld<KT>(vc, rb, row, g * hd + d0);
-                    }
-                }
-#pragma unroll
-                for (int u = 0; u < 4; u++) {
-                    const int idx = i0 + u * blockDim.x, jj = idx >> 3, d0 = 8 * (idx & 7);
-                    if (idx >= 32 * 8) break;
-                    float kf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-                    float vf[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-                    if (ok[u]) {
-                        kv_cvt<KT>(rk[u], kf);
-                        kv_cvt<KT>(rv[u], vf);
-                    }
-#pragma unroll
-                    for (int k = 0; k < 8; k++) {
-                        Ks[jj][d0 + k] = kf[k];
-                        Vs[jj][d0 + k] = vf[k];
-                    }
+                    if (i0 + u * blockDim.x >= 32 * 8) break;
+                    tile_chunk_st(c[u], Ks, Vs, i0 + u * blockDim.x);
                 }
             }
         } else {
@@ -152,7 +147,8 @@ template <int KT, int VEC, int FUSE = 0> __global__ void k_attn(gtc_attn_args a,
             }
         }
         __syncthreads();
-        if (pf && j0 + 32 <= end) pf_load(j0 + 32);
+        if (pf && j0 + 32 <= end)
+            tile_chunk_ld(pc, kc, vc, rb, ring, e0, hd, j0 + 32, end, threadIdx.x);
         const int key = j0 + lane;
         float s = -INFINITY;
         if (key <= end) {
@@ -191,6 +187,28 @@ __device__ __forceinline__ void combine_store(float *out, const gtc_act &qa, int
     if (qa.q && hd % 32 == 0 && d < hd) store_q16(qa, i / 32, d & 31, v);
 }
 
+/* The weights of one head's n split records rec (ATTN_PS apart; read past L1: the records may
+ * come from other blocks of the same kernel), by one warp: F[s] = exp(m_s - M) for the splits
+ * with keys (0 for the others), M the largest m_s and the sink (*sink, or none); returns the
+ * denominator sum_s l_s F[s] + exp(sink - M). */
+__device__ __forceinline__ float merge_weights(const float *rec, int n, const float *sink,
+                                               float *F) {
+    const int lane = threadIdx.x & 31;
+    const float sk = sink ? *sink : -INFINITY;
+    float M = sk;
+    for (int s = lane; s < n; s += 32)
+        if (__ldcg(rec + s * ATTN_PS + 1) > 0.f) M = fmaxf(M, __ldcg(rec + s * ATTN_PS));
+    M = warp_max(M);
+    float den = 0.f;
+    for (int s = lane; s < n; s += 32) {
+        const float ls = __ldcg(rec + s * ATTN_PS + 1);
+        const float f = ls > 0.f ? expf(__ldcg(rec + s * ATTN_PS) - M) : 0.f;
+        F[s] = f;
+        den += ls * f;
+    }
+    return warp_sum(den) + (sink ? expf(sk - M) : 0.f);
+}
+
 /* grid (n_head, T), 64 threads (thread d: dim d): every thread walks the nsp records itself */
 __global__ void k_attn_combine(const float *part, int n_head, int hd, int nsp, const float *sinks,
                                float *out, gtc_act qa) {
@@ -227,20 +245,8 @@ __global__ void k_attn_combine_par(const float *part, int n_head, int hd, int ns
     pdl_wait();
     pdl_trigger();
     if (d < 32) {
-        const float sink = sinks ? sinks[h] : -INFINITY;
-        float M = sink;
-        for (int s = lane; s < nsp; s += 32)
-            if (rec[s * ATTN_PS + 1] > 0.f) M = fmaxf(M, rec[s * ATTN_PS]);
-        M = warp_max(M);
-        float den = 0.f;
-        for (int s = lane; s < nsp; s += 32) {
-            const float ls = rec[s * ATTN_PS + 1];
-            const float f = ls > 0.f ? expf(rec[s * ATTN_PS] - M) : 0.f;
-            F[s] = f;
-            den += ls * f;
-        }
-        den = warp_sum(den);
-        if (lane == 0) den_s = den + (sinks ? expf(sink - M) : 0.f);
+        const float den = merge_weights(rec, nsp, sinks ? sinks + h : NULL, F);
+        if (lane == 0) den_s = den;
     }
     __syncthreads();
     float num = 0.f;
@@ -336,20 +342,8 @@ __device__ void vec_merge(const gtc_attn_args &a, const gtc_act &qa, vec_smem<G>
     for (int h = w; h < G; h += VW) {
         const int hh = g * G + h;
         const float *rec = a.part + ((size_t)t * n_head + hh) * nsp * ATTN_PS;
-        const float sink = a.sinks ? a.sinks[hh] : -INFINITY;
-        float M = sink;
-        for (int s = lane; s < active; s += 32)
-            if (__ldcg(rec + s * ATTN_PS + 1) > 0.f) M = fmaxf(M, __ldcg(rec + s * ATTN_PS));
-        M = warp_max(M);
-        float den = 0.f;
-        for (int s = lane; s < active; s += 32) {
-            const float ls = __ldcg(rec + s * ATTN_PS + 1);
-            const float f = ls > 0.f ? expf(__ldcg(rec + s * ATTN_PS) - M) : 0.f;
-            sm.F[h][s] = f;
-            den += ls * f;
-        }
-        den = warp_sum(den);
-        if (lane == 0) sm.den[h] = den + (a.sinks ? expf(sink - M) : 0.f);
+        const float den = merge_weights(rec, active, a.sinks ? a.sinks + hh : NULL, sm.F[h]);
+        if (lane == 0) sm.den[h] = den;
     }
     __syncthreads();
     for (int idx = threadIdx.x; idx < G * 64; idx += VW * 32) { /* warp-uniform: 32 | 64 */
@@ -598,7 +592,7 @@ static int vec_max_t(void) {
     return gtc_knob_get(&vec_max_t_k);
 }
 extern "C" void gtc_attn_set_vec_max_t(int max_t) {
-    vec_max_t_k.set = max_t < 0 ? -1 : max_t;
+    gtc_knob_set(&vec_max_t_k, max_t);
 }
 /* blocks the decode kernel aims for: 4 per SM (GPTC_CUDA_ATTN_BLOCKS), at most V_TARGET_MAX */
 static int vec_target_blocks(void) {
@@ -630,16 +624,16 @@ static int tile_fuse(void) {
     return gtc_knob_get(&tile_fuse_k) > 0;
 }
 extern "C" void gtc_attn_set_tile_fuse(int on) {
-    tile_fuse_k.set = on < 0 ? -1 : on > 0;
+    gtc_knob_set(&tile_fuse_k, on);
 }
 extern "C" unsigned long gtc_attn_tile_fuse_calls(void) {
     return tile_fuse_launches;
 }
 extern "C" void gtc_attn_set_tile_vec(int on) {
-    tile_vec_k.set = on < 0 ? -1 : on > 0;
+    gtc_knob_set(&tile_vec_k, on);
 }
 extern "C" void gtc_attn_set_combine_par(int on) {
-    combine_par_k.set = on < 0 ? -1 : on > 0;
+    gtc_knob_set(&combine_par_k, on);
 }
 
 int attn_tile_nsplit(int T, int n_keys) {
@@ -729,6 +723,15 @@ static int attn_vec(const gtc_attn_args *a, gtc_stream s) {
     }
 }
 
+/* the tile kernel for cache type KT: with the RoPE / store inside (fuse), the 8-element loads
+ * (v8) or the element loads */
+template <int KT>
+static int launch_tile(const gtc_attn_args *a, dim3 grid, unsigned nt, int split, int fuse, int v8,
+                       gtc_stream st) {
+    void (*k)(gtc_attn_args, int) = fuse ? k_attn<KT, 1, 1> : v8 ? k_attn<KT, 1> : k_attn<KT, 0>;
+    return gtc_launch("attention", k, grid, nt, 0, st, *a, split);
+}
+
 extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     if (gtc_attn_check(a, "attention")) return -1;
     if (a->T <= 0) return 0;
@@ -737,10 +740,10 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     const int vec = a->hd == 64 && (G == 1 || G == 2 || G == 4 || G == 8) && vec_max_t() > 0 &&
                     (a->T <= vec_max_t() || a->seqs.pos) && (!a->fuse || one);
     const int mma = !vec && attn_mma_wants(a);
-    /* the tile kernel does the RoPE / store itself (its 8-element loads then) */
-    /* the 8-element kernels take up to 117 registers (f32; 63-72 for f16 / q8_0): at most 16
-     * warps a block (gpt-oss has 8) */
+    /* the 8-element kernels take over 100 registers with an f32 cache, about 70 with f16 /
+     * q8_0: at most 16 warps a block (gpt-oss has 8) */
     const int vec_ok = a->hd % 8 == 0 && G <= 16;
+    /* the tile kernel does the RoPE / store itself (its 8-element loads then) */
     const int tfuse = a->fuse && one && !vec && !mma && tile_fuse() && vec_ok &&
                       (a->kv_type != GTC_KV_Q8_0 || a->hd % 32 == 0);
     if (a->fuse && !vec && !tfuse && gtc_rope_store(a, st)) return -1;
@@ -754,23 +757,16 @@ extern "C" int gtc_attention(const gtc_attn_args *a, gtc_stream st) {
     dim3 grid((unsigned)a->n_kv, (unsigned)a->T, (unsigned)ns);
     const unsigned nt = 32 * (unsigned)(a->n_head / a->n_kv);
     const int v8 = tile_vec() && vec_ok;
-    const char *nm = "attention";
     int rc;
     switch (a->kv_type) {
     case GTC_KV_F32:
-        rc = tfuse ? gtc_launch(nm, k_attn<GTC_KV_F32, 1, 1>, grid, nt, 0, st, *a, split)
-             : v8  ? gtc_launch(nm, k_attn<GTC_KV_F32, 1>, grid, nt, 0, st, *a, split)
-                   : gtc_launch(nm, k_attn<GTC_KV_F32, 0>, grid, nt, 0, st, *a, split);
+        rc = launch_tile<GTC_KV_F32>(a, grid, nt, split, tfuse, v8, st);
         break;
     case GTC_KV_F16:
-        rc = tfuse ? gtc_launch(nm, k_attn<GTC_KV_F16, 1, 1>, grid, nt, 0, st, *a, split)
-             : v8  ? gtc_launch(nm, k_attn<GTC_KV_F16, 1>, grid, nt, 0, st, *a, split)
-                   : gtc_launch(nm, k_attn<GTC_KV_F16, 0>, grid, nt, 0, st, *a, split);
+        rc = launch_tile<GTC_KV_F16>(a, grid, nt, split, tfuse, v8, st);
         break;
     default:
-        rc = tfuse ? gtc_launch(nm, k_attn<GTC_KV_Q8_0, 1, 1>, grid, nt, 0, st, *a, split)
-             : v8  ? gtc_launch(nm, k_attn<GTC_KV_Q8_0, 1>, grid, nt, 0, st, *a, split)
-                   : gtc_launch(nm, k_attn<GTC_KV_Q8_0, 0>, grid, nt, 0, st, *a, split);
+        rc = launch_tile<GTC_KV_Q8_0>(a, grid, nt, split, tfuse, v8, st);
         break;
     }
     if (rc == 0 && tfuse) tile_fuse_launches++;

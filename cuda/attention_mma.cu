@@ -43,7 +43,7 @@ static int mma_min_t(void) {
 }
 
 extern "C" void gtc_attn_set_mma_min_t(int min_t) {
-    mma_min_t_k.set = min_t < 0 ? -1 : min_t;
+    gtc_knob_set(&mma_min_t_k, min_t);
 }
 
 extern "C" unsigned long gtc_attn_mma_calls(void) {
@@ -66,12 +66,6 @@ struct am_smem {
     float m[AM_ROWS], l[AM_ROWS];
 };
 
-/* two floats as one register of two halves (lo in the low 16 bits: the lower k) */
-__device__ __forceinline__ uint32_t am_pack(float lo, float hi) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    return *(const uint32_t *)&h;
-}
-
 /* 8 dims of a cache row (kv_ld's raw load) as 8 halves */
 template <int KT> __device__ __forceinline__ uint4 am_half8(const kv_raw<KT> &x) {
     if (KT == GTC_KV_F16) return x.a;
@@ -81,7 +75,7 @@ template <int KT> __device__ __forceinline__ uint4 am_half8(const kv_raw<KT> &x)
     for (int k = 0; k < 4; k++) {
         const uint32_t w = k < 2 ? x.a.x : x.a.y;
         const int s = 16 * (k & 1);
-        r[k] = am_pack(d * (float)(int8_t)(w >> s), d * (float)(int8_t)(w >> (s + 8)));
+        r[k] = h2_pack(d * (float)(int8_t)(w >> s), d * (float)(int8_t)(w >> (s + 8)));
     }
     return make_uint4(r[0], r[1], r[2], r[3]);
 }
@@ -164,8 +158,8 @@ __global__ void __launch_bounds__(128) k_attn_mma(gtc_attn_args a, gtc_act qa, i
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
                 const int d = 16 * kk + 2 * tig;
-                qf[kk][i] = am_pack(qr[d], qr[d + 1]);
-                qf[kk][2 + i] = am_pack(qr[d + 8], qr[d + 9]);
+                qf[kk][i] = h2_pack(qr[d], qr[d + 1]);
+                qf[kk][2 + i] = h2_pack(qr[d + 8], qr[d + 9]);
             }
         }
     }
@@ -243,8 +237,8 @@ __global__ void __launch_bounds__(128) k_attn_mma(gtc_attn_args a, gtc_act qa, i
             const float p3 = exp2f(fmaf(s[n][3], c, -msc[1]));
             rs[0] += p0 + p1;
             rs[1] += p2 + p3;
-            pf[n >> 1][2 * (n & 1)] = am_pack(p0, p1);
-            pf[n >> 1][2 * (n & 1) + 1] = am_pack(p2, p3);
+            pf[n >> 1][2 * (n & 1)] = h2_pack(p0, p1);
+            pf[n >> 1][2 * (n & 1) + 1] = h2_pack(p2, p3);
         }
 #pragma unroll
         for (int i = 0; i < 2; i++) l[i] = l[i] * corr[i] + rs[i]; /* this lane's columns */

@@ -76,6 +76,12 @@ __host__ __device__ inline size_t kv_row_bytes(int kv_type, int n) {
                                    : (size_t)(n / 32) * 34;
 }
 
+/* 1 when w is stored as raw F32 / F16 / BF16 rows (the float weights' paths) */
+__host__ __device__ inline bool mat_raw_float(const gtc_mat &w) {
+    return !w.split &&
+           (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16);
+}
+
 /* the shape / positions checks of gtc_rope_store and gtc_attention (-1 and the message) */
 int gtc_attn_check(const gtc_attn_args *a, const char *who);
 
@@ -95,6 +101,10 @@ static inline int gtc_knob_get(gtc_knob *k) {
     if (k->set >= 0) return k->set;
     if (k->v < 0) k->v = gtc_env_int(k->name, k->dflt, k->min);
     return k->v;
+}
+/* the test hook: v >= 0 overrides the environment, v < 0 gives it back */
+static inline void gtc_knob_set(gtc_knob *k, int v) {
+    k->set = v < 0 ? -1 : v;
 }
 
 /* the current device's multiprocessor count (132, an H100's, when it cannot be read) */
@@ -201,6 +211,27 @@ __device__ __forceinline__ void pdl_prefetch_row(const gtc_mat &w, int64_t srow,
         pdl_prefetch(w.base + (size_t)srow * nb * 16, nb * 16, lane);
 }
 
+/* A split Q8_0 block's 32 values: the int8 quants (a, b: 16 bytes each) times its scale d. */
+__device__ __forceinline__ void q8_decode32(int4 a, int4 b, float d, float *v) {
+    const int wd[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+    for (int j = 0; j < 32; j++) v[j] = d * (float)(int8_t)(wd[j / 4] >> (8 * (j % 4)));
+}
+/* A split MXFP4 block's 32 values: its 16 bytes of E2M1 nibbles (doubled by mxfp4_conv) times
+ * d, the E8M0 scale halved. */
+__device__ __forceinline__ void mxfp4_decode32(int4 q4, float d, float *v) {
+    const uint32_t wd[4] = {(uint32_t)q4.x, (uint32_t)q4.y, (uint32_t)q4.z, (uint32_t)q4.w};
+#pragma unroll
+    for (int k = 0; k < 8; k++) { /* half k: elements j, j+16, j+1, j+17 (j = 2k) */
+        const int r = mxfp4_conv((wd[k / 2] >> (16 * (k % 2))) & 0xffff);
+        const int j = 2 * k;
+        v[j] = d * (float)(int8_t)r;
+        v[j + 16] = d * (float)(int8_t)(r >> 8);
+        v[j + 1] = d * (float)(int8_t)(r >> 16);
+        v[j + 17] = d * (float)(int8_t)(r >> 24);
+    }
+}
+
 /* dq32 for every layout but the packed one */
 __device__ inline void dq32_unpacked(const gtc_mat &w, int64_t srow, int c, float *v) {
     const int64_t nb = w.n_cols / 32;
@@ -208,25 +239,11 @@ __device__ inline void dq32_unpacked(const gtc_mat &w, int64_t srow, int c, floa
         if (w.type == GGML_TYPE_Q8_0) {
             const int4 *qs = (const int4 *)(w.base + ((size_t)srow * nb + c) * 32);
             const uint16_t *dp = (const uint16_t *)(w.base + (size_t)w.src_rows * nb * 32);
-            float d = h2f(dp[srow * nb + c]);
-            int4 a = qs[0], b = qs[1];
-            int wd[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-#pragma unroll
-            for (int j = 0; j < 32; j++) v[j] = d * (float)(int8_t)(wd[j / 4] >> (8 * (j % 4)));
+            q8_decode32(qs[0], qs[1], h2f(dp[srow * nb + c]), v);
         } else { /* MXFP4 */
             const int4 q4 = *(const int4 *)(w.base + ((size_t)srow * nb + c) * 16);
             const uint8_t *ep = w.base + (size_t)w.src_rows * nb * 16;
-            float d = e8m0_half(ep[srow * nb + c]);
-            uint32_t wd[4] = {(uint32_t)q4.x, (uint32_t)q4.y, (uint32_t)q4.z, (uint32_t)q4.w};
-#pragma unroll
-            for (int k = 0; k < 8; k++) { /* half k: elements j, j+16, j+1, j+17 (j = 2k) */
-                int r = mxfp4_conv((wd[k / 2] >> (16 * (k % 2))) & 0xffff);
-                int j = 2 * k;
-                v[j] = d * (float)(int8_t)r;
-                v[j + 16] = d * (float)(int8_t)(r >> 8);
-                v[j + 1] = d * (float)(int8_t)(r >> 16);
-                v[j + 17] = d * (float)(int8_t)(r >> 24);
-            }
+            mxfp4_decode32(q4, e8m0_half(ep[srow * nb + c]), v);
         }
         return;
     }
@@ -475,8 +492,7 @@ __device__ inline float warp_dot(const gtc_mat &w, int64_t srow, const gtc_act &
     } else if (pk_fast(w, x)) {
         acc = lane_dot_pk(w.type, pk_row_at(w, srow), x.q + (size_t)t * n,
                           x.s + (size_t)t * (n / 32), x.qsum + (size_t)t * (n / 32), nb, lane);
-    } else if (!w.split &&
-               (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16)) {
+    } else if (mat_raw_float(w)) {
         acc = lane_float_row(w, srow, x.f + (size_t)t * n, lane);
     } else if (w.split && pk_type(w.type)) {
         acc = lane_dot_pk_f32(w, srow, x.f + (size_t)t * n, lane);
@@ -568,6 +584,26 @@ __device__ __forceinline__ void store_q16(const gtc_act &a, size_t blk, int lane
         a.s[blk] = d;
         if (a.qsum) a.qsum[blk] = (int)z;
     }
+}
+
+/* One warp's share of gtc_prep_act: 32-block c of token t's row xr (n elements) normalised
+ * (mean / scale of norm_stats) into out: fp32, the split fp16 rows (hi at row t, lo at row T + t
+ * of T tokens) and the int16 copies. */
+__device__ __forceinline__ void prep_block(const float *xr, int n, int t, int T, int c, int norm,
+                                           float mean, float scale, const float *w, const float *b,
+                                           const gtc_act &out) {
+    const int lane = threadIdx.x & 31, i = c * 32 + lane;
+    float v = 0.f;
+    if (i < n) {
+        v = norm_apply(xr[i], i, norm, mean, scale, w, b);
+        out.f[(size_t)t * n + i] = v;
+        if (out.h) { /* split fp16: hi = f16(v) in rows [0, T), lo = f16(v - hi) in rows [T, 2T) */
+            const uint16_t hi = f2h(v);
+            out.h[(size_t)t * n + i] = hi;
+            out.h[((size_t)T + t) * n + i] = f2h(v - h2f(hi));
+        }
+    }
+    if (out.q) store_q16(out, (size_t)t * (n / 32) + c, lane, v);
 }
 
 #endif

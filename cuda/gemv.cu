@@ -114,8 +114,7 @@ extern "C" int gtc_gemv(const gtc_gemv_seg *segs, int n_segs, const gtc_act *x, 
     int flt = 1;
     for (int i = 0; i < P.n; i++) {
         const gtc_mat &w = P.s[i].w;
-        flt = flt && !w.split &&
-              (w.type == GGML_TYPE_F32 || w.type == GGML_TYPE_F16 || w.type == GGML_TYPE_BF16);
+        flt = flt && mat_raw_float(w);
     }
     if (flt) return gtc_launch("gemv", k_gemv_pk<GGML_TYPE_F32>, grid, 256, 0, st, P, *x);
     if (fast && ty == GGML_TYPE_Q8_0)

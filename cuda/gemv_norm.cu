@@ -64,9 +64,8 @@ __global__ void __launch_bounds__(256) k_gemv_norm(gtc_gemv_seg sg, const float 
 }
 
 extern "C" int gtc_gemv_norm_supported(const gtc_mat *w, int T) {
-    return !w->split &&
-           (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16) &&
-           w->n_cols % 8 == 0 && T >= 1 && (int64_t)T * w->n_cols <= GN_MAX_FLOATS;
+    return mat_raw_float(*w) && w->n_cols % 8 == 0 && T >= 1 &&
+           (int64_t)T * w->n_cols <= GN_MAX_FLOATS;
 }
 
 extern "C" int gtc_gemv_norm(const gtc_gemv_seg *seg, const float *x, int T, int norm,

@@ -19,6 +19,13 @@
 
 #include "cuda/common.cuh"
 
+/* two floats as one register of two halves, rounded to nearest (lo in the low 16 bits: the
+ * lower k of a fragment register, the lower address in memory) */
+__device__ __forceinline__ uint32_t h2_pack(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *(const uint32_t *)&h;
+}
+
 /* c += A B (m16n8k16, f16 in, f32 accumulate) */
 __device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                         uint32_t b1) {

@@ -178,20 +178,8 @@ __global__ void __launch_bounds__(256)
     pdl_trigger();
     float mean, scale;
     norm_stats(xr, n, GTC_NORM_RMS, eps, red, mean, scale);
-    for (int c = e * 8 + wid; c * 32 < n; c += E * 8) { /* warp-uniform */
-        const int i = c * 32 + lane;
-        float v = 0.f;
-        if (i < n) {
-            v = norm_apply(xr[i], i, GTC_NORM_RMS, mean, scale, nw, NULL);
-            out.f[(size_t)t * n + i] = v;
-            if (out.h) {
-                const uint16_t hi = f2h(v);
-                out.h[(size_t)t * n + i] = hi;
-                out.h[((size_t)gridDim.y + t) * n + i] = f2h(v - h2f(hi));
-            }
-        }
-        if (out.q) store_q16(out, (size_t)t * (n / 32) + c, lane, v);
-    }
+    for (int c = e * 8 + wid; c * 32 < n; c += E * 8) /* warp-uniform */
+        prep_block(xr, n, t, gridDim.y, c, GTC_NORM_RMS, mean, scale, nw, NULL, out);
     const int nch = (n + 7) / 8, c0 = nch * wid / 8, c1 = nch * (wid + 1) / 8;
     const float acc =
         warp_sum(lane_float_chunks_x(w, w.row0 + e, lane, c0, c1, [&](int i, float(&v)[8]) {
@@ -707,28 +695,29 @@ static int router_sk(void) {
     return gtc_knob_get(&router_sk_k) > 0;
 }
 extern "C" void gtc_router_set_sk(int on) {
-    router_sk_k.set = on < 0 ? -1 : on > 0;
+    gtc_knob_set(&router_sk_k, on);
 }
 static gtc_knob norm_router_k = GTC_KNOB("GPTC_CUDA_NORM_ROUTER", 0, 0);
 extern "C" void gtc_norm_router_set(int on) {
-    norm_router_k.set = on < 0 ? -1 : on > 0;
+    gtc_knob_set(&norm_router_k, on);
 }
 extern "C" unsigned long gtc_norm_router_calls(void) {
     return norm_router_launches;
 }
+/* the shapes k_norm_router takes: raw float router rows of n columns (n >= 64, a multiple of 32),
+ * 1..256 experts */
+static bool norm_router_fits(const gtc_mat *w, int n) {
+    return mat_raw_float(*w) && w->n_cols == n && n >= 64 && n % 32 == 0 && w->n_rows >= 1 &&
+           w->n_rows <= 256;
+}
 extern "C" int gtc_norm_router_supported(const gtc_mat *w, int n, int T) {
-    return gtc_knob_get(&norm_router_k) > 0 && T >= 1 && T <= 8 && !w->split &&
-           (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 || w->type == GGML_TYPE_BF16) &&
-           w->n_cols == n && n >= 64 && n % 32 == 0 && w->n_rows >= 1 && w->n_rows <= 256;
+    return gtc_knob_get(&norm_router_k) > 0 && T >= 1 && T <= 8 && norm_router_fits(w, n);
 }
 extern "C" int gtc_norm_router_topk(const float *x, const float *nw, float eps, const gtc_act *out,
                                     const gtc_mat *w, const float *bias, int T, int k, float *lg_ws,
                                     unsigned *tickets, int32_t *ids, float *wts, gtc_stream st) {
     if (T <= 0) return 0;
-    const bool flt = !w->split && (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 ||
-                                   w->type == GGML_TYPE_BF16);
-    if (!flt || w->n_rows < 1 || w->n_rows > 256 || k < 1 || k > 8 || k > w->n_rows || !lg_ws ||
-        !tickets || out->n != (int)w->n_cols || out->n < 64 || out->n % 32) {
+    if (!norm_router_fits(w, out->n) || k < 1 || k > 8 || k > w->n_rows || !lg_ws || !tickets) {
         snprintf(gtc_err_buf, sizeof gtc_err_buf,
                  "norm_router: unsupported call (type %u, %lld x %lld, k %d)", w->type,
                  (long long)w->n_rows, (long long)w->n_cols, k);
@@ -753,9 +742,8 @@ extern "C" int gtc_router_topk(const gtc_mat *w, const float *bias, const gtc_ac
         return -1;
     }
     if (T <= 0) return 0;
-    const bool flt = !w->split && (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16 ||
-                                   w->type == GGML_TYPE_BF16);
-    if (lg_ws && tickets && flt && router_sk() && w->n_cols >= 64 && w->n_cols % 8 == 0) {
+    if (lg_ws && tickets && mat_raw_float(*w) && router_sk() && w->n_cols >= 64 &&
+        w->n_cols % 8 == 0) {
         const int rc =
             gtc_launch("router_topk", k_router_topk_sk, dim3((unsigned)w->n_rows, (unsigned)T), 256,
                        0, st, *w, bias, *x, k, lg_ws, tickets, ids, wts);
@@ -775,7 +763,7 @@ static int moe_gu_rpw(void) {
     return gtc_knob_get(&moe_gu_rpw_k);
 }
 extern "C" void gtc_moe_set_gu_rpw(int rpw) {
-    moe_gu_rpw_k.set = rpw < 0 ? -1 : rpw;
+    gtc_knob_set(&moe_gu_rpw_k, rpw);
 }
 extern "C" unsigned long gtc_moe_rpw_calls(void) {
     return moe_rpw_launches;
@@ -796,12 +784,11 @@ extern "C" int gtc_moe_gate_up(const gtc_moe *m, const gtc_route *r, const gtc_a
     int rc = 0;
     const int rpw = moe_gu_rpw();
     if (ty == GGML_TYPE_MXFP4 && (rpw == 2 || rpw == 4)) {
-        rc = rpw == 2 ? gtc_launch("moe_gate_up", k_moe_gate_up<GGML_TYPE_MXFP4, 2>, grid, 512, 0,
-                                   st, m->gate, m->up, m->bgate, m->bup, m->bgu_stride, r->ids,
-                                   m->k, *x, m->alpha, m->limit, *hact)
-                      : gtc_launch("moe_gate_up", k_moe_gate_up<GGML_TYPE_MXFP4, 4>, grid, 256, 0,
-                                   st, m->gate, m->up, m->bgate, m->bup, m->bgu_stride, r->ids,
-                                   m->k, *x, m->alpha, m->limit, *hact);
+        rc = gtc_launch("moe_gate_up",
+                        rpw == 2 ? k_moe_gate_up<GGML_TYPE_MXFP4, 2>
+                                 : k_moe_gate_up<GGML_TYPE_MXFP4, 4>,
+                        grid, 1024 / rpw, 0, st, m->gate, m->up, m->bgate, m->bup, m->bgu_stride,
+                        r->ids, m->k, *x, m->alpha, m->limit, *hact);
         if (rc == 0) moe_rpw_launches++;
         return rc;
     }

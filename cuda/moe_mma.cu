@@ -100,10 +100,6 @@ template <int TY> __device__ __forceinline__ void mm_load(const mm_src &S, int c
     }
 }
 
-__device__ __forceinline__ uint32_t mm_h2(float a, float b) {
-    return (uint32_t)f2h(a) | ((uint32_t)f2h(b) << 16);
-}
-
 /* block c of source row srow (loaded in k, or read now: MM_GENERIC) -> 32 halves at dst
  * (shared, 16-byte aligned) */
 template <int TY>
@@ -111,22 +107,9 @@ __device__ __forceinline__ void mm_decode(const gtc_mat &w, int64_t srow, const 
                                           uint16_t *dst) {
     float v[32];
     if constexpr (TY == GGML_TYPE_Q8_0) {
-        const float d = h2f((uint16_t)k.s);
-        const int wd[8] = {k.q0.x, k.q0.y, k.q0.z, k.q0.w, k.q1.x, k.q1.y, k.q1.z, k.q1.w};
-#pragma unroll
-        for (int j = 0; j < 32; j++) v[j] = d * (float)(int8_t)(wd[j / 4] >> (8 * (j % 4)));
+        q8_decode32(k.q0, k.q1, h2f((uint16_t)k.s), v);
     } else if constexpr (TY == GGML_TYPE_MXFP4) {
-        const float d = e8m0_half(k.s);
-        const uint32_t wd[4] = {(uint32_t)k.q0.x, (uint32_t)k.q0.y, (uint32_t)k.q0.z,
-                                (uint32_t)k.q0.w};
-#pragma unroll
-        for (int h = 0; h < 8; h++) { /* half h: elements j, j+16, j+1, j+17 (j = 2h) */
-            const int r = mxfp4_conv((wd[h / 2] >> (16 * (h % 2))) & 0xffff), j = 2 * h;
-            v[j] = d * (float)(int8_t)r;
-            v[j + 16] = d * (float)(int8_t)(r >> 8);
-            v[j + 1] = d * (float)(int8_t)(r >> 16);
-            v[j + 17] = d * (float)(int8_t)(r >> 24);
-        }
+        mxfp4_decode32(k.q0, e8m0_half(k.s), v);
     } else if constexpr (mm_packed(TY)) {
         pk_decode<TY>(k.pk, c, v);
     } else {
@@ -135,8 +118,8 @@ __device__ __forceinline__ void mm_decode(const gtc_mat &w, int64_t srow, const 
     uint4 *o = (uint4 *)dst;
 #pragma unroll
     for (int j = 0; j < 4; j++)
-        o[j] = make_uint4(mm_h2(v[8 * j], v[8 * j + 1]), mm_h2(v[8 * j + 2], v[8 * j + 3]),
-                          mm_h2(v[8 * j + 4], v[8 * j + 5]), mm_h2(v[8 * j + 6], v[8 * j + 7]));
+        o[j] = make_uint4(h2_pack(v[8 * j], v[8 * j + 1]), h2_pack(v[8 * j + 2], v[8 * j + 3]),
+                          h2_pack(v[8 * j + 4], v[8 * j + 5]), h2_pack(v[8 * j + 6], v[8 * j + 7]));
 }
 
 /* 16 bytes global -> shared, asynchronously; n = 0: zeros (nothing read) */

@@ -13,21 +13,9 @@ __global__ void __launch_bounds__(256) k_prep_act(const float *x, int n, int nor
     pdl_trigger();
     float mean, scale;
     norm_stats(xr, n, norm, eps, red, mean, scale);
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    const int c = blockIdx.x * 8 + wid;
-    const int i = c * 32 + lane;
+    const int c = blockIdx.x * 8 + (threadIdx.x >> 5);
     if (c * 32 >= n) return;
-    float v = 0.f;
-    if (i < n) {
-        v = norm_apply(xr[i], i, norm, mean, scale, w, b);
-        out.f[(size_t)t * n + i] = v;
-        if (out.h) { /* split fp16: hi = f16(v) in rows [0, T), lo = f16(v - hi) in rows [T, 2T) */
-            const uint16_t hi = f2h(v);
-            out.h[(size_t)t * n + i] = hi;
-            out.h[((size_t)gridDim.y + t) * n + i] = f2h(v - h2f(hi));
-        }
-    }
-    if (out.q) store_q16(out, (size_t)t * (n / 32) + c, lane, v);
+    prep_block(xr, n, t, gridDim.y, c, norm, mean, scale, w, b, out);
 }
 
 extern "C" int gtc_prep_act(const float *x, int T, int n, int norm, const float *w, const float *b,

@@ -31,17 +31,8 @@ static float f16r(float x) {
 
 /* a cache row (n elements of kv_type) as the kernel reads it: fp16, or Q8_0's f16(d * q) */
 static void row_as_f16(int kv_type, const uint8_t *row, float *out, int n) {
-    for (int i = 0; i < n; i++) {
-        if (kv_type == GTC_KV_F16) {
-            uint16_t h;
-            memcpy(&h, row + 2 * (size_t)i, 2);
-            out[i] = quant_f16_to_f32(h);
-        } else {
-            const uint8_t *b = row + (size_t)(i / 32) * 34;
-            const float d = quant_f16_to_f32((uint16_t)(b[0] | b[1] << 8));
-            out[i] = f16r(d * (float)(int8_t)b[2 + i % 32]);
-        }
-    }
+    kv_row_f32(kv_type, row, out, n);
+    for (int i = 0; i < n; i++) out[i] = f16r(out[i]); /* f16 values: unchanged */
 }
 
 typedef struct {

@@ -457,18 +457,13 @@ START_TEST(test_topk) {
                              0);
             ck_assert_int_eq(gtc_router_topk(&m, db, &a, RT, 4, dlg, dtk, di, dwt, NULL), 0);
             gtc_router_set_sk(-1);
-            float *f0 = dev_download(a.f, nf), *s0 = dev_download(a.s, nq);
-            float *l0 = dev_download(dlg, (size_t)RT * RE), *w0 = dev_download(dwt, 12);
-            int16_t *q0 = malloc(nf * 2), *qi0 = malloc(nf * 2), *q1 = malloc(nf * 2),
-                    *qi1 = malloc(nf * 2);
-            int32_t i0[12], i1[12];
-            ck_assert_int_eq(gtc_d2h(q0, a.q, nf * 2), 0);
-            ck_assert_int_eq(gtc_d2h(qi0, a.qi, nf * 2), 0);
-            uint16_t *h0 = malloc(nf * 4), *h1 = malloc(nf * 4); /* hi and lo rows */
-            ck_assert_int_eq(gtc_d2h(h0, a.h, nf * 4), 0);
+            void *f0 = dev_copy(a.f, nf * 4), *s0 = dev_copy(a.s, nq * 4);
+            void *q0 = dev_copy(a.q, nf * 2), *qi0 = dev_copy(a.qi, nf * 2);
+            void *h0 = dev_copy(a.h, nf * 4); /* hi and lo rows */
+            void *l0 = dev_copy(dlg, (size_t)RT * RE * 4), *w0 = dev_copy(dwt, 12 * 4);
+            void *i0 = dev_copy(di, 12 * 4);
             dev_poison(a2.f, nf * 4);
             dev_poison(a2.h, nf * 4);
-            ck_assert_int_eq(gtc_d2h(i0, di, sizeof i0), 0);
             gtc_norm_router_set(1);
             ck_assert(gtc_norm_router_supported(&m, (int)n, RT));
             ck_assert(!gtc_norm_router_supported(&m, (int)n, 9));
@@ -479,34 +474,22 @@ START_TEST(test_topk) {
                               "%s", gtc_last_error());
             gtc_norm_router_set(-1);
             ck_assert_uint_eq(gtc_norm_router_calls(), nr0 + 2);
-            float *f1 = dev_download(a2.f, nf), *s1 = dev_download(a2.s, nq);
-            float *l1 = dev_download(dlg, (size_t)RT * RE), *w1 = dev_download(dwt, 12);
-            ck_assert_int_eq(gtc_d2h(q1, a2.q, nf * 2), 0);
-            ck_assert_int_eq(gtc_d2h(qi1, a2.qi, nf * 2), 0);
-            ck_assert_int_eq(gtc_d2h(h1, a2.h, nf * 4), 0);
-            ck_assert(!memcmp(h0, h1, nf * 4));
-            ck_assert_int_eq(gtc_d2h(i1, di, sizeof i1), 0);
+            ck_assert(dev_equals(a2.h, h0, nf * 4));
             ck_assert_int_eq(gtc_d2h(back, dtk, sizeof back), 0);
             for (int t = 0; t < RT; t++) ck_assert_int_eq(back[t], 0);
-            ck_assert(!memcmp(f0, f1, nf * 4) && !memcmp(s0, s1, nq * 4));
-            ck_assert(!memcmp(q0, q1, nf * 2) && !memcmp(qi0, qi1, nf * 2));
-            ck_assert(!memcmp(l0, l1, (size_t)RT * RE * 4) && !memcmp(w0, w1, sizeof i0));
-            ck_assert(!memcmp(i0, i1, sizeof i0));
+            ck_assert(dev_equals(a2.f, f0, nf * 4) && dev_equals(a2.s, s0, nq * 4));
+            ck_assert(dev_equals(a2.q, q0, nf * 2) && dev_equals(a2.qi, qi0, nf * 2));
+            ck_assert(dev_equals(dlg, l0, (size_t)RT * RE * 4) && dev_equals(dwt, w0, 12 * 4));
+            ck_assert(dev_equals(di, i0, 12 * 4));
             free(nw);
             free(f0);
-            free(f1);
             free(s0);
-            free(s1);
-            free(l0);
-            free(l1);
-            free(w0);
-            free(w1);
             free(q0);
-            free(q1);
             free(qi0);
-            free(qi1);
             free(h0);
-            free(h1);
+            free(l0);
+            free(w0);
+            free(i0);
             gtc_free(dnw);
             act_free(&a2);
         }
@@ -617,9 +600,8 @@ static void moe_case_ne(uint32_t tgu, uint32_t tdown, int grouped, int nff, int 
         ck_assert_msg(gtc_moe_gate_up(&mo, &ro, &a, &h, NULL) == 0, "%s", gtc_last_error());
         if (tgu == GGML_TYPE_MXFP4) { /* 2 and 4 row pairs per warp: the same bits */
             const size_t nf = (size_t)T * k * nff, nq = nf / 32;
-            float *f0 = dev_download(h.f, nf), *s0 = dev_download(h.s, nq);
-            int16_t *q0 = malloc(nf * 2), *q1 = malloc(nf * 2);
-            ck_assert_int_eq(gtc_d2h(q0, h.q, nf * 2), 0);
+            void *f0 = dev_copy(h.f, nf * 4), *s0 = dev_copy(h.s, nq * 4),
+                 *q0 = dev_copy(h.q, nf * 2);
             for (int rpw = 2; rpw <= 4; rpw += 2) {
                 const unsigned long n0 = gtc_moe_rpw_calls();
                 gtc_moe_set_gu_rpw(rpw);
@@ -628,18 +610,13 @@ static void moe_case_ne(uint32_t tgu, uint32_t tdown, int grouped, int nff, int 
                 ck_assert_msg(gtc_moe_gate_up(&mo, &ro, &a, &h, NULL) == 0, "%s", gtc_last_error());
                 gtc_moe_set_gu_rpw(-1);
                 ck_assert_uint_eq(gtc_moe_rpw_calls(), n0 + 1);
-                float *f1 = dev_download(h.f, nf), *s1 = dev_download(h.s, nq);
-                ck_assert_int_eq(gtc_d2h(q1, h.q, nf * 2), 0);
-                ck_assert_msg(!memcmp(f0, f1, nf * 4) && !memcmp(s0, s1, nq * 4) &&
-                                  !memcmp(q0, q1, nf * 2),
+                ck_assert_msg(dev_equals(h.f, f0, nf * 4) && dev_equals(h.s, s0, nq * 4) &&
+                                  dev_equals(h.q, q0, nf * 2),
                               "moe gate/up with %d row pairs per warp (n_ff %d) differs", rpw, nff);
-                free(f1);
-                free(s1);
             }
             free(f0);
             free(s0);
             free(q0);
-            free(q1);
         }
         ck_assert_int_eq(gtc_moe_down(&mo, &ro, &h, dres, NULL), 0);
     }
@@ -754,36 +731,6 @@ START_TEST(test_moe_mmq_q8) {
 END_TEST
 
 /* ---- RoPE + KV store + attention with sinks / window, prefill chunks and decode ----------- */
-/* The CPU twin of the cache's rounding: f16, or ggml's Q8_0 (quantize_row_q8_0_ref: per 32,
- * d = amax / 127, q = round(x / d), d stored as f16) read back as f16(d) * q; f32 unchanged. */
-static void kv_round(int kv_type, float *x, size_t n) {
-    if (kv_type == GTC_KV_F16)
-        for (size_t i = 0; i < n; i++) x[i] = quant_f16_to_f32(quant_f32_to_f16(x[i]));
-    if (kv_type != GTC_KV_Q8_0) return;
-    for (size_t b = 0; b < n / 32; b++) {
-        float *v = x + 32 * b, amax = 0.f;
-        for (int j = 0; j < 32; j++) amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
-        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
-        const float dh = quant_f16_to_f32(quant_f32_to_f16(d));
-        for (int j = 0; j < 32; j++) v[j] = dh * (float)(int)roundf(v[j] * id);
-    }
-}
-/* a cache row (n elements of kv_type) read back to fp32 */
-static void kv_row_f32(int kv_type, const uint8_t *row, float *out, int n) {
-    for (int i = 0; i < n; i++) {
-        if (kv_type == GTC_KV_F32) {
-            memcpy(out + i, row + 4 * (size_t)i, 4);
-        } else if (kv_type == GTC_KV_F16) {
-            uint16_t h;
-            memcpy(&h, row + 2 * (size_t)i, 2);
-            out[i] = quant_f16_to_f32(h);
-        } else {
-            const uint8_t *b = row + (size_t)(i / 32) * 34;
-            out[i] = quant_f16_to_f32((uint16_t)(b[0] | b[1] << 8)) * (float)(int8_t)b[2 + i % 32];
-        }
-    }
-}
-
 /* ring > 0: the caches are rings of that many rows (a sliding-window layer's, >= window - 1 +
  * the largest chunk). kv_type: the cache's element type; the CPU twin reads keys and values
  * rounded the same way (kv_round), so the attention bound is the fp32 one (1e-7) for every

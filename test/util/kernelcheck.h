@@ -128,4 +128,48 @@ static inline gtc_attn_args kc_attn_args(float *qkv, int ld, int T, int nh, int 
     return a;
 }
 
+/* n bytes of device memory copied to the host (free() it) */
+static inline void *dev_copy(const void *d, size_t n) {
+    void *h = malloc(n ? n : 1);
+    ck_assert_msg(gtc_d2h(h, d, n) == 0, "%s", gtc_last_error());
+    return h;
+}
+/* 1 when n bytes of device memory equal the host bytes h */
+static inline int dev_equals(const void *d, const void *h, size_t n) {
+    void *x = dev_copy(d, n);
+    const int eq = memcmp(x, h, n) == 0;
+    free(x);
+    return eq;
+}
+
+/* x rounded as a KV cache of kv_type stores it (fp32: as is; f16; Q8_0 blocks of 32 with an f16
+ * scale amax / 127 and roundf quants, as ggml) */
+static inline void kv_round(int kv_type, float *x, size_t n) {
+    if (kv_type == GTC_KV_F16)
+        for (size_t i = 0; i < n; i++) x[i] = quant_f16_to_f32(quant_f32_to_f16(x[i]));
+    if (kv_type != GTC_KV_Q8_0) return;
+    for (size_t b = 0; b < n / 32; b++) {
+        float *v = x + 32 * b, amax = 0.f;
+        for (int j = 0; j < 32; j++) amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
+        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+        const float dh = quant_f16_to_f32(quant_f32_to_f16(d));
+        for (int j = 0; j < 32; j++) v[j] = dh * (float)(int)roundf(v[j] * id);
+    }
+}
+/* a cache row (n elements of kv_type) read back to fp32 */
+static inline void kv_row_f32(int kv_type, const uint8_t *row, float *out, int n) {
+    for (int i = 0; i < n; i++) {
+        if (kv_type == GTC_KV_F32) {
+            memcpy(out + i, row + 4 * (size_t)i, 4);
+        } else if (kv_type == GTC_KV_F16) {
+            uint16_t h;
+            memcpy(&h, row + 2 * (size_t)i, 2);
+            out[i] = quant_f16_to_f32(h);
+        } else {
+            const uint8_t *b = row + (size_t)(i / 32) * 34;
+            out[i] = quant_f16_to_f32((uint16_t)(b[0] | b[1] << 8)) * (float)(int8_t)b[2 + i % 32];
+        }
+    }
+}
+
 #endif
